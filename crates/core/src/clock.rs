@@ -1,0 +1,432 @@
+//! The injectable time source: the real monotonic clock, or a fake one a test advances.
+//!
+//! Every gosync primitive that reads the time, sleeps, or waits with a deadline does so
+//! through a [`Clock`]. Production code uses [`Clock::real`] (also the `Default`); tests
+//! build a [`FakeClock`], hand its [`Clock`] to the code under test, and step time with
+//! [`FakeClock::advance`]. Advancing wakes every sleep and timed wait the new time made
+//! due, so deadline, delay and backoff tests are deterministic and take no real time.
+//!
+//! # Timed waits on a condition variable
+//!
+//! [`Clock::wait_until`] is the one blocking primitive the others are built from: a
+//! condition-variable wait that also ends when the clock reaches a deadline. On the real
+//! clock it is `Condvar::wait_until`; on a fake clock the waiter registers its deadline
+//! with the clock and is notified by the `advance` that reaches it.
+//!
+//! # Examples
+//!
+//! ```
+//! use gosync_core::clock::FakeClock;
+//! use gosync_core::sync::{Condvar, Mutex};
+//! use std::time::Duration;
+//!
+//! let fake = FakeClock::new();
+//! let clock = fake.clock();
+//! let (lock, cv) = (Mutex::new(false), Condvar::new());
+//!
+//! std::thread::scope(|s| {
+//!     s.spawn(|| {
+//!         let deadline = clock.now() + Duration::from_secs(30);
+//!         let mut ready = lock.lock();
+//!         // Wait for `ready`, but give up at the deadline.
+//!         while !*ready {
+//!             if clock.wait_until(&cv, &mut ready, deadline) {
+//!                 break; // timed out
+//!             }
+//!         }
+//!         assert!(!*ready, "nobody set it: we timed out");
+//!     });
+//!     assert!(fake.block_until_waiters(1, Duration::from_secs(10)));
+//!     fake.advance(Duration::from_secs(30)); // wakes the waiter at once
+//! });
+//! ```
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::sync::{thread, Arc, Condvar, Mutex, MutexGuard};
+
+/// A source of monotonic time: the real clock, or a [`FakeClock`].
+///
+/// `Clock` is a cheap handle (one pointer; cloning a fake one is a reference-count
+/// increment). Pass it to gosync constructors that take one; the [`Default`] is the
+/// real clock.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_core::clock::Clock;
+/// use std::time::Duration;
+///
+/// let clock = Clock::real();
+/// let t0 = clock.now();
+/// clock.sleep(Duration::from_millis(1));
+/// assert!(clock.now() - t0 >= Duration::from_millis(1));
+/// ```
+#[derive(Clone, Default)]
+pub struct Clock {
+    fake: Option<Arc<FakeShared>>,
+}
+
+/// A clock that only moves when told to, for deterministic tests.
+///
+/// Create one with [`FakeClock::new`], hand [`FakeClock::clock`] to the code under test,
+/// and move time with [`advance`](FakeClock::advance) or [`set`](FakeClock::set).
+/// Clones share the same time.
+///
+/// The gosync counterpart of client-go's `k8s.io/utils/clock/testing.FakeClock`:
+/// [`waiters`](FakeClock::waiters) answers `HasWaiters`, and
+/// [`block_until_waiters`](FakeClock::block_until_waiters) lets a test wait until the
+/// code under test is asleep before it advances time.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_core::clock::FakeClock;
+/// use std::time::Duration;
+///
+/// let fake = FakeClock::new();
+/// let t0 = fake.now();
+/// fake.advance(Duration::from_millis(250));
+/// assert_eq!(fake.clock().now() - t0, Duration::from_millis(250));
+/// ```
+#[derive(Clone)]
+pub struct FakeClock {
+    shared: Arc<FakeShared>,
+}
+
+struct FakeShared {
+    inner: Mutex<FakeInner>,
+    /// Notified whenever a waiter registers; serves `block_until_waiters`.
+    registered: Condvar,
+}
+
+struct FakeInner {
+    now: Instant,
+    next_id: u64,
+    waiters: Vec<Waiter>,
+}
+
+/// A thread blocked in [`Clock::wait_until`] on a fake clock.
+struct Waiter {
+    id: u64,
+    deadline: Instant,
+    cv: CondvarPtr,
+}
+
+/// A pointer to the condition variable a fake-clock waiter sleeps on.
+///
+/// Invariant: a `Waiter` is only in `FakeInner::waiters` while its thread is inside
+/// `Clock::wait_until`, which borrows the `Condvar` for its whole duration and removes
+/// the entry (under `FakeShared::inner`) before returning. So the pointer is valid
+/// whenever it is read under that lock.
+struct CondvarPtr(*const Condvar);
+
+// SAFETY: the pointee is a `Condvar`, which is `Sync`; the pointer is only dereferenced
+// under `FakeShared::inner` while the entry is registered (see `CondvarPtr`).
+unsafe impl Send for CondvarPtr {}
+
+impl Clock {
+    /// The real monotonic clock (`std::time::Instant`).
+    #[inline]
+    pub const fn real() -> Clock {
+        Clock { fake: None }
+    }
+
+    /// Whether this clock is a [`FakeClock`].
+    #[inline]
+    pub fn is_fake(&self) -> bool {
+        self.fake.is_some()
+    }
+
+    /// The current time of this clock.
+    #[inline]
+    pub fn now(&self) -> Instant {
+        match &self.fake {
+            None => Instant::now(),
+            Some(fake) => fake.inner.lock().now,
+        }
+    }
+
+    /// The instant `d` from now, or `None` if that is beyond what `Instant` can represent
+    /// (a `Duration::MAX` timeout means "never").
+    #[inline]
+    pub fn deadline_after(&self, d: Duration) -> Option<Instant> {
+        self.now().checked_add(d)
+    }
+
+    /// Blocks the current thread for `d` of this clock's time.
+    pub fn sleep(&self, d: Duration) {
+        match &self.fake {
+            None => thread::sleep(d),
+            Some(_) => match self.deadline_after(d) {
+                Some(deadline) => self.sleep_until(deadline),
+                None => self.sleep_forever(),
+            },
+        }
+    }
+
+    /// Blocks the current thread until this clock reaches `deadline`.
+    pub fn sleep_until(&self, deadline: Instant) {
+        match &self.fake {
+            None => {
+                let now = Instant::now();
+                if deadline > now {
+                    thread::sleep(deadline - now);
+                }
+            }
+            Some(_) => {
+                let (lock, cv) = (Mutex::new(()), Condvar::new());
+                let mut guard = lock.lock();
+                while !self.wait_until(&cv, &mut guard, deadline) {}
+            }
+        }
+    }
+
+    #[cold]
+    fn sleep_forever(&self) -> ! {
+        let (lock, cv) = (Mutex::new(()), Condvar::new());
+        let mut guard = lock.lock();
+        loop {
+            cv.wait(&mut guard);
+        }
+    }
+
+    /// Waits on `cv` (releasing `guard`'s lock meanwhile) until notified or until this
+    /// clock reaches `deadline`. Returns `true` if the deadline has passed.
+    ///
+    /// Like any condition-variable wait it may also return early (`false`) on a spurious
+    /// wake-up: call it in a loop that rechecks the condition.
+    ///
+    /// On a fake clock the waiter registers its deadline with the clock, and the
+    /// [`FakeClock::advance`] that reaches it notifies `cv`. The wait is then counted by
+    /// [`FakeClock::waiters`] until it returns.
+    pub fn wait_until<T>(
+        &self,
+        cv: &Condvar,
+        guard: &mut MutexGuard<'_, T>,
+        deadline: Instant,
+    ) -> bool {
+        let fake = match &self.fake {
+            None => return cv.wait_until(guard, deadline).timed_out(),
+            Some(fake) => fake,
+        };
+        let id = {
+            let mut inner = fake.inner.lock();
+            if inner.now >= deadline {
+                return true;
+            }
+            let id = inner.next_id;
+            inner.next_id += 1;
+            inner.waiters.push(Waiter {
+                id,
+                deadline,
+                cv: CondvarPtr(cv),
+            });
+            id
+        };
+        fake.registered.notify_all();
+        // An `advance` that reaches `deadline` between the registration above and this
+        // wait notifies too early; it keeps notifying until this entry is removed, so
+        // the wake-up is not lost (see `FakeClock::wake_due`).
+        cv.wait(guard);
+        let mut inner = fake.inner.lock();
+        if let Some(pos) = inner.waiters.iter().position(|w| w.id == id) {
+            inner.waiters.swap_remove(pos);
+        }
+        inner.now >= deadline
+    }
+
+    /// [`wait_until`](Clock::wait_until) with a timeout instead of a deadline; a timeout
+    /// too large to represent waits without one. Returns `true` if the timeout elapsed.
+    pub fn wait_timeout<T>(
+        &self,
+        cv: &Condvar,
+        guard: &mut MutexGuard<'_, T>,
+        timeout: Duration,
+    ) -> bool {
+        match self.deadline_after(timeout) {
+            Some(deadline) => self.wait_until(cv, guard, deadline),
+            None => {
+                cv.wait(guard);
+                false
+            }
+        }
+    }
+}
+
+impl FakeClock {
+    /// A fake clock whose time starts at the real `Instant::now()` and then stands still.
+    pub fn new() -> FakeClock {
+        FakeClock {
+            shared: Arc::new(FakeShared {
+                inner: Mutex::new(FakeInner {
+                    now: Instant::now(),
+                    next_id: 0,
+                    waiters: Vec::new(),
+                }),
+                registered: Condvar::new(),
+            }),
+        }
+    }
+
+    /// A [`Clock`] that reads this fake clock. Hand it to the code under test.
+    pub fn clock(&self) -> Clock {
+        Clock {
+            fake: Some(Arc::clone(&self.shared)),
+        }
+    }
+
+    /// The fake current time.
+    pub fn now(&self) -> Instant {
+        self.shared.inner.lock().now
+    }
+
+    /// Moves time forward by `d` and wakes every sleep and timed wait now due.
+    ///
+    /// Returns once every wait it made due has woken up (each such thread has observed
+    /// the new time). Do not call it while holding a lock that a waiter on this clock
+    /// needs to reacquire: that waiter cannot finish waking, and `advance` waits for it.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the new time overflows `Instant`.
+    pub fn advance(&self, d: Duration) {
+        let mut inner = self.shared.inner.lock();
+        inner.now = inner
+            .now
+            .checked_add(d)
+            .expect("FakeClock::advance: time overflows Instant");
+        self.wake_due(inner);
+    }
+
+    /// Sets the time to `t` and wakes every sleep and timed wait now due.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `t` is earlier than the current fake time: gosync deadlines are
+    /// monotonic, so a fake clock never goes backwards.
+    pub fn set(&self, t: Instant) {
+        let mut inner = self.shared.inner.lock();
+        assert!(
+            t >= inner.now,
+            "FakeClock::set: a monotonic clock cannot go backwards"
+        );
+        inner.now = t;
+        self.wake_due(inner);
+    }
+
+    /// How many threads are blocked in a sleep or timed wait on this clock
+    /// (client-go's `HasWaiters` is `waiters() > 0`).
+    pub fn waiters(&self) -> usize {
+        self.shared.inner.lock().waiters.len()
+    }
+
+    /// Blocks until at least `n` threads are asleep on this clock, or until `timeout` of
+    /// *real* time has passed. Returns whether `n` was reached.
+    ///
+    /// Use it to let the code under test reach its sleep before advancing time.
+    pub fn block_until_waiters(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut inner = self.shared.inner.lock();
+        while inner.waiters.len() < n {
+            match deadline {
+                Some(deadline) => {
+                    if self
+                        .shared
+                        .registered
+                        .wait_until(&mut inner, deadline)
+                        .timed_out()
+                    {
+                        return inner.waiters.len() >= n;
+                    }
+                }
+                None => self.shared.registered.wait(&mut inner),
+            }
+        }
+        true
+    }
+
+    /// Notifies every due waiter, repeatedly, until each has removed its entry.
+    ///
+    /// A waiter registers while holding its own mutex and only then parks on its
+    /// condition variable, so a notification sent in between would be lost. This clock
+    /// never takes the waiters' mutexes (that would invert the lock order: waiters take
+    /// their mutex, then ours), so it closes the window by notifying again until the
+    /// waiter has demonstrably woken up and deregistered.
+    fn wake_due<'a>(&'a self, mut inner: MutexGuard<'a, FakeInner>) {
+        loop {
+            let now = inner.now;
+            let mut pending = false;
+            for waiter in inner.waiters.iter().filter(|w| w.deadline <= now) {
+                pending = true;
+                // SAFETY: the entry is registered and we hold `inner`, so its waiter is
+                // still inside `wait_until` and the `Condvar` it borrows is alive
+                // (invariant of `CondvarPtr`).
+                unsafe { (*waiter.cv.0).notify_all() };
+            }
+            if !pending {
+                return;
+            }
+            drop(inner);
+            thread::yield_now();
+            inner = self.shared.inner.lock();
+        }
+    }
+}
+
+impl Default for FakeClock {
+    fn default() -> FakeClock {
+        FakeClock::new()
+    }
+}
+
+impl From<FakeClock> for Clock {
+    fn from(fake: FakeClock) -> Clock {
+        Clock {
+            fake: Some(fake.shared),
+        }
+    }
+}
+
+impl From<&FakeClock> for Clock {
+    fn from(fake: &FakeClock) -> Clock {
+        fake.clock()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.fake {
+            None => f.write_str("Clock::Real"),
+            Some(fake) => f
+                .debug_tuple("Clock::Fake")
+                .field(&FakeDebug(fake))
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Debug for FakeClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FakeClock")
+            .field(&FakeDebug(&self.shared))
+            .finish()
+    }
+}
+
+/// Shows the fake time and waiter count without blocking.
+struct FakeDebug<'a>(&'a FakeShared);
+
+impl fmt::Debug for FakeDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.inner.try_lock() {
+            Some(inner) => f
+                .debug_struct("FakeClock")
+                .field("now", &inner.now)
+                .field("waiters", &inner.waiters.len())
+                .finish(),
+            None => f.write_str("<locked>"),
+        }
+    }
+}

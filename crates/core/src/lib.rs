@@ -1,0 +1,83 @@
+//! The shared foundation of the gosync crates.
+//!
+//! This crate holds two things every other gosync crate builds on:
+//!
+//! * [`clock`]: the time source. [`Clock`] is either the real monotonic clock or a
+//!   [`FakeClock`] that a test advances by hand. Every gosync primitive that sleeps or
+//!   waits with a deadline (context deadlines, the delaying work queue, rate limiters)
+//!   takes a `Clock`, so its tests are deterministic and take no real time. It is the
+//!   Rust counterpart of client-go's `k8s.io/utils/clock` `FakeClock`.
+//! * [`sync`]: the switch between the real synchronization primitives (std atomics,
+//!   `parking_lot` locks, std threads) and [loom]'s model-checked ones, selected by
+//!   `RUSTFLAGS="--cfg loom"`. It is public so the sibling crates can share it, but it is
+//!   an implementation detail with no stability promise; depend on [`clock`] instead.
+//!
+//! # Examples
+//!
+//! A deadline test that takes no real time:
+//!
+//! ```
+//! use gosync_core::clock::{Clock, FakeClock};
+//! use std::time::Duration;
+//!
+//! let fake = FakeClock::new();
+//! let clock: Clock = fake.clock();
+//! let start = clock.now();
+//!
+//! let sleeper = {
+//!     let clock = clock.clone();
+//!     std::thread::spawn(move || clock.sleep(Duration::from_secs(3600)))
+//! };
+//! // Wait until the thread is asleep on the fake clock, then make an hour pass at once.
+//! assert!(fake.block_until_waiters(1, Duration::from_secs(10)));
+//! fake.advance(Duration::from_secs(3600));
+//! sleeper.join().unwrap();
+//! assert_eq!(clock.now() - start, Duration::from_secs(3600));
+//! ```
+//!
+//! # Differences from Go
+//!
+//! * The fake clock is monotonic: [`FakeClock::set`] panics if asked to go backwards,
+//!   because every gosync deadline is computed from a monotonic `Instant`. client-go's
+//!   `FakeClock.SetTime` accepts any wall-clock time.
+//! * There is no `Clock` interface to implement: [`Clock`] is a small value type (one
+//!   pointer) that is either real or fake, so reading the real time costs no virtual call.
+//! * [`FakeClock::advance`] returns only after every wait it made due has woken up, so a
+//!   test that advances the clock never races the threads it released into the old time.
+//!
+//! [loom]: https://docs.rs/loom
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+#![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
+
+pub mod clock;
+pub mod sync;
+
+pub use clock::{Clock, FakeClock};
+
+/// Declares a function that is `const fn` in normal builds and a plain `fn` under
+/// `--cfg loom`, whose primitives cannot be built in a `const` context.
+///
+/// ```
+/// gosync_core::const_fn_unless_loom! {
+///     /// Doubles `x`.
+///     pub fn double(x: u32) -> u32 { x * 2 }
+/// }
+/// # assert_eq!(double(2), 4);
+/// ```
+#[macro_export]
+macro_rules! const_fn_unless_loom {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$meta])*
+        $vis const fn $name $($rest)*
+
+        #[cfg(loom)]
+        $(#[$meta])*
+        $vis fn $name $($rest)*
+    };
+}

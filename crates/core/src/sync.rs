@@ -1,0 +1,235 @@
+//! The std/loom switch shared by the gosync crates.
+//!
+//! Every atomic, lock, `Arc`, `UnsafeCell` and thread used by a gosync primitive is
+//! imported from here, never from `std` or `parking_lot` directly. A normal build gets
+//! std atomics, `parking_lot` locks and std threads; a build with
+//! `RUSTFLAGS="--cfg loom"` gets [loom]'s model-checked versions behind the same API, so
+//! the racy logic of every primitive is byte-for-byte the same code in both builds.
+//!
+//! The API shape is `parking_lot`'s: `lock()` returns the guard directly (no poisoning),
+//! and [`Condvar`] waits on `&mut MutexGuard`. [`UnsafeCell`] has loom's
+//! `with`/`with_mut` shape on both sides.
+//!
+//! Loom has no clock. Under loom, a timed wait ([`Condvar::wait_until`]) times out at
+//! once without blocking, as if the deadline had already passed: that is a legal outcome
+//! of a real timed wait, and it lets a model explore the time-out paths. Deterministic
+//! deadlines are modelled with a [`FakeClock`](crate::FakeClock) instead.
+//!
+//! This module is public for the sibling crates; it has no stability promise.
+//!
+//! [loom]: https://docs.rs/loom
+
+pub use imp::*;
+
+#[cfg(not(loom))]
+mod imp {
+    pub use parking_lot::{Condvar, Mutex, MutexGuard, WaitTimeoutResult};
+    pub use std::sync::Arc;
+
+    /// Atomics: `std::sync::atomic`, or loom's under `--cfg loom`.
+    pub mod atomic {
+        pub use std::sync::atomic::{
+            fence, AtomicBool, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
+            AtomicUsize, Ordering,
+        };
+    }
+
+    /// Threads: `std::thread`, or loom's under `--cfg loom`.
+    pub mod thread {
+        pub use std::thread::{
+            current, park, sleep, spawn, yield_now, JoinHandle, Thread, ThreadId,
+        };
+    }
+
+    /// Spin hints: `std::hint`, or loom's under `--cfg loom`.
+    pub mod hint {
+        pub use std::hint::spin_loop;
+    }
+
+    /// `std::cell::UnsafeCell` with loom's access API.
+    ///
+    /// Access goes through closures so that loom can track every read and write.
+    #[derive(Debug, Default)]
+    #[repr(transparent)]
+    pub struct UnsafeCell<T: ?Sized>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        /// Creates a cell holding `data`.
+        #[inline]
+        pub const fn new(data: T) -> UnsafeCell<T> {
+            UnsafeCell(std::cell::UnsafeCell::new(data))
+        }
+
+        /// Consumes the cell and returns its value.
+        #[inline]
+        pub fn into_inner(self) -> T {
+            self.0.into_inner()
+        }
+    }
+
+    impl<T: ?Sized> UnsafeCell<T> {
+        /// Calls `f` with a shared pointer to the contents.
+        #[inline]
+        pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        /// Calls `f` with a mutable pointer to the contents.
+        #[inline]
+        pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        /// Returns a mutable reference to the contents; the `&mut self` proves exclusivity.
+        #[inline]
+        pub fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut()
+        }
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    use std::ops::{Deref, DerefMut};
+    use std::time::{Duration, Instant};
+
+    pub use loom::cell::UnsafeCell;
+    pub use loom::sync::Arc;
+
+    /// Atomics: `std::sync::atomic`, or loom's under `--cfg loom`.
+    pub mod atomic {
+        pub use loom::sync::atomic::{
+            fence, AtomicBool, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
+            AtomicUsize, Ordering,
+        };
+    }
+
+    /// Threads: `std::thread`, or loom's under `--cfg loom`.
+    pub mod thread {
+        pub use loom::thread::{current, park, spawn, yield_now, JoinHandle, Thread, ThreadId};
+
+        /// Loom has no clock: sleeping only yields to the other modelled threads.
+        pub fn sleep(_: std::time::Duration) {
+            yield_now();
+        }
+    }
+
+    /// Spin hints: `std::hint`, or loom's under `--cfg loom`.
+    pub mod hint {
+        pub use loom::hint::spin_loop;
+    }
+
+    /// loom's `Mutex` with `parking_lot`'s API: `lock()` returns the guard, no poisoning.
+    #[derive(Debug, Default)]
+    pub struct Mutex<T>(loom::sync::Mutex<T>);
+
+    /// The guard of [`Mutex`].
+    #[derive(Debug)]
+    pub struct MutexGuard<'a, T>(Option<loom::sync::MutexGuard<'a, T>>);
+
+    impl<T> Mutex<T> {
+        /// Creates a mutex holding `value`.
+        pub fn new(value: T) -> Mutex<T> {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        /// Locks the mutex, blocking the modelled thread until it is free.
+        pub fn lock(&self) -> MutexGuard<'_, T> {
+            MutexGuard(Some(self.0.lock().unwrap_or_else(|e| e.into_inner())))
+        }
+
+        /// Locks the mutex if it is free.
+        pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            match self.0.try_lock() {
+                Ok(g) => Some(MutexGuard(Some(g))),
+                Err(std::sync::TryLockError::Poisoned(e)) => Some(MutexGuard(Some(e.into_inner()))),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            }
+        }
+
+        /// Returns a mutable reference to the value; the `&mut self` proves exclusivity.
+        pub fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().unwrap_or_else(|e| e.into_inner())
+        }
+
+        /// Consumes the mutex and returns its value.
+        pub fn into_inner(self) -> T {
+            self.0.into_inner().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    impl<T> Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            self.0
+                .as_ref()
+                .expect("guard present outside Condvar::wait")
+        }
+    }
+
+    impl<T> DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            self.0
+                .as_mut()
+                .expect("guard present outside Condvar::wait")
+        }
+    }
+
+    /// The result of a timed wait, as `parking_lot::WaitTimeoutResult`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct WaitTimeoutResult(bool);
+
+    impl WaitTimeoutResult {
+        /// Whether the wait returned because its deadline passed.
+        pub fn timed_out(self) -> bool {
+            self.0
+        }
+    }
+
+    /// loom's `Condvar` with `parking_lot`'s API (waits take `&mut MutexGuard`).
+    #[derive(Debug, Default)]
+    pub struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        /// Creates a condition variable.
+        pub fn new() -> Condvar {
+            Condvar(loom::sync::Condvar::new())
+        }
+
+        /// Blocks until notified, releasing the guard's lock meanwhile.
+        pub fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            let inner = guard.0.take().expect("guard present");
+            guard.0 = Some(self.0.wait(inner).unwrap_or_else(|e| e.into_inner()));
+        }
+
+        /// Under loom, time passes instantly: a timed wait times out at once.
+        pub fn wait_until<T>(
+            &self,
+            _guard: &mut MutexGuard<'_, T>,
+            _deadline: Instant,
+        ) -> WaitTimeoutResult {
+            loom::thread::yield_now();
+            WaitTimeoutResult(true)
+        }
+
+        /// Under loom, time passes instantly: a timed wait times out at once.
+        pub fn wait_for<T>(
+            &self,
+            _guard: &mut MutexGuard<'_, T>,
+            _timeout: Duration,
+        ) -> WaitTimeoutResult {
+            loom::thread::yield_now();
+            WaitTimeoutResult(true)
+        }
+
+        /// Wakes one waiter.
+        pub fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        /// Wakes every waiter.
+        pub fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+}
