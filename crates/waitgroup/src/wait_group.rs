@@ -1,0 +1,567 @@
+//! `WaitGroup`: a counter of outstanding work that threads can wait on to reach zero.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use gosync_core::sync::atomic::{AtomicU64, Ordering::*};
+use std::sync::Arc;
+
+use gosync_core::sync::{thread, Condvar, Mutex};
+
+/// Waits for a collection of threads to finish, like Go's `sync.WaitGroup`.
+///
+/// The group holds a counter. [`add`](WaitGroup::add) raises it by the number of tasks to
+/// wait for, each task calls [`done`](WaitGroup::done) when it finishes, and
+/// [`wait`](WaitGroup::wait) blocks until the counter is zero. A group is shared by
+/// reference (`&WaitGroup` in [`std::thread::scope`], an [`Arc`], or a `static`, since
+/// [`new`](WaitGroup::new) is `const`) and can be reused for round after round, as in Go.
+///
+/// For code that cannot forget a `done`, use [`guard`](WaitGroup::guard) (done on drop,
+/// unwinding included) or let the group spawn the task: [`go`](WaitGroup::go),
+/// [`go_static`](WaitGroup::go_static), [`go_scoped`](WaitGroup::go_scoped).
+///
+/// # Examples
+///
+/// ```
+/// use gosync_waitgroup::WaitGroup;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// let wg = WaitGroup::new();
+/// let hits = AtomicUsize::new(0);
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         wg.add(1);
+///         s.spawn(|| {
+///             hits.fetch_add(1, Ordering::Relaxed);
+///             wg.done();
+///         });
+///     }
+///     wg.wait(); // returns once all four have called `done`
+///     assert_eq!(hits.load(Ordering::Relaxed), 4);
+/// });
+/// ```
+///
+/// # Panics
+///
+/// Misuse panics, with Go's messages, where Go's would:
+///
+/// * `add`/`done` taking the counter below zero: `sync: negative WaitGroup counter`;
+/// * the counter exceeding `i32::MAX` (Go's counter width): `sync: WaitGroup counter overflow`;
+/// * a positive `add` racing with the `wait` of a group whose counter was zero, or a zero
+///   counter being raised while the waiters of the round are still being released:
+///   `sync: WaitGroup misuse: Add called concurrently with Wait`;
+/// * a new round started (`add`) before a `wait` of the previous round has returned, when
+///   that waiter notices it: `sync: WaitGroup is reused before previous Wait has returned`.
+///
+/// After such a panic the group's state is unspecified, as in Go.
+///
+/// # `WaitGroup` vs `std::sync::Barrier` and `crossbeam_utils::sync::WaitGroup`
+///
+/// A `Barrier` makes a fixed number of threads wait for each other; a `WaitGroup` lets
+/// any number of threads wait for a count of tasks that changes as work is spawned.
+/// crossbeam's `WaitGroup` counts clones of a handle, so each task costs an `Arc`
+/// clone and drop and the group cannot be reused; this one counts with one atomic word
+/// and is reused freely.
+pub struct WaitGroup {
+    /// The counter in the high 32 bits (an `i32`, Go's width), the number of registered
+    /// waiters in the low 32 bits. One word, so a counter change and the waiter count it
+    /// must be compared with are observed together.
+    state: AtomicU64,
+    /// Wake-up permits granted to registered waiters when the counter reaches zero
+    /// (Go's semaphore). Each registered waiter consumes exactly one.
+    permits: Mutex<u32>,
+    /// Signalled when permits are granted.
+    released: Condvar,
+}
+
+const NEGATIVE: &str = "sync: negative WaitGroup counter";
+const OVERFLOW: &str = "sync: WaitGroup counter overflow";
+const MISUSE: &str = "sync: WaitGroup misuse: Add called concurrently with Wait";
+const REUSED: &str = "sync: WaitGroup is reused before previous Wait has returned";
+
+/// The state word's counter field, as Go's `int32`.
+#[inline]
+fn counter(state: u64) -> i32 {
+    (state >> 32) as i32
+}
+
+/// The state word's waiter count.
+#[inline]
+fn waiters(state: u64) -> u32 {
+    state as u32
+}
+
+impl WaitGroup {
+    gosync_core::const_fn_unless_loom! {
+        /// Creates a group with a zero counter.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use gosync_waitgroup::WaitGroup;
+        ///
+        /// static WG: WaitGroup = WaitGroup::new();
+        /// WG.wait(); // a zero counter: returns at once
+        /// ```
+        pub fn new() -> WaitGroup {
+            WaitGroup { state: AtomicU64::new(0), permits: Mutex::new(0), released: Condvar::new() }
+        }
+    }
+
+    /// Adds `delta`, which may be negative, to the counter. If the counter becomes zero,
+    /// every thread blocked in [`wait`](WaitGroup::wait) is released.
+    ///
+    /// As in Go, calls with a positive delta that start a round (counter zero) must happen
+    /// before the `wait` of that round; typically, call `add` before spawning the task.
+    ///
+    /// # Panics
+    ///
+    /// If the counter would go below zero or above `i32::MAX`, or on the misuse described
+    /// on [`WaitGroup`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_waitgroup::WaitGroup;
+    ///
+    /// let wg = WaitGroup::new();
+    /// wg.add(3);
+    /// wg.add(-2);
+    /// assert_eq!(wg.count(), 1);
+    /// wg.done();
+    /// wg.wait();
+    /// ```
+    #[inline]
+    pub fn add(&self, delta: isize) {
+        let Ok(d) = i32::try_from(delta) else {
+            panic!("{}", if delta > 0 { OVERFLOW } else { NEGATIVE });
+        };
+        // AcqRel: Release publishes the caller's work to whoever observes the counter at
+        // zero (a waiter's Acquire load, or the last adder's Acquire below, which then
+        // hands it on through the `permits` lock); Acquire lets the adder that brings the
+        // counter to zero see every earlier `done`'s work, since RMWs extend release
+        // sequences.
+        let prev = self.state.fetch_add(((d as i64) as u64) << 32, AcqRel);
+        let Some(v) = counter(prev).checked_add(d) else {
+            panic!("{}", if d > 0 { OVERFLOW } else { NEGATIVE });
+        };
+        if v < 0 {
+            panic!("{NEGATIVE}");
+        }
+        let w = waiters(prev);
+        if w != 0 && d > 0 && v == d {
+            // Go's check: the counter was zero yet waiters are still registered, so their
+            // release is under way, and this `add` starts a round concurrently with it.
+            panic!("{MISUSE}");
+        }
+        if v > 0 || w == 0 {
+            return;
+        }
+        self.release_waiters();
+    }
+
+    /// Decrements the counter by one: `add(-1)`.
+    ///
+    /// # Panics
+    ///
+    /// If the counter would go below zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_waitgroup::WaitGroup;
+    ///
+    /// let wg = WaitGroup::new();
+    /// wg.add(1);
+    /// wg.done();
+    /// assert_eq!(wg.count(), 0);
+    /// ```
+    #[inline]
+    pub fn done(&self) {
+        self.add(-1);
+    }
+
+    /// The counter reached zero with waiters registered: grant each one a permit.
+    #[cold]
+    #[inline(never)]
+    fn release_waiters(&self) {
+        let mut permits = self.permits.lock();
+        // Under the lock, so a timed-out waiter deregistering (also under the lock) is
+        // either already subtracted here or finds its permit. AcqRel: Acquire for the
+        // same reason as in `add`; Release so that the next round starts from this reset.
+        let state = self.state.swap(0, AcqRel);
+        if counter(state) != 0 {
+            // Someone raised the counter after it reached zero while its waiters were
+            // still registered.
+            drop(permits);
+            panic!("{MISUSE}");
+        }
+        let w = waiters(state);
+        if w > 0 {
+            *permits += w;
+            self.released.notify_all();
+        }
+    }
+
+    /// Blocks until the counter is zero. Returns at once if it already is.
+    ///
+    /// Every `done` that brought the counter to zero happens-before `wait` returns: the
+    /// finished tasks' writes are visible to the waiter.
+    ///
+    /// # Panics
+    ///
+    /// With `sync: WaitGroup is reused before previous Wait has returned` if, by the time
+    /// this waiter wakes up, a new round has already been started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_waitgroup::WaitGroup;
+    /// use std::sync::Arc;
+    ///
+    /// let wg = Arc::new(WaitGroup::new());
+    /// wg.add(1);
+    /// let w = Arc::clone(&wg);
+    /// std::thread::spawn(move || w.done());
+    /// wg.wait();
+    /// ```
+    #[inline]
+    pub fn wait(&self) {
+        // Acquire pairs with the Release of the `add`/`done` that made the counter zero.
+        if counter(self.state.load(Acquire)) == 0 {
+            return;
+        }
+        self.wait_slow(None);
+    }
+
+    /// Blocks until the counter is zero or `timeout` has passed; returns whether the
+    /// counter reached zero. A timeout too large to represent waits without one.
+    ///
+    /// A waiter that times out withdraws cleanly: the group's later rounds are unaffected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_waitgroup::WaitGroup;
+    /// use std::time::Duration;
+    ///
+    /// let wg = WaitGroup::new();
+    /// wg.add(1);
+    /// assert!(!wg.wait_timeout(Duration::from_millis(10)));
+    /// wg.done();
+    /// assert!(wg.wait_timeout(Duration::from_millis(10)));
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        // Acquire: as in `wait`.
+        if counter(self.state.load(Acquire)) == 0 {
+            return true;
+        }
+        self.wait_slow(Instant::now().checked_add(timeout))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wait_slow(&self, deadline: Option<Instant>) -> bool {
+        // Register as a waiter, unless the counter is already zero.
+        let mut state = self.state.load(Acquire);
+        loop {
+            if counter(state) == 0 {
+                return true;
+            }
+            // Acquire on failure: the reloaded zero counter must publish the tasks' work
+            // (pairs with the Release in `add`). Success needs no ordering of its own: the
+            // wake-up below synchronizes through the `permits` lock with the releaser,
+            // which has acquired every `done`.
+            match self
+                .state
+                .compare_exchange_weak(state, state + 1, Relaxed, Acquire)
+            {
+                Ok(_) => break,
+                Err(s) => state = s,
+            }
+        }
+        let mut permits = self.permits.lock();
+        while *permits == 0 {
+            let timed_out = match deadline {
+                None => {
+                    self.released.wait(&mut permits);
+                    false
+                }
+                Some(deadline) => self.released.wait_until(&mut permits, deadline).timed_out(),
+            };
+            if timed_out && *permits == 0 {
+                // Not released yet, and the releaser needs this lock to reset the state,
+                // so our registration is still counted there: withdraw it. Relaxed: the
+                // lock orders it against the releaser's swap.
+                self.state.fetch_sub(1, Relaxed);
+                return false;
+            }
+        }
+        *permits -= 1;
+        drop(permits);
+        // Go's reuse check: between the release and now nothing may start a new round.
+        // Relaxed: a best-effort misuse detector, as in Go.
+        if self.state.load(Relaxed) != 0 {
+            panic!("{REUSED}");
+        }
+        true
+    }
+
+    /// The current counter value (racy by nature; for diagnostics and tests).
+    pub fn count(&self) -> i32 {
+        counter(self.state.load(Relaxed))
+    }
+
+    /// Raises the counter by one and returns a guard that calls [`done`](WaitGroup::done)
+    /// when dropped, also while unwinding from a panic, so the `done` cannot be forgotten.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_waitgroup::WaitGroup;
+    ///
+    /// let wg = WaitGroup::new();
+    /// std::thread::scope(|s| {
+    ///     for i in 0..3 {
+    ///         let guard = wg.guard();
+    ///         s.spawn(move || {
+    ///             let _guard = guard; // `done` when this closure ends, however it ends
+    ///             assert!(i < 3);
+    ///         });
+    ///     }
+    ///     wg.wait();
+    /// });
+    /// ```
+    #[must_use = "the guard calls `done` when dropped; dropping it at once undoes the `add`"]
+    pub fn guard(&self) -> DoneGuard<'_> {
+        self.add(1);
+        DoneGuard { wg: self }
+    }
+
+    /// [`guard`](WaitGroup::guard) for an `Arc`-shared group: the guard owns a clone of
+    /// the `Arc`, so it can move into a `'static` thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_waitgroup::WaitGroup;
+    /// use std::sync::Arc;
+    ///
+    /// let wg = Arc::new(WaitGroup::new());
+    /// let guard = wg.guard_owned();
+    /// std::thread::spawn(move || drop(guard));
+    /// wg.wait();
+    /// ```
+    #[must_use = "the guard calls `done` when dropped; dropping it at once undoes the `add`"]
+    pub fn guard_owned(self: &Arc<Self>) -> OwnedDoneGuard {
+        self.add(1);
+        OwnedDoneGuard {
+            wg: Arc::clone(self),
+        }
+    }
+
+    /// Go 1.25's `WaitGroup.Go`: raises the counter, runs `f` on a new thread, and calls
+    /// `done` when `f` returns **or panics**.
+    ///
+    /// A panic in `f` is not swallowed: it ends that thread as any panic does, and its
+    /// payload is in the returned handle's `join()`. `done` still runs (while unwinding),
+    /// so [`wait`](WaitGroup::wait) never hangs on a panicked task. (In Go, a panicking
+    /// `f` crashes the program.)
+    ///
+    /// # Panics
+    ///
+    /// If the thread cannot be spawned (as [`std::thread::spawn`]); the counter is then
+    /// restored before the panic propagates.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_waitgroup::WaitGroup;
+    /// use std::sync::Arc;
+    ///
+    /// let wg = Arc::new(WaitGroup::new());
+    /// let ok = wg.go(|| 40 + 2);
+    /// let bad = wg.go(|| -> u32 { panic!("task failed") });
+    /// wg.wait(); // returns: the panicking task still counted down
+    /// assert_eq!(ok.join().unwrap(), 42);
+    /// assert!(bad.join().is_err());
+    /// ```
+    pub fn go<F, T>(self: &Arc<Self>, f: F) -> thread::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let guard = self.guard_owned();
+        thread::spawn(move || {
+            let _guard = guard;
+            f()
+        })
+    }
+
+    /// [`go`](WaitGroup::go) for a group in a `static`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_waitgroup::WaitGroup;
+    ///
+    /// static WG: WaitGroup = WaitGroup::new();
+    /// for _ in 0..3 {
+    ///     WG.go_static(|| ());
+    /// }
+    /// WG.wait();
+    /// ```
+    pub fn go_static<F, T>(&'static self, f: F) -> thread::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let guard = self.guard();
+        thread::spawn(move || {
+            let _guard = guard;
+            f()
+        })
+    }
+
+    /// [`go`](WaitGroup::go) inside [`std::thread::scope`]: `f` may borrow from the
+    /// enclosing stack frame.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_waitgroup::WaitGroup;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// let wg = WaitGroup::new();
+    /// let total = AtomicU32::new(0);
+    /// std::thread::scope(|s| {
+    ///     for i in 1..=4 {
+    ///         let total = &total;
+    ///         wg.go_scoped(s, move || total.fetch_add(i, Ordering::Relaxed));
+    ///     }
+    ///     wg.wait();
+    ///     assert_eq!(total.load(Ordering::Relaxed), 10);
+    /// });
+    /// ```
+    #[cfg(not(loom))]
+    pub fn go_scoped<'scope, 'env, F, T>(
+        &'scope self,
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        f: F,
+    ) -> std::thread::ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        let guard = self.guard();
+        scope.spawn(move || {
+            let _guard = guard;
+            f()
+        })
+    }
+}
+
+impl Default for WaitGroup {
+    fn default() -> WaitGroup {
+        WaitGroup::new()
+    }
+}
+
+impl fmt::Debug for WaitGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.load(Relaxed);
+        f.debug_struct("WaitGroup")
+            .field("count", &counter(state))
+            .field("waiters", &waiters(state))
+            .finish()
+    }
+}
+
+/// Calls [`WaitGroup::done`] when dropped. Created by [`WaitGroup::guard`].
+#[must_use = "the guard calls `done` when dropped; dropping it at once undoes the `add`"]
+pub struct DoneGuard<'a> {
+    wg: &'a WaitGroup,
+}
+
+impl Drop for DoneGuard<'_> {
+    fn drop(&mut self) {
+        self.wg.done();
+    }
+}
+
+impl fmt::Debug for DoneGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DoneGuard").field("wg", self.wg).finish()
+    }
+}
+
+/// Calls [`WaitGroup::done`] when dropped; owns an `Arc` of the group so it can move
+/// into `'static` threads. Created by [`WaitGroup::guard_owned`].
+#[must_use = "the guard calls `done` when dropped; dropping it at once undoes the `add`"]
+pub struct OwnedDoneGuard {
+    wg: Arc<WaitGroup>,
+}
+
+impl OwnedDoneGuard {
+    /// Calls `done` now (the same as dropping the guard), for readability at the end of
+    /// a task.
+    pub fn done(self) {
+        drop(self);
+    }
+}
+
+impl Drop for OwnedDoneGuard {
+    fn drop(&mut self) {
+        self.wg.done();
+    }
+}
+
+impl fmt::Debug for OwnedDoneGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedDoneGuard")
+            .field("wg", &self.wg)
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    fn message(r: std::thread::Result<()>) -> String {
+        let p = r.expect_err("expected a panic");
+        p.downcast_ref::<String>().cloned().unwrap_or_default()
+    }
+
+    /// The counter reached zero but the registered waiter has not been released yet:
+    /// an `add` that restarts the group now is Go's "Add called concurrently with Wait".
+    #[test]
+    fn add_during_release_is_misuse() {
+        let wg = WaitGroup::new();
+        wg.state.store(1, Relaxed); // counter 0, one waiter registered
+        let r = catch_unwind(AssertUnwindSafe(|| wg.add(1)));
+        assert_eq!(message(r), MISUSE);
+    }
+
+    /// A waiter woken for one round that finds the next round already started.
+    #[test]
+    fn reuse_before_wait_returned_is_detected() {
+        let wg = WaitGroup::new();
+        wg.state.store((1 << 32) | 1, Relaxed); // counter 1, one waiter: the new round
+        *wg.permits.lock() = 1; // the previous round's release
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            wg.wait_slow(None);
+        }));
+        assert_eq!(message(r), REUSED);
+    }
+
+    /// The release finds the counter raised again after it had reached zero.
+    #[test]
+    fn raise_before_release_is_misuse() {
+        let wg = WaitGroup::new();
+        wg.state.store((1 << 32) | 1, Relaxed);
+        let r = catch_unwind(AssertUnwindSafe(|| wg.release_waiters()));
+        assert_eq!(message(r), MISUSE);
+    }
+}
