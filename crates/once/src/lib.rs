@@ -1,0 +1,50 @@
+//! Go's `sync.Once`, `OnceFunc`, `OnceValue` and `OnceValues` for Rust.
+//!
+//! * [`Once`]: run a function exactly once across threads; every caller returns after it
+//!   has finished. A panicking function counts as done (Go's rule, not std's poisoning).
+//! * [`once_func`], [`once_value`], [`once_values`]: Go 1.21's wrappers: the function
+//!   runs once, its result is shared, and if it panicked every call panics again with the
+//!   same message. The function is dropped after its run.
+//!
+//! After completion, the fast path is one Acquire load, inlined; the first run and the
+//! waiting are in a cold, non-generic function.
+//!
+//! # Examples
+//!
+//! ```
+//! use gosync_once::{once_value, Once};
+//!
+//! static SETUP: Once = Once::new();
+//! SETUP.call_once(|| println!("global setup runs once"));
+//!
+//! let table = once_value(|| (0..8u32).map(|i| i * i).collect::<Vec<_>>());
+//! std::thread::scope(|s| {
+//!     s.spawn(|| assert_eq!(table.get()[3], 9));
+//!     s.spawn(|| assert_eq!(table.get()[7], 49));
+//! });
+//! ```
+//!
+//! # Differences from Go
+//!
+//! * Panics: as in Go, a [`Once`] whose function panicked is done, and the wrappers
+//!   re-panic on every later call. They re-panic with the same *message* (a `String`
+//!   payload), not the same payload value, since a Rust payload cannot be cloned; the
+//!   first call propagates the original payload.
+//! * Recursion: calling a `Once` from inside its own function deadlocks in Go; here it
+//!   panics with a clear message (see [`Once`]).
+//! * [`OnceValue::get`] returns `&T` instead of a copy; [`once_values`] takes a function
+//!   returning `Result<T, E>` (Go's `(T, error)` idiom) and returns `Result<&T, &E>`.
+//! * Extra: [`Once::is_done`], [`OnceValue::try_get`], [`OnceFunc::is_done`].
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+#![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
+
+mod once;
+mod once_value;
+
+pub use once::Once;
+pub use once_value::{once_func, once_value, once_values, OnceFunc, OnceValue, OnceValues};

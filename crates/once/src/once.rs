@@ -1,0 +1,179 @@
+//! `Once`: run a function exactly once, with Go's panic semantics.
+
+use std::fmt;
+
+use gosync_core::sync::atomic::{AtomicU8, Ordering::*};
+use gosync_core::sync::{thread, Condvar, Mutex};
+
+const INCOMPLETE: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+
+/// Performs exactly one action, like Go's `sync.Once`.
+///
+/// The first [`call_once`](Once::call_once) runs its function; every other call, from any
+/// thread, returns only after that function has finished, without running its own.
+///
+/// **Go semantics on panic:** if the function panics, the panic propagates to the caller
+/// that ran it, and the `Once` counts as done anyway: later calls return at once without
+/// running anything, and concurrent callers blocked on it are released normally. std's
+/// `Once` instead *poisons* itself and makes every later call panic. Use
+/// [`once_func`](crate::once_func) for "panic again on every call" (Go's `OnceFunc`).
+///
+/// # Examples
+///
+/// ```
+/// use gosync_once::Once;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// static INIT: Once = Once::new();
+/// static CALLS: AtomicU32 = AtomicU32::new(0);
+///
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| INIT.call_once(|| { CALLS.fetch_add(1, Ordering::Relaxed); }));
+///     }
+/// });
+/// assert_eq!(CALLS.load(Ordering::Relaxed), 1);
+/// assert!(INIT.is_done());
+/// ```
+///
+/// # Recursion
+///
+/// Calling `call_once` on the same `Once` from inside its own function would deadlock in
+/// Go. Here it panics with `sync: Once.call_once called recursively from within its own
+/// function` (the detection costs nothing on the fast path). A cycle through two `Once`s
+/// on two threads still deadlocks, as with any pair of locks.
+pub struct Once {
+    state: AtomicU8,
+    /// The thread running the function, for the recursion check; waiters sleep on `cv`.
+    runner: Mutex<Option<thread::ThreadId>>,
+    cv: Condvar,
+}
+
+impl Once {
+    gosync_core::const_fn_unless_loom! {
+        /// Creates a `Once` that has not run yet.
+        pub fn new() -> Once {
+            Once { state: AtomicU8::new(INCOMPLETE), runner: Mutex::new(None), cv: Condvar::new() }
+        }
+    }
+
+    /// Runs `f` if no call on this `Once` has run its function yet; otherwise waits until
+    /// that function has finished. Go's `Once.Do`.
+    ///
+    /// When `call_once` returns, the function has finished (normally or by panicking), and
+    /// everything it wrote is visible to the caller.
+    ///
+    /// # Panics
+    ///
+    /// Propagates a panic of `f` to this caller (the `Once` still counts as done), and
+    /// panics if called recursively from inside `f` on the same thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_once::Once;
+    ///
+    /// let once = Once::new();
+    /// let mut runs = 0;
+    /// once.call_once(|| runs += 1);
+    /// once.call_once(|| runs += 1);
+    /// assert_eq!(runs, 1);
+    /// ```
+    #[inline]
+    pub fn call_once<F: FnOnce()>(&self, f: F) {
+        // Acquire pairs with the Release store of DONE in `Finish::drop`: the function's
+        // writes are visible once we see DONE.
+        if self.state.load(Acquire) == DONE {
+            return;
+        }
+        let mut f = Some(f);
+        self.call_once_slow(&mut || (f.take().expect("run at most once"))());
+    }
+
+    /// Whether a function has run to completion (or panicked) on this `Once`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_once::Once;
+    ///
+    /// let once = Once::new();
+    /// assert!(!once.is_done());
+    /// once.call_once(|| {});
+    /// assert!(once.is_done());
+    /// ```
+    #[inline]
+    pub fn is_done(&self) -> bool {
+        // Acquire: a `true` answer lets the caller rely on the function's writes.
+        self.state.load(Acquire) == DONE
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn call_once_slow(&self, f: &mut dyn FnMut()) {
+        let mut runner = self.runner.lock();
+        loop {
+            // Relaxed is enough under the lock for INCOMPLETE/RUNNING, which only change
+            // under it; Acquire for DONE, pairing with the Release store in `Finish::drop`
+            // (also made under the lock, so the lock alone would do; the Acquire keeps the
+            // reasoning local).
+            match self.state.load(Acquire) {
+                DONE => return,
+                INCOMPLETE => break,
+                _ => {
+                    if *runner == Some(thread::current().id()) {
+                        drop(runner);
+                        panic!(
+                            "sync: Once.call_once called recursively from within its own function"
+                        );
+                    }
+                    self.cv.wait(&mut runner);
+                }
+            }
+        }
+        // Relaxed: RUNNING is read only under the lock.
+        self.state.store(RUNNING, Relaxed);
+        *runner = Some(thread::current().id());
+        drop(runner);
+        let finish = Finish { once: self };
+        f();
+        drop(finish);
+    }
+}
+
+/// Marks the `Once` done and wakes the waiters, when `f` returns or unwinds (Go's
+/// `defer o.done.Store(1)`).
+struct Finish<'a> {
+    once: &'a Once,
+}
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        let mut runner = self.once.runner.lock();
+        *runner = None;
+        // Release pairs with the Acquire loads in `call_once`/`is_done`: publishes the
+        // function's writes.
+        self.once.state.store(DONE, Release);
+        drop(runner);
+        self.once.cv.notify_all();
+    }
+}
+
+impl Default for Once {
+    fn default() -> Once {
+        Once::new()
+    }
+}
+
+impl fmt::Debug for Once {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state.load(Relaxed) {
+            INCOMPLETE => "incomplete",
+            RUNNING => "running",
+            _ => "done",
+        };
+        f.debug_struct("Once").field("state", &state).finish()
+    }
+}

@@ -1,0 +1,302 @@
+//! Go 1.21's `OnceFunc`, `OnceValue` and `OnceValues`.
+
+use std::any::Any;
+use std::fmt;
+use std::mem;
+use std::panic::{self, AssertUnwindSafe};
+
+use gosync_core::sync::UnsafeCell;
+
+use crate::Once;
+
+/// What a [`OnceValue`] holds: the function before its run, its outcome after.
+enum Slot<T, F> {
+    Pending(F),
+    /// Transient: the function has been taken out and is running.
+    Running,
+    Value(T),
+    Panicked(String),
+}
+
+/// A lazily computed value whose function runs once, with Go's `OnceValue` semantics.
+///
+/// Created by [`once_value`]. The first [`get`](OnceValue::get) runs the function and
+/// stores its result; every call (from any thread) returns a reference to that one value.
+/// The function is dropped after its run.
+///
+/// If the function panics, that first `get` panics with the original payload, and every
+/// later `get` panics again with the same message (Go: "the returned function will panic
+/// with the same value on every call"). `std::sync::LazyLock` instead panics with a
+/// generic "poisoned" message.
+///
+/// `get` returns `&T` rather than a clone: it costs nothing, works for any `T`, and a
+/// caller who wants Go's copy semantics writes `.clone()`.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_once::once_value;
+///
+/// let config = once_value(|| {
+///     println!("loading config"); // printed once
+///     vec![("port", 8080)]
+/// });
+/// std::thread::scope(|s| {
+///     for _ in 0..3 {
+///         s.spawn(|| assert_eq!(config.get()[0].1, 8080));
+///     }
+/// });
+/// ```
+pub struct OnceValue<T, F = fn() -> T> {
+    once: Once,
+    slot: UnsafeCell<Slot<T, F>>,
+}
+
+// SAFETY: the slot is written only by the single thread that runs `once` (before it is
+// marked done) and read only after `once` is done (Acquire/Release through `Once`), so
+// shared access is data-race free. `&OnceValue` hands out `&T` to many threads (T: Sync),
+// the value may be created on one thread and dropped on another (T: Send), and `F` moves
+// to whichever thread runs it (F: Send).
+unsafe impl<T: Send + Sync, F: Send> Sync for OnceValue<T, F> {}
+
+/// Creates a [`OnceValue`]: Go's `sync.OnceValue(f)`.
+///
+/// # Examples
+///
+/// ```
+/// let answer = gosync_once::once_value(|| 6 * 7);
+/// assert_eq!(*answer.get(), 42);
+/// ```
+pub fn once_value<T, F: FnOnce() -> T>(f: F) -> OnceValue<T, F> {
+    OnceValue::new(f)
+}
+
+impl<T, F: FnOnce() -> T> OnceValue<T, F> {
+    gosync_core::const_fn_unless_loom! {
+        /// Creates a `OnceValue` that will compute its value with `f`.
+        pub fn new(f: F) -> OnceValue<T, F> {
+            OnceValue { once: Once::new(), slot: UnsafeCell::new(Slot::Pending(f)) }
+        }
+    }
+
+    /// Returns the value, running the function first if no call has yet.
+    ///
+    /// # Panics
+    ///
+    /// If the function panicked (now or in an earlier call), with its panic message; if
+    /// called recursively from inside the function.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = gosync_once::once_value(|| String::from("hi"));
+    /// assert_eq!(v.get(), "hi");
+    /// ```
+    #[inline]
+    pub fn get(&self) -> &T {
+        self.once.call_once(|| self.run());
+        // SAFETY: `once` is done (`call_once` returned), so the slot holds its final
+        // outcome and is never written again; the Acquire inside `call_once` made the
+        // runner's write visible.
+        match self.slot.with(|p| unsafe { &*p }) {
+            Slot::Value(v) => v,
+            Slot::Panicked(msg) => panic!("{msg}"),
+            Slot::Pending(_) | Slot::Running => unreachable!("OnceValue: done without an outcome"),
+        }
+    }
+
+    /// Returns the value if the function has already run and returned; never runs it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = gosync_once::once_value(|| 1);
+    /// assert_eq!(v.try_get(), None);
+    /// v.get();
+    /// assert_eq!(v.try_get(), Some(&1));
+    /// ```
+    pub fn try_get(&self) -> Option<&T> {
+        if !self.once.is_done() {
+            return None;
+        }
+        // SAFETY: as in `get`: done, so the slot is final (Acquire in `is_done`).
+        match self.slot.with(|p| unsafe { &*p }) {
+            Slot::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The one run: take `f` out, call it, store what it returned or how it panicked.
+    #[cold]
+    fn run(&self) {
+        // SAFETY: only the thread that `once` elected runs this, and nobody reads the slot
+        // before `once` is done, so this access is exclusive.
+        let f = self
+            .slot
+            .with_mut(|p| unsafe { mem::replace(&mut *p, Slot::Running) });
+        let Slot::Pending(f) = f else {
+            unreachable!("OnceValue: function already taken")
+        };
+        // `f` is consumed by the call, so it is dropped by the time this returns.
+        let (slot, payload) = match panic::catch_unwind(AssertUnwindSafe(f)) {
+            Ok(v) => (Slot::Value(v), None),
+            Err(payload) => (Slot::Panicked(panic_message(&*payload)), Some(payload)),
+        };
+        // SAFETY: still the elected runner, before `once` is marked done.
+        self.slot.with_mut(|p| unsafe { *p = slot });
+        if let Some(payload) = payload {
+            panic::resume_unwind(payload);
+        }
+    }
+}
+
+impl<T, F> fmt::Debug for OnceValue<T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if !self.once.is_done() {
+            "pending"
+        } else {
+            // SAFETY: done, so the slot is final (Acquire in `is_done`).
+            match self.slot.with(|p| unsafe { &*p }) {
+                Slot::Panicked(_) => "panicked",
+                _ => "ready",
+            }
+        };
+        f.debug_struct("OnceValue").field("state", &state).finish()
+    }
+}
+
+/// The text of a panic payload (`&str` or `String`), as `std` prints it.
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
+/// A function that runs once however often it is called: Go's `sync.OnceFunc`.
+///
+/// Created by [`once_func`]. If the function panicked, every call panics with the same
+/// message.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_once::once_func;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// let runs = AtomicU32::new(0);
+/// let init = once_func(|| { runs.fetch_add(1, Ordering::Relaxed); });
+/// init.call();
+/// init.call();
+/// assert_eq!(runs.load(Ordering::Relaxed), 1);
+/// ```
+pub struct OnceFunc<F> {
+    inner: OnceValue<(), F>,
+}
+
+/// Creates a [`OnceFunc`]: Go's `sync.OnceFunc(f)`.
+///
+/// # Examples
+///
+/// ```
+/// let hello = gosync_once::once_func(|| println!("hello, once"));
+/// hello.call();
+/// hello.call(); // prints nothing
+/// ```
+pub fn once_func<F: FnOnce()>(f: F) -> OnceFunc<F> {
+    OnceFunc::new(f)
+}
+
+impl<F: FnOnce()> OnceFunc<F> {
+    gosync_core::const_fn_unless_loom! {
+        /// Creates a `OnceFunc` around `f`.
+        pub fn new(f: F) -> OnceFunc<F> {
+            OnceFunc { inner: OnceValue::new(f) }
+        }
+    }
+
+    /// Runs the function if it has not run yet; otherwise waits for that run to finish.
+    ///
+    /// # Panics
+    ///
+    /// If the function panicked, now or before, with its message.
+    pub fn call(&self) {
+        self.inner.get();
+    }
+
+    /// Whether the function has run (returned or panicked).
+    pub fn is_done(&self) -> bool {
+        self.inner.once.is_done()
+    }
+}
+
+impl<F> fmt::Debug for OnceFunc<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnceFunc")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+/// A lazily computed `Result` whose function runs once: Go's `sync.OnceValues`, whose
+/// usual use is a `(value, error)` pair.
+///
+/// Created by [`once_values`]. [`get`](OnceValues::get) returns `Result<&T, &E>`; the
+/// same outcome, success or error, is returned to every caller. (For other pairs, use
+/// [`once_value`] with a tuple.)
+///
+/// # Examples
+///
+/// ```
+/// use gosync_once::once_values;
+///
+/// let parsed = once_values(|| "8080".parse::<u16>());
+/// assert_eq!(parsed.get(), Ok(&8080));
+///
+/// let broken = once_values(|| "port".parse::<u16>());
+/// assert!(broken.get().is_err());
+/// ```
+pub struct OnceValues<T, E, F> {
+    inner: OnceValue<Result<T, E>, F>,
+}
+
+/// Creates a [`OnceValues`]: Go's `sync.OnceValues(f)` for a function returning `Result`.
+///
+/// # Examples
+///
+/// ```
+/// let file_len = gosync_once::once_values(|| std::fs::metadata("/definitely/not/here").map(|m| m.len()));
+/// assert!(file_len.get().is_err());
+/// ```
+pub fn once_values<T, E, F: FnOnce() -> Result<T, E>>(f: F) -> OnceValues<T, E, F> {
+    OnceValues::new(f)
+}
+
+impl<T, E, F: FnOnce() -> Result<T, E>> OnceValues<T, E, F> {
+    gosync_core::const_fn_unless_loom! {
+        /// Creates a `OnceValues` around `f`.
+        pub fn new(f: F) -> OnceValues<T, E, F> {
+            OnceValues { inner: OnceValue::new(f) }
+        }
+    }
+
+    /// Returns the function's outcome, running it first if no call has yet.
+    ///
+    /// # Panics
+    ///
+    /// If the function panicked, now or before, with its message.
+    pub fn get(&self) -> Result<&T, &E> {
+        self.inner.get().as_ref()
+    }
+}
+
+impl<T, E, F> fmt::Debug for OnceValues<T, E, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnceValues")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
