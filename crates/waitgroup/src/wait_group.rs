@@ -79,6 +79,14 @@ const OVERFLOW: &str = "sync: WaitGroup counter overflow";
 const MISUSE: &str = "sync: WaitGroup misuse: Add called concurrently with Wait";
 const REUSED: &str = "sync: WaitGroup is reused before previous Wait has returned";
 
+/// Panics with one of Go's misuse messages; out of line, so the hot paths stay small.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn misuse(message: &'static str) -> ! {
+    panic!("{message}")
+}
+
 /// The state word's counter field, as Go's `int32`.
 #[inline]
 fn counter(state: u64) -> i32 {
@@ -134,7 +142,7 @@ impl WaitGroup {
     #[inline]
     pub fn add(&self, delta: isize) {
         let Ok(d) = i32::try_from(delta) else {
-            panic!("{}", if delta > 0 { OVERFLOW } else { NEGATIVE });
+            misuse(if delta > 0 { OVERFLOW } else { NEGATIVE });
         };
         // AcqRel: Release publishes the caller's work to whoever observes the counter at
         // zero (a waiter's Acquire load, or the last adder's Acquire below, which then
@@ -143,16 +151,16 @@ impl WaitGroup {
         // sequences.
         let prev = self.state.fetch_add(((d as i64) as u64) << 32, AcqRel);
         let Some(v) = counter(prev).checked_add(d) else {
-            panic!("{}", if d > 0 { OVERFLOW } else { NEGATIVE });
+            misuse(if d > 0 { OVERFLOW } else { NEGATIVE });
         };
         if v < 0 {
-            panic!("{NEGATIVE}");
+            misuse(NEGATIVE);
         }
         let w = waiters(prev);
         if w != 0 && d > 0 && v == d {
             // Go's check: the counter was zero yet waiters are still registered, so their
             // release is under way, and this `add` starts a round concurrently with it.
-            panic!("{MISUSE}");
+            misuse(MISUSE);
         }
         if v > 0 || w == 0 {
             return;
@@ -194,7 +202,7 @@ impl WaitGroup {
             // Someone raised the counter after it reached zero while its waiters were
             // still registered.
             drop(permits);
-            panic!("{MISUSE}");
+            misuse(MISUSE);
         }
         let w = waiters(state);
         if w > 0 {
@@ -302,7 +310,7 @@ impl WaitGroup {
         // Go's reuse check: between the release and now nothing may start a new round.
         // Relaxed: a best-effort misuse detector, as in Go.
         if self.state.load(Relaxed) != 0 {
-            panic!("{REUSED}");
+            misuse(REUSED);
         }
         true
     }
