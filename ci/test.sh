@@ -25,6 +25,7 @@ step() {
 step cargo fmt --all -- --check
 step cargo clippy --locked --workspace --all-targets -- -D warnings
 step cargo test --locked --workspace
+step env RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
 step cargo test --locked --workspace --release --tests -- --ignored
 # Loom: every `tests/loom_*.rs` model, in release with bounded preemptions. A separate
 # target dir keeps the `--cfg loom` build from invalidating the normal one.
