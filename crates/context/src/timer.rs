@@ -158,6 +158,7 @@ impl TimerHandle {
     /// The root that owns this timer is being dropped: no entry can remain (every
     /// deadline context holds the root), so an owned timer's thread may end.
     pub(crate) fn release_root(&self) {
+        #[allow(irrefutable_let_patterns)] // under loom every timer is owned
         if let TimerHandle::Owned(t) = self {
             t.inner.lock().shutdown = true;
             t.cv.notify_all();
