@@ -753,18 +753,14 @@ impl Context {
     /// use gosync_context::{background, with_cancel};
     ///
     /// let (ctx, cancel) = with_cancel(&background());
-    /// let (tx, jobs) = unbounded::<u32>();
-    /// tx.send(1).unwrap();
-    /// cancel.cancel();
+    /// let (_tx, jobs) = unbounded::<u32>();
     /// let done = ctx.done_chan();
-    /// let mut got = Vec::new();
-    /// loop {
-    ///     select! {
-    ///         recv(jobs) -> job => got.push(job.unwrap()),
-    ///         recv(done) -> _ => break,
-    ///     }
-    ///     if got.len() == 1 { assert!(done.recv().is_err()); break; }
+    /// std::thread::spawn(move || cancel.cancel());
+    /// select! {
+    ///     recv(jobs) -> job => unreachable!("no job was sent: {job:?}"),
+    ///     recv(done) -> closed => assert!(closed.is_err()), // disconnected: cancelled
     /// }
+    /// assert!(ctx.is_done());
     /// ```
     #[cfg(feature = "crossbeam")]
     pub fn done_chan(&self) -> crossbeam_channel::Receiver<()> {
@@ -782,9 +778,9 @@ impl Context {
             .clone()
     }
 
-    /// How many registrations the context's cancellable node holds: live children,
-    /// pending futures, hooks, `after_func`s and channels' senders excluded (for
-    /// diagnostics and leak tests). A value or `without_cancel` context reports its
+    /// How many registrations the context's cancellable node holds: live cancellable
+    /// children, pending [`done`](Context::done) futures, `on_cancel` hooks and
+    /// `after_func`s (for diagnostics and leak tests). A value or `without_cancel` context reports its
     /// nearest cancellable ancestor's; a root reports 0.
     ///
     /// # Examples

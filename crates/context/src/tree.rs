@@ -353,8 +353,12 @@ impl Drop for Node {
     }
 }
 
+/// The capacity an emptied slab keeps.
+const SLAB_KEEP: usize = 16;
+
 /// A slab: stable indices, a free list threaded through the vacant slots, and the
-/// storage released when it empties (so a long-lived parent returns to empty).
+/// storage released when it empties beyond a small buffer (so a long-lived parent
+/// returns to empty).
 pub(crate) struct Slab<T> {
     slots: Vec<Slot<T>>,
     /// Head of the free list, or `usize::MAX`.
@@ -413,7 +417,13 @@ impl<T> Slab<T> {
         self.len -= 1;
         self.free = i;
         if self.len == 0 {
-            self.slots = Vec::new();
+            // Empty again: forget the free list; keep a small buffer for the next
+            // child (create + cancel in a loop would otherwise allocate each time),
+            // release a large one.
+            self.slots.clear();
+            if self.slots.capacity() > SLAB_KEEP {
+                self.slots = Vec::new();
+            }
             self.free = usize::MAX;
         }
         value
@@ -460,7 +470,14 @@ mod tests {
         s.remove(b);
         s.remove(c);
         assert_eq!(s.len(), 0);
-        assert_eq!(s.slots.capacity(), 0);
+        assert!(s.slots.is_empty() && s.slots.capacity() <= super::SLAB_KEEP);
+        for i in 0..100 {
+            assert_eq!(s.insert('x'), i);
+        }
+        for i in 0..100 {
+            s.remove(i);
+        }
+        assert_eq!(s.slots.capacity(), 0, "a large buffer is released");
         s.insert('e');
         s.insert('f');
         assert_eq!(s.drain().collect::<Vec<_>>(), ['e', 'f']);
