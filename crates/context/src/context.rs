@@ -1,0 +1,840 @@
+//! `Context`: a handle to one node of the cancellation tree, and the constructors.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use gosync_core::clock::Clock;
+use gosync_core::sync::{Arc, Condvar, Mutex};
+
+use crate::cancel::{CancelCauseFunc, CancelFunc};
+use crate::done::Done;
+use crate::error::{Cause, Error};
+use crate::hook::OnCancel;
+use crate::key::Key;
+use crate::timer::TimerHandle;
+use crate::tree::{state_error, Core, CorePtr, Deferred, Entry, Kind, Node, CANCELED};
+
+/// A cancellation signal, a deadline and request-scoped values, carried across API
+/// boundaries and threads: Go's `context.Context`.
+///
+/// A `Context` is a cheap handle (cloning is one reference-count increment) to a node of
+/// a tree. Make a root with [`background`] (or [`background_with_clock`] in tests), and
+/// derive children with [`with_cancel`], [`with_deadline`], [`with_timeout`],
+/// [`with_value`] and [`without_cancel`]. Cancelling a context cancels every descendant,
+/// at any depth, and nothing else.
+///
+/// Observe it with [`is_done`](Context::is_done) (one atomic load),
+/// [`err`](Context::err), [`cause`](Context::cause), [`deadline`](Context::deadline), and
+/// wait for it with [`wait`](Context::wait), [`wait_timeout`](Context::wait_timeout),
+/// `.done().await` ([`done`](Context::done)), a channel in a `select!`
+/// (`done_chan`, feature `crossbeam`), or a callback ([`on_cancel`](Context::on_cancel),
+/// [`after_func`](crate::after_func)).
+///
+/// # Lifetime: no lost cancel
+///
+/// A cancellable child is registered with its nearest cancellable ancestor, so that the
+/// ancestor's cancel reaches it. It leaves that registry when it is cancelled, **or**
+/// when every handle to it is dropped (its `Context` clones, its cancel function, its
+/// children, its pending futures, hooks and `after_func` registrations). So a child
+/// whose cancel function is never called costs nothing once it is dropped: Go's
+/// `go vet` "lostcancel" leak cannot happen. Calling the cancel function still releases
+/// the registration (and a deadline's timer entry) early.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_cancel, Error};
+///
+/// let (ctx, cancel) = with_cancel(&background());
+/// let worker = {
+///     let ctx = ctx.clone();
+///     std::thread::spawn(move || {
+///         ctx.wait(); // parks until cancelled
+///         ctx.err()
+///     })
+/// };
+/// cancel.cancel();
+/// assert_eq!(worker.join().unwrap(), Some(Error::Canceled));
+/// ```
+pub struct Context(pub(crate) Arc<Node>);
+
+impl Clone for Context {
+    /// One reference-count increment.
+    #[inline]
+    fn clone(&self) -> Context {
+        Context(Arc::clone(&self.0))
+    }
+}
+
+/// A root context: never cancelled, no deadline, no values; deadlines of its
+/// descendants are measured by the real clock (Go's `context.Background()`).
+///
+/// # Examples
+///
+/// ```
+/// let ctx = gosync_context::background();
+/// assert!(!ctx.is_done());
+/// assert_eq!(ctx.err(), None);
+/// assert_eq!(ctx.deadline(), None);
+/// ```
+pub fn background() -> Context {
+    #[cfg(not(loom))]
+    {
+        static BACKGROUND: std::sync::OnceLock<Context> = std::sync::OnceLock::new();
+        BACKGROUND
+            .get_or_init(|| root("context.Background", TimerHandle::real()))
+            .clone()
+    }
+    #[cfg(loom)]
+    root("context.Background", TimerHandle::real())
+}
+
+/// Like [`background`], for code that has not decided which context to use yet
+/// (Go's `context.TODO()`).
+///
+/// # Examples
+///
+/// ```
+/// let ctx = gosync_context::todo();
+/// assert!(!ctx.is_done());
+/// assert_eq!(format!("{ctx:?}"), "context.TODO");
+/// ```
+pub fn todo() -> Context {
+    #[cfg(not(loom))]
+    {
+        static TODO: std::sync::OnceLock<Context> = std::sync::OnceLock::new();
+        TODO.get_or_init(|| root("context.TODO", TimerHandle::real()))
+            .clone()
+    }
+    #[cfg(loom)]
+    root("context.TODO", TimerHandle::real())
+}
+
+/// A root like [`background`] whose descendants measure time by `clock`: deadlines
+/// fire, and [`Context::wait_timeout`] times out, when `clock` says so. With a
+/// [`FakeClock`](gosync_core::FakeClock), advancing it fires deadlines deterministically.
+///
+/// Each such root has its own timer thread, started by its first deadline and ended
+/// when the root and all its descendants are dropped.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background_with_clock, with_timeout, Error};
+/// use gosync_core::FakeClock;
+/// use std::time::Duration;
+///
+/// let fake = FakeClock::new();
+/// let root = background_with_clock(fake.clock());
+/// let (ctx, _cancel) = with_timeout(&root, Duration::from_secs(30));
+/// fake.advance(Duration::from_secs(29));
+/// assert!(!ctx.is_done());
+/// fake.advance(Duration::from_secs(1));
+/// ctx.wait(); // the timer thread fires the deadline
+/// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+/// ```
+pub fn background_with_clock(clock: Clock) -> Context {
+    root("context.Background", TimerHandle::with_clock(clock))
+}
+
+fn root(name: &'static str, timer: TimerHandle) -> Context {
+    Context(Arc::new(Node {
+        parent: None,
+        deadline: None,
+        kind: Kind::Root { name, timer },
+    }))
+}
+
+/// A child of `parent` that is cancelled when the returned [`CancelFunc`] is called or
+/// when `parent` is cancelled, whichever happens first (Go's `WithCancel`).
+///
+/// If `parent` is already cancelled, the child is born cancelled with the parent's error
+/// and cause.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_cancel};
+///
+/// let (parent, cancel_parent) = with_cancel(&background());
+/// let (child, cancel_child) = with_cancel(&parent);
+/// cancel_child.cancel();
+/// assert!(child.is_done() && !parent.is_done()); // the parent is untouched
+/// let (child2, _cancel2) = with_cancel(&parent);
+/// cancel_parent.cancel();
+/// assert!(child2.is_done()); // cancelling the parent reaches every descendant
+/// ```
+pub fn with_cancel(parent: &Context) -> (Context, CancelFunc) {
+    let ctx = new_cancel(parent, None, None);
+    (ctx.clone(), CancelFunc::new(ctx))
+}
+
+/// Like [`with_cancel`], but the cancel function records a cause, which
+/// [`Context::cause`] returns (Go's `WithCancelCause`).
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_cancel_cause, Error};
+/// use std::io;
+///
+/// let (ctx, cancel) = with_cancel_cause(&background());
+/// cancel.cancel(io::Error::other("upstream went away"));
+/// assert_eq!(ctx.err(), Some(Error::Canceled));
+/// assert_eq!(ctx.cause().unwrap().to_string(), "upstream went away");
+/// ```
+pub fn with_cancel_cause(parent: &Context) -> (Context, CancelCauseFunc) {
+    let ctx = new_cancel(parent, None, None);
+    (ctx.clone(), CancelCauseFunc::new(ctx))
+}
+
+/// A child of `parent` that is also cancelled, with [`Error::DeadlineExceeded`], when
+/// the clock of the tree reaches `deadline` (Go's `WithDeadline`).
+///
+/// The child's deadline never extends its parent's: if `parent`'s deadline is earlier,
+/// this is [`with_cancel`] and the child reports the parent's deadline. A deadline that
+/// has already passed cancels the child at once.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_deadline, Error};
+/// use std::time::{Duration, Instant};
+///
+/// let (ctx, _cancel) = with_deadline(&background(), Instant::now());
+/// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded)); // already past
+///
+/// let far = Instant::now() + Duration::from_secs(3600);
+/// let (parent, _c1) = with_deadline(&background(), far);
+/// let (child, _c2) = with_deadline(&parent, far + Duration::from_secs(60));
+/// assert_eq!(child.deadline(), Some(far)); // the earlier parent deadline wins
+/// ```
+pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFunc) {
+    let ctx = new_deadline(parent, deadline, None);
+    (ctx.clone(), CancelFunc::new(ctx))
+}
+
+/// Like [`with_deadline`], but when the deadline passes, [`Context::cause`] returns
+/// `cause` (the error is still [`Error::DeadlineExceeded`]). The cancel function does not
+/// set a cause (Go's `WithDeadlineCause`).
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_deadline_cause, Error};
+/// use std::io;
+/// use std::time::Instant;
+///
+/// let (ctx, _cancel) =
+///     with_deadline_cause(&background(), Instant::now(), io::Error::other("too slow"));
+/// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+/// assert_eq!(ctx.cause().unwrap().to_string(), "too slow");
+/// ```
+pub fn with_deadline_cause<E>(
+    parent: &Context,
+    deadline: Instant,
+    cause: E,
+) -> (Context, CancelFunc)
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let ctx = new_deadline(parent, deadline, Some(std::sync::Arc::new(cause)));
+    (ctx.clone(), CancelFunc::new(ctx))
+}
+
+/// `with_deadline(parent, now + timeout)`, where `now` is the tree's clock (Go's
+/// `WithTimeout`). A timeout too large to represent means no deadline.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_timeout};
+/// use std::time::Duration;
+///
+/// let (ctx, cancel) = with_timeout(&background(), Duration::from_secs(5));
+/// assert!(ctx.deadline().is_some());
+/// cancel.cancel(); // releases the timer entry early
+/// assert!(ctx.is_done());
+/// ```
+pub fn with_timeout(parent: &Context, timeout: Duration) -> (Context, CancelFunc) {
+    match parent.clock().deadline_after(timeout) {
+        Some(deadline) => with_deadline(parent, deadline),
+        None => with_cancel(parent),
+    }
+}
+
+/// `with_deadline_cause(parent, now + timeout, cause)` (Go's `WithTimeoutCause`).
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_timeout_cause};
+/// use std::io;
+/// use std::time::Duration;
+///
+/// let (ctx, _cancel) =
+///     with_timeout_cause(&background(), Duration::ZERO, io::Error::other("budget spent"));
+/// assert_eq!(ctx.cause().unwrap().to_string(), "budget spent");
+/// ```
+pub fn with_timeout_cause<E>(parent: &Context, timeout: Duration, cause: E) -> (Context, CancelFunc)
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match parent.clock().deadline_after(timeout) {
+        Some(deadline) => with_deadline_cause(parent, deadline, cause),
+        None => with_cancel(parent),
+    }
+}
+
+/// A child of `parent` that carries `value` under `key`; everything else (cancellation,
+/// deadline, other values) comes from `parent` (Go's `WithValue`). A value set here
+/// shadows the same key's value in ancestors.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_value, Key};
+///
+/// static LEVEL: Key<u8> = Key::new("level");
+/// let outer = with_value(&background(), &LEVEL, 1);
+/// let inner = with_value(&outer, &LEVEL, 2);
+/// assert_eq!(inner.value(&LEVEL), Some(&2)); // shadowed
+/// assert_eq!(outer.value(&LEVEL), Some(&1));
+/// assert_eq!(background().value(&LEVEL), None);
+/// ```
+pub fn with_value<T: Send + Sync + 'static>(
+    parent: &Context,
+    key: &'static Key<T>,
+    value: T,
+) -> Context {
+    Context(Arc::new(Node {
+        parent: Some(parent.clone()),
+        deadline: parent.0.deadline,
+        kind: Kind::Value {
+            key: key.id(),
+            value: Box::new(value),
+            core: parent.core_ptr(),
+        },
+    }))
+}
+
+/// A child of `parent` that keeps `parent`'s values but is never cancelled and has no
+/// deadline, even when `parent` is cancelled (Go's `WithoutCancel`). Its [`cause`]
+/// is `None`.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_cancel, with_value, without_cancel, Key};
+///
+/// static ID: Key<u32> = Key::new("id");
+/// let (ctx, cancel) = with_cancel(&with_value(&background(), &ID, 7));
+/// let detached = without_cancel(&ctx);
+/// cancel.cancel();
+/// assert!(ctx.is_done());
+/// assert!(!detached.is_done());
+/// assert_eq!(detached.value(&ID), Some(&7));
+/// ```
+pub fn without_cancel(parent: &Context) -> Context {
+    Context(Arc::new(Node {
+        parent: Some(parent.clone()),
+        deadline: None,
+        kind: Kind::WithoutCancel,
+    }))
+}
+
+/// [`Context::cause`] as a function (Go's `context.Cause`).
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, cause, with_cancel};
+///
+/// let (ctx, cancel) = with_cancel(&background());
+/// assert!(cause(&ctx).is_none());
+/// cancel.cancel();
+/// assert_eq!(cause(&ctx).unwrap().to_string(), "context canceled");
+/// ```
+pub fn cause(ctx: &Context) -> Option<Cause> {
+    ctx.cause()
+}
+
+/// A new cancellable child of `parent`, registered (or born cancelled).
+fn new_cancel(
+    parent: &Context,
+    own_deadline: Option<Instant>,
+    deadline_cause: Option<Cause>,
+) -> Context {
+    let ctx = Context(Arc::new(Node {
+        parent: Some(parent.clone()),
+        deadline: own_deadline.or(parent.0.deadline),
+        kind: Kind::Cancel(Core::new(parent.core_ptr(), own_deadline, deadline_cause)),
+    }));
+    ctx.own_core().attach();
+    ctx
+}
+
+fn new_deadline(parent: &Context, deadline: Instant, cause: Option<Cause>) -> Context {
+    if parent.0.deadline.is_some_and(|cur| cur < deadline) {
+        // The parent's deadline is earlier: it will cancel the child in time.
+        return new_cancel(parent, None, None);
+    }
+    let ctx = new_cancel(parent, Some(deadline), cause);
+    let core = ctx.own_core();
+    if !core.is_done() {
+        let timer = parent.timer();
+        if timer.clock().now() >= deadline {
+            let mut d = Deferred::default();
+            if core.cancel(
+                crate::tree::DEADLINE_EXCEEDED,
+                core.deadline_cause.clone(),
+                &mut d,
+            ) {
+                core.detach();
+            }
+            d.run();
+        } else {
+            timer.insert(core);
+        }
+    }
+    ctx
+}
+
+impl Context {
+    /// The nearest cancellable node's core: this one's, or an ancestor's, or none.
+    #[inline]
+    pub(crate) fn core(&self) -> Option<&Core> {
+        match &self.0.kind {
+            Kind::Cancel(core) => Some(core),
+            // SAFETY: the pointer is an ancestor's core (or null), alive while `self`
+            // is (invariant 1).
+            Kind::Value { core, .. } => unsafe { core.0.as_ref() },
+            _ => None,
+        }
+    }
+
+    fn core_ptr(&self) -> CorePtr {
+        match self.core() {
+            Some(core) => CorePtr(core),
+            None => CorePtr::NULL,
+        }
+    }
+
+    /// The core of a node made by `new_cancel`.
+    pub(crate) fn own_core(&self) -> &Core {
+        match &self.0.kind {
+            Kind::Cancel(core) => core,
+            _ => unreachable!("not a cancellable context"),
+        }
+    }
+
+    /// The timer of the tree (found at the root).
+    pub(crate) fn timer(&self) -> &TimerHandle {
+        let mut node: &Node = &self.0;
+        loop {
+            match (&node.kind, &node.parent) {
+                (Kind::Root { timer, .. }, _) => return timer,
+                (_, Some(parent)) => node = &parent.0,
+                (_, None) => unreachable!("every chain ends at a root"),
+            }
+        }
+    }
+
+    /// Cancels this (cancellable) context with `state` and `cause`, then releases its
+    /// registration and timer entry.
+    pub(crate) fn cancel_own(&self, cause: Option<Cause>) {
+        let core = self.own_core();
+        let mut d = Deferred::default();
+        if core.cancel(CANCELED, cause, &mut d) {
+            core.detach();
+        }
+        // No lock is held here (lock order: timer before cores).
+        if core.own_deadline.is_some() {
+            self.timer().remove(core);
+        }
+        d.run();
+    }
+
+    /// Whether the context is done (cancelled or past its deadline): one atomic load.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel};
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// assert!(!ctx.is_done());
+    /// cancel.cancel();
+    /// assert!(ctx.is_done());
+    /// ```
+    #[inline]
+    pub fn is_done(&self) -> bool {
+        match self.core() {
+            Some(core) => core.is_done(),
+            None => false,
+        }
+    }
+
+    /// `None` while the context is live; then why it is done (Go's `Err()`). Once set,
+    /// it never changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel, Error};
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// cancel.cancel();
+    /// assert_eq!(ctx.err(), Some(Error::Canceled));
+    /// ```
+    #[inline]
+    pub fn err(&self) -> Option<Error> {
+        // Acquire: as in `Core::is_done`.
+        state_error(
+            self.core()?
+                .state
+                .load(gosync_core::sync::atomic::Ordering::Acquire),
+        )
+    }
+
+    /// The cause of the cancellation (Go's `context.Cause`): the error given to
+    /// [`CancelCauseFunc::cancel`] or [`with_deadline_cause`], inherited from the
+    /// ancestor whose cancel reached this context; otherwise the [`Error`] itself.
+    /// `None` while the context is live, and always for a [`without_cancel`] context
+    /// and its value children.
+    ///
+    /// The first cancel wins: later causes are ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel, with_cancel_cause, Error};
+    /// use std::io;
+    ///
+    /// let (parent, cancel) = with_cancel_cause(&background());
+    /// let (child, _c) = with_cancel(&parent);
+    /// cancel.cancel(io::Error::other("shutting down"));
+    /// cancel.cancel(io::Error::other("ignored: second cancel"));
+    /// assert_eq!(child.err(), Some(Error::Canceled));
+    /// assert_eq!(child.cause().unwrap().to_string(), "shutting down");
+    /// ```
+    pub fn cause(&self) -> Option<Cause> {
+        self.core()?.cause()
+    }
+
+    /// The time at which the context will be cancelled by a deadline, its own or an
+    /// ancestor's (Go's `Deadline()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_timeout};
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(background().deadline(), None);
+    /// let (ctx, _cancel) = with_timeout(&background(), Duration::from_secs(1));
+    /// assert!(ctx.deadline().is_some());
+    /// ```
+    #[inline]
+    pub fn deadline(&self) -> Option<Instant> {
+        self.0.deadline
+    }
+
+    /// The value stored under `key` by the nearest [`with_value`] ancestor (or this
+    /// context), if any (Go's `Value`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel, with_value, Key};
+    ///
+    /// static TRACE: Key<&'static str> = Key::new("trace");
+    /// let ctx = with_value(&background(), &TRACE, "abc123");
+    /// let (child, _cancel) = with_cancel(&ctx);
+    /// assert_eq!(child.value(&TRACE), Some(&"abc123")); // found through ancestors
+    /// ```
+    pub fn value<T: 'static>(&self, key: &'static Key<T>) -> Option<&T> {
+        let id = key.id();
+        let mut node: &Node = &self.0;
+        loop {
+            if let Kind::Value { key, value, .. } = &node.kind {
+                if *key == id {
+                    return value.downcast_ref::<T>();
+                }
+            }
+            node = &node.parent.as_ref()?.0;
+        }
+    }
+
+    /// The clock of this context's tree: the real clock, or the one given to
+    /// [`background_with_clock`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!gosync_context::background().clock().is_fake());
+    /// ```
+    pub fn clock(&self) -> &Clock {
+        self.timer().clock()
+    }
+
+    /// Blocks until the context is done. A context that can never be cancelled
+    /// ([`background`], [`without_cancel`]) blocks forever, as receiving from Go's nil
+    /// `Done()` channel does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel};
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// std::thread::spawn(move || cancel.cancel());
+    /// ctx.wait();
+    /// assert!(ctx.is_done());
+    /// ```
+    pub fn wait(&self) {
+        let Some(core) = self.core() else {
+            let (lock, cv) = (Mutex::new(()), Condvar::new());
+            let mut g = lock.lock();
+            loop {
+                cv.wait(&mut g);
+            }
+        };
+        if core.is_done() {
+            return;
+        }
+        let mut g = core.lock();
+        while !core.is_done() {
+            core.cv.wait(&mut g);
+        }
+    }
+
+    /// Blocks until the context is done or `timeout` of the tree's clock has passed;
+    /// returns whether it is done. A timeout too large to represent waits without one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel};
+    /// use std::time::Duration;
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// assert!(!ctx.wait_timeout(Duration::from_millis(1)));
+    /// cancel.cancel();
+    /// assert!(ctx.wait_timeout(Duration::from_millis(1)));
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        if self.is_done() {
+            return true;
+        }
+        match self.clock().deadline_after(timeout) {
+            Some(deadline) => self.wait_until(deadline),
+            None => {
+                self.wait();
+                true
+            }
+        }
+    }
+
+    /// Blocks until the context is done or the tree's clock reaches `deadline`; returns
+    /// whether it is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::background;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// assert!(!background().wait_until(Instant::now() + Duration::from_millis(1)));
+    /// ```
+    pub fn wait_until(&self, deadline: Instant) -> bool {
+        let clock = self.clock();
+        let Some(core) = self.core() else {
+            let (lock, cv) = (Mutex::new(()), Condvar::new());
+            let mut g = lock.lock();
+            while !clock.wait_until(&cv, &mut g, deadline) {}
+            return false;
+        };
+        let mut g = core.lock();
+        loop {
+            if core.is_done() {
+                return true;
+            }
+            if clock.wait_until(&core.cv, &mut g, deadline) {
+                return core.is_done();
+            }
+        }
+    }
+
+    /// A future that completes when the context is done. Runtime-agnostic: it stores the
+    /// task's [`Waker`](std::task::Waker) and the cancel wakes it, under any executor.
+    /// Dropping it deregisters the waker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel};
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let waker = std::task::Waker::noop();
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// cancel.cancel();
+    /// block_on(async { ctx.done().await }); // any executor, e.g. tokio's
+    /// ```
+    #[must_use = "futures do nothing unless awaited"]
+    pub fn done(&self) -> Done<'_> {
+        Done::new(self)
+    }
+
+    /// Registers `f` to run once when the context is done, and returns a guard that
+    /// deregisters it when dropped (if it has not run yet).
+    ///
+    /// This is the hook other blocking primitives build on: register a callback that
+    /// wakes the parked thread (unpark it, or notify its condition variable), then park.
+    /// `f` runs on the cancelling thread (or the timer thread, for a deadline) after
+    /// the cancel has released every lock of the tree; keep it short and non-blocking
+    /// (use [`after_func`](crate::after_func) for real work). If the context is already
+    /// done, `f` runs at once on this thread. On a context that can never be cancelled,
+    /// `f` is dropped without running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// let woken = Arc::new(AtomicBool::new(false));
+    /// let hook = {
+    ///     let (woken, me) = (Arc::clone(&woken), std::thread::current());
+    ///     ctx.on_cancel(move || {
+    ///         woken.store(true, Ordering::Release);
+    ///         me.unpark();
+    ///     })
+    /// };
+    /// std::thread::spawn(move || cancel.cancel());
+    /// while !woken.load(Ordering::Acquire) {
+    ///     std::thread::park();
+    /// }
+    /// drop(hook);
+    /// ```
+    #[must_use = "dropping the guard deregisters the callback"]
+    pub fn on_cancel<F: FnOnce() + Send + 'static>(&self, f: F) -> OnCancel<'_> {
+        let Some(core) = self.core() else {
+            return OnCancel::new(None);
+        };
+        match core.register(Entry::Callback(Box::new(f))) {
+            Ok(slot) => OnCancel::new(Some((core, slot))),
+            Err(Entry::Callback(f)) => {
+                f();
+                OnCancel::new(None)
+            }
+            Err(_) => unreachable!(),
+        }
+    }
+
+    /// A channel receiver that disconnects when the context is done: Go's `Done()`
+    /// channel, for `crossbeam_channel::select!`. Nothing is ever sent on it; a receive
+    /// returns `Err(RecvError)` once the context is done. For a context that can never
+    /// be cancelled it is `crossbeam_channel::never()`.
+    ///
+    /// The channel is created on first use and shared by every call on the same
+    /// cancellable context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use crossbeam_channel::{select, unbounded};
+    /// use gosync_context::{background, with_cancel};
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// let (_tx, jobs) = unbounded::<u32>();
+    /// let done = ctx.done_chan();
+    /// std::thread::spawn(move || cancel.cancel());
+    /// select! {
+    ///     recv(jobs) -> job => unreachable!("no job was sent: {job:?}"),
+    ///     recv(done) -> closed => assert!(closed.is_err()), // disconnected: cancelled
+    /// }
+    /// assert!(ctx.is_done());
+    /// ```
+    #[cfg(feature = "crossbeam")]
+    pub fn done_chan(&self) -> crossbeam_channel::Receiver<()> {
+        let Some(core) = self.core() else {
+            return crossbeam_channel::never();
+        };
+        let mut g = core.lock();
+        if core.is_done() {
+            drop(g);
+            return crossbeam_channel::bounded(0).1; // its sender is gone: disconnected
+        }
+        g.chan
+            .get_or_insert_with(|| crossbeam_channel::bounded(0))
+            .1
+            .clone()
+    }
+
+    /// How many registrations the context's cancellable node holds: live cancellable
+    /// children, pending [`done`](Context::done) futures, `on_cancel` hooks and
+    /// `after_func`s (for diagnostics and leak tests). A value or `without_cancel` context reports its
+    /// nearest cancellable ancestor's; a root reports 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel};
+    ///
+    /// let (parent, _cancel) = with_cancel(&background());
+    /// let child = with_cancel(&parent);
+    /// assert_eq!(parent.registrations(), 1);
+    /// drop(child); // all handles dropped: detached, no cancel needed
+    /// assert_eq!(parent.registrations(), 0);
+    /// ```
+    pub fn registrations(&self) -> usize {
+        self.core().map_or(0, Core::registrations)
+    }
+
+    /// Whether `self` and `other` are handles to the same context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = gosync_context::todo();
+    /// assert!(ctx.same(&ctx.clone()));
+    /// ```
+    pub fn same(&self, other: &Context) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for Context {
+    /// Like Go's `String()`: the chain of constructors, e.g.
+    /// `context.Background.WithCancel.WithValue(id)`, plus the error once done.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn chain(node: &Node, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            if let Some(parent) = &node.parent {
+                chain(&parent.0, f)?;
+                f.write_str(".")?;
+            }
+            match &node.kind {
+                Kind::Root { name, .. } => f.write_str(name),
+                Kind::Cancel(core) if core.own_deadline.is_some() => f.write_str("WithDeadline"),
+                Kind::Cancel(_) => f.write_str("WithCancel"),
+                Kind::Value { .. } => f.write_str("WithValue"),
+                Kind::WithoutCancel => f.write_str("WithoutCancel"),
+            }
+        }
+        chain(&self.0, f)?;
+        if let Some(err) = self
+            .core()
+            .and_then(|c| state_error(c.state.load(gosync_core::sync::atomic::Ordering::Relaxed)))
+        {
+            write!(f, " ({err})")?;
+        }
+        Ok(())
+    }
+}

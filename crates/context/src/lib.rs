@@ -1,0 +1,116 @@
+//! Go's `context` package for Rust threads and tasks: a tree of contexts where
+//! cancelling a parent cancels every descendant, with deadlines, causes, typed
+//! request-scoped values, callbacks, and every way to wait: blocking, async, and in a
+//! channel `select!`.
+//!
+//! # Examples
+//!
+//! A request with a deadline, a worker that stops when the request is cancelled, and
+//! the reason it stopped:
+//!
+//! ```
+//! use gosync_context::{background, with_cancel_cause, with_timeout, with_value, Error, Key};
+//! use std::time::Duration;
+//!
+//! static REQUEST_ID: Key<u64> = Key::new("request-id");
+//!
+//! let ctx = with_value(&background(), &REQUEST_ID, 7);
+//! let (ctx, _cancel) = with_timeout(&ctx, Duration::from_secs(30));
+//! let (ctx, cancel) = with_cancel_cause(&ctx);
+//!
+//! let worker = {
+//!     let ctx = ctx.clone();
+//!     std::thread::spawn(move || {
+//!         let id = *ctx.value(&REQUEST_ID).unwrap();
+//!         let mut steps = 0;
+//!         while !ctx.is_done() {
+//!             steps += 1; // one unit of work
+//!             ctx.wait_timeout(Duration::from_millis(1));
+//!         }
+//!         (id, steps > 0, ctx.err(), ctx.cause().unwrap().to_string())
+//!     })
+//! };
+//! std::thread::sleep(Duration::from_millis(5));
+//! cancel.cancel(std::io::Error::other("client went away"));
+//! let (id, worked, err, cause) = worker.join().unwrap();
+//! assert_eq!((id, worked, err), (7, true, Some(Error::Canceled)));
+//! assert_eq!(cause, "client went away");
+//! ```
+//!
+//! # What is in the box
+//!
+//! * Roots: [`background`], [`todo`], and [`background_with_clock`] (a root whose tree
+//!   measures time by an injected [`Clock`](gosync_core::Clock), e.g. a `FakeClock`).
+//! * Children: [`with_cancel`], [`with_cancel_cause`], [`with_deadline`],
+//!   [`with_deadline_cause`], [`with_timeout`], [`with_timeout_cause`], [`with_value`]
+//!   (typed [`Key`]s), [`without_cancel`].
+//! * Observing: [`Context::is_done`] (one atomic load), [`Context::err`] ([`Error`]),
+//!   [`cause`] / [`Context::cause`], [`Context::deadline`], [`Context::value`].
+//! * Waiting: [`Context::wait`], [`Context::wait_timeout`], [`Context::done`] (a
+//!   runtime-agnostic future), `Context::done_chan` (feature `crossbeam`: a
+//!   `crossbeam_channel::Receiver<()>` that disconnects on cancel, for `select!`),
+//!   [`Context::on_cancel`] (a hook for other blocking primitives), and [`after_func`].
+//!
+//! # Go's rules, kept
+//!
+//! * Cancelling a context cancels all its descendants, at any depth, and nothing else.
+//! * The first cancel wins; later cancels and causes are ignored.
+//! * A child created under a cancelled parent is born cancelled, with its error and cause.
+//! * A child's deadline never extends its parent's; a deadline already past cancels at
+//!   once with [`Error::DeadlineExceeded`].
+//!
+//! # Cost
+//!
+//! Cloning a [`Context`] is one reference-count increment and [`Context::is_done`] is
+//! one atomic load. Creating and cancelling a child locks only its parent's node and
+//! its own (no global lock). All deadlines of a clock are served by one timer thread
+//! (one for the real clock, one per [`background_with_clock`] root), never a thread
+//! per context.
+//!
+//! # Differences from Go
+//!
+//! * Lifetime: a child is released from its parent when it is cancelled **or** when all
+//!   its handles are dropped, so forgetting to call cancel leaks nothing (Go needs
+//!   `go vet`'s lostcancel check). Dropping a [`CancelFunc`] does not cancel.
+//! * `Done()` is not a channel: wait with [`Context::wait`],
+//!   [`Context::wait_timeout`], `.done().await`, or `done_chan()` in a
+//!   `crossbeam_channel::select!`.
+//! * Values use typed [`Key`]s (a `static` per key) and return `Option<&T>`: no string
+//!   keys, no `any` assertions.
+//! * Causes are `Arc<dyn Error + Send + Sync>` ([`Cause`]); `err()` is an
+//!   `Option<Error>` enum rather than a comparable `error`.
+//! * [`after_func`]'s `f` runs on a new thread (Go: a new goroutine); the cheaper
+//!   [`Context::on_cancel`] runs its callback on the cancelling thread after all locks
+//!   are released.
+//! * There is no `Context` trait to implement: the tree is closed, which is what makes
+//!   `is_done` one load and cancellation lock-local.
+//! * Cancellation and drop walk the tree recursively, as Go's cancel does: a chain tens
+//!   of thousands of contexts deep can overflow a thread's stack.
+//! * Time comes from the tree's clock ([`background_with_clock`]), so deadlines are
+//!   testable without sleeping.
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+#![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
+
+mod cancel;
+mod context;
+mod done;
+mod error;
+mod hook;
+mod key;
+mod timer;
+mod tree;
+
+pub use cancel::{CancelCauseFunc, CancelFunc};
+pub use context::{
+    background, background_with_clock, cause, todo, with_cancel, with_cancel_cause, with_deadline,
+    with_deadline_cause, with_timeout, with_timeout_cause, with_value, without_cancel, Context,
+};
+pub use done::Done;
+pub use error::{Cause, Error};
+pub use hook::{after_func, AfterFuncStop, OnCancel};
+pub use key::Key;

@@ -1,0 +1,194 @@
+//! The one timer thread that serves every deadline of a clock.
+//!
+//! Each [`Timer`] owns an ordered map of `(deadline, id) -> core` and, once the first
+//! deadline is registered, one thread that sleeps until the earliest deadline through
+//! the timer's [`Clock`] (so a [`FakeClock`](gosync_core::FakeClock) fires deadlines
+//! deterministically when advanced), pops every due entry and cancels it. The real
+//! clock has one process-wide timer; each root made by
+//! [`background_with_clock`](crate::background_with_clock) has its own, whose thread
+//! ends when that root is dropped. There is never a thread per context.
+//!
+//! See `tree.rs` for the invariants (6) and the lock order (the timer's lock first).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Deref;
+use std::time::Instant;
+
+use gosync_core::clock::Clock;
+use gosync_core::sync::atomic::Ordering::*;
+use gosync_core::sync::{thread, Arc, Condvar, Mutex};
+
+use crate::tree::{Core, CorePtr, Deferred, DEADLINE_EXCEEDED};
+
+pub(crate) struct Timer {
+    clock: Clock,
+    inner: Mutex<TimerInner>,
+    /// Notified when an earlier deadline is added, or on shutdown.
+    cv: Condvar,
+}
+
+struct TimerInner {
+    entries: BTreeMap<(Instant, u64), CorePtr>,
+    next_id: u64,
+    running: bool,
+    shutdown: bool,
+}
+
+/// How a root refers to its timer: the process-wide one, or its own.
+#[derive(Clone)]
+pub(crate) enum TimerHandle {
+    #[cfg(not(loom))]
+    Global,
+    Owned(Arc<Timer>),
+}
+
+#[cfg(not(loom))]
+static GLOBAL: Timer = Timer {
+    clock: Clock::real(),
+    inner: Mutex::new(TimerInner {
+        entries: BTreeMap::new(),
+        next_id: 1,
+        running: false,
+        shutdown: false,
+    }),
+    cv: Condvar::new(),
+};
+
+impl TimerHandle {
+    /// The timer of the real clock.
+    pub(crate) fn real() -> TimerHandle {
+        #[cfg(not(loom))]
+        return TimerHandle::Global;
+        #[cfg(loom)]
+        return TimerHandle::with_clock(Clock::real());
+    }
+
+    /// A new timer for `clock`.
+    pub(crate) fn with_clock(clock: Clock) -> TimerHandle {
+        TimerHandle::Owned(Arc::new(Timer {
+            clock,
+            inner: Mutex::new(TimerInner {
+                entries: BTreeMap::new(),
+                next_id: 1,
+                running: false,
+                shutdown: false,
+            }),
+            cv: Condvar::new(),
+        }))
+    }
+
+    /// Adds `core` (alive and registered where it belongs) to the timer; its deadline
+    /// is `core.own_deadline`.
+    pub(crate) fn insert(&self, core: &Core) {
+        let deadline = core.own_deadline.expect("a timer entry needs a deadline");
+        let mut g = self.inner.lock();
+        let id = g.next_id;
+        g.next_id += 1;
+        let first = g
+            .entries
+            .first_key_value()
+            .map_or(true, |(k, _)| deadline < k.0);
+        g.entries.insert((deadline, id), CorePtr(core));
+        core.timer_id.store(id, Relaxed); // under the timer's lock (invariant 6)
+        if !g.running {
+            g.running = true;
+            let me = self.clone();
+            drop(g);
+            thread::spawn(move || me.run());
+        } else if first {
+            drop(g);
+            self.cv.notify_one();
+        }
+    }
+
+    /// The timer thread.
+    fn run(self) {
+        let mut g = self.inner.lock();
+        loop {
+            if g.shutdown {
+                return;
+            }
+            let now = self.clock.now();
+            let mut d = Deferred::default();
+            let mut fired = false;
+            while let Some((&(deadline, _), &core)) = g.entries.first_key_value() {
+                if deadline > now {
+                    break;
+                }
+                g.entries.pop_first();
+                fired = true;
+                // SAFETY: the entry was in the map, so the node has not finished its
+                // drop, which removes it under this lock first (invariant 6).
+                let core = unsafe { &*core.0 };
+                if core.cancel(DEADLINE_EXCEEDED, core.deadline_cause.clone(), &mut d) {
+                    core.detach();
+                }
+                // Release: the last access to the core (invariant 6); pairs with the
+                // Acquire in `Node::drop`.
+                core.timer_id.store(0, Release);
+            }
+            if fired {
+                drop(g);
+                d.run();
+                g = self.inner.lock();
+                continue;
+            }
+            match g.entries.first_key_value().map(|(k, _)| k.0) {
+                None => self.cv.wait(&mut g),
+                Some(deadline) => {
+                    self.clock.wait_until(&self.cv, &mut g, deadline);
+                }
+            }
+        }
+    }
+
+    /// Removes `core`'s entry (a node being dropped or cancelled). No core lock may be
+    /// held (lock order).
+    pub(crate) fn remove(&self, core: &Core) {
+        let mut g = self.inner.lock();
+        let id = core.timer_id.load(Relaxed); // written only under this lock
+        if id != 0 {
+            let deadline = core.own_deadline.expect("timer entry without deadline");
+            g.entries.remove(&(deadline, id));
+            core.timer_id.store(0, Relaxed);
+        }
+    }
+
+    /// The root that owns this timer is being dropped: no entry can remain (every
+    /// deadline context holds the root), so an owned timer's thread may end.
+    pub(crate) fn release_root(&self) {
+        #[allow(irrefutable_let_patterns)] // under loom every timer is owned
+        if let TimerHandle::Owned(t) = self {
+            t.inner.lock().shutdown = true;
+            t.cv.notify_all();
+        }
+    }
+
+    /// The clock deadlines are measured by.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}
+
+impl Deref for TimerHandle {
+    type Target = Timer;
+    fn deref(&self) -> &Timer {
+        match self {
+            #[cfg(not(loom))]
+            TimerHandle::Global => &GLOBAL,
+            TimerHandle::Owned(t) => t,
+        }
+    }
+}
+
+impl fmt::Debug for TimerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Timer");
+        s.field("clock", &self.clock);
+        if let Some(g) = self.inner.try_lock() {
+            s.field("entries", &g.entries.len());
+        }
+        s.finish()
+    }
+}

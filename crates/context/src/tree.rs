@@ -1,0 +1,486 @@
+//! The cancellation tree: the nodes behind [`Context`](crate::Context) handles, the
+//! per-node registry of children, wakers and callbacks, and the cancel walk.
+//!
+//! # Invariants
+//!
+//! 1. Every `Context` handle is an `Arc<Node>`; a node holds a strong handle of its
+//!    parent. So while a node is alive, its whole ancestor chain is alive, and every
+//!    `CorePtr` a node keeps to an ancestor's [`Core`] is valid.
+//! 2. A cancellable node (a [`Core`]) is registered in the registry of its nearest
+//!    cancellable ancestor (its `parent` core), unless it was born cancelled or that
+//!    ancestor does not exist (a root or a `without_cancel` in between). The registry
+//!    entry is a raw `CorePtr` (not a strong handle), so that a child whose handles are
+//!    all dropped is freed: its `Drop` removes the entry first.
+//! 3. `Core::slot` is the index of the entry in the parent's registry, or `DETACHED`.
+//!    It is written only while holding the parent core's lock. The entry is removed
+//!    (and `slot` set to `DETACHED`) either by the child (its own cancel, or its drop)
+//!    or by the parent's cancel walk, which drains the whole registry. In the walk, the
+//!    Release store of `DETACHED` is the parent's *last* access to the child, so a
+//!    child's drop that reads `DETACHED` with Acquire may free the child without taking
+//!    the parent's lock. Until then the child's drop blocks on the parent's lock, so a
+//!    registered `CorePtr` is valid whenever it is read under the parent's lock.
+//! 4. `Core::state` goes from `LIVE` to `CANCELED` or `DEADLINE_EXCEEDED` exactly once,
+//!    under the core's lock, and in the same critical section the registry is drained
+//!    and closed: a core that is not `LIVE` has an empty registry and accepts no new
+//!    entries. Hence slab indices are reused only while the core is live, and an owner
+//!    removing its entry must check the state under the lock first.
+//! 5. Entries removed from a registry, and the wakers and callbacks collected by a
+//!    cancel, are dropped or run only after every lock is released ([`Deferred`]): a
+//!    callback may drop the last handle of any node, which takes locks.
+//! 6. A core with a deadline is in its timer while `Core::timer_id != 0`; the id is
+//!    written under the timer's lock, and the timer thread's Release store of `0` after
+//!    firing is its last access to the core (the same hand-off as in 3).
+//!
+//! # Lock order
+//!
+//! The timer's lock, then a parent core's lock, then a child core's lock. The cancel
+//! walk holds the lock of every core from the cancelled one down to the one it is
+//! cancelling (as Go's `cancelCtx.cancel` does). No code takes the timer's lock while
+//! holding a core's lock, and no code takes a parent's lock while holding a child's.
+
+use std::any::Any;
+use std::fmt;
+use std::task::Waker;
+use std::time::Instant;
+
+use gosync_core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
+use gosync_core::sync::{Condvar, Mutex, MutexGuard};
+
+use crate::context::Context;
+use crate::error::{Cause, Error};
+use crate::timer::TimerHandle;
+
+/// `Core::state`: not cancelled.
+pub(crate) const LIVE: u8 = 0;
+/// `Core::state`: cancelled by a cancel function or an ancestor's cancel.
+pub(crate) const CANCELED: u8 = 1;
+/// `Core::state`: its deadline (or an ancestor's) passed.
+pub(crate) const DEADLINE_EXCEEDED: u8 = 2;
+
+/// `Core::slot` when the core is in no registry.
+const DETACHED: usize = usize::MAX;
+
+/// The error a non-`LIVE` state stands for.
+pub(crate) fn state_error(state: u8) -> Option<Error> {
+    match state {
+        LIVE => None,
+        CANCELED => Some(Error::Canceled),
+        _ => Some(Error::DeadlineExceeded),
+    }
+}
+
+/// One node of the tree; a [`Context`] is an `Arc` of it.
+pub(crate) struct Node {
+    /// The parent handle (invariant 1); `None` for a root.
+    pub(crate) parent: Option<Context>,
+    /// The effective deadline: the node's own, or its nearest ancestor's.
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) kind: Kind,
+}
+
+pub(crate) enum Kind {
+    /// `background()` / `todo()`: never cancelled, no deadline, no values.
+    Root {
+        name: &'static str,
+        timer: TimerHandle,
+    },
+    /// `with_cancel` / `with_deadline` and friends.
+    Cancel(Core),
+    /// `with_value`: reports the cancellation of `core`, its nearest cancellable
+    /// ancestor (null if none).
+    Value {
+        key: usize,
+        value: Box<dyn Any + Send + Sync>,
+        core: CorePtr,
+    },
+    /// `without_cancel`: values of the parent, nothing else.
+    WithoutCancel,
+}
+
+/// A pointer to the [`Core`] of an ancestor (valid by invariant 1) or of a registered
+/// child (valid under the parent's lock by invariant 3). Null for "none".
+#[derive(Clone, Copy)]
+pub(crate) struct CorePtr(pub(crate) *const Core);
+
+// SAFETY: a `Core` is `Sync` (atomics and a mutex); the pointer is only dereferenced
+// while the pointee is alive (invariants 1, 3 and 6), from any thread.
+unsafe impl Send for CorePtr {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for CorePtr {}
+
+impl CorePtr {
+    pub(crate) const NULL: CorePtr = CorePtr(std::ptr::null());
+}
+
+/// The cancellation state of a cancellable node.
+pub(crate) struct Core {
+    /// `LIVE`, `CANCELED` or `DEADLINE_EXCEEDED` (invariant 4).
+    pub(crate) state: AtomicU8,
+    /// Index in the parent core's registry, or `DETACHED` (invariant 3).
+    slot: AtomicUsize,
+    /// The nearest cancellable ancestor (null if none); valid by invariant 1.
+    parent: CorePtr,
+    /// The node's own deadline, if it has a timer entry to serve.
+    pub(crate) own_deadline: Option<Instant>,
+    /// The cause recorded when `own_deadline` passes (`None`: `DeadlineExceeded`).
+    pub(crate) deadline_cause: Option<Cause>,
+    /// The key of the timer entry, or 0 (invariant 6).
+    pub(crate) timer_id: AtomicU64,
+    pub(crate) inner: Mutex<Inner>,
+    /// Notified (under `inner`) when the core is cancelled; blocking waiters sleep here.
+    pub(crate) cv: Condvar,
+}
+
+pub(crate) struct Inner {
+    pub(crate) registry: Slab<Entry>,
+    /// The cause, once cancelled (`None`: the error itself is the cause).
+    pub(crate) cause: Option<Cause>,
+    /// The lazily created done channel: dropping the sender disconnects it.
+    #[cfg(feature = "crossbeam")]
+    pub(crate) chan: Option<(
+        crossbeam_channel::Sender<()>,
+        crossbeam_channel::Receiver<()>,
+    )>,
+}
+
+/// What a registry holds.
+pub(crate) enum Entry {
+    /// A cancellable child (invariant 2).
+    Child(CorePtr),
+    /// A pending [`Done`](crate::Done) future.
+    Waker(Waker),
+    /// An `on_cancel` hook or an `after_func`.
+    Callback(Box<dyn FnOnce() + Send>),
+}
+
+/// Wakers and callbacks collected by a cancel walk, run once every lock is released
+/// (invariant 5).
+#[derive(Default)]
+pub(crate) struct Deferred {
+    wakers: Vec<Waker>,
+    callbacks: Vec<Box<dyn FnOnce() + Send>>,
+    #[cfg(feature = "crossbeam")]
+    chans: Vec<crossbeam_channel::Sender<()>>,
+}
+
+impl Deferred {
+    /// Wakes the wakers and runs the callbacks. If a callback panics, the others still
+    /// run and the first panic is then resumed.
+    pub(crate) fn run(self) {
+        #[cfg(feature = "crossbeam")]
+        drop(self.chans);
+        for w in self.wakers {
+            w.wake();
+        }
+        let mut panic = None;
+        for f in self.callbacks {
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                panic.get_or_insert(p);
+            }
+        }
+        if let Some(p) = panic {
+            std::panic::resume_unwind(p);
+        }
+    }
+}
+
+impl Core {
+    pub(crate) fn new(
+        parent: CorePtr,
+        own_deadline: Option<Instant>,
+        deadline_cause: Option<Cause>,
+    ) -> Core {
+        Core {
+            state: AtomicU8::new(LIVE),
+            slot: AtomicUsize::new(DETACHED),
+            parent,
+            own_deadline,
+            deadline_cause,
+            timer_id: AtomicU64::new(0),
+            inner: Mutex::new(Inner {
+                registry: Slab::new(),
+                cause: None,
+                #[cfg(feature = "crossbeam")]
+                chan: None,
+            }),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// One atomic load.
+    #[inline]
+    pub(crate) fn is_done(&self) -> bool {
+        // Acquire pairs with the Release store in `cancel`: whoever sees the context
+        // done also sees everything the canceller did before cancelling.
+        self.state.load(Acquire) != LIVE
+    }
+
+    /// The parent core, if any.
+    fn parent(&self) -> Option<&Core> {
+        // SAFETY: the parent core is an ancestor's, alive by invariant 1.
+        unsafe { self.parent.0.as_ref() }
+    }
+
+    /// Registers this freshly created (not yet shared) core with its parent core, or
+    /// makes it born cancelled if the parent already is.
+    pub(crate) fn attach(&self) {
+        let Some(parent) = self.parent() else { return };
+        let mut g = parent.inner.lock();
+        let state = parent.state.load(Relaxed); // the lock orders it (invariant 4)
+        if state == LIVE {
+            let slot = g.registry.insert(Entry::Child(CorePtr(self)));
+            self.slot.store(slot, Relaxed); // under the parent's lock (invariant 3)
+        } else {
+            // Born cancelled, with the parent's error and cause. Lock order: parent,
+            // then child; nothing is registered here yet, so nothing is deferred.
+            let cause = g.cause.clone();
+            let mut d = Deferred::default();
+            self.cancel(state, cause, &mut d);
+            drop(g);
+            d.run();
+        }
+    }
+
+    /// Cancels this core and, recursively, its registered subtree, unless it already
+    /// is cancelled (the first cancel wins). Returns whether this call cancelled it.
+    pub(crate) fn cancel(&self, state: u8, cause: Option<Cause>, d: &mut Deferred) -> bool {
+        let mut g = self.inner.lock();
+        if self.state.load(Relaxed) != LIVE {
+            return false;
+        }
+        g.cause = cause;
+        // Release pairs with the Acquire in `is_done`.
+        self.state.store(state, Release);
+        self.cv.notify_all();
+        #[cfg(feature = "crossbeam")]
+        if let Some((tx, _rx)) = g.chan.take() {
+            d.chans.push(tx);
+        }
+        let g = &mut *g;
+        for entry in g.registry.drain() {
+            match entry {
+                Entry::Child(child) => {
+                    // SAFETY: a registered child is alive while we hold our lock
+                    // (invariant 3).
+                    let child = unsafe { &*child.0 };
+                    child.cancel(state, g.cause.clone(), d);
+                    // Release: our last access to the child (invariant 3); pairs with
+                    // the Acquire in `detach`.
+                    child.slot.store(DETACHED, Release);
+                }
+                Entry::Waker(w) => d.wakers.push(w),
+                Entry::Callback(f) => d.callbacks.push(f),
+            }
+        }
+        true
+    }
+
+    /// Removes this core from its parent's registry, if it is still there.
+    pub(crate) fn detach(&self) {
+        // Acquire pairs with the Release store of `DETACHED` in the parent's cancel walk
+        // (invariant 3): the walk's accesses to this core happen before our caller
+        // frees it.
+        if self.slot.load(Acquire) == DETACHED {
+            return;
+        }
+        let Some(parent) = self.parent() else { return };
+        let removed = {
+            let mut g = parent.inner.lock();
+            let slot = self.slot.load(Relaxed); // written only under this lock
+            if slot == DETACHED {
+                return;
+            }
+            self.slot.store(DETACHED, Relaxed);
+            g.registry.remove(slot)
+        };
+        drop(removed); // invariant 5 (a `Child` entry owns nothing, but keep the rule)
+    }
+
+    /// Adds an entry to a live core's registry; hands it back if the core is done.
+    pub(crate) fn register(&self, entry: Entry) -> Result<usize, Entry> {
+        let mut g = self.inner.lock();
+        if self.state.load(Relaxed) != LIVE {
+            return Err(entry);
+        }
+        Ok(g.registry.insert(entry))
+    }
+
+    /// Removes the entry at `slot` if the core is still live (invariant 4); the entry is
+    /// returned so that the caller drops it after the lock is released (invariant 5).
+    pub(crate) fn deregister(&self, slot: usize) -> Option<Entry> {
+        let mut g = self.inner.lock();
+        if self.state.load(Relaxed) != LIVE {
+            return None;
+        }
+        Some(g.registry.remove(slot))
+    }
+
+    /// Locks the core (for the waiting paths).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock()
+    }
+
+    /// The recorded cause, once cancelled.
+    pub(crate) fn cause(&self) -> Option<Cause> {
+        let state = self.state.load(Acquire); // as in `is_done`
+        let err = state_error(state)?;
+        let g = self.inner.lock();
+        Some(g.cause.clone().unwrap_or_else(|| err.as_cause()))
+    }
+
+    /// How many entries the registry holds (children, wakers, callbacks).
+    pub(crate) fn registrations(&self) -> usize {
+        self.inner.lock().registry.len()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        match &self.kind {
+            Kind::Cancel(core) => {
+                // Acquire pairs with the timer thread's Release store of 0 after firing
+                // (invariant 6).
+                if core.timer_id.load(Acquire) != 0 {
+                    if let Some(parent) = &self.parent {
+                        parent.timer().remove(core);
+                    }
+                }
+                core.detach();
+            }
+            Kind::Root { timer, .. } => timer.release_root(),
+            _ => {}
+        }
+    }
+}
+
+/// The capacity an emptied slab keeps.
+const SLAB_KEEP: usize = 16;
+
+/// A slab: stable indices, a free list threaded through the vacant slots, and the
+/// storage released when it empties beyond a small buffer (so a long-lived parent
+/// returns to empty).
+pub(crate) struct Slab<T> {
+    slots: Vec<Slot<T>>,
+    /// Head of the free list, or `usize::MAX`.
+    free: usize,
+    len: usize,
+}
+
+enum Slot<T> {
+    Full(T),
+    Vacant(usize),
+}
+
+impl<T> Slab<T> {
+    pub(crate) const fn new() -> Slab<T> {
+        Slab {
+            slots: Vec::new(),
+            free: usize::MAX,
+            len: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn insert(&mut self, value: T) -> usize {
+        self.len += 1;
+        if self.free != usize::MAX {
+            let i = self.free;
+            match std::mem::replace(&mut self.slots[i], Slot::Full(value)) {
+                Slot::Vacant(next) => self.free = next,
+                Slot::Full(_) => unreachable!("free list points at a full slot"),
+            }
+            i
+        } else {
+            self.slots.push(Slot::Full(value));
+            self.slots.len() - 1
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        match self.slots.get_mut(i) {
+            Some(Slot::Full(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// # Panics
+    ///
+    /// If `i` is not a full slot (a broken invariant).
+    pub(crate) fn remove(&mut self, i: usize) -> T {
+        let value = match std::mem::replace(&mut self.slots[i], Slot::Vacant(self.free)) {
+            Slot::Full(v) => v,
+            Slot::Vacant(_) => panic!("gosync-context: registry slot {i} is vacant"),
+        };
+        self.len -= 1;
+        self.free = i;
+        if self.len == 0 {
+            // Empty again: forget the free list; keep a small buffer for the next
+            // child (create + cancel in a loop would otherwise allocate each time),
+            // release a large one.
+            self.slots.clear();
+            if self.slots.capacity() > SLAB_KEEP {
+                self.slots = Vec::new();
+            }
+            self.free = usize::MAX;
+        }
+        value
+    }
+
+    /// Empties the slab, returning the full slots' values.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> {
+        let slots = std::mem::take(&mut self.slots);
+        self.free = usize::MAX;
+        self.len = 0;
+        slots.into_iter().filter_map(|s| match s {
+            Slot::Full(v) => Some(v),
+            Slot::Vacant(_) => None,
+        })
+    }
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Core");
+        s.field("err", &state_error(self.state.load(Relaxed)));
+        match self.inner.try_lock() {
+            Some(g) => s.field("registrations", &g.registry.len()),
+            None => s.field("registrations", &format_args!("<locked>")),
+        };
+        s.finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Slab;
+
+    #[test]
+    fn slab_reuses_and_empties() {
+        let mut s = Slab::new();
+        let a = s.insert('a');
+        let b = s.insert('b');
+        let c = s.insert('c');
+        assert_eq!(s.remove(b), 'b');
+        assert_eq!(s.insert('d'), b);
+        assert_eq!(s.len(), 3);
+        s.remove(a);
+        s.remove(b);
+        s.remove(c);
+        assert_eq!(s.len(), 0);
+        assert!(s.slots.is_empty() && s.slots.capacity() <= super::SLAB_KEEP);
+        for i in 0..100 {
+            assert_eq!(s.insert('x'), i);
+        }
+        for i in 0..100 {
+            s.remove(i);
+        }
+        assert_eq!(s.slots.capacity(), 0, "a large buffer is released");
+        s.insert('e');
+        s.insert('f');
+        assert_eq!(s.drain().collect::<Vec<_>>(), ['e', 'f']);
+        assert_eq!(s.len(), 0);
+    }
+}
