@@ -39,7 +39,7 @@
 //!
 //! # What is in the box
 //!
-//! * Roots: [`background`], [`todo`], and [`background_with_clock`] (a root whose tree
+//! * Roots: [`background`], [`todo()`], and [`background_with_clock`] (a root whose tree
 //!   measures time by an injected [`Clock`](gosync_core::Clock), e.g. a `FakeClock`).
 //! * Children: [`with_cancel`], [`with_cancel_cause`], [`with_deadline`],
 //!   [`with_deadline_cause`], [`with_timeout`], [`with_timeout_cause`], [`with_value`]
