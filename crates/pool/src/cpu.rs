@@ -13,6 +13,7 @@
 //! configuration, not part of the pool protocol, and are replaced entirely under loom.
 
 /// The most shards a pool has: CPU ids past it share shards (modulo).
+#[cfg(not(loom))]
 pub(crate) const MAX_SHARDS: usize = 1024;
 
 #[cfg(not(loom))]
