@@ -30,9 +30,8 @@ use crate::{Builder, PoolGuard};
 /// that migrated to another CPU between reading its CPU id and touching the slot is
 /// merely a contender, never a data race, and no operation ever blocks or spins.
 ///
-/// The CPU id comes from `sched_getcpu()` on Linux (glibc answers from the rseq area
-/// without a system call); elsewhere each thread gets its own shard index, assigned
-/// round-robin. A [`PoolGuard`] returns its object to the shard it came from, so a
+/// The CPU id comes from the thread's rseq area on Linux (one load; `sched_getcpu()` as
+/// the fallback); elsewhere each thread gets its own shard index, assigned round-robin. A [`PoolGuard`] returns its object to the shard it came from, so a
 /// `get` + drop pair reads the CPU id once.
 ///
 /// # When objects are dropped
