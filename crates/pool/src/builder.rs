@@ -71,6 +71,11 @@ impl<T, F: Fn() -> T> Builder<T, F> {
     /// object given back to a full CPU shard is dropped. The pool holds at most
     /// `capacity` × (possible CPUs) idle objects.
     ///
+    /// The slots are allocated by [`build`](Builder::build): `capacity` × (possible
+    /// CPUs) slots of `max(128, size_of::<T>() + 8)` bytes rounded up to 128 (each slot
+    /// has its own cache lines). A few slots per CPU are the intended use; returns and
+    /// gets scan a shard's slots in order.
+    ///
     /// # Panics
     ///
     /// If `capacity` is 0 or above [`MAX_CAPACITY`].

@@ -168,8 +168,10 @@ impl PoolStats {
 /// The default number of idle objects a pool keeps per CPU ([`Builder::per_cpu_capacity`]).
 pub const DEFAULT_CAPACITY: usize = 8;
 
-/// The largest accepted [`Builder::per_cpu_capacity`].
-pub const MAX_CAPACITY: usize = 1 << 16;
+/// The largest accepted [`Builder::per_cpu_capacity`]. Capacities are meant to be small:
+/// a return scans its shard's slots from the first for a free one, and a `get` from the
+/// first for an idle one.
+pub const MAX_CAPACITY: usize = 1024;
 
 impl<T, F: Fn() -> T> Pool<T, F> {
     /// Creates a pool that builds objects with `new` when it has none idle, holds up to
