@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{pin_to_one_cpu, Census, Tracked};
 use gosync_core::clock::FakeClock;
-use gosync_pool::{Pool, PoolGuard, PoolStats, DEFAULT_CAPACITY};
+use gosync_pool::{Pool, PoolGuard, PoolStats, DEFAULT_CAPACITY, MAX_CAPACITY};
 
 fn assert_send_sync<T: Send + Sync>() {}
 
@@ -154,6 +154,10 @@ fn default_capacity_and_bad_capacity() {
     assert_eq!(Pool::new(|| 0).stats().capacity, DEFAULT_CAPACITY);
     let r = catch_unwind(|| Pool::builder(|| 0).per_cpu_capacity(0));
     assert!(r.is_err());
+    let r = catch_unwind(|| Pool::builder(|| 0).per_cpu_capacity(MAX_CAPACITY + 1));
+    assert!(r.is_err());
+    let max = Pool::builder(|| 0).per_cpu_capacity(MAX_CAPACITY).build();
+    assert_eq!(max.stats().capacity, MAX_CAPACITY);
     let r = catch_unwind(|| Pool::builder(|| 0).auto_trim(Duration::ZERO));
     assert!(r.is_err());
 }
