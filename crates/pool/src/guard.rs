@@ -4,14 +4,18 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 
+use crate::slot::Slot;
 use crate::Pool;
 
 /// An object checked out of a [`Pool`] by [`Pool::get`]; dereferences to it and gives it
 /// back to the pool when dropped.
 ///
-/// The object goes back to the shard it came from, so a `get` + drop pair on one CPU
-/// reads the CPU id once. The guard is `Send` when `T` is: dropping it on another thread
-/// is fine (the object lands in the original CPU's shard, which any thread may use).
+/// Usually the object stays *in place* in a slot of the current CPU's shard while it is
+/// checked out (the slot is marked busy), so a `get` + drop pair is one compare-exchange
+/// and one store, moves no `T`, and reads the CPU id once. If every slot of the CPU is
+/// busy, the guard holds the object itself and returns it like [`Pool::put`] on drop.
+/// The guard is `Send` when `T` is: dropping it on another thread is fine (the object
+/// goes back to the slot or shard it came from, which any thread may use).
 ///
 /// # Panics
 ///
@@ -32,17 +36,39 @@ use crate::Pool;
 #[must_use = "dropping the guard at once gives the object straight back to the pool"]
 pub struct PoolGuard<'a, T, F: Fn() -> T = fn() -> T> {
     pool: &'a Pool<T, F>,
-    value: ManuallyDrop<T>,
-    shard: usize,
+    held: Held<'a, T>,
+}
+
+enum Held<'a, T> {
+    /// Checked out in place: the guard holds the claim on this slot of the pool (BUSY),
+    /// and the object lives in it.
+    Slot(&'a Slot<T>),
+    /// Held by the guard (every slot of the CPU was busy); returned with `put`.
+    Owned {
+        value: ManuallyDrop<T>,
+        shard: usize,
+    },
 }
 
 impl<'a, T, F: Fn() -> T> PoolGuard<'a, T, F> {
+    /// A guard for the object claimed in place in `slot`.
     #[inline]
-    pub(crate) fn new(pool: &'a Pool<T, F>, value: T, shard: usize) -> Self {
+    pub(crate) fn in_slot(pool: &'a Pool<T, F>, slot: &'a Slot<T>) -> Self {
         PoolGuard {
             pool,
-            value: ManuallyDrop::new(value),
-            shard,
+            held: Held::Slot(slot),
+        }
+    }
+
+    /// A guard holding `value`, to be returned to `shard`.
+    #[inline]
+    pub(crate) fn owned(pool: &'a Pool<T, F>, value: T, shard: usize) -> Self {
+        PoolGuard {
+            pool,
+            held: Held::Owned {
+                value: ManuallyDrop::new(value),
+                shard,
+            },
         }
     }
 
@@ -62,9 +88,13 @@ impl<'a, T, F: Fn() -> T> PoolGuard<'a, T, F> {
     #[must_use = "the detached object is dropped at once if not used"]
     pub fn into_inner(this: Self) -> T {
         let mut this = ManuallyDrop::new(this);
-        // SAFETY: `this` is never dropped (ManuallyDrop), so the value is taken exactly
-        // once, here, and the guard's `Drop` never sees it.
-        unsafe { ManuallyDrop::take(&mut this.value) }
+        match &mut this.held {
+            // SAFETY: the guard holds the claim on the slot and never releases it again
+            // (`this` is not dropped).
+            Held::Slot(slot) => unsafe { slot.release_take() },
+            // SAFETY: `this` is never dropped, so the value is taken exactly once, here.
+            Held::Owned { value, .. } => unsafe { ManuallyDrop::take(value) },
+        }
     }
 
     /// The pool the object came from.
@@ -88,31 +118,45 @@ impl<T, F: Fn() -> T> Deref for PoolGuard<'_, T, F> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
-        &self.value
+        match &self.held {
+            // SAFETY: the guard holds the claim on the slot, so the object is initialized
+            // and nobody else touches it while this borrow of the guard lives.
+            Held::Slot(slot) => unsafe { &*slot.value_ptr() },
+            Held::Owned { value, .. } => value,
+        }
     }
 }
 
 impl<T, F: Fn() -> T> DerefMut for PoolGuard<'_, T, F> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        &mut self.value
+        match &mut self.held {
+            // SAFETY: as in `deref`; `&mut self` makes this borrow unique.
+            Held::Slot(slot) => unsafe { &mut *slot.value_ptr() },
+            Held::Owned { value, .. } => value,
+        }
     }
 }
 
 impl<T, F: Fn() -> T> Drop for PoolGuard<'_, T, F> {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: `drop` runs once and `into_inner` (the only other taker) forgets the
-        // guard, so the value is still here and is taken exactly once.
-        let value = unsafe { ManuallyDrop::take(&mut self.value) };
-        self.pool.put_at(self.shard, value);
+        match &mut self.held {
+            Held::Slot(slot) => self.pool.release_slot(slot),
+            Held::Owned { value, shard } => {
+                // SAFETY: `drop` runs once and `into_inner` (the only other taker)
+                // forgets the guard, so the value is still here and taken exactly once.
+                let value = unsafe { ManuallyDrop::take(value) };
+                self.pool.put_at(*shard, value);
+            }
+        }
     }
 }
 
 impl<T, F: Fn() -> T> fmt::Debug for PoolGuard<'_, T, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolGuard")
-            .field("shard", &self.shard)
+            .field("in_slot", &matches!(self.held, Held::Slot(_)))
             .field("pool", self.pool)
             .finish_non_exhaustive()
     }

@@ -53,7 +53,8 @@
 //!   pool operations, not in the background.
 //! * The CPU id is a hint, not a pinned P: Go disables preemption while it touches its
 //!   P's private slot; a Rust thread can migrate at any time, so every slot is claimed
-//!   with a compare-exchange. Objects are returned to the shard they were taken from.
+//!   with a compare-exchange. A guard keeps its object in place in the slot (marked
+//!   busy) and gives it back with one store; Go moves the object out and back in.
 //! * An optional reset hook ([`Builder::reset`]) runs on every returned object. Go
 //!   leaves resetting to the caller.
 //! * [`Pool::stats`] exposes counters (idle, created, dropped, trims) for tests and

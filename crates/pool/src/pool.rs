@@ -22,25 +22,33 @@ use crate::{Builder, PoolGuard};
 /// # Design
 ///
 /// The pool has one *shard* per possible CPU, each with `capacity` slots (8 by default,
-/// see [`Builder::per_cpu_capacity`]). An object goes back to the shard of the CPU the
-/// thread runs on, lowest free slot first (slot 0 plays Go's per-P `private` role, the
-/// others its `shared` stack). `get` looks in its own CPU's shard from slot 0 up, then
-/// steals from the other shards (from their top, away from their owner), and only then
-/// calls the constructor. Each slot is claimed with one compare-exchange, so a thread
-/// that migrated to another CPU between reading its CPU id and touching the slot is
-/// merely a contender, never a data race, and no operation ever blocks or spins.
+/// see [`Builder::per_cpu_capacity`]). Slot 0 plays Go's per-P `private` role and the
+/// others its `shared` stack: a thread uses its current CPU's shard from slot 0 up,
+/// steals from the other shards (from their top, away from their owner) when its own has
+/// nothing idle, and only then calls the constructor. Each slot is claimed with one
+/// compare-exchange, so a thread that migrated to another CPU between reading its CPU id
+/// and touching the slot is merely a contender, never a data race, and no operation ever
+/// blocks or spins.
+///
+/// [`get`](Pool::get) checks the object out *in place*: the slot is marked busy while the
+/// [`PoolGuard`] lives and the object never moves, so a `get` + drop pair costs one
+/// compare-exchange, one store and one read of the CPU id. A stolen or newly built
+/// object is placed in a free slot of the current CPU the same way; if every slot there
+/// is busy, the guard holds the object itself and returns it like `put`.
+/// [`take`](Pool::take) and [`put`](Pool::put) move the object out and in.
 ///
 /// The CPU id comes from the thread's rseq area on Linux (one load; `sched_getcpu()` as
-/// the fallback); elsewhere each thread gets its own shard index, assigned round-robin. A [`PoolGuard`] returns its object to the shard it came from, so a
-/// `get` + drop pair reads the CPU id once.
+/// the fallback); elsewhere each thread gets its own shard index, assigned round-robin.
 ///
 /// # When objects are dropped
 ///
-/// Memory is bounded: at most `capacity` idle objects per possible CPU. Objects
+/// Memory is bounded: each possible CPU has `capacity` slots, holding idle objects or
+/// objects checked out in place, so at most `capacity` idle objects per CPU. Objects
 /// checked out are the caller's. The pool drops an idle or returned object exactly when:
 ///
-/// 1. it is returned (by a guard or [`put`](Pool::put)) to a shard whose slots are all
-///    full (it is dropped at once, inside that call);
+/// 1. it is returned by [`put`](Pool::put) (or by a guard that held it outside the
+///    slots) to a CPU whose slots are all full or busy: it is dropped at once, inside
+///    that call;
 /// 2. the reset hook panics on it (dropped while the panic unwinds out of the return);
 /// 3. it is idle and a [`trim`](Pool::trim) finds it has been idle through an earlier
 ///    trim: Go's *victim* rule. Each trim ages every idle object by one generation and
@@ -253,8 +261,34 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     /// ```
     #[inline]
     pub fn get(&self) -> PoolGuard<'_, T, F> {
+        if self.auto_trim.is_some() {
+            self.tick();
+        }
         let shard = self.current_shard();
-        PoolGuard::new(self, self.take_at(shard), shard)
+        for slot in self.shard(shard) {
+            if slot.try_claim() {
+                return PoolGuard::in_slot(self, slot);
+            }
+        }
+        self.get_slow(shard)
+    }
+
+    /// Nothing idle on this CPU: steal or construct, and keep the object in a free slot
+    /// of this CPU if there is one (checked out in place), else hold it in the guard.
+    #[cold]
+    #[inline(never)]
+    fn get_slow(&self, shard: usize) -> PoolGuard<'_, T, F> {
+        let mut value = match self.steal(shard) {
+            Some(v) => v,
+            None => self.construct(),
+        };
+        for slot in self.shard(shard) {
+            match slot.try_claim_empty(value) {
+                Ok(()) => return PoolGuard::in_slot(self, slot),
+                Err(back) => value = back,
+            }
+        }
+        PoolGuard::owned(self, value, shard)
     }
 
     /// Returns an idle object, or a new one from the constructor, for the caller to keep:
@@ -386,7 +420,7 @@ impl<T, F: Fn() -> T> Pool<T, F> {
 
     /// Takes an object from `shard`, else steals, else constructs.
     #[inline]
-    pub(crate) fn take_at(&self, shard: usize) -> T {
+    fn take_at(&self, shard: usize) -> T {
         if self.auto_trim.is_some() {
             self.tick();
         }
@@ -401,18 +435,63 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     #[cold]
     #[inline(never)]
     fn take_slow(&self, shard: usize) -> T {
+        match self.steal(shard) {
+            Some(v) => v,
+            None => self.construct(),
+        }
+    }
+
+    /// Takes an idle object from another CPU's shard, from the top (away from its owner).
+    fn steal(&self, shard: usize) -> Option<T> {
         for i in 1..self.shards {
             let victim = (shard + i) % self.shards;
             for slot in self.shard(victim).iter().rev() {
                 if let Some(v) = slot.try_take() {
-                    return v;
+                    return Some(v);
                 }
             }
         }
+        None
+    }
+
+    fn construct(&self) -> T {
         self.maybe_auto_trim();
         let v = (self.new)();
         self.created.fetch_add(1, Relaxed);
         v
+    }
+
+    /// Gives back an object a guard holds in place in `slot`: reset, then FULL.
+    #[inline]
+    pub(crate) fn release_slot(&self, slot: &Slot<T>) {
+        if let Some(reset) = self.reset {
+            /// If the hook unwinds: count the object dropped, move it out and free the
+            /// slot; the object is dropped here, during the unwinding.
+            struct FreeOnUnwind<'a, T> {
+                dropped: &'a AtomicUsize,
+                slot: &'a Slot<T>,
+            }
+            impl<T> Drop for FreeOnUnwind<'_, T> {
+                fn drop(&mut self) {
+                    self.dropped.fetch_add(1, Relaxed);
+                    // SAFETY: runs only while `release_slot` holds the claim (it is
+                    // forgotten on success), so the slot is ours and initialized.
+                    drop(unsafe { self.slot.release_take() });
+                }
+            }
+            let guard = FreeOnUnwind {
+                dropped: &self.dropped,
+                slot,
+            };
+            // SAFETY: the caller (the guard) holds the claim on `slot`, which holds an
+            // initialized object: nobody else can reach it.
+            reset(unsafe { &mut *slot.value_ptr() });
+            mem::forget(guard);
+        }
+        // Relaxed: see `trim`.
+        let generation = self.generation.load(Relaxed);
+        // SAFETY: the caller holds the claim on `slot` and the object is initialized.
+        unsafe { slot.release_full(generation) };
     }
 
     /// Resets `value` and keeps it in `shard`, or drops it if the shard is full.

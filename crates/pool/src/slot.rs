@@ -15,6 +15,12 @@
 //! reading its CPU id and touching the slot is just one more contender). The owner ends
 //! with a Release store of EMPTY or FULL. No thread ever waits on a BUSY slot: it moves
 //! on to the next slot, so the pool never blocks.
+//!
+//! A [`PoolGuard`](crate::PoolGuard) may keep a slot BUSY for as long as it lives: it
+//! *claims* the object in place (FULL → BUSY, or EMPTY → BUSY to build one there), the
+//! user works on it through a pointer into `value`, and the guard *releases* it with the
+//! Release store of FULL (returned) or EMPTY (moved out). That makes a `get` + drop pair
+//! one compare-exchange and one store, with no move of `T`.
 
 use std::mem::MaybeUninit;
 
@@ -106,6 +112,81 @@ impl<T> Slot<T> {
         // before the next writer's write.
         self.state.store(EMPTY, Release);
         Some(v)
+    }
+
+    /// Claims the idle object in place (FULL → BUSY); the caller then owns `value` until
+    /// it calls [`release_full`](Slot::release_full) or [`release_take`](Slot::release_take).
+    #[inline]
+    pub(crate) fn try_claim(&self) -> bool {
+        let s = self.state.load(Relaxed);
+        // Acquire pairs with the Release stores of FULL (`try_put`, `release_full`): the
+        // object's last writes are visible to the claimer.
+        if s & 1 == 0
+            || self
+                .state
+                .compare_exchange(s, BUSY, Acquire, Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        // A read of `value` that loom can see, ordered after the previous owner's writes.
+        self.value.with(|_| ());
+        true
+    }
+
+    /// Claims an empty slot (EMPTY → BUSY) and moves `v` into it; hands `v` back if the
+    /// slot is not empty. On success the caller owns `value` as after `try_claim`.
+    #[inline]
+    pub(crate) fn try_claim_empty(&self, v: T) -> Result<(), T> {
+        // Acquire pairs with the Release store of EMPTY (`take_claimed`, `release_take`):
+        // the last owner's move out happens before our write.
+        if self.state.load(Relaxed) != EMPTY
+            || self
+                .state
+                .compare_exchange(EMPTY, BUSY, Acquire, Relaxed)
+                .is_err()
+        {
+            return Err(v);
+        }
+        // SAFETY: EMPTY → BUSY by our CAS: we are the only user and nothing is overwritten.
+        self.value.with_mut(|p| unsafe { (*p).write(v) });
+        Ok(())
+    }
+
+    /// A pointer to the object, for the thread that claimed the slot.
+    #[inline]
+    pub(crate) fn value_ptr(&self) -> *mut T {
+        self.value.with_mut(|p| p.cast::<T>())
+    }
+
+    /// Gives the claimed object back (BUSY → FULL), stamped with `generation`.
+    ///
+    /// # Safety
+    ///
+    /// The caller claimed the slot (`try_claim` or `try_claim_empty`), has not released
+    /// it yet, and `value` holds an initialized object.
+    #[inline]
+    pub(crate) unsafe fn release_full(&self, generation: usize) {
+        // A write of `value` that loom can see: the owner's last use of the object.
+        self.value.with_mut(|_| ());
+        // Release pairs with the Acquire CAS of the next claimer or taker.
+        self.state.store(full(generation), Release);
+    }
+
+    /// Moves the claimed object out and frees the slot (BUSY → EMPTY).
+    ///
+    /// # Safety
+    ///
+    /// As for [`release_full`](Slot::release_full).
+    #[inline]
+    pub(crate) unsafe fn release_take(&self) -> T {
+        // SAFETY: per the contract, we own the initialized `value`; after the read, the
+        // slot is marked EMPTY so nobody reads it again.
+        let v = self.value.with(|p| unsafe { (*p).assume_init_read() });
+        // Release pairs with the Acquire CAS of the next writer (`try_put`,
+        // `try_claim_empty`): our read happens before its write.
+        self.state.store(EMPTY, Release);
+        v
     }
 
     /// Stores `v`, stamped with trim generation `generation`, if the slot is empty;

@@ -207,3 +207,28 @@ fn loom_pool_steal_and_trim_three_threads() {
         assert_eq!(s.created + 2, s.idle + s.dropped, "{s:?}");
     });
 }
+
+/// A guard uses its object in place and gives it back while a thread on the other CPU
+/// steals: the thief sees the object only after the guard's last use (the release
+/// store pairs with the thief's claim), or builds its own while the slot is busy.
+#[test]
+fn loom_pool_guard_release_then_steal() {
+    loom::model(|| {
+        let census = Arc::new(Census::default());
+        let pool = pool(&census, 1);
+        pool.put(Obj::new(&census));
+        let user = {
+            let pool = Arc::clone(&pool);
+            thread::spawn(move || {
+                let mut g = pool.get();
+                g.touch();
+            })
+        };
+        loom_set_cpu(1);
+        let mut o = pool.take();
+        o.touch();
+        pool.put(o);
+        user.join().unwrap();
+        check_quiescent(&pool, &census);
+    });
+}

@@ -359,6 +359,17 @@ fn stress_no_object_is_handed_to_two_users() {
             let pool = &pool;
             s.spawn(move || {
                 for i in 0..rounds as u64 {
+                    if i % 2 == 1 {
+                        // Checked out in place and given back by the guard.
+                        let mut g = pool.get();
+                        assert!(!g.in_use.swap(true, SeqCst), "object handed out twice");
+                        let x = (t as u64) << 32 | i;
+                        g.words.fill(x);
+                        std::hint::black_box(&mut g.words);
+                        assert!(g.words.iter().all(|&w| w == x), "object changed under us");
+                        g.in_use.store(false, SeqCst);
+                        continue;
+                    }
                     let mut o = if i % 3 == 0 {
                         PoolGuard::into_inner(pool.get())
                     } else {
@@ -370,10 +381,10 @@ fn stress_no_object_is_handed_to_two_users() {
                     std::hint::black_box(&mut o.words);
                     assert!(o.words.iter().all(|&w| w == x), "object changed under us");
                     o.in_use.store(false, SeqCst);
-                    if i % 1000 == 999 {
+                    if i % 1000 == 998 {
                         pool.trim();
                     }
-                    if i % 7 == 0 {
+                    if i % 14 == 0 {
                         drop(o); // a detached object that never comes back
                     } else {
                         pool.put(o);

@@ -41,9 +41,25 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// The reference: one shard's slots, each empty or holding (object id, generation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    Empty,
+    /// An idle object: (id, trim generation when returned).
+    Full(usize, usize),
+    /// An object checked out in place by a guard.
+    Busy(usize),
+}
+
+/// How the model says a guard holds its object.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Held {
+    InSlot(usize),
+    Owned,
+}
+
+/// The reference: one shard's slots, used in order from the first.
 struct Model {
-    slots: Vec<Option<(usize, usize)>>,
+    slots: Vec<Slot>,
     generation: usize,
     next_id: usize,
     created: usize,
@@ -51,36 +67,85 @@ struct Model {
 }
 
 impl Model {
-    fn take(&mut self) -> usize {
-        match self.slots.iter_mut().find(|s| s.is_some()) {
-            Some(s) => s.take().unwrap().0,
-            None => {
-                self.created += 1;
-                self.next_id += 1;
-                self.next_id - 1
+    fn construct(&mut self) -> usize {
+        self.created += 1;
+        self.next_id += 1;
+        self.next_id - 1
+    }
+
+    /// `get`: claim the first idle object in place; else build one, in place in the
+    /// first empty slot if any.
+    fn get(&mut self) -> (usize, Held) {
+        if let Some(i) = self.slots.iter().position(|s| matches!(s, Slot::Full(..))) {
+            let Slot::Full(id, _) = self.slots[i] else {
+                unreachable!()
+            };
+            self.slots[i] = Slot::Busy(id);
+            return (id, Held::InSlot(i));
+        }
+        let id = self.construct();
+        match self.slots.iter().position(|s| *s == Slot::Empty) {
+            Some(i) => {
+                self.slots[i] = Slot::Busy(id);
+                (id, Held::InSlot(i))
             }
+            None => (id, Held::Owned),
+        }
+    }
+
+    /// `take`: move the first idle object out, else build one.
+    fn take(&mut self) -> usize {
+        match self.slots.iter().position(|s| matches!(s, Slot::Full(..))) {
+            Some(i) => {
+                let Slot::Full(id, _) = self.slots[i] else {
+                    unreachable!()
+                };
+                self.slots[i] = Slot::Empty;
+                id
+            }
+            None => self.construct(),
         }
     }
 
     fn put(&mut self, id: usize) {
-        match self.slots.iter_mut().find(|s| s.is_none()) {
-            Some(s) => *s = Some((id, self.generation)),
+        match self.slots.iter_mut().find(|s| **s == Slot::Empty) {
+            Some(s) => *s = Slot::Full(id, self.generation),
             None => self.dropped += 1,
+        }
+    }
+
+    fn release(&mut self, id: usize, held: Held) {
+        match held {
+            Held::InSlot(i) => {
+                assert_eq!(self.slots[i], Slot::Busy(id));
+                self.slots[i] = Slot::Full(id, self.generation);
+            }
+            Held::Owned => self.put(id),
+        }
+    }
+
+    fn detach(&mut self, id: usize, held: Held) {
+        if let Held::InSlot(i) = held {
+            assert_eq!(self.slots[i], Slot::Busy(id));
+            self.slots[i] = Slot::Empty;
         }
     }
 
     fn trim(&mut self) {
         self.generation += 1;
         for s in &mut self.slots {
-            if matches!(s, Some((_, g)) if self.generation - *g >= 2) {
-                *s = None;
+            if matches!(s, Slot::Full(_, g) if self.generation - *g >= 2) {
+                *s = Slot::Empty;
                 self.dropped += 1;
             }
         }
     }
 
     fn idle(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
+        self.slots
+            .iter()
+            .filter(|s| matches!(s, Slot::Full(..)))
+            .count()
     }
 }
 
@@ -91,20 +156,21 @@ fn run(ops: Vec<Op>, capacity: usize) {
         .per_cpu_capacity(capacity)
         .build();
     let mut model = Model {
-        slots: vec![None; capacity],
+        slots: vec![Slot::Empty; capacity],
         generation: 0,
         next_id: 0,
         created: 0,
         dropped: 0,
     };
-    let mut guards: Vec<PoolGuard<'_, Tracked, _>> = Vec::new();
+    let mut guards: Vec<(PoolGuard<'_, Tracked, _>, Held)> = Vec::new();
     let mut owned: Vec<Tracked> = Vec::new();
     for op in ops {
         match op {
             Op::Get => {
                 let g = pool.get();
-                assert_eq!(g.id, model.take(), "get handed out the wrong object");
-                guards.push(g);
+                let (id, held) = model.get();
+                assert_eq!(g.id, id, "get handed out the wrong object");
+                guards.push((g, held));
             }
             Op::Take => {
                 let t = pool.take();
@@ -112,8 +178,8 @@ fn run(ops: Vec<Op>, capacity: usize) {
                 owned.push(t);
             }
             Op::DropGuard(i) if !guards.is_empty() => {
-                let g = guards.swap_remove(i % guards.len());
-                model.put(g.id);
+                let (g, held) = guards.swap_remove(i % guards.len());
+                model.release(g.id, held);
                 drop(g);
             }
             Op::Put(i) if !owned.is_empty() => {
@@ -128,7 +194,8 @@ fn run(ops: Vec<Op>, capacity: usize) {
                 pool.put(t);
             }
             Op::Detach(i) if !guards.is_empty() => {
-                let g = guards.swap_remove(i % guards.len());
+                let (g, held) = guards.swap_remove(i % guards.len());
+                model.detach(g.id, held);
                 owned.push(PoolGuard::into_inner(g));
             }
             Op::DropOwned(i) if !owned.is_empty() => {
