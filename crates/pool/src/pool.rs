@@ -1,0 +1,594 @@
+//! `Pool`: a typed, bounded, per-CPU object pool with Go's `sync.Pool` design.
+
+use std::fmt;
+use std::mem;
+use std::time::{Duration, Instant};
+
+use gosync_core::clock::Clock;
+use gosync_core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use gosync_core::sync::Mutex;
+
+use crate::cpu;
+use crate::slot::Slot;
+use crate::{Builder, PoolGuard};
+
+/// A set of reusable objects shared by many threads, like Go's `sync.Pool`.
+///
+/// [`get`](Pool::get) hands out an idle object, or a new one from the constructor when
+/// none is idle, inside a [`PoolGuard`] that gives it back when dropped.
+/// [`take`](Pool::take) and [`put`](Pool::put) are the Go-shaped pair for code that
+/// manages the object itself.
+///
+/// # Design
+///
+/// The pool has one *shard* per possible CPU, each with `capacity` slots (8 by default,
+/// see [`Builder::per_cpu_capacity`]). Slot 0 plays Go's per-P `private` role and the
+/// others its `shared` stack: a thread uses its current CPU's shard from slot 0 up,
+/// steals from the other shards (from their top, away from their owner) when its own has
+/// nothing idle, and only then calls the constructor. Each slot is claimed with one
+/// compare-exchange, so a thread that migrated to another CPU between reading its CPU id
+/// and touching the slot is merely a contender, never a data race, and no operation ever
+/// blocks or spins.
+///
+/// [`get`](Pool::get) checks the object out *in place*: the slot is marked busy while the
+/// [`PoolGuard`] lives and the object never moves, so a `get` + drop pair costs one
+/// compare-exchange, one store and one read of the CPU id. A stolen or newly built
+/// object is placed in a free slot of the current CPU the same way; if every slot there
+/// is busy, the guard holds the object itself and returns it like `put`.
+/// [`take`](Pool::take) and [`put`](Pool::put) move the object out and in.
+///
+/// The CPU id comes from the thread's rseq area on Linux (one load; `sched_getcpu()` as
+/// the fallback); elsewhere each thread gets its own shard index, assigned round-robin.
+///
+/// # When objects are dropped
+///
+/// Memory is bounded: each possible CPU has `capacity` slots, holding idle objects or
+/// objects checked out in place, so at most `capacity` idle objects per CPU. Objects
+/// checked out are the caller's. The pool drops an idle or returned object exactly when:
+///
+/// 1. it is returned by [`put`](Pool::put) (or by a guard that held it outside the
+///    slots) to a CPU whose slots are all full or busy: it is dropped at once, inside
+///    that call;
+/// 2. the reset hook panics on it (dropped while the panic unwinds out of the return);
+/// 3. it is idle and a [`trim`](Pool::trim) finds it has been idle through an earlier
+///    trim: Go's *victim* rule. Each trim ages every idle object by one generation and
+///    drops those already aged once, so an object returned before two trims (the second
+///    starting after the first) is dropped by the second, unless taken again in between;
+///    in one thread, `put; trim(); get` reuses the object and `put; trim(); trim(); get`
+///    constructs a new one;
+/// 4. the pool itself is dropped.
+///
+/// An automatic policy ([`Builder::auto_trim`]) calls `trim` at most once per interval.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_pool::Pool;
+/// use std::io::Write;
+///
+/// let pool = Pool::builder(|| Vec::<u8>::with_capacity(4096))
+///     .reset(Vec::clear)
+///     .build();
+/// {
+///     let mut buf = pool.get();
+///     write!(buf, "hello {}", 42).unwrap();
+///     assert_eq!(&buf[..], b"hello 42");
+/// } // back in the pool, cleared
+/// assert_eq!(pool.stats().idle, 1);
+/// assert!(pool.get().is_empty());
+/// assert_eq!(pool.stats().created, 1);
+/// ```
+///
+/// A pool in a `static`, built on first use:
+///
+/// ```
+/// use gosync_pool::Pool;
+/// use std::sync::LazyLock;
+///
+/// static BUFS: LazyLock<Pool<Vec<u8>>> = LazyLock::new(|| Pool::new(Vec::new));
+///
+/// BUFS.get().push(1);
+/// ```
+pub struct Pool<T, F = fn() -> T> {
+    /// `shards * capacity` slots; shard `i` is `slots[i * capacity..][..capacity]`.
+    slots: Box<[Slot<T>]>,
+    shards: usize,
+    capacity: usize,
+    new: F,
+    reset: Option<fn(&mut T)>,
+    /// The trim generation: idle objects are stamped with it when returned.
+    generation: AtomicUsize,
+    /// Constructor calls that returned.
+    created: AtomicUsize,
+    /// Objects the pool dropped (full shard, reset panic, trim).
+    dropped: AtomicUsize,
+    auto_trim: Option<AutoTrim>,
+}
+
+struct AutoTrim {
+    clock: Clock,
+    interval: Duration,
+    /// When the next automatic trim is due; `try_lock`ed, so only one thread trims.
+    next: Mutex<Instant>,
+}
+
+/// A snapshot of a pool's counters, from [`Pool::stats`].
+///
+/// The counters are read one after another with Relaxed loads, so under concurrent use
+/// they are not one consistent instant. Quiescent, they are exact.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_pool::Pool;
+///
+/// let pool = Pool::new(|| 0u64);
+/// let a = pool.get();
+/// let b = pool.get();
+/// drop(a);
+/// let s = pool.stats();
+/// assert_eq!((s.created, s.idle, s.dropped, s.live()), (2, 1, 0, 1));
+/// drop(b);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Idle objects held by the pool.
+    pub idle: usize,
+    /// Objects the constructor has built.
+    pub created: usize,
+    /// Objects the pool has dropped (returned to a full shard, reset hook panicked,
+    /// trimmed); not counting those dropped with the pool itself.
+    pub dropped: usize,
+    /// Trims run so far (by [`Pool::trim`] or the automatic policy).
+    pub trims: usize,
+    /// The number of shards (the possible CPUs).
+    pub shards: usize,
+    /// Slots per shard.
+    pub capacity: usize,
+}
+
+impl PoolStats {
+    /// Objects built by this pool that are neither idle in it nor dropped by it:
+    /// checked out, or detached with [`PoolGuard::into_inner`] / [`Pool::take`] and not
+    /// yet returned. Exact when quiescent and when every object returned came from this
+    /// pool (returning foreign objects with [`Pool::put`] makes it lower, even negative).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_pool::Pool;
+    ///
+    /// let pool = Pool::new(String::new);
+    /// let s = pool.take();
+    /// assert_eq!(pool.stats().live(), 1);
+    /// pool.put(s);
+    /// assert_eq!(pool.stats().live(), 0);
+    /// ```
+    #[must_use]
+    pub fn live(&self) -> isize {
+        (self.created as isize)
+            .wrapping_sub(self.dropped as isize)
+            .wrapping_sub(self.idle as isize)
+    }
+}
+
+/// The default number of idle objects a pool keeps per CPU ([`Builder::per_cpu_capacity`]).
+pub const DEFAULT_CAPACITY: usize = 8;
+
+/// The largest accepted [`Builder::per_cpu_capacity`]. Capacities are meant to be small:
+/// a return scans its shard's slots from the first for a free one, and a `get` from the
+/// first for an idle one.
+pub const MAX_CAPACITY: usize = 1024;
+
+impl<T, F: Fn() -> T> Pool<T, F> {
+    /// Creates a pool that builds objects with `new` when it has none idle, holds up to
+    /// [`DEFAULT_CAPACITY`] idle objects per CPU, has no reset
+    /// hook and no automatic trim. See [`Pool::builder`] for the options.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_pool::Pool;
+    /// use std::sync::Arc;
+    ///
+    /// let pool = Arc::new(Pool::new(|| vec![0u8; 1024]));
+    /// let p = Arc::clone(&pool);
+    /// std::thread::spawn(move || p.get()[0] = 1).join().unwrap();
+    /// assert_eq!(pool.stats().created, 1);
+    /// ```
+    pub fn new(new: F) -> Pool<T, F> {
+        Builder::new(new).build()
+    }
+
+    /// Starts a [`Builder`] for a pool with the constructor `new`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_pool::Pool;
+    ///
+    /// let pool = Pool::builder(String::new).reset(String::clear).per_cpu_capacity(2).build();
+    /// assert_eq!(pool.stats().capacity, 2);
+    /// ```
+    pub fn builder(new: F) -> Builder<T, F> {
+        Builder::new(new)
+    }
+
+    pub(crate) fn from_builder(
+        new: F,
+        reset: Option<fn(&mut T)>,
+        capacity: usize,
+        auto_trim: Option<(Duration, Clock)>,
+    ) -> Pool<T, F> {
+        let shards = cpu::shards();
+        let slots = (0..shards * capacity).map(|_| Slot::new()).collect();
+        let auto_trim = auto_trim.map(|(interval, clock)| AutoTrim {
+            next: Mutex::new(clock.now().checked_add(interval).unwrap_or_else(far_future)),
+            clock,
+            interval,
+        });
+        Pool {
+            slots,
+            shards,
+            capacity,
+            new,
+            reset,
+            generation: AtomicUsize::new(0),
+            created: AtomicUsize::new(0),
+            dropped: AtomicUsize::new(0),
+            auto_trim,
+        }
+    }
+
+    /// Returns an idle object, or a new one from the constructor, in a guard that gives
+    /// it back to the pool when dropped (on any thread).
+    ///
+    /// # Panics
+    ///
+    /// If the constructor panics; the pool is unaffected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_pool::Pool;
+    ///
+    /// let pool = Pool::new(|| 7);
+    /// let mut n = pool.get();
+    /// *n += 1;
+    /// drop(n);
+    /// assert_eq!(*pool.get(), 8); // the same object, no reset hook
+    /// ```
+    #[inline]
+    pub fn get(&self) -> PoolGuard<'_, T, F> {
+        if self.auto_trim.is_some() {
+            self.tick();
+        }
+        let shard = self.current_shard();
+        for slot in self.shard(shard) {
+            if slot.try_claim() {
+                return PoolGuard::in_slot(self, slot);
+            }
+        }
+        self.get_slow(shard)
+    }
+
+    /// Nothing idle on this CPU: steal or construct, and keep the object in a free slot
+    /// of this CPU if there is one (checked out in place), else hold it in the guard.
+    #[cold]
+    #[inline(never)]
+    fn get_slow(&self, shard: usize) -> PoolGuard<'_, T, F> {
+        let mut value = match self.steal(shard) {
+            Some(v) => v,
+            None => self.construct(),
+        };
+        for slot in self.shard(shard) {
+            match slot.try_claim_empty(value) {
+                Ok(()) => return PoolGuard::in_slot(self, slot),
+                Err(back) => value = back,
+            }
+        }
+        PoolGuard::owned(self, value, shard)
+    }
+
+    /// Returns an idle object, or a new one from the constructor, for the caller to keep:
+    /// Go's `Get`. Give it back with [`put`](Pool::put), or just drop it.
+    ///
+    /// # Panics
+    ///
+    /// If the constructor panics; the pool is unaffected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_pool::Pool;
+    ///
+    /// let pool = Pool::new(String::new);
+    /// let mut s = pool.take();
+    /// s.push_str("kept");
+    /// pool.put(s);
+    /// assert_eq!(pool.take(), "kept");
+    /// ```
+    #[inline]
+    #[must_use = "a taken object that is not used should be left in the pool"]
+    pub fn take(&self) -> T {
+        self.take_at(self.current_shard())
+    }
+
+    /// Gives an object to the pool: Go's `Put`. Runs the reset hook, then keeps the
+    /// object in the current CPU's shard, or drops it if that shard is full. The object
+    /// need not have come from this pool.
+    ///
+    /// # Panics
+    ///
+    /// If the reset hook panics (the object is dropped), or if dropping the object
+    /// (shard full) panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_pool::Pool;
+    ///
+    /// let pool = Pool::builder(|| 0).per_cpu_capacity(1).build();
+    /// for i in 0..100 {
+    ///     pool.put(i);
+    /// }
+    /// let s = pool.stats();
+    /// assert!(s.idle <= s.shards); // one per CPU at most: the others were dropped
+    /// assert_eq!(s.idle + s.dropped, 100);
+    /// ```
+    #[inline]
+    pub fn put(&self, value: T) {
+        self.put_at(self.current_shard(), value);
+    }
+
+    /// Ages the idle objects by one generation and drops those already aged by an
+    /// earlier trim (Go's victim rule, run at each garbage collection in Go). Calling it
+    /// twice with no traffic in between drops every idle object.
+    ///
+    /// Concurrent `get`s and returns go on undisturbed: a slot in use is skipped, and an
+    /// object being returned during the trim counts as returned after it.
+    ///
+    /// # Panics
+    ///
+    /// If dropping an object panics; the objects not yet visited stay idle, and the
+    /// pool stays consistent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_pool::Pool;
+    ///
+    /// let pool = Pool::new(|| [0u8; 64]);
+    /// drop(pool.get());
+    /// pool.trim();
+    /// assert_eq!(pool.stats().idle, 1); // survived one trim: now a victim
+    /// pool.trim();
+    /// assert_eq!(pool.stats().idle, 0); // dropped by the second
+    /// ```
+    pub fn trim(&self) {
+        // Relaxed: the stamp is advisory. The slot's own Acquire/Release states carry the
+        // object; coherence alone orders a `put` that happens before this trim before
+        // this increment, which is all the victim rule promises.
+        let current = self.generation.fetch_add(1, Relaxed).wrapping_add(1);
+        for slot in self.slots.iter() {
+            if let Some(v) = slot.try_take_expired(current) {
+                self.dropped.fetch_add(1, Relaxed);
+                drop(v);
+            }
+        }
+    }
+
+    /// The pool's counters. Never blocks; see [`PoolStats`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_pool::Pool;
+    ///
+    /// let pool = Pool::new(|| ());
+    /// drop(pool.get());
+    /// assert_eq!(pool.stats().idle, 1);
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            idle: self.slots.iter().filter(|s| s.is_full()).count(),
+            created: self.created.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            trims: self.generation.load(Relaxed),
+            shards: self.shards,
+            capacity: self.capacity,
+        }
+    }
+
+    /// The shard of the CPU the thread runs on now (a hint: it may migrate at once).
+    #[inline]
+    fn current_shard(&self) -> usize {
+        let cpu = cpu::current();
+        if cpu < self.shards {
+            cpu
+        } else {
+            cpu % self.shards
+        }
+    }
+
+    #[inline]
+    fn shard(&self, shard: usize) -> &[Slot<T>] {
+        &self.slots[shard * self.capacity..][..self.capacity]
+    }
+
+    /// Takes an object from `shard`, else steals, else constructs.
+    #[inline]
+    fn take_at(&self, shard: usize) -> T {
+        if self.auto_trim.is_some() {
+            self.tick();
+        }
+        for slot in self.shard(shard) {
+            if let Some(v) = slot.try_take() {
+                return v;
+            }
+        }
+        self.take_slow(shard)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn take_slow(&self, shard: usize) -> T {
+        match self.steal(shard) {
+            Some(v) => v,
+            None => self.construct(),
+        }
+    }
+
+    /// Takes an idle object from another CPU's shard, from the top (away from its owner).
+    fn steal(&self, shard: usize) -> Option<T> {
+        for i in 1..self.shards {
+            let victim = (shard + i) % self.shards;
+            for slot in self.shard(victim).iter().rev() {
+                if let Some(v) = slot.try_take() {
+                    return Some(v);
+                }
+            }
+        }
+        None
+    }
+
+    fn construct(&self) -> T {
+        self.maybe_auto_trim();
+        let v = (self.new)();
+        self.created.fetch_add(1, Relaxed);
+        v
+    }
+
+    /// Gives back an object a guard holds in place in `slot`: reset, then FULL.
+    #[inline]
+    pub(crate) fn release_slot(&self, slot: &Slot<T>) {
+        if let Some(reset) = self.reset {
+            /// If the hook unwinds: count the object dropped, move it out and free the
+            /// slot; the object is dropped here, during the unwinding.
+            struct FreeOnUnwind<'a, T> {
+                dropped: &'a AtomicUsize,
+                slot: &'a Slot<T>,
+            }
+            impl<T> Drop for FreeOnUnwind<'_, T> {
+                fn drop(&mut self) {
+                    self.dropped.fetch_add(1, Relaxed);
+                    // SAFETY: runs only while `release_slot` holds the claim (it is
+                    // forgotten on success), so the slot is ours and initialized.
+                    drop(unsafe { self.slot.release_take() });
+                }
+            }
+            let guard = FreeOnUnwind {
+                dropped: &self.dropped,
+                slot,
+            };
+            // SAFETY: the caller (the guard) holds the claim on `slot`, which holds an
+            // initialized object: nobody else can reach it.
+            reset(unsafe { &mut *slot.value_ptr() });
+            mem::forget(guard);
+        }
+        // Relaxed: see `trim`.
+        let generation = self.generation.load(Relaxed);
+        // SAFETY: the caller holds the claim on `slot` and the object is initialized.
+        unsafe { slot.release_full(generation) };
+    }
+
+    /// Resets `value` and keeps it in `shard`, or drops it if the shard is full.
+    #[inline]
+    pub(crate) fn put_at(&self, shard: usize, mut value: T) {
+        if let Some(reset) = self.reset {
+            self.run_reset(reset, &mut value);
+        }
+        // Relaxed: see `trim`.
+        let generation = self.generation.load(Relaxed);
+        for slot in self.shard(shard) {
+            match slot.try_put(value, generation) {
+                Ok(()) => return,
+                Err(back) => value = back,
+            }
+        }
+        self.put_full(value);
+    }
+
+    fn run_reset(&self, reset: fn(&mut T), value: &mut T) {
+        /// Counts the object as dropped if the hook unwinds (the caller's unwinding then
+        /// drops it).
+        struct CountOnUnwind<'a>(&'a AtomicUsize);
+        impl Drop for CountOnUnwind<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Relaxed);
+            }
+        }
+        let guard = CountOnUnwind(&self.dropped);
+        reset(value);
+        mem::forget(guard);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn put_full(&self, value: T) {
+        self.dropped.fetch_add(1, Relaxed);
+        drop(value);
+        self.maybe_auto_trim();
+    }
+
+    /// The automatic policy's cheap trigger: every 256th `get`/`take` of each thread
+    /// checks the clock.
+    #[inline]
+    fn tick(&self) {
+        thread_local! {
+            static TICKS: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+        }
+        let due = TICKS
+            .try_with(|t| {
+                let n = t.get().wrapping_add(1);
+                t.set(n);
+                n == 0
+            })
+            .unwrap_or(false);
+        if due {
+            self.maybe_auto_trim();
+        }
+    }
+
+    #[cold]
+    fn maybe_auto_trim(&self) {
+        let Some(auto) = &self.auto_trim else { return };
+        // Another thread checking or trimming right now: nothing to do.
+        let Some(mut next) = auto.next.try_lock() else {
+            return;
+        };
+        let now = auto.clock.now();
+        if now < *next {
+            return;
+        }
+        *next = now.checked_add(auto.interval).unwrap_or_else(far_future);
+        drop(next);
+        self.trim();
+    }
+}
+
+/// An instant no deadline reaches, for an interval too large to add.
+fn far_future() -> Instant {
+    let now = Instant::now();
+    [u64::MAX, 1 << 62, 1 << 40, 1 << 32]
+        .into_iter()
+        .find_map(|s| now.checked_add(Duration::from_secs(s)))
+        .unwrap_or(now)
+}
+
+impl<T, F> fmt::Debug for Pool<T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("shards", &self.shards)
+            .field("capacity", &self.capacity)
+            .field("idle", &self.slots.iter().filter(|s| s.is_full()).count())
+            .field("created", &self.created.load(Relaxed))
+            .field("dropped", &self.dropped.load(Relaxed))
+            .field("generation", &self.generation.load(Relaxed))
+            .field("reset", &self.reset.is_some())
+            .field("auto_trim", &self.auto_trim.as_ref().map(|a| a.interval))
+            .finish_non_exhaustive()
+    }
+}

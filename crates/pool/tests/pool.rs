@@ -1,0 +1,427 @@
+//! Pool behaviour, with Go's `sync/pool_test.go` as the checklist, plus the Rust extras
+//! (guard, reset hook, bounds, trimming, panic safety).
+#![cfg(not(loom))]
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use common::{pin_to_one_cpu, Census, Tracked};
+use gosync_core::clock::FakeClock;
+use gosync_pool::{Pool, PoolGuard, PoolStats, DEFAULT_CAPACITY, MAX_CAPACITY};
+
+fn assert_send_sync<T: Send + Sync>() {}
+
+#[test]
+fn pool_and_guard_are_send_and_sync() {
+    assert_send_sync::<Pool<Vec<u8>>>();
+    assert_send_sync::<Pool<String, Box<dyn Fn() -> String + Send + Sync>>>();
+    assert_send_sync::<PoolGuard<'static, Vec<u8>>>();
+}
+
+/// Go's `TestPool`: Put "a" and "b", Get returns "a" (private) then "b" (shared), then
+/// the pool is empty (here: the constructor runs).
+#[test]
+fn get_after_put_returns_the_object_on_the_same_cpu() {
+    pin_to_one_cpu();
+    let pool = Pool::new(|| "new");
+    pool.put("a");
+    pool.put("b");
+    assert_eq!(pool.take(), "a");
+    assert_eq!(pool.take(), "b");
+    assert_eq!(pool.take(), "new");
+    assert_eq!(pool.stats().created, 1);
+}
+
+/// Go's `TestPoolNew`: the constructor runs on every miss and never on a hit.
+#[test]
+fn a_new_pool_calls_the_constructor() {
+    pin_to_one_cpu();
+    let calls = AtomicUsize::new(0);
+    let pool = Pool::new(|| calls.fetch_add(1, SeqCst) + 1);
+    assert_eq!(pool.take(), 1);
+    assert_eq!(pool.take(), 2);
+    pool.put(42);
+    assert_eq!(pool.take(), 42);
+    assert_eq!(pool.take(), 3);
+    assert_eq!(calls.load(SeqCst), 3);
+    assert_eq!(pool.stats().created, 3);
+}
+
+/// Go's `TestPool` GC part: objects survive one GC (they move to the victim cache) and
+/// are gone after the second.
+#[test]
+fn trimming_twice_drops_idle_objects() {
+    pin_to_one_cpu();
+    let census = Census::new();
+    let pool = Pool::new(|| Tracked::new(&census));
+    let (a, b) = (pool.take(), pool.take());
+    pool.put(a);
+    pool.put(b);
+    pool.trim();
+    assert_eq!(pool.stats().idle, 2, "one trim keeps the victims");
+    assert_eq!(census.live(), 2);
+    // Reusing an object after the first trim rejuvenates it.
+    let reused = pool.take();
+    pool.put(reused);
+    pool.trim();
+    assert_eq!(pool.stats().idle, 1, "the victim not reused is dropped");
+    pool.trim();
+    assert_eq!(pool.stats().idle, 0);
+    assert_eq!(census.live(), 0);
+    assert_eq!(pool.stats().dropped, 2);
+    assert_eq!(pool.stats().trims, 3);
+}
+
+/// `put; trim; get` reuses, `put; trim; trim; get` constructs (the documented rule).
+#[test]
+fn victim_objects_are_still_handed_out() {
+    let pool = Pool::new(|| 0);
+    pool.put(7);
+    pool.trim();
+    assert_eq!(pool.take(), 7);
+    pool.put(8);
+    pool.trim();
+    pool.trim();
+    assert_eq!(pool.take(), 0);
+}
+
+#[test]
+fn guard_returns_the_object_and_into_inner_detaches_it() {
+    pin_to_one_cpu();
+    let pool = Pool::new(Vec::<u8>::new);
+    {
+        let mut g = pool.get();
+        g.extend_from_slice(b"abc");
+    }
+    assert_eq!(pool.stats().idle, 1);
+    let g = pool.get();
+    assert_eq!(&g[..], b"abc", "no reset hook: contents kept");
+    let v = PoolGuard::into_inner(g);
+    assert_eq!(pool.stats().idle, 0);
+    assert_eq!(pool.stats().live(), 1);
+    pool.put(v);
+    assert_eq!(pool.stats().live(), 0);
+}
+
+#[test]
+fn guard_dropped_on_another_thread_returns_the_object() {
+    let census = Census::new();
+    let pool = Pool::new(|| Tracked::new(&census));
+    let g = pool.get();
+    let id = g.id;
+    std::thread::scope(|s| {
+        s.spawn(move || drop(g));
+    });
+    assert_eq!(pool.stats().idle, 1);
+    assert_eq!(pool.get().id, id, "stolen back from whichever shard");
+    assert_eq!(census.live(), 1);
+}
+
+#[test]
+fn reset_hook_runs_on_every_return() {
+    let pool = Pool::builder(|| vec![0u8; 4]).reset(|v| v.fill(0)).build();
+    pool.get()[0] = 9;
+    assert_eq!(*pool.get(), [0; 4]);
+    let mut v = pool.take();
+    v[1] = 5;
+    pool.put(v);
+    assert_eq!(*pool.get(), [0; 4]);
+}
+
+#[test]
+fn capacity_bounds_the_idle_objects() {
+    let census = Census::new();
+    let pool = Pool::builder(|| Tracked::new(&census))
+        .per_cpu_capacity(2)
+        .build();
+    let held: Vec<_> = (0..100).map(|_| pool.take()).collect();
+    for t in held {
+        pool.put(t);
+    }
+    let s = pool.stats();
+    assert!(s.idle <= 2 * s.shards, "{s:?}");
+    assert_eq!(s.idle + s.dropped, 100);
+    assert_eq!(census.live(), s.idle);
+    assert_eq!(s.capacity, 2);
+}
+
+#[test]
+fn default_capacity_and_bad_capacity() {
+    assert_eq!(Pool::new(|| 0).stats().capacity, DEFAULT_CAPACITY);
+    let r = catch_unwind(|| Pool::builder(|| 0).per_cpu_capacity(0));
+    assert!(r.is_err());
+    let r = catch_unwind(|| Pool::builder(|| 0).per_cpu_capacity(MAX_CAPACITY + 1));
+    assert!(r.is_err());
+    let max = Pool::builder(|| 0).per_cpu_capacity(MAX_CAPACITY).build();
+    assert_eq!(max.stats().capacity, MAX_CAPACITY);
+    let r = catch_unwind(|| Pool::builder(|| 0).auto_trim(Duration::ZERO));
+    assert!(r.is_err());
+}
+
+#[test]
+fn dropping_the_pool_drops_idle_objects_once() {
+    let census = Census::new();
+    let pool = Pool::new(|| Tracked::new(&census));
+    let kept = pool.take();
+    drop((pool.get(), pool.get()));
+    assert_eq!(census.live(), 3);
+    drop(pool);
+    assert_eq!(census.live(), 1);
+    drop(kept);
+    assert_eq!(census.live(), 0);
+}
+
+#[test]
+fn zero_sized_types_work() {
+    let pool = Pool::new(|| ());
+    let guards: Vec<_> = (0..20).map(|_| pool.get()).collect();
+    drop(guards);
+    let s = pool.stats();
+    assert_eq!(s.created, 20);
+    assert_eq!(s.idle + s.dropped, 20);
+    pool.trim();
+    pool.trim();
+    assert_eq!(pool.stats().idle, 0);
+}
+
+#[test]
+fn constructor_panic_leaves_the_pool_consistent() {
+    let fail = AtomicBool::new(true);
+    let pool = Pool::new(|| {
+        if fail.load(SeqCst) {
+            panic!("constructor failed");
+        }
+        5
+    });
+    assert!(catch_unwind(AssertUnwindSafe(|| pool.take())).is_err());
+    assert_eq!(pool.stats().created, 0);
+    fail.store(false, SeqCst);
+    assert_eq!(*pool.get(), 5);
+    assert_eq!(pool.stats().created, 1);
+}
+
+#[test]
+fn reset_panic_drops_the_object_once_and_frees_no_slot_twice() {
+    let census = Census::new();
+    let pool = Pool::builder(|| Tracked::new(&census))
+        .reset(|t| assert!(t.id % 2 == 0, "odd object"))
+        .build();
+    let (even, odd) = (pool.take(), pool.take());
+    assert_eq!((even.id, odd.id), (0, 1));
+    assert!(catch_unwind(AssertUnwindSafe(|| pool.put(odd))).is_err());
+    assert_eq!(census.live(), 1, "the odd object was dropped, once");
+    assert_eq!(pool.stats().dropped, 1);
+    pool.put(even);
+    let s = pool.stats();
+    assert_eq!((s.idle, s.live()), (1, 0));
+    // A guard whose reset panics: same outcome.
+    let g0 = pool.get();
+    let g2 = pool.get();
+    let g3 = pool.get();
+    assert_eq!((g0.id, g2.id, g3.id), (0, 2, 3));
+    assert!(catch_unwind(AssertUnwindSafe(move || drop(g3))).is_err());
+    drop((g0, g2));
+    let s = pool.stats();
+    assert_eq!((s.idle, s.dropped, s.live()), (2, 2, 0));
+    assert_eq!(census.live(), 2);
+}
+
+#[test]
+fn drop_panics_are_contained() {
+    let census = Census::new();
+    let pool = Pool::builder(|| Tracked::new(&census))
+        .per_cpu_capacity(1)
+        .build();
+    // Fill every shard's only slot, then give back one more that panics when dropped.
+    let shards = pool.stats().shards;
+    let held: Vec<_> = (0..shards * 2).map(|_| pool.take()).collect();
+    for mut t in held {
+        t.panic_on_drop = true;
+        let _ = catch_unwind(AssertUnwindSafe(|| pool.put(t)));
+    }
+    let s = pool.stats();
+    assert_eq!(s.idle + s.dropped, shards * 2);
+    assert_eq!(census.live(), s.idle);
+    // Trimming panicking objects: each trim call stops at the first panic, but every
+    // object is dropped exactly once and the pool stays usable.
+    for _ in 0..(4 * shards + 4) {
+        let _ = catch_unwind(AssertUnwindSafe(|| pool.trim()));
+    }
+    let s = pool.stats();
+    assert_eq!((s.idle, census.live()), (0, 0));
+    assert_eq!(s.dropped, shards * 2);
+    let mut t = pool.take();
+    t.panic_on_drop = false;
+    pool.put(t);
+}
+
+#[test]
+fn pool_drop_with_panicking_objects_drops_the_rest() {
+    let census = Census::new();
+    let pool = Pool::new(|| Tracked::new(&census));
+    pin_to_one_cpu();
+    let mut a = pool.take();
+    let b = pool.take();
+    a.panic_on_drop = true;
+    pool.put(a);
+    pool.put(b);
+    assert!(catch_unwind(AssertUnwindSafe(move || drop(pool))).is_err());
+    assert_eq!(census.live(), 0);
+}
+
+static STATIC_POOL: LazyLock<Pool<Vec<u8>>> = LazyLock::new(|| Pool::new(Vec::new));
+
+#[test]
+fn a_pool_in_a_static() {
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for i in 0..100u8 {
+                    let mut b = STATIC_POOL.get();
+                    b.clear();
+                    b.push(i);
+                    assert_eq!(b[..], [i]);
+                }
+            });
+        }
+    });
+    assert!(STATIC_POOL.stats().idle >= 1);
+}
+
+#[test]
+fn auto_trim_follows_the_fake_clock() {
+    pin_to_one_cpu();
+    let fake = FakeClock::new();
+    let census = Census::new();
+    let pool = Pool::builder(|| Tracked::new(&census))
+        .per_cpu_capacity(1)
+        .auto_trim(Duration::from_secs(10))
+        .clock(fake.clock())
+        .build();
+    pool.put(Tracked::new(&census)); // idle in this CPU's slot
+                                     // Not due: a full-shard return drops only the extra object.
+    pool.put(Tracked::new(&census));
+    assert_eq!(pool.stats().trims, 0);
+    fake.advance(Duration::from_secs(10));
+    pool.put(Tracked::new(&census)); // due: trims once (the idle object ages)
+    assert_eq!(pool.stats().trims, 1);
+    assert_eq!(pool.stats().idle, 1);
+    pool.put(Tracked::new(&census)); // not due again yet
+    assert_eq!(pool.stats().trims, 1);
+    fake.advance(Duration::from_secs(10));
+    pool.put(Tracked::new(&census)); // second trim: the idle object is dropped
+    let s = pool.stats();
+    assert_eq!((s.trims, s.idle), (2, 0));
+    assert_eq!(census.live(), 0);
+}
+
+#[test]
+fn stats_and_debug() {
+    let pool = Pool::new(|| 1u8);
+    let g = pool.get();
+    let text = format!("{pool:?} {g:?}");
+    assert!(text.contains("created: 1"), "{text}");
+    assert!(text.contains("PoolGuard"), "{text}");
+    drop(g);
+    let s: PoolStats = pool.stats();
+    assert_eq!((s.created, s.idle, s.dropped, s.live()), (1, 1, 0, 0));
+    let b = Pool::builder(|| 1u8).per_cpu_capacity(3);
+    assert!(format!("{b:?}").contains("capacity: 3"));
+}
+
+/// Go's `TestPoolStress` plus the Rust check: many threads get and return objects,
+/// each object carries an in-use flag and a checksum, so an object handed to two users
+/// at once, or corrupted, is caught; at the end nothing is lost or double-dropped.
+#[test]
+#[ignore = "stress: run in release by ci/test.sh"]
+fn stress_no_object_is_handed_to_two_users() {
+    struct Obj {
+        in_use: AtomicBool,
+        words: [u64; 16],
+        _t: Tracked,
+    }
+    let census = Census::new();
+    let pool = Pool::builder(|| Obj {
+        in_use: AtomicBool::new(false),
+        words: [0; 16],
+        _t: Tracked::new(&census),
+    })
+    .per_cpu_capacity(4)
+    .build();
+    let threads = 8;
+    let rounds = 1_000_000;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let pool = &pool;
+            s.spawn(move || {
+                for i in 0..rounds as u64 {
+                    if i % 2 == 1 {
+                        // Checked out in place and given back by the guard.
+                        let mut g = pool.get();
+                        assert!(!g.in_use.swap(true, SeqCst), "object handed out twice");
+                        let x = (t as u64) << 32 | i;
+                        g.words.fill(x);
+                        std::hint::black_box(&mut g.words);
+                        assert!(g.words.iter().all(|&w| w == x), "object changed under us");
+                        g.in_use.store(false, SeqCst);
+                        continue;
+                    }
+                    let mut o = if i % 3 == 0 {
+                        PoolGuard::into_inner(pool.get())
+                    } else {
+                        pool.take()
+                    };
+                    assert!(!o.in_use.swap(true, SeqCst), "object handed out twice");
+                    let x = (t as u64) << 32 | i;
+                    o.words.fill(x);
+                    std::hint::black_box(&mut o.words);
+                    assert!(o.words.iter().all(|&w| w == x), "object changed under us");
+                    o.in_use.store(false, SeqCst);
+                    if i % 1000 == 998 {
+                        pool.trim();
+                    }
+                    if i % 14 == 0 {
+                        drop(o); // a detached object that never comes back
+                    } else {
+                        pool.put(o);
+                    }
+                }
+            });
+        }
+    });
+    let s = pool.stats();
+    assert_eq!(census.live(), s.idle);
+    assert!(s.idle <= 4 * s.shards);
+    drop(pool);
+    assert_eq!(census.live(), 0);
+}
+
+/// Guards crossing threads under load: every guard is dropped on a different thread
+/// than the one that took it.
+#[test]
+#[ignore = "stress: run in release by ci/test.sh"]
+fn stress_guards_dropped_on_other_threads() {
+    let census = Census::new();
+    let pool = Arc::new(Pool::new(|| Tracked::new(&census)));
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<PoolGuard<'_, Tracked, _>>(64);
+        let p = &pool;
+        s.spawn(move || {
+            for _ in 0..200_000 {
+                tx.send(p.get()).unwrap();
+            }
+        });
+        s.spawn(move || {
+            for g in rx {
+                drop(g);
+            }
+        });
+    });
+    let s = pool.stats();
+    assert_eq!(census.live(), s.idle);
+    assert_eq!(s.live(), 0);
+}
