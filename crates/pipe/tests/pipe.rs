@@ -526,7 +526,7 @@ fn ends_are_send_sync_and_debug() {
 fn stress_many_writers_and_readers() {
     let (r, w) = pipe();
     const WRITERS: usize = 4;
-    const WRITES: usize = 200_000;
+    const WRITES: usize = 100_000;
     let sum = AtomicUsize::new(0);
     thread::scope(|s| {
         let writers: Vec<_> = (0..WRITERS)
