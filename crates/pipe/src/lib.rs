@@ -56,7 +56,7 @@
 //!   `BrokenPipe` error; Go's `EOF` is `Ok(0)`; a user error is a [`CloseError`] whose
 //!   kind is the user's own if it is an `io::Error`.
 //! * Extra: [`PipeReader::read_timeout`] / [`PipeWriter::write_timeout`] (and
-//!   `_deadline`) on an injectable [`Clock`](gosync_core::clock::Clock)
+//!   `_deadline`) on an injectable `Clock`
 //!   ([`pipe_with_clock`]); `write_vectored` as one write of all its slices; `Read` and
 //!   `Write` also on `&PipeReader` / `&PipeWriter`.
 //!

@@ -25,6 +25,15 @@
 //! `Shared::hint`, a lock-free mirror of the state that is only ever written under the
 //! lock. The hint is only advice: every decision is re-made under the lock, so all its
 //! accesses are `Relaxed`.
+//!
+//! # Deadlines, and cancellation later
+//!
+//! Every blocking wait goes through [`Shared::wait`] inside a loop that re-checks the
+//! state under the lock, and gives up (`expired`) only at that check. A context-aware
+//! call needs just two additions: a "cancelled" check next to `expired`, and a cancel
+//! hook that locks `state` and notifies the three condition variables (as
+//! [`Shared::closed`] does). On the public side it would be one more method per end
+//! (`read_ctx`, `write_ctx`) beside `read_deadline` / `write_deadline`.
 
 use std::io::{self, IoSlice};
 use std::time::Instant;
