@@ -376,6 +376,21 @@ fn reader_close_mid_write_returns_count_consumed() {
 }
 
 #[test]
+fn writer_close_mid_write_abandons_the_rest() {
+    let (r, w) = pipe();
+    thread::scope(|s| {
+        let t = s.spawn(|| (&w).write(&[7u8; 100]));
+        let mut buf = [0u8; 30];
+        (&r).read_exact(&mut buf).unwrap();
+        w.close();
+        // The rest of the write is abandoned: the reader sees EOF at once.
+        assert_eq!((&r).read(&mut [0; 100]).unwrap(), 0);
+        assert_eq!(t.join().unwrap().unwrap(), 30);
+        assert!(ClosedPipe::is(&(&w).write(b"x").unwrap_err()));
+    });
+}
+
+#[test]
 fn read_timeout_with_fake_clock() {
     let fake = FakeClock::new();
     let (r, w) = pipe_with_clock(fake.clock());
