@@ -4,7 +4,8 @@
 //! the assertions check that every interleaving ends in one of Go's outcomes.
 #![cfg(loom)]
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
+use std::time::Duration;
 
 use gosync_core::sync::{thread, Arc};
 use gosync_pipe::{pipe, ClosedPipe};
@@ -111,5 +112,28 @@ fn loom_pipe_reader_partial_consumption() {
         assert_eq!(b[0], 3);
         assert_eq!(writer.join().unwrap(), 3);
         assert_eq!(r.read(&mut b).unwrap(), 0);
+    });
+}
+
+/// Timed calls (under loom a timed wait times out at once, so every time-out path is
+/// explored): a write that times out takes its buffer back having delivered exactly
+/// what the reader got, and neither side hangs.
+#[test]
+fn loom_pipe_write_timeout_vs_read() {
+    loom::model(|| {
+        let (r, w) = pipe();
+        let hour = Duration::from_secs(3600);
+        let writer = thread::spawn(move || {
+            let res = w.write_timeout(&[1, 2], hour).map_err(|e| e.kind());
+            (res, w)
+        });
+        let mut b = [0u8; 1];
+        let read = r.read_timeout(&mut b, hour).map_err(|e| e.kind());
+        let (wrote, _w) = writer.join().unwrap();
+        match wrote {
+            Ok(1) => assert_eq!((read, b[0]), (Ok(1), 1)),
+            Err(ErrorKind::TimedOut) => assert_eq!(read, Err(ErrorKind::TimedOut)),
+            other => panic!("write returned {other:?}"),
+        }
     });
 }
