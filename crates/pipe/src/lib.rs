@@ -47,7 +47,8 @@
 //!
 //! * A write interrupted by a close after delivering `n > 0` bytes returns `Ok(n)` and
 //!   the *next* call returns the error (std's `Write` contract: an error means nothing
-//!   was written). Go returns `n` and the error together.
+//!   was written). Go returns `n` and the error together; so does
+//!   [`PipeWriter::write_counted`].
 //! * A zero-length write still waits for a reader, as in Go, but the read it meets does
 //!   not return `Ok(0)` (end of file in Rust): it acknowledges the empty write and keeps
 //!   waiting for data. A read into an empty buffer returns `Ok(0)` (or the close error)

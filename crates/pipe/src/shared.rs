@@ -312,25 +312,39 @@ impl Shared {
         }
     }
 
-    /// Writes all of `bufs` as one write (Go's `pipe.write`): returns once readers have
-    /// consumed all of it, or with the count consumed when the pipe closed or the
-    /// deadline passed after some was consumed, or with an error if none was.
+    /// Writes all of `bufs` as one write: `Ok(n)` with `n` the full length, or the count
+    /// consumed before a close or time-out if it is not zero (std's `Write` contract:
+    /// an error means nothing was written), else the error.
     pub(crate) fn write(
         &self,
         bufs: &[IoSlice<'_>],
         deadline: Option<Instant>,
     ) -> io::Result<usize> {
+        match self.write_counted(bufs, deadline) {
+            (n, Ok(())) => Ok(n),
+            (n, Err(_)) if n > 0 => Ok(n),
+            (_, Err(e)) => Err(e),
+        }
+    }
+
+    /// Go's `pipe.write`: returns once readers have consumed all of `bufs`, or on a
+    /// close or time-out, with the count consumed so far and why it stopped.
+    pub(crate) fn write_counted(
+        &self,
+        bufs: &[IoSlice<'_>],
+        deadline: Option<Instant>,
+    ) -> (usize, io::Result<()>) {
         let mut st = self.state.lock();
         let mut expired = false;
         loop {
             if st.is_closed() {
-                return Err(st.write_close_error());
+                return (0, Err(st.write_close_error()));
             }
             if !st.writing {
                 break;
             }
             if expired {
-                return Err(timed_out("pipe: write timed out"));
+                return (0, Err(timed_out("pipe: write timed out")));
             }
             expired = self.wait(&self.slot, &mut st, deadline);
         }
@@ -347,22 +361,13 @@ impl Shared {
         let mut st = self.state.lock();
         let result = loop {
             let Some(offer) = &st.offer else {
-                break Ok(total);
+                break (total, Ok(()));
             };
-            let taken = offer.taken;
             if st.is_closed() {
-                break if taken > 0 {
-                    Ok(taken)
-                } else {
-                    Err(st.write_close_error())
-                };
+                break (offer.taken, Err(st.write_close_error()));
             }
             if expired {
-                break if taken > 0 {
-                    Ok(taken)
-                } else {
-                    Err(timed_out("pipe: write timed out"))
-                };
+                break (offer.taken, Err(timed_out("pipe: write timed out")));
             }
             expired = self.wait(&self.drained, &mut st, deadline);
         };

@@ -110,6 +110,35 @@ impl PipeWriter {
         self.shared.write(&[IoSlice::new(buf)], deadline)
     }
 
+    /// Go's `Write` exactly: writes all of `buf` and returns how many bytes readers
+    /// consumed, with the error that stopped it early, if any. Unlike
+    /// [`write`](Write::write), a write cut short by a close after `n > 0` bytes reports
+    /// `n` *and* the close error in one call, as Go's `(n int, err error)` does.
+    ///
+    /// # Errors
+    ///
+    /// The close error (see [`close`](PipeWriter::close)), with the count consumed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_pipe::{pipe, ClosedPipe};
+    /// use std::io::Read;
+    ///
+    /// let (r, w) = pipe();
+    /// std::thread::scope(|s| {
+    ///     let t = s.spawn(|| w.write_counted(b"0123456789"));
+    ///     (&r).read_exact(&mut [0; 4]).unwrap();
+    ///     r.close();
+    ///     let (n, res) = t.join().unwrap();
+    ///     assert_eq!(n, 4);
+    ///     assert!(ClosedPipe::is(&res.unwrap_err()));
+    /// });
+    /// ```
+    pub fn write_counted(&self, buf: &[u8]) -> (usize, io::Result<()>) {
+        self.shared.write_counted(&[IoSlice::new(buf)], None)
+    }
+
     /// [`write`](Write::write) with a deadline on the pipe's clock; see
     /// [`write_timeout`](PipeWriter::write_timeout).
     ///

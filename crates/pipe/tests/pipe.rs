@@ -376,6 +376,38 @@ fn reader_close_mid_write_returns_count_consumed() {
 }
 
 #[test]
+fn write_counted_reports_n_and_error_like_go() {
+    // Reader closed before: (0, error), as Go's TestPipeWriteClose.
+    let (r, w) = pipe();
+    r.close_with_error(TestError("reader failed"));
+    let (n, res) = w.write_counted(b"hello, world");
+    assert_eq!(n, 0);
+    assert_eq!(
+        user_error(&res.unwrap_err()),
+        Some(&TestError("reader failed"))
+    );
+    // Cut short after 5 bytes by a writer close: (5, closed pipe) in one call.
+    let (r, w) = pipe();
+    thread::scope(|s| {
+        let t = s.spawn(|| w.write_counted(b"hello, world"));
+        (&r).read_exact(&mut [0; 5]).unwrap();
+        w.close();
+        let (n, res) = t.join().unwrap();
+        assert_eq!(n, 5);
+        assert!(ClosedPipe::is(&res.unwrap_err()));
+    });
+    // Complete: (len, Ok).
+    let (r, w) = pipe();
+    thread::scope(|s| {
+        let t = s.spawn(|| w.write_counted(b"abc"));
+        (&r).read_exact(&mut [0; 3]).unwrap();
+        let (n, res) = t.join().unwrap();
+        assert_eq!(n, 3);
+        res.unwrap();
+    });
+}
+
+#[test]
 fn writer_close_mid_write_abandons_the_rest() {
     let (r, w) = pipe();
     thread::scope(|s| {
