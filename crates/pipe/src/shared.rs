@@ -1,0 +1,433 @@
+//! The rendezvous both ends share: Go's `pipe` struct, with the writer's slice lent to
+//! the readers instead of sent over a channel.
+//!
+//! # Protocol
+//!
+//! All state is under one mutex (`Shared::state`); there is no other lock.
+//!
+//! 1. A writer first takes the write slot (`State::writing`, Go's `wrMu`), so writes
+//!    are serialized whole. Only the slot holder publishes an [`Offer`].
+//! 2. The slot holder publishes an `Offer`: raw pointers into its own borrowed
+//!    `&[IoSlice]`. It does not return from `write` until it has set `State::offer`
+//!    back to `None` under the lock (on success, close, time-out, and unwinding: see
+//!    `Retract`). So a pointer read from `State::offer` under the lock is always valid.
+//! 3. A reader copies from the offer *while holding the lock* (into its own buffer), so
+//!    no copy can still be running when the writer retracts the offer. A reader that
+//!    drains the offer clears it and wakes the writer.
+//! 4. Closing either end records the first cause for that end (Go's `onceError`), and
+//!    wakes everyone. From then on readers never touch the offer (Go's `done` is checked
+//!    first), and the writer retracts it and returns: data in flight is abandoned.
+//!
+//! # Spinning
+//!
+//! A thread wake-up costs tens of microseconds on a VM, more than copying a whole
+//! 64 KiB chunk. So before parking, a waiter spins (bounded, with `spin_loop` hints) on
+//! `Shared::hint`, a lock-free mirror of the state that is only ever written under the
+//! lock. The hint is only advice: every decision is re-made under the lock, so all its
+//! accesses are `Relaxed`.
+//!
+//! # Deadlines, and cancellation later
+//!
+//! Every blocking wait goes through [`Shared::wait`] inside a loop that re-checks the
+//! state under the lock, and gives up (`expired`) only at that check. A context-aware
+//! call needs just two additions: a "cancelled" check next to `expired`, and a cancel
+//! hook that locks `state` and notifies the three condition variables (as
+//! [`Shared::closed`] does). On the public side it would be one more method per end
+//! (`read_ctx`, `write_ctx`) beside `read_deadline` / `write_deadline`.
+
+use std::io::{self, IoSlice};
+use std::time::Instant;
+
+use gosync_core::clock::Clock;
+use gosync_core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use gosync_core::sync::{hint, Condvar, Mutex, MutexGuard};
+
+use crate::copy::copy;
+use crate::error::{timed_out, Cause, ClosedPipe};
+
+/// `hint` bit: an offer is published and not yet drained or retracted.
+const OFFERED: usize = 1;
+/// `hint` bit: at least one end is closed.
+const CLOSED: usize = 2;
+/// `hint` increment: a reader copied a piece of the offer (the rest of the word is a
+/// wrapping progress counter).
+const PROGRESS: usize = 4;
+
+/// A reader bumps the progress counter after each piece this large, so a writer that
+/// spins while a large read copies its data sees it moving.
+const PIECE: usize = 64 * 1024;
+
+/// How many `spin_loop`s (~25 ns each here) a reader spins for an offer before parking.
+#[cfg(not(loom))]
+const READ_SPIN: u32 = 400;
+/// How many `spin_loop`s without progress a writer spins for its offer to drain.
+#[cfg(not(loom))]
+const WRITE_SPIN: u32 = 400;
+/// The writer's total spin, progress or not (~1 ms), so a slow reader is parked on.
+#[cfg(not(loom))]
+const WRITE_SPIN_MAX: u32 = 40_000;
+// Under loom a spin is a yield that multiplies the explored states: spin once.
+#[cfg(loom)]
+const READ_SPIN: u32 = 1;
+#[cfg(loom)]
+const WRITE_SPIN: u32 = 1;
+#[cfg(loom)]
+const WRITE_SPIN_MAX: u32 = 1;
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Lock-free mirror of `state` for spinners: `OFFERED | CLOSED | progress`.
+    hint: AtomicUsize,
+    /// Readers wait here for an offer or a close.
+    readable: Condvar,
+    /// The slot holder waits here for its offer to be drained, or a close.
+    drained: Condvar,
+    /// Writers wait here for the write slot, or a close.
+    slot: Condvar,
+    clock: Clock,
+}
+
+struct State {
+    /// The unread rest of the slot holder's write.
+    offer: Option<Offer>,
+    /// A writer holds the write slot (Go's `wrMu`).
+    writing: bool,
+    /// Why the reader end was closed; the first cause wins.
+    rerr: Option<Cause>,
+    /// Why the writer end was closed; the first cause wins.
+    werr: Option<Cause>,
+}
+
+/// The unread part of a write, lent by the blocked writer.
+///
+/// Invariant: while an `Offer` is in `State::offer`, the writer that published it is
+/// blocked in `Shared::write`, so `cur..cur + cur_len` and the `rest_len` `IoSlice`s at
+/// `rest` (and the bytes they point to) are valid for reads.
+struct Offer {
+    cur: *const u8,
+    cur_len: usize,
+    rest: *const IoSlice<'static>,
+    rest_len: usize,
+    /// Bytes consumed so far (Go's `n` in `write`).
+    taken: usize,
+}
+
+// SAFETY: the pointers are only dereferenced under `Shared::state` while the offer is
+// published, when the writer guarantees their validity (invariant of `Offer`); the bytes
+// are only read, and `[u8]` / `IoSlice` are `Sync`.
+unsafe impl Send for Offer {}
+
+impl Offer {
+    /// An offer of `bufs`, and its total length. Slices beyond a total of `usize::MAX`
+    /// bytes (possible only when the same memory is repeated) are left out.
+    fn new(bufs: &[IoSlice<'_>]) -> (Offer, usize) {
+        let mut total = 0usize;
+        let mut count = 0;
+        for b in bufs {
+            match total.checked_add(b.len()) {
+                Some(t) => total = t,
+                None => break,
+            }
+            count += 1;
+        }
+        let offer = Offer {
+            cur: [].as_ptr(),
+            cur_len: 0,
+            rest: bufs.as_ptr().cast::<IoSlice<'static>>(),
+            rest_len: count,
+            taken: 0,
+        };
+        (offer, total)
+    }
+
+    /// Moves past empty slices; returns whether nothing is left.
+    ///
+    /// # Safety
+    ///
+    /// The offer is published (invariant of `Offer`) and the caller holds the lock.
+    unsafe fn drained(&mut self) -> bool {
+        while self.cur_len == 0 {
+            if self.rest_len == 0 {
+                return true;
+            }
+            // SAFETY: `rest_len > 0` slices at `rest` are valid (invariant of `Offer`).
+            let s: &[u8] = unsafe { &*self.rest };
+            self.cur = s.as_ptr();
+            self.cur_len = s.len();
+            // SAFETY: at most one past the end of the caller's slice of `IoSlice`s.
+            self.rest = unsafe { self.rest.add(1) };
+            self.rest_len -= 1;
+        }
+        false
+    }
+
+    /// Copies as much as fits into `dst`; returns the count.
+    ///
+    /// # Safety
+    ///
+    /// As [`Offer::drained`].
+    unsafe fn take(&mut self, dst: &mut [u8], hint: &AtomicUsize) -> usize {
+        let mut n = 0;
+        // SAFETY: forwarded caller contract.
+        while n < dst.len() && !unsafe { self.drained() } {
+            let k = self.cur_len.min(dst.len() - n).min(PIECE);
+            // SAFETY: `cur..cur + cur_len` is valid for reads (invariant of `Offer`),
+            // `dst[n..n + k]` for writes; they cannot overlap, since the writer holds a
+            // shared borrow of its bytes and this reader an exclusive one of `dst`.
+            unsafe { copy(self.cur, dst.as_mut_ptr().add(n), k) };
+            // SAFETY: `k <= cur_len`.
+            self.cur = unsafe { self.cur.add(k) };
+            self.cur_len -= k;
+            n += k;
+            hint.fetch_add(PROGRESS, Relaxed);
+        }
+        self.taken += n;
+        n
+    }
+}
+
+impl State {
+    fn is_closed(&self) -> bool {
+        self.rerr.is_some() || self.werr.is_some()
+    }
+
+    /// Go's `readCloseError`, with `EOF` as `Ok(0)`.
+    fn read_close_result(&self) -> io::Result<usize> {
+        match (&self.rerr, &self.werr) {
+            (None, Some(Cause::Closed)) => Ok(0),
+            (None, Some(cause)) => Err(cause.to_io(io::ErrorKind::Other)),
+            _ => Err(ClosedPipe.into()),
+        }
+    }
+
+    /// Go's `writeCloseError`.
+    fn write_close_error(&self) -> io::Error {
+        match (&self.werr, &self.rerr) {
+            (None, Some(cause)) => cause.to_io(io::ErrorKind::BrokenPipe),
+            _ => ClosedPipe.into(),
+        }
+    }
+}
+
+/// Retracts the offer and frees the write slot if `Shared::write` unwinds.
+struct Retract<'a>(&'a Shared);
+
+impl Drop for Retract<'_> {
+    fn drop(&mut self) {
+        self.0.finish_write(self.0.state.lock());
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(clock: Clock) -> Shared {
+        Shared {
+            state: Mutex::new(State {
+                offer: None,
+                writing: false,
+                rerr: None,
+                werr: None,
+            }),
+            hint: AtomicUsize::new(0),
+            readable: Condvar::new(),
+            drained: Condvar::new(),
+            slot: Condvar::new(),
+            clock,
+        }
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Waits on `cv` until notified or `deadline`; returns whether the deadline passed.
+    fn wait(
+        &self,
+        cv: &Condvar,
+        st: &mut MutexGuard<'_, State>,
+        deadline: Option<Instant>,
+    ) -> bool {
+        match deadline {
+            None => {
+                cv.wait(st);
+                false
+            }
+            Some(deadline) => self.clock.wait_until(cv, st, deadline),
+        }
+    }
+
+    /// Reads into `buf` from one write (Go's `pipe.read`).
+    pub(crate) fn read(&self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
+        if buf.is_empty() {
+            let st = self.state.lock();
+            return if st.is_closed() {
+                st.read_close_result()
+            } else {
+                Ok(0)
+            };
+        }
+        if self.hint.load(Relaxed) & (OFFERED | CLOSED) == 0 {
+            self.spin_reader();
+        }
+        let mut st = self.state.lock();
+        let mut expired = false;
+        loop {
+            // Go checks `done` first: after a close, an offer is abandoned.
+            if st.is_closed() {
+                return st.read_close_result();
+            }
+            if let Some(offer) = st.offer.as_mut() {
+                // SAFETY: the offer is published and we hold the lock (protocol 2, 3).
+                let n = unsafe { offer.take(buf, &self.hint) };
+                // SAFETY: as above.
+                let drained = unsafe { offer.drained() };
+                if drained {
+                    st.offer = None;
+                    self.hint.fetch_and(!OFFERED, Relaxed);
+                }
+                drop(st);
+                if drained {
+                    self.drained.notify_all();
+                }
+                if n > 0 {
+                    return Ok(n);
+                }
+                // An empty write: it has met its reader; this read waits for data.
+                st = self.state.lock();
+                continue;
+            }
+            if expired {
+                return Err(timed_out("pipe: read timed out"));
+            }
+            expired = self.wait(&self.readable, &mut st, deadline);
+        }
+    }
+
+    /// Spins until an offer or a close shows up, or the budget runs out.
+    fn spin_reader(&self) {
+        for _ in 0..READ_SPIN {
+            if self.hint.load(Relaxed) & (OFFERED | CLOSED) != 0 {
+                return;
+            }
+            hint::spin_loop();
+        }
+    }
+
+    /// Writes all of `bufs` as one write: `Ok(n)` with `n` the full length, or the count
+    /// consumed before a close or time-out if it is not zero (std's `Write` contract:
+    /// an error means nothing was written), else the error.
+    pub(crate) fn write(
+        &self,
+        bufs: &[IoSlice<'_>],
+        deadline: Option<Instant>,
+    ) -> io::Result<usize> {
+        match self.write_counted(bufs, deadline) {
+            (n, Ok(())) => Ok(n),
+            (n, Err(_)) if n > 0 => Ok(n),
+            (_, Err(e)) => Err(e),
+        }
+    }
+
+    /// Go's `pipe.write`: returns once readers have consumed all of `bufs`, or on a
+    /// close or time-out, with the count consumed so far and why it stopped.
+    pub(crate) fn write_counted(
+        &self,
+        bufs: &[IoSlice<'_>],
+        deadline: Option<Instant>,
+    ) -> (usize, io::Result<()>) {
+        let mut st = self.state.lock();
+        let mut expired = false;
+        loop {
+            if st.is_closed() {
+                return (0, Err(st.write_close_error()));
+            }
+            if !st.writing {
+                break;
+            }
+            if expired {
+                return (0, Err(timed_out("pipe: write timed out")));
+            }
+            expired = self.wait(&self.slot, &mut st, deadline);
+        }
+        let (offer, total) = Offer::new(bufs);
+        st.writing = true;
+        st.offer = Some(offer);
+        self.hint.fetch_or(OFFERED, Relaxed);
+        drop(st);
+        // From here on `bufs` is lent to the readers; `retract` takes it back even if
+        // this thread unwinds, and the normal paths take it back in `finish_write`.
+        let retract = Retract(self);
+        self.readable.notify_all();
+        self.spin_writer();
+        let mut st = self.state.lock();
+        let result = loop {
+            let Some(offer) = &st.offer else {
+                break (total, Ok(()));
+            };
+            if st.is_closed() {
+                break (offer.taken, Err(st.write_close_error()));
+            }
+            if expired {
+                break (offer.taken, Err(timed_out("pipe: write timed out")));
+            }
+            expired = self.wait(&self.drained, &mut st, deadline);
+        };
+        std::mem::forget(retract);
+        self.finish_write(st);
+        result
+    }
+
+    /// Spins until the offer is drained or the pipe closes, while readers make progress.
+    fn spin_writer(&self) {
+        let mut last = self.hint.load(Relaxed);
+        let mut budget = WRITE_SPIN;
+        let mut total = WRITE_SPIN_MAX;
+        while last & OFFERED != 0 && last & CLOSED == 0 && budget > 0 && total > 0 {
+            hint::spin_loop();
+            budget -= 1;
+            total -= 1;
+            let now = self.hint.load(Relaxed);
+            if now != last {
+                budget = WRITE_SPIN; // a reader is copying: the end is near
+            }
+            last = now;
+        }
+    }
+
+    /// Takes the offer back (if a reader has not drained it) and frees the write slot.
+    fn finish_write(&self, mut st: MutexGuard<'_, State>) {
+        if st.offer.take().is_some() {
+            self.hint.fetch_and(!OFFERED, Relaxed);
+        }
+        st.writing = false;
+        drop(st);
+        self.slot.notify_all();
+    }
+
+    /// Closes the reader end (Go's `closeRead`).
+    pub(crate) fn close_read(&self, cause: Cause) {
+        let mut st = self.state.lock();
+        st.rerr.get_or_insert(cause);
+        self.closed(st);
+    }
+
+    /// Closes the writer end (Go's `closeWrite`).
+    pub(crate) fn close_write(&self, cause: Cause) {
+        let mut st = self.state.lock();
+        st.werr.get_or_insert(cause);
+        self.closed(st);
+    }
+
+    fn closed(&self, st: MutexGuard<'_, State>) {
+        self.hint.fetch_or(CLOSED, Relaxed);
+        drop(st);
+        self.readable.notify_all();
+        self.drained.notify_all();
+        self.slot.notify_all();
+    }
+
+    /// `(offered, closed)` from the hint, for `Debug`: never blocks.
+    pub(crate) fn peek(&self) -> (bool, bool) {
+        let h = self.hint.load(Relaxed);
+        (h & OFFERED != 0, h & CLOSED != 0)
+    }
+}
