@@ -253,8 +253,9 @@ impl TokenBucket {
     ///
     /// The tokens are taken at once (the balance may go negative); the
     /// [`Reservation`] tells how long to wait before acting. It is not
-    /// [`ok`](Reservation::ok) if `n` exceeds the burst or the limit is zero and the
-    /// tokens will never come; then nothing was taken.
+    /// [`ok`](Reservation::ok) if `n` exceeds the burst, or if the tokens will never
+    /// come (a zero limit, or a wait beyond `u64::MAX` nanoseconds, about 584 years);
+    /// then nothing was taken.
     ///
     /// # Examples
     ///
