@@ -34,7 +34,14 @@
 //! * [`TokenBucket`]: an overall rate (every `when` reserves a token), also usable
 //!   directly: `allow`, `reserve`, `wait`.
 //! * [`MaxOf`] / [`max_of`]: the longest wait of several limiters.
+//! * [`WithMaxWait`] / [`with_max_wait`]: caps another limiter's delay.
+//! * [`Jittered`]: randomizes another limiter's delay ([`Jitter::Full`] or
+//!   [`Jitter::Equal`]) from a seedable generator.
 //! * [`default_controller_rate_limiter`]: client-go's default.
+//!
+//! For plain retry loops, [`Backoff`] is an iterator of delays (initial, factor, cap,
+//! jitter, max steps, max elapsed time) with a blocking [`Backoff::retry`] that sleeps
+//! through the injected clock.
 //!
 //! # Differences from client-go and x/time/rate
 //!
@@ -48,6 +55,9 @@
 //!   credits an interval twice when callers race on the clock.
 //! * A burst of 0 with a finite limit is an error ([`ConfigError::ZeroBurst`]); float
 //!   rates that are NaN or negative are errors.
+//! * [`Backoff`] keeps returning `cap` after reaching it until `max_steps` (k8s
+//!   `wait.Backoff.Step` zeroes its remaining steps when it hits the cap), and its
+//!   jitter never exceeds the delay (k8s `wait.Jitter` adds up to `factor · d` on top).
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -56,16 +66,21 @@
 )]
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
 
+mod backoff;
 mod default_controller;
 mod error;
 mod exponential;
 mod failure_map;
 mod fast_slow;
+mod jitter;
 mod limit;
 mod max_of;
 mod rate_limiter;
+mod rng;
 mod token_bucket;
+mod with_max_wait;
 
+pub use backoff::{Backoff, BackoffBuilder};
 pub use default_controller::{
     default_controller_rate_limiter, default_controller_rate_limiter_with_clock,
 };
@@ -73,7 +88,9 @@ pub use error::ConfigError;
 pub use exponential::ExponentialLimiter;
 pub use failure_map::FailureMapBounds;
 pub use fast_slow::FastSlowLimiter;
+pub use jitter::{Jitter, Jittered};
 pub use limit::Limit;
 pub use max_of::{max_of, MaxOf};
 pub use rate_limiter::RateLimiter;
 pub use token_bucket::{Reservation, TokenBucket, WaitError};
+pub use with_max_wait::{with_max_wait, WithMaxWait};
