@@ -21,7 +21,14 @@ use std::time::{Duration, Instant};
 
 use gosync_core::clock::Clock;
 use gosync_core::sync::Mutex;
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::HashTable;
+
+/// The key hasher: foldhash, randomly seeded per map (hashbrown's default).
+#[cfg(not(loom))]
+type MapHasher = hashbrown::DefaultHashBuilder;
+/// Under loom, a fixed-key hasher, so every modelled execution picks the same shard.
+#[cfg(loom)]
+type MapHasher = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
 
 /// Shards per map: enough that two to a few dozen threads rarely meet on one lock.
 #[cfg(not(loom))]
@@ -131,7 +138,7 @@ struct Padded<T>(T);
 /// Counts failures per key, sharded; see the module docs.
 pub(crate) struct FailureMap<K> {
     shards: Box<[Padded<Mutex<Shard<K>>>]>,
-    hasher: DefaultHashBuilder,
+    hasher: MapHasher,
     shard_mask: usize,
     /// Keys per shard when bounded, else `usize::MAX`.
     shard_capacity: usize,
@@ -168,7 +175,7 @@ impl<K: Hash + Eq + Clone> FailureMap<K> {
                     }))
                 })
                 .collect(),
-            hasher: DefaultHashBuilder::default(),
+            hasher: MapHasher::default(),
             shard_mask: shards - 1,
             shard_capacity,
             ttl,
