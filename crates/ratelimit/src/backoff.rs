@@ -262,8 +262,11 @@ impl Iterator for Backoff {
         }
         self.steps = self.steps.saturating_add(1);
         if self.current < self.cap {
-            // current < 2^95 and factor < 2^65, so the product fits in u128.
-            self.current = ((self.current * self.factor) >> FACTOR_SHIFT).min(self.cap);
+            // A product beyond u128 is far beyond any Duration: saturate at the cap.
+            self.current = match self.current.checked_mul(self.factor) {
+                Some(p) => (p >> FACTOR_SHIFT).min(self.cap),
+                None => self.cap,
+            };
         }
         Some(delay)
     }

@@ -29,7 +29,9 @@ use crate::{ConfigError, Limit, RateLimiter};
 /// The bucket starts full. Tokens are counted in exact integer arithmetic (a token is
 /// split into `per` parts of the [`Limit`] fraction), so the refill never drifts, and
 /// wait times are rounded *up* to the nanosecond, so acting at the returned time always
-/// finds the token there.
+/// finds the token there (two successive times to act may therefore be up to 1 ns
+/// closer than the exact spacing; the tokens granted never exceed
+/// `burst + rate · elapsed`).
 ///
 /// # Limits and bursts
 ///
