@@ -55,6 +55,15 @@
 //!   credits an interval twice when callers race on the clock.
 //! * A burst of 0 with a finite limit is an error ([`ConfigError::ZeroBurst`]); float
 //!   rates that are NaN or negative are errors.
+//! * "Never" is `Duration::MAX` (Go's `InfDuration` is about 292 years): the delay of a
+//!   reservation that is not ok, and `when` on a zero-limit bucket once its burst is
+//!   spent. A wait longer than `u64::MAX` nanoseconds (about 584 years) counts as never.
+//! * A cancelled reservation of a [`Limit::ZERO`] bucket gives its tokens back (x/time
+//!   decrements the burst itself and hands back a meaningless count), and cancelling an
+//!   [`Limit::INF`] reservation does nothing.
+//! * The token bucket's times come from its [`Clock`](gosync_core::clock::Clock); there
+//!   are no `*At(t)` variants and no `SetLimit`/`SetBurst`.
+//! * [`TokenBucket::wait_n_timeout`] replaces `WaitN(ctx, n)` with a context deadline.
 //! * [`Backoff`] keeps returning `cap` after reaching it until `max_steps` (k8s
 //!   `wait.Backoff.Step` zeroes its remaining steps when it hits the cap), and its
 //!   jitter never exceeds the delay (k8s `wait.Jitter` adds up to `factor · d` on top).

@@ -189,3 +189,57 @@ fn many_threads_many_keys_count_exactly() {
         assert_eq!(l.num_requeues(&k), 200);
     }
 }
+
+#[test]
+#[ignore = "stress: run in release by ci/test.sh"]
+fn stress_when_forget_many_threads() {
+    // Each thread owns a disjoint key range, so the exact count per key is known even
+    // though all threads share (and contend on) the same shards.
+    const THREADS: u64 = 4;
+    const KEYS: u64 = 5_000;
+    const ROUNDS: u64 = 40;
+    let l = ExponentialLimiter::new(Duration::from_nanos(1), Duration::from_secs(1));
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let l = &l;
+            s.spawn(move || {
+                for round in 0..ROUNDS {
+                    for k in (t * KEYS)..((t + 1) * KEYS) {
+                        if round % 10 == 9 && k % 3 == 0 {
+                            l.forget(&k);
+                        } else {
+                            l.when(&k);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    for k in 0..THREADS * KEYS {
+        // Keys divisible by 3 were forgotten in round 39, so they end at 0; the others
+        // saw every round.
+        let want = if k % 3 == 0 { 0 } else { ROUNDS as u32 };
+        assert_eq!(l.num_requeues(&k), want, "key {k}");
+    }
+
+    // Bounded: the map never holds more than its capacity, under contention.
+    let bounded = ExponentialLimiter::with_bounds(
+        Duration::from_nanos(1),
+        Duration::from_secs(1),
+        FailureMapBounds::new().capacity(1_000),
+    );
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let l = &bounded;
+            s.spawn(move || {
+                for k in 0..50_000u64 {
+                    l.when(&(k * THREADS + t));
+                }
+            });
+        }
+    });
+    let held = (0..50_000 * THREADS)
+        .filter(|k| bounded.num_requeues(k) > 0)
+        .count();
+    assert!(held <= 1_000, "{held} keys held");
+}
