@@ -1,0 +1,125 @@
+//! Loom models of the per-item failure map and the token bucket (run with
+//! `RUSTFLAGS="--cfg loom"`).
+#![cfg(loom)]
+
+use std::time::Duration;
+
+use gosync_core::sync::{thread, Arc};
+use gosync_ratelimit::{ExponentialLimiter, Limit, RateLimiter, TokenBucket};
+
+const NS: Duration = Duration::from_nanos(1);
+
+/// The exponent a delay of `base · 2^e` (base 1 ns) reveals.
+fn exponent(d: Duration) -> u32 {
+    (d.as_nanos() as u64).trailing_zeros()
+}
+
+/// Two threads record a failure of the same key at once, first on a new key, then on
+/// one that already has a failure: each sees a distinct failure count and both are
+/// counted.
+#[test]
+fn loom_ratelimit_when_when_same_key() {
+    loom::model(|| {
+        let l = Arc::new(ExponentialLimiter::new(NS, Duration::from_secs(1)));
+        assert_eq!(l.when(&8u32), NS); // key 8 exists before the race
+        let l2 = Arc::clone(&l);
+        let t = thread::spawn(move || {
+            let first = exponent(l2.when(&7u32));
+            let second = exponent(l2.when(&8u32));
+            (first, second)
+        });
+        let mine = (exponent(l.when(&7u32)), exponent(l.when(&8u32)));
+        let theirs = t.join().unwrap();
+        let mut seen = [mine.0, theirs.0];
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            [0, 1],
+            "new key: a failure was lost or double-counted"
+        );
+        assert_eq!(l.num_requeues(&7), 2);
+        let mut seen = [mine.1, theirs.1];
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            [1, 2],
+            "existing key: a failure was lost or double-counted"
+        );
+        assert_eq!(l.num_requeues(&8), 3);
+    });
+}
+
+/// The simplest race: two first failures of one key.
+#[test]
+fn loom_ratelimit_when_when_new_key() {
+    loom::model(|| {
+        let l = Arc::new(ExponentialLimiter::new(NS, Duration::from_secs(1)));
+        let l2 = Arc::clone(&l);
+        let t = thread::spawn(move || exponent(l2.when(&7u32)));
+        let mine = exponent(l.when(&7u32));
+        let theirs = t.join().unwrap();
+        let mut seen = [mine, theirs];
+        seen.sort_unstable();
+        assert_eq!(seen, [0, 1], "a failure was lost or double-counted");
+        assert_eq!(l.num_requeues(&7), 2);
+    });
+}
+
+/// Two `when`s race a `forget` on one key. The outcome must be that of some order of
+/// the three operations: the exponents each `when` saw and the final count agree with
+/// one serial history, so no failure is lost or counted twice.
+#[test]
+fn loom_ratelimit_when_when_forget() {
+    loom::model(|| {
+        let l = Arc::new(ExponentialLimiter::new(NS, Duration::from_secs(1)));
+        let spawn_when = |l: &Arc<ExponentialLimiter<u32>>| {
+            let l = Arc::clone(l);
+            thread::spawn(move || exponent(l.when(&1)))
+        };
+        let (a, b) = (spawn_when(&l), spawn_when(&l));
+        l.forget(&1);
+        let (ea, eb) = (a.join().unwrap(), b.join().unwrap());
+        let count = l.num_requeues(&1);
+
+        // Every serial order of {when_a, when_b, forget}.
+        let orders: [[u8; 3]; 6] = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ];
+        let possible = orders.iter().any(|order| {
+            let (mut n, mut got) = (0u32, [0u32; 2]);
+            for &op in order {
+                match op {
+                    2 => n = 0,
+                    w => {
+                        got[w as usize] = n;
+                        n += 1;
+                    }
+                }
+            }
+            got == [ea, eb] && n == count
+        });
+        assert!(
+            possible,
+            "not linearizable: when_a saw {ea}, when_b saw {eb}, final count {count}"
+        );
+    });
+}
+
+/// Two threads race `allow` on a bucket holding one token that never refills: exactly
+/// one wins.
+#[test]
+fn loom_ratelimit_bucket_allow_race() {
+    loom::model(|| {
+        let b = Arc::new(TokenBucket::new(Limit::ZERO, 1).unwrap());
+        let b2 = Arc::clone(&b);
+        let t = thread::spawn(move || b2.allow());
+        let mine = b.allow();
+        let theirs = t.join().unwrap();
+        assert!(mine ^ theirs, "mine={mine} theirs={theirs}");
+    });
+}

@@ -1,0 +1,217 @@
+//! Property tests against simple reference models.
+#![cfg(not(loom))]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use gosync_core::clock::FakeClock;
+use gosync_ratelimit::{
+    max_of, Backoff, ExponentialLimiter, FastSlowLimiter, Jitter, Limit, RateLimiter, TokenBucket,
+};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Op {
+    When(u8),
+    Forget(u8),
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(
+        prop_oneof![
+            4 => (0u8..4).prop_map(Op::When),
+            1 => (0u8..4).prop_map(Op::Forget),
+        ],
+        0..200,
+    )
+}
+
+/// Durations from 0 to `Duration::MAX`, biased to small and to the extremes.
+fn duration() -> impl Strategy<Value = Duration> {
+    prop_oneof![
+        (0u64..2_000_000_000).prop_map(Duration::from_nanos),
+        any::<u64>().prop_map(Duration::from_nanos),
+        (any::<u64>(), 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+        Just(Duration::ZERO),
+        Just(Duration::MAX),
+    ]
+}
+
+/// The reference: `min(base · 2^n, max)` with unbounded-precision reasoning.
+fn reference_delay(base: Duration, max: Duration, n: u32) -> Duration {
+    let b = base.as_nanos();
+    if b == 0 {
+        return Duration::ZERO;
+    }
+    let exact = if n < 128 {
+        b.checked_mul(1u128 << n)
+    } else {
+        None
+    };
+    match exact {
+        Some(ns) if ns <= max.as_nanos() => {
+            Duration::new((ns / 1_000_000_000) as u64, (ns % 1_000_000_000) as u32)
+        }
+        _ => max,
+    }
+}
+
+proptest! {
+    #[test]
+    fn exponential_matches_the_model(base in duration(), max in duration(), ops in ops()) {
+        let l = ExponentialLimiter::new(base, max);
+        let mut model: HashMap<u8, u32> = HashMap::new();
+        let mut last: HashMap<u8, Duration> = HashMap::new();
+        for op in ops {
+            match op {
+                Op::When(k) => {
+                    let n = model.entry(k).or_insert(0);
+                    let d = l.when(&k);
+                    prop_assert_eq!(d, reference_delay(base, max, *n));
+                    prop_assert!(d <= max.max(Duration::ZERO) || base.is_zero());
+                    if let Some(prev) = last.get(&k) {
+                        prop_assert!(d >= *prev, "decreased without forget");
+                    }
+                    last.insert(k, d);
+                    *n += 1;
+                }
+                Op::Forget(k) => {
+                    l.forget(&k);
+                    model.remove(&k);
+                    last.remove(&k);
+                }
+            }
+            for k in 0..4u8 {
+                prop_assert_eq!(l.num_requeues(&k), model.get(&k).copied().unwrap_or(0));
+            }
+        }
+    }
+
+    #[test]
+    fn max_of_is_the_max_of_its_members(
+        base in 0u64..1_000_000, fast in 0u64..1_000_000, slow in 0u64..10_000_000,
+        attempts in 0u32..5, ops in ops(),
+    ) {
+        let ns = Duration::from_nanos;
+        let exp = ExponentialLimiter::new(ns(base), ns(1 << 40));
+        let fs = FastSlowLimiter::new(ns(fast), ns(slow), attempts);
+        let combined = max_of(vec![
+            Box::new(ExponentialLimiter::new(ns(base), ns(1 << 40))),
+            Box::new(FastSlowLimiter::new(ns(fast), ns(slow), attempts)),
+        ]);
+        for op in ops {
+            match op {
+                Op::When(k) => {
+                    let (a, b, m) = (exp.when(&k), fs.when(&k), combined.when(&k));
+                    prop_assert!(m >= a && m >= b);
+                    prop_assert_eq!(m, a.max(b));
+                }
+                Op::Forget(k) => {
+                    exp.forget(&k);
+                    fs.forget(&k);
+                    combined.forget(&k);
+                }
+            }
+            prop_assert_eq!(combined.num_requeues(&0), exp.num_requeues(&0).max(fs.num_requeues(&0)));
+        }
+    }
+
+    /// Over every window of a random run, `allow_n` grants at most
+    /// `burst + rate · window` tokens (checked exactly in integers).
+    #[test]
+    fn bucket_never_grants_more_than_burst_plus_rate(
+        events in 1u64..50, per_ms in 1u64..2000, burst in 1u32..20,
+        steps in prop::collection::vec((0u64..500, 0u32..6), 1..80),
+    ) {
+        let fake = FakeClock::new();
+        let t0 = fake.now();
+        let bucket = TokenBucket::with_clock(
+            Limit::new(events, Duration::from_millis(per_ms)), burst, fake.clock(),
+        ).unwrap();
+        // (elapsed ms since t0, tokens granted at that moment)
+        let mut grants: Vec<(u64, u64)> = Vec::new();
+        for (advance_ms, n) in steps {
+            fake.advance(Duration::from_millis(advance_ms));
+            let t = (fake.now() - t0).as_millis() as u64;
+            if bucket.allow_n(n) {
+                grants.push((t, u64::from(n)));
+            }
+        }
+        for i in 0..grants.len() {
+            let mut total = 0u64;
+            for j in i..grants.len() {
+                total += grants[j].1;
+                let window_ms = grants[j].0 - grants[i].0;
+                // total <= burst + events · window / per  <=>  total·per <= burst·per + events·window
+                prop_assert!(
+                    u128::from(total) * u128::from(per_ms)
+                        <= u128::from(burst) * u128::from(per_ms) + u128::from(events) * u128::from(window_ms),
+                    "granted {} in {} ms", total, window_ms
+                );
+            }
+        }
+    }
+
+    /// `when` on a bucket hands out times to act that, over any window, respect the
+    /// same bound (up to the 1 ns rounding of each time to act).
+    #[test]
+    fn bucket_reservations_respect_the_rate(
+        qps in 1u64..100, burst in 1u32..10,
+        steps in prop::collection::vec(0u64..300, 1..60),
+    ) {
+        let fake = FakeClock::new();
+        let t0 = fake.now();
+        let bucket = TokenBucket::with_clock(Limit::per_second(qps), burst, fake.clock()).unwrap();
+        let mut acts: Vec<u128> = Vec::new();
+        for advance_ms in steps {
+            fake.advance(Duration::from_millis(advance_ms));
+            let now = (fake.now() - t0).as_nanos();
+            let d = RateLimiter::<()>::when(&bucket, &());
+            acts.push(now + d.as_nanos());
+        }
+        acts.sort_unstable();
+        for i in 0..acts.len() {
+            for j in i..acts.len() {
+                let count = (j - i + 1) as u128;
+                // Times to act are exact instants rounded up to the nanosecond, so two
+                // of them can be up to 1 ns closer than the exact spacing.
+                let window = acts[j] - acts[i] + 1;
+                prop_assert!(
+                    count * 1_000_000_000 <= u128::from(burst) * 1_000_000_000 + u128::from(qps) * window,
+                    "{} acts in {} ns", count, window
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn jitter_stays_in_bounds(d in duration(), r in any::<u64>()) {
+        prop_assert_eq!(Jitter::None.apply(d, r), d);
+        prop_assert!(Jitter::Full.apply(d, r) <= d);
+        let e = Jitter::Equal.apply(d, r);
+        let ns = d.as_nanos();
+        prop_assert!(e <= d);
+        prop_assert!(e.as_nanos() >= ns - ns / 2);
+    }
+
+    #[test]
+    fn backoff_is_monotone_and_capped(
+        initial in duration(), cap in duration(), factor in 1.0f64..10.0, steps in 0u32..100,
+        seed in any::<u64>(), jitter in prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal)],
+    ) {
+        let plain: Vec<_> = Backoff::builder().initial(initial).factor(factor).cap(cap)
+            .max_steps(steps).build().unwrap().collect();
+        prop_assert_eq!(plain.len(), steps as usize);
+        for w in plain.windows(2) {
+            prop_assert!(w[0] <= w[1]);
+        }
+        for d in &plain {
+            prop_assert!(*d <= cap.max(Duration::ZERO));
+        }
+        let jittered: Vec<_> = Backoff::builder().initial(initial).factor(factor).cap(cap)
+            .max_steps(steps).jitter(jitter).seed(seed).build().unwrap().collect();
+        for (j, p) in jittered.iter().zip(&plain) {
+            prop_assert!(j <= p);
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! TokenBucket: x/time/rate's `rate_test.go` scenarios, replayed on a fake clock.
+#![cfg(not(loom))]
+
+use std::time::{Duration, Instant};
+
+use gosync_core::clock::FakeClock;
+use gosync_ratelimit::{ConfigError, Limit, RateLimiter, TokenBucket, WaitError};
+
+/// The time step of the x/time tests.
+const D: Duration = Duration::from_millis(100);
+
+/// A bucket on a fake clock, and a way to move to `t0 + k·D`.
+struct Fixture {
+    fake: FakeClock,
+    t0: Instant,
+    bucket: TokenBucket,
+}
+
+impl Fixture {
+    fn new(limit: Limit, burst: u32) -> Fixture {
+        let fake = FakeClock::new();
+        let t0 = fake.now();
+        let bucket = TokenBucket::with_clock(limit, burst, fake.clock()).unwrap();
+        Fixture { fake, t0, bucket }
+    }
+    fn at(&self, k: u32) -> &TokenBucket {
+        self.fake.set(self.t0 + D * k);
+        &self.bucket
+    }
+    /// Reserves `n` at `t_k`; checks ok and the time to act in steps of D.
+    fn reserve(&self, k: u32, n: u32, act: u32, ok: bool) -> gosync_ratelimit::Reservation<'_> {
+        let r = self.at(k).reserve_n(n);
+        assert_eq!(r.ok(), ok, "reserve_n(t{k}, {n})");
+        if ok {
+            assert_eq!(
+                r.time_to_act(),
+                Some(self.t0 + D * act),
+                "reserve_n(t{k}, {n})"
+            );
+            assert_eq!(r.delay(), D * act.saturating_sub(k));
+        } else {
+            assert_eq!(r.delay(), Duration::MAX);
+            assert_eq!(r.time_to_act(), None);
+        }
+        r
+    }
+}
+
+fn run_allows(f: &Fixture, steps: &[(u32, u32, bool)]) {
+    for (i, &(k, n, ok)) in steps.iter().enumerate() {
+        assert_eq!(f.at(k).allow_n(n), ok, "step {i}: allow_n(t{k}, {n})");
+    }
+}
+
+#[test]
+fn burst_1() {
+    let f = Fixture::new(Limit::per_second(10), 1);
+    run_allows(
+        &f,
+        &[
+            (0, 1, true),
+            (0, 1, false),
+            (0, 1, false),
+            (1, 1, true),
+            (1, 1, false),
+            (1, 1, false),
+            (2, 2, false), // n above the burst: never
+            (2, 1, true),
+            (2, 1, false),
+        ],
+    );
+}
+
+#[test]
+fn burst_3() {
+    let f = Fixture::new(Limit::per_second(10), 3);
+    run_allows(
+        &f,
+        &[
+            (0, 2, true),
+            (0, 2, false),
+            (0, 1, true),
+            (0, 1, false),
+            (1, 4, false),
+            (2, 1, true),
+            (3, 1, true),
+            (4, 1, true),
+            (4, 1, true),
+            (4, 1, false),
+            (4, 1, false),
+            (9, 3, true),
+            (9, 0, true),
+        ],
+    );
+}
+
+#[test]
+fn fractional_rate_allows_first_event() {
+    // golang.org/issues/34861: no truncation error at the first token.
+    let b = TokenBucket::new(Limit::from_qps(0.769_230_769_230_769_3).unwrap(), 1).unwrap();
+    assert!(b.allow());
+}
+
+#[test]
+fn simple_reserve() {
+    let f = Fixture::new(Limit::per_second(10), 2);
+    let _ = f.reserve(0, 2, 0, true);
+    let _ = f.reserve(0, 2, 2, true);
+    let _ = f.reserve(3, 2, 4, true);
+}
+
+#[test]
+fn mix_of_reserve_and_allow() {
+    let f = Fixture::new(Limit::per_second(10), 2);
+    let _ = f.reserve(0, 3, 1, false); // n > burst
+    let _ = f.reserve(0, 2, 0, true);
+    run_allows(&f, &[(1, 2, false)]);
+    let _ = f.reserve(1, 2, 2, true);
+    run_allows(&f, &[(1, 1, false)]); // negative balance
+    run_allows(&f, &[(3, 1, true)]);
+}
+
+#[test]
+fn cancel_invalid_has_no_effect() {
+    let f = Fixture::new(Limit::per_second(10), 2);
+    let _ = f.reserve(0, 2, 0, true);
+    let r = f.reserve(0, 3, 3, false);
+    r.cancel();
+    let _ = f.reserve(0, 2, 2, true); // no extra tokens
+}
+
+#[test]
+fn cancel_last_gives_tokens_back() {
+    let f = Fixture::new(Limit::per_second(10), 2);
+    let _ = f.reserve(0, 2, 0, true);
+    let r = f.reserve(0, 2, 2, true);
+    f.at(1);
+    r.cancel(); // two tokens back
+    let _ = f.reserve(1, 2, 2, true);
+}
+
+#[test]
+fn cancel_too_late_has_no_effect() {
+    let f = Fixture::new(Limit::per_second(10), 2);
+    let _ = f.reserve(0, 2, 0, true);
+    let r = f.reserve(0, 2, 2, true);
+    f.at(3);
+    r.cancel();
+    let _ = f.reserve(3, 2, 4, true);
+}
+
+#[test]
+fn cancel_restores_only_what_later_reservations_do_not_need() {
+    let f = Fixture::new(Limit::per_second(10), 2);
+    let _ = f.reserve(0, 2, 0, true);
+    let r = f.reserve(0, 1, 1, true);
+    let _ = f.reserve(0, 1, 2, true);
+    r.cancel(); // 0 tokens back: the later one counts on them
+    let _ = f.reserve(0, 1, 3, true);
+
+    let f = Fixture::new(Limit::per_second(10), 2);
+    let _ = f.reserve(0, 2, 0, true);
+    let r = f.reserve(0, 2, 2, true);
+    let _ = f.reserve(0, 1, 3, true);
+    f.at(2);
+    r.cancel(); // 1 token back
+    let _ = f.reserve(2, 2, 4, true);
+}
+
+#[test]
+fn cancel_multi() {
+    let f = Fixture::new(Limit::per_second(10), 4);
+    let _ = f.reserve(0, 4, 0, true);
+    let a = f.reserve(0, 3, 3, true);
+    let _ = f.reserve(0, 1, 4, true);
+    let c = f.reserve(0, 1, 5, true);
+    f.at(1);
+    c.cancel(); // 1 back
+    a.cancel(); // 2 back, as if c had never been reserved
+    let _ = f.reserve(1, 3, 5, true);
+}
+
+#[test]
+fn when_always_reserves_and_queues_up() {
+    let f = Fixture::new(Limit::per_second(10), 1);
+    let b = &f.bucket;
+    let delays: Vec<_> = (0..4).map(|_| RateLimiter::<str>::when(b, "x")).collect();
+    assert_eq!(delays, [0, 100, 200, 300].map(Duration::from_millis));
+    assert_eq!(RateLimiter::<str>::num_requeues(b, "x"), 0);
+    RateLimiter::<str>::forget(b, "x");
+    f.at(1);
+    assert_eq!(RateLimiter::<str>::when(b, "y"), Duration::from_millis(300));
+}
+
+#[test]
+fn exact_refill_at_awkward_rates() {
+    // 3 per second: no drift after a million seconds of one-third steps.
+    let fake = FakeClock::new();
+    let b = TokenBucket::with_clock(Limit::per_second(3), 1, fake.clock()).unwrap();
+    assert!(b.allow());
+    let third = Duration::from_nanos(333_333_333);
+    for _ in 0..1000 {
+        fake.advance(third);
+        assert!(!b.allow(), "a token 1 ns early");
+        fake.advance(Duration::from_nanos(1));
+        assert!(b.allow());
+    }
+    // Over 3 s exactly 9 tokens arrive (burst 10 to see them).
+    let b = TokenBucket::with_clock(Limit::per_second(3), 10, fake.clock()).unwrap();
+    assert!(b.allow_n(10));
+    fake.advance(Duration::from_secs(3));
+    assert!(b.allow_n(9));
+    assert!(!b.allow());
+    // Waits round up: the token is there at the time to act.
+    let r = b.reserve();
+    assert_eq!(r.delay(), Duration::from_nanos(333_333_334));
+}
+
+#[test]
+fn infinite_limit_allows_everything() {
+    let f = Fixture::new(Limit::INF, 0);
+    for _ in 0..1000 {
+        assert!(f.bucket.allow_n(1_000_000));
+    }
+    assert_eq!(f.bucket.reserve_n(u32::MAX).delay(), Duration::ZERO);
+    f.bucket.wait_n(u32::MAX).unwrap();
+}
+
+#[test]
+fn zero_limit_grants_the_burst_then_never() {
+    let f = Fixture::new(Limit::ZERO, 3);
+    assert!(f.bucket.allow_n(2));
+    let r = f.bucket.reserve();
+    assert!(r.ok());
+    assert_eq!(r.delay(), Duration::ZERO);
+    let r = f.bucket.reserve();
+    assert!(!r.ok());
+    assert_eq!(r.delay(), Duration::MAX);
+    assert!(!f.at(1000).allow());
+    assert_eq!(f.bucket.wait(), Err(WaitError::Never));
+    assert_eq!(RateLimiter::<u8>::when(&f.bucket, &0), Duration::MAX);
+}
+
+#[test]
+fn bad_configs_are_errors() {
+    assert_eq!(
+        TokenBucket::new(Limit::per_second(1), 0).unwrap_err(),
+        ConfigError::ZeroBurst
+    );
+    assert_eq!(
+        TokenBucket::new(Limit::ZERO, 0).unwrap_err(),
+        ConfigError::ZeroBurst
+    );
+    assert!(TokenBucket::new(Limit::INF, 0).is_ok());
+    assert!(matches!(
+        Limit::from_qps(-1.0),
+        Err(ConfigError::InvalidRate(_))
+    ));
+    assert!(Limit::from_qps(f64::NAN).is_err());
+    assert!(Limit::from_qps(f64::NEG_INFINITY).is_err());
+    assert!(Limit::from_qps(f64::INFINITY).unwrap().is_inf());
+    assert!(Limit::from_qps(0.0).unwrap().is_zero());
+    assert!(Limit::from_qps(1e300).unwrap().is_inf());
+    assert_eq!(
+        Limit::from_qps(1e-300).unwrap(),
+        Limit::every(Duration::from_nanos(u64::MAX))
+    );
+    assert_eq!(Limit::every(Duration::ZERO), Limit::INF);
+    assert_eq!(Limit::per_second(0), Limit::ZERO);
+    // The slowest representable rate still works without overflow.
+    let f = Fixture::new(Limit::every(Duration::MAX), u32::MAX);
+    assert!(f.bucket.allow_n(u32::MAX));
+    let r = f.bucket.reserve_n(1);
+    assert!(r.ok());
+    assert_eq!(r.delay(), Duration::from_nanos(u64::MAX));
+    // Tokens more than u64::MAX ns (~584 years) away count as never.
+    let r = f.bucket.reserve_n(2);
+    assert!(!r.ok());
+    assert_eq!(r.delay(), Duration::MAX);
+}
+
+#[test]
+fn wait_sleeps_through_the_clock() {
+    let f = Fixture::new(Limit::per_second(10), 1);
+    f.bucket.wait().unwrap(); // the burst: no sleep
+    std::thread::scope(|s| {
+        let h = s.spawn(|| f.bucket.wait());
+        assert!(f.fake.block_until_waiters(1, Duration::from_secs(10)));
+        f.fake.advance(D);
+        h.join().unwrap().unwrap();
+    });
+    assert_eq!(
+        f.bucket.wait_n(2),
+        Err(WaitError::ExceedsBurst { n: 2, burst: 1 })
+    );
+}
+
+#[test]
+fn wait_with_timeout_takes_nothing_when_too_far() {
+    let f = Fixture::new(Limit::per_second(10), 2);
+    assert!(f.bucket.allow_n(2));
+    assert_eq!(
+        f.bucket.wait_n_timeout(1, Duration::from_millis(99)),
+        Err(WaitError::Timeout)
+    );
+    // Nothing was taken: the next token is still due at t1.
+    let _ = f.reserve(0, 1, 1, true);
+    // A timeout that covers the wait waits.
+    std::thread::scope(|s| {
+        let h = s.spawn(|| f.bucket.wait_n_timeout(1, D * 2));
+        assert!(f.fake.block_until_waiters(1, Duration::from_secs(10)));
+        f.fake.advance(D * 2);
+        h.join().unwrap().unwrap();
+    });
+}
+
+#[test]
+fn simultaneous_allows_grant_exactly_the_burst() {
+    let b = TokenBucket::new(Limit::per_second(1), 5).unwrap();
+    let ok = std::sync::atomic::AtomicU32::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..15 {
+            s.spawn(|| {
+                if b.allow() {
+                    ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    // Real clock: a token may arrive if the threads take over a second to start.
+    let n = ok.into_inner();
+    assert!((5..=6).contains(&n), "{n}");
+}
+
+#[test]
+fn debug_and_tokens() {
+    let f = Fixture::new(Limit::per_second(10), 4);
+    assert_eq!(f.bucket.tokens(), 4.0);
+    assert!(f.bucket.allow_n(3));
+    assert_eq!(f.bucket.tokens(), 1.0);
+    f.fake.advance(Duration::from_millis(50));
+    assert_eq!(f.bucket.tokens(), 1.5);
+    let s = format!("{:?}", f.bucket);
+    assert!(s.contains("TokenBucket") && s.contains("burst: 4"), "{s}");
+}
