@@ -1,0 +1,85 @@
+//! [`MaxOf`]: the longest wait of several limiters (client-go's `MaxOfRateLimiter`).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::RateLimiter;
+
+/// Combines limiters: every member records each failure, and the longest wait wins.
+///
+/// [`when`](RateLimiter::when) calls `when` on every member (so each records the failure)
+/// and returns the largest delay; [`num_requeues`](RateLimiter::num_requeues) is the
+/// largest of the members'; [`forget`](RateLimiter::forget) reaches every member. With
+/// no members, `when` returns zero and `num_requeues` 0.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_ratelimit::{max_of, ExponentialLimiter, FastSlowLimiter, RateLimiter};
+/// use std::time::Duration;
+///
+/// let ms = Duration::from_millis;
+/// let limiter = max_of(vec![
+///     Box::new(ExponentialLimiter::new(ms(1), ms(1000))),
+///     Box::new(FastSlowLimiter::new(ms(3), ms(50), 2)),
+/// ]);
+/// let delays: Vec<_> = (0..4).map(|_| limiter.when(&"x")).collect();
+/// assert_eq!(delays, [ms(3), ms(3), ms(50), ms(50)]);
+/// ```
+pub struct MaxOf<K: ?Sized> {
+    limiters: Vec<Box<dyn RateLimiter<K>>>,
+}
+
+/// The limiter whose delay is the maximum of `limiters`' (client-go's
+/// `NewMaxOfRateLimiter`); see [`MaxOf`].
+pub fn max_of<K: ?Sized>(limiters: Vec<Box<dyn RateLimiter<K>>>) -> MaxOf<K> {
+    MaxOf { limiters }
+}
+
+impl<K: ?Sized> MaxOf<K> {
+    /// A `MaxOf` over `limiters`; the same as [`max_of`].
+    pub fn new(limiters: Vec<Box<dyn RateLimiter<K>>>) -> MaxOf<K> {
+        MaxOf { limiters }
+    }
+
+    /// Adds one more member.
+    pub fn push(&mut self, limiter: Box<dyn RateLimiter<K>>) {
+        self.limiters.push(limiter);
+    }
+
+    /// The members.
+    pub fn limiters(&self) -> &[Box<dyn RateLimiter<K>>] {
+        &self.limiters
+    }
+}
+
+impl<K: ?Sized> RateLimiter<K> for MaxOf<K> {
+    fn when(&self, item: &K) -> Duration {
+        self.limiters
+            .iter()
+            .map(|l| l.when(item))
+            .fold(Duration::ZERO, Duration::max)
+    }
+
+    fn forget(&self, item: &K) {
+        for l in &self.limiters {
+            l.forget(item);
+        }
+    }
+
+    fn num_requeues(&self, item: &K) -> u32 {
+        self.limiters
+            .iter()
+            .map(|l| l.num_requeues(item))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+impl<K: ?Sized> fmt::Debug for MaxOf<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MaxOf")
+            .field("limiters", &self.limiters.len())
+            .finish()
+    }
+}
