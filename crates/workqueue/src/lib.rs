@@ -73,16 +73,20 @@ mod metrics;
 #[cfg(feature = "metrics")]
 mod metrics_facade;
 mod queue;
+mod rate_limiting_queue;
 mod state;
 mod storage;
 
 pub use add_opts::AddOpts;
 pub use builder::QueueBuilder;
 pub use error::{GetTimeoutError, TryGetError};
+/// The rate limiters (re-exported from `gosync-ratelimit`).
+pub use gosync_ratelimit as ratelimit;
 pub use metrics::{
     CounterMetric, GaugeMetric, HistogramMetric, MetricsProvider, SettableGaugeMetric,
 };
 #[cfg(feature = "metrics")]
 pub use metrics_facade::FacadeMetricsProvider;
 pub use queue::{Guard, PriorityQueue, Queue};
+pub use rate_limiting_queue::RateLimitingQueue;
 pub use storage::{Fifo, Priority, Storage};
