@@ -6,7 +6,8 @@
 //! 2. `dirty && !processing` ⇔ exactly one live copy of the item is in `ready` (its tag
 //!    equals the entry's `tag`); other copies in `ready` are stale and skipped.
 //! 3. `wait.is_some()` ⇒ `!dirty`: an item that will be processed anyway is not also waiting
-//!    (the fix for kubernetes#126027). A heap entry is live iff its time equals `wait`.
+//!    (the fix for kubernetes#126027). A heap entry is live iff its (time, push number)
+//!    equals `wait`, so a stale entry never fires, even at the same time as the live one.
 //! 4. `queued`, `dirty`, `processing`, `waiting_live` count the entries with those states.
 
 use std::cmp::Ordering;
@@ -31,8 +32,8 @@ pub(crate) type Hasher = foldhash::fast::RandomState;
 pub(crate) struct Entry<P, G> {
     dirty: bool,
     processing: bool,
-    /// Ready time while waiting in the delay heap.
-    wait: Option<Instant>,
+    /// Ready time and push number of the live delay-heap entry while waiting.
+    wait: Option<(Instant, u64)>,
     prio: P,
     tag: G,
     /// Metrics: when the item became dirty (client-go `addTimes`).
@@ -150,11 +151,12 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                         Wake::Getter
                     }
                     Some(at) => {
-                        e.wait = Some(at);
                         let item = v.key().clone();
+                        let wake = push_waiting(&mut self.waiting, &mut self.wait_seq, item, at);
+                        e.wait = Some((at, self.wait_seq));
                         v.insert(e);
                         self.waiting_live += 1;
-                        push_waiting(&mut self.waiting, &mut self.wait_seq, item, at)
+                        wake
                     }
                 }
             }
@@ -195,13 +197,13 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                     }
                     Some(at) => {
                         match e.wait {
-                            Some(old) if old <= at => return Wake::None,
+                            Some((old, _)) if old <= at => return Wake::None,
                             Some(_) => {}
                             None => self.waiting_live += 1,
                         }
-                        e.wait = Some(at);
                         let item = o.key().clone();
                         let wake = push_waiting(&mut self.waiting, &mut self.wait_seq, item, at);
+                        o.get_mut().wait = Some((at, self.wait_seq));
                         self.compact_waiting();
                         wake
                     }
@@ -281,7 +283,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             let Some(e) = self.items.get_mut(&w.item) else {
                 continue;
             };
-            if e.wait != Some(w.at) {
+            if e.wait != Some((w.at, w.seq)) {
                 continue; // stale
             }
             e.wait = None;
@@ -347,8 +349,11 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     fn compact_waiting(&mut self) {
         if self.waiting.len() > 2 * self.waiting_live + STALE_SLACK {
             let items = &self.items;
-            self.waiting
-                .retain(|w| items.get(&w.item).is_some_and(|e| e.wait == Some(w.at)));
+            self.waiting.retain(|w| {
+                items
+                    .get(&w.item)
+                    .is_some_and(|e| e.wait == Some((w.at, w.seq)))
+            });
         }
     }
 }

@@ -188,3 +188,22 @@ fn real_clock_delay() {
     assert_eq!(*q.get().unwrap(), 1);
     q.shut_down();
 }
+
+#[test]
+fn same_time_items_fire_in_request_order_despite_stale_entries() {
+    // Found by the fuzzer: a dropped waiting entry of "a" at the same time must not fire
+    // "a" ahead of "b", which asked first this time.
+    let (fake, q) = queue();
+    q.add_after("a", ms(30));
+    q.add("a"); // drops the waiting entry (stale in the heap)
+    q.add_after("b", ms(30));
+    q.get().unwrap().done();
+    q.add_after("a", ms(30)); // same ready time as the stale entry, asked after "b"
+    step(&fake, ms(30));
+    while q.len() < 2 {
+        std::thread::yield_now();
+    }
+    assert_eq!(*q.get().unwrap(), "b");
+    assert_eq!(*q.get().unwrap(), "a");
+    q.shut_down();
+}
