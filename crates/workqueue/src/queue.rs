@@ -3,10 +3,10 @@
 use std::fmt;
 use std::hash::Hash;
 use std::ops::Deref;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use gosync_core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use gosync_core::sync::{thread, Arc, Condvar, Mutex};
+use gosync_core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use gosync_core::sync::{hint, thread, Arc, Condvar, Mutex, MutexGuard};
 use gosync_core::Clock;
 
 use crate::builder::QueueBuilder;
@@ -70,8 +70,34 @@ pub struct Queue<T, S: Storage<T> = Fifo<T>> {
 /// (controller-runtime's priority queue). See [`Queue::add_with_opts`].
 pub type PriorityQueue<T> = Queue<T, Priority<T>>;
 
+/// Keeps a hot field on its own cache line (no false sharing with the lock word).
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// Rounds of spinning (doubling each round, then yielding) a getter does on
+/// [`Shared::hint`] before it parks: a park + wake-up costs tens of microseconds, far more
+/// than the gap between two adds under load.
+#[cfg(not(loom))]
+const SPIN_ROUNDS: u32 = 10;
+/// Under loom one round keeps the model small while still covering the spin path.
+#[cfg(loom)]
+const SPIN_ROUNDS: u32 = 1;
+
+/// # Parking protocol
+///
+/// 1. A getter that finds nothing ready unlocks, spins on `hint` for a few microseconds,
+///    then locks again and re-checks before it parks; `hint` is only advice, every decision
+///    is made under the lock.
+/// 2. A getter counts itself in `State::parked` under the lock, before `ready.wait`
+///    releases it atomically, and uncounts itself after it wakes.
+/// 3. Whoever makes an item ready reads `parked` under the same lock hold and notifies
+///    only if it is non-zero: a getter not counted there is not parked, and will see the
+///    item when it next checks under the lock (rule 1).
 pub(crate) struct Shared<T, S: Storage<T>> {
     state: Mutex<State<T, S>>,
+    /// Mirror of "an item is ready or the queue is shut down", written under the lock
+    /// only when it changes, read by spinning getters.
+    hint: Padded<AtomicBool>,
     /// Getters wait here for an item or shutdown.
     ready: Condvar,
     /// `shut_down_with_drain` waits here for the queue to drain (or a forced shutdown).
@@ -79,6 +105,8 @@ pub(crate) struct Shared<T, S: Storage<T>> {
     /// The delay loop waits here for an earlier item, a deadline, or shutdown.
     timer: Condvar,
     clock: Clock,
+    /// Whether the queue keeps metrics (fixed at construction).
+    metrics_on: bool,
     /// Live `Queue` handles; the last one to drop shuts the queue down.
     handles: AtomicUsize,
     /// The delay loop thread, joined by shutdown.
@@ -196,7 +224,9 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 ready: Condvar::new(),
                 drained: Condvar::new(),
                 timer: Condvar::new(),
+                hint: Padded(AtomicBool::new(false)),
                 clock,
+                metrics_on: with_metrics,
                 handles: AtomicUsize::new(1),
                 delay_thread: Mutex::new(None),
             }),
@@ -231,14 +261,14 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// ```
     #[inline]
     pub fn add(&self, item: T) {
+        let now = self.shared.stamp();
         let mut st = self.shared.state.lock();
         if st.shutting_down {
             return;
         }
-        let wake = st.insert(item, S::Prio::default(), None, &self.shared.clock);
-        drop(st);
+        let wake = st.insert(item, S::Prio::default(), None, now, &self.shared.clock);
         if wake == Wake::Getter {
-            self.shared.ready.notify_one();
+            self.shared.wake_getter(st);
         }
     }
 
@@ -269,6 +299,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
 
     pub(crate) fn add_inner(&self, item: T, prio: S::Prio, after: Option<Duration>, retry: bool) {
         let shared = &*self.shared;
+        let now = shared.stamp();
         let mut st = shared.state.lock();
         if st.shutting_down {
             return;
@@ -286,12 +317,9 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 None => return, // "never"
             },
         };
-        match st.insert(item, prio, at, &shared.clock) {
+        match st.insert(item, prio, at, now, &shared.clock) {
             Wake::None => {}
-            Wake::Getter => {
-                drop(st);
-                shared.ready.notify_one();
-            }
+            Wake::Getter => shared.wake_getter(st),
             Wake::Timer => {
                 if st.loop_started {
                     drop(st);
@@ -335,15 +363,31 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// ```
     pub fn get_detached(&self) -> Option<T> {
         let shared = &*self.shared;
+        let mut now = shared.stamp();
         let mut st = shared.state.lock();
+        let mut spun = false;
         loop {
-            if let Some(item) = st.take(&shared.clock) {
+            if let Some(item) = st.take(now, &shared.clock) {
+                shared.sync_hint(&mut st);
                 return Some(item);
             }
             if st.shutting_down {
                 return None;
             }
+            if !spun {
+                // Protocol rule 1: spin unlocked, then re-check under the lock.
+                spun = true;
+                drop(st);
+                shared.spin();
+                now = shared.stamp();
+                st = shared.state.lock();
+                continue;
+            }
+            // Protocol rule 2.
+            st.parked += 1;
             shared.ready.wait(&mut st);
+            st.parked -= 1;
+            now = shared.stamp();
         }
     }
 
@@ -365,9 +409,11 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// ```
     pub fn try_get(&self) -> Result<Guard<'_, T, S>, TryGetError> {
         let shared = &*self.shared;
+        let now = shared.stamp();
         let mut st = shared.state.lock();
-        match st.take(&shared.clock) {
+        match st.take(now, &shared.clock) {
             Some(item) => {
+                shared.sync_hint(&mut st);
                 drop(st);
                 Ok(self.guard(item))
             }
@@ -394,31 +440,40 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     pub fn get_timeout(&self, timeout: Duration) -> Result<Guard<'_, T, S>, GetTimeoutError> {
         let shared = &*self.shared;
         let deadline = shared.clock.deadline_after(timeout);
+        let mut now = shared.stamp();
         let mut st = shared.state.lock();
         loop {
-            if let Some(item) = st.take(&shared.clock) {
+            if let Some(item) = st.take(now, &shared.clock) {
+                shared.sync_hint(&mut st);
                 drop(st);
                 return Ok(self.guard(item));
             }
             if st.shutting_down {
                 return Err(GetTimeoutError::ShutDown);
             }
-            match deadline {
-                None => shared.ready.wait(&mut st),
-                Some(deadline) => {
-                    if shared.clock.wait_until(&shared.ready, &mut st, deadline) {
-                        // Timed out; an item that arrived meanwhile is still taken.
-                        if let Some(item) = st.take(&shared.clock) {
-                            drop(st);
-                            return Ok(self.guard(item));
-                        }
-                        return Err(if st.shutting_down {
-                            GetTimeoutError::ShutDown
-                        } else {
-                            GetTimeoutError::Timeout
-                        });
-                    }
+            // Protocol rule 2, for the timed wait too.
+            st.parked += 1;
+            let timed_out = match deadline {
+                None => {
+                    shared.ready.wait(&mut st);
+                    false
                 }
+                Some(deadline) => shared.clock.wait_until(&shared.ready, &mut st, deadline),
+            };
+            st.parked -= 1;
+            now = shared.stamp();
+            if timed_out {
+                // An item that arrived meanwhile is still taken.
+                if let Some(item) = st.take(now, &shared.clock) {
+                    shared.sync_hint(&mut st);
+                    drop(st);
+                    return Ok(self.guard(item));
+                }
+                return Err(if st.shutting_down {
+                    GetTimeoutError::ShutDown
+                } else {
+                    GetTimeoutError::Timeout
+                });
             }
         }
     }
@@ -440,17 +495,16 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     #[inline]
     pub fn done(&self, item: &T) -> bool {
         let shared = &*self.shared;
+        let now = shared.stamp();
         let mut st = shared.state.lock();
-        let Some(wake) = st.finish(item, &shared.clock) else {
+        let Some(wake) = st.finish(item, now, &shared.clock) else {
             return false;
         };
-        let drained = st.draining && st.drained();
-        drop(st);
-        if wake == Wake::Getter {
-            shared.ready.notify_one();
-        }
-        if drained {
+        if st.draining && st.drained() {
             shared.drained.notify_all();
+        }
+        if wake == Wake::Getter {
+            shared.wake_getter(st);
         }
         true
     }
@@ -542,6 +596,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         st.shutting_down = true;
         st.draining = drain;
         st.drop_waiting();
+        shared.sync_hint(&mut st);
         shared.ready.notify_all();
         shared.drained.notify_all();
         shared.timer.notify_all();
@@ -585,6 +640,61 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     }
 }
 
+impl<T: Hash + Eq + Clone + Send, S: Storage<T>> Shared<T, S> {
+    /// An item became ready under `st`: publish the hint, then wake one parked getter, if
+    /// any (protocol rule 3). Unlocks.
+    #[inline]
+    fn wake_getter(&self, mut st: MutexGuard<'_, State<T, S>>) {
+        self.sync_hint(&mut st);
+        let parked = st.parked;
+        drop(st);
+        if parked > 0 {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Spins, then yields, until `hint` says an item may be ready, for at most a few
+    /// microseconds (protocol rule 1).
+    #[inline(never)]
+    fn spin(&self) {
+        for round in 0..SPIN_ROUNDS {
+            if self.hint.0.load(Relaxed) {
+                return;
+            }
+            if round < SPIN_ROUNDS / 2 {
+                for _ in 0..(4u32 << round) {
+                    hint::spin_loop();
+                }
+            } else {
+                thread::yield_now();
+            }
+        }
+    }
+}
+
+impl<T, S: Storage<T>> Shared<T, S> {
+    /// The time for this operation's metrics, read before taking the lock (`None` without
+    /// metrics: then the clock is never read on the hot path).
+    #[inline]
+    fn stamp(&self) -> Option<Instant> {
+        if self.metrics_on {
+            Some(self.clock.now())
+        } else {
+            None
+        }
+    }
+
+    /// Stores "ready or shut down" into `hint` if it changed (under the lock).
+    #[inline]
+    fn sync_hint(&self, st: &mut State<T, S>) {
+        let ready = st.queued > 0 || st.shutting_down;
+        if ready != st.hinted {
+            st.hinted = ready;
+            self.hint.0.store(ready, Relaxed);
+        }
+    }
+}
+
 /// client-go's `waitingLoop`: moves due items into the queue and ticks the metrics.
 fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>) {
     let clock = &shared.clock;
@@ -594,13 +704,18 @@ fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>)
             return;
         }
         let now = clock.now();
-        match st.fire_due(now, clock) {
-            0 => {}
-            1 => {
-                shared.ready.notify_one();
-            }
-            _ => {
-                shared.ready.notify_all();
+        let woke = st.fire_due(now, clock);
+        if woke > 0 {
+            shared.sync_hint(&mut st);
+            // Protocol rule 3: wake only getters that are parked.
+            match (st.parked, woke) {
+                (0, _) => {}
+                (1, _) | (_, 1) => {
+                    shared.ready.notify_one();
+                }
+                _ => {
+                    shared.ready.notify_all();
+                }
             }
         }
         if st.next_tick.is_some_and(|tick| tick <= now) {
@@ -631,7 +746,10 @@ impl<T, S: Storage<T>> Drop for Queue<T, S> {
         // Relaxed: see `clone`; the RMW order alone decides who is last.
         if self.shared.handles.fetch_sub(1, Relaxed) == 1 {
             let shared = &*self.shared;
-            shared.state.lock().shutting_down = true;
+            let mut st = shared.state.lock();
+            st.shutting_down = true;
+            shared.sync_hint(&mut st);
+            drop(st);
             shared.ready.notify_all();
             shared.drained.notify_all();
             shared.timer.notify_all();

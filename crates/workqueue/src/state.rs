@@ -104,6 +104,10 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) loop_started: bool,
     pub(crate) metrics: Option<QueueMetrics>,
     pub(crate) next_tick: Option<Instant>,
+    /// Getters blocked on the `ready` condvar (see the parking protocol in `queue.rs`).
+    pub(crate) parked: usize,
+    /// The value last stored into `Shared::hint`.
+    pub(crate) hinted: bool,
 }
 
 impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
@@ -122,6 +126,8 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             loop_started: false,
             metrics,
             next_tick: None,
+            parked: 0,
+            hinted: false,
         }
     }
 
@@ -131,6 +137,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         item: T,
         prio: S::Prio,
         at: Option<Instant>,
+        now: Option<Instant>,
         clock: &Clock,
     ) -> Wake {
         match self.items.entry(item) {
@@ -142,7 +149,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                         if let Some(m) = &self.metrics {
                             m.adds.inc();
                             m.depth.inc();
-                            e.added = Some(clock.now());
+                            e.added = Some(stamp(now, clock));
                         }
                         e.tag = self.ready.push(v.key().clone(), prio);
                         v.insert(e);
@@ -186,7 +193,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                         }
                         self.dirty += 1;
                         let mut wake = Wake::None;
-                        if mark_dirty(e, &self.metrics, clock) {
+                        if mark_dirty(e, &self.metrics, now, clock) {
                             let (key, prio) = (o.key().clone(), e_prio(&o));
                             o.get_mut().tag = self.ready.push(key, prio);
                             self.queued += 1;
@@ -214,7 +221,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
 
     /// Takes the next ready item and marks it processing (client-go `Get` minus the wait).
     #[inline]
-    pub(crate) fn take(&mut self, clock: &Clock) -> Option<T> {
+    pub(crate) fn take(&mut self, now: Option<Instant>, clock: &Clock) -> Option<T> {
         while let Some((item, tag)) = self.ready.pop() {
             let Some(e) = self.items.get_mut(&item) else {
                 continue;
@@ -228,7 +235,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             self.queued -= 1;
             self.processing += 1;
             if let Some(m) = &self.metrics {
-                let now = clock.now();
+                let now = stamp(now, clock);
                 m.depth.dec();
                 e.started = Some(now);
                 if let Some(added) = e.added.take() {
@@ -243,7 +250,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     /// Ends the processing of `item` (client-go `Done`). Returns `None` if it was not
     /// processing (a no-op), else whether a getter must be woken.
     #[inline]
-    pub(crate) fn finish(&mut self, item: &T, clock: &Clock) -> Option<Wake> {
+    pub(crate) fn finish(&mut self, item: &T, now: Option<Instant>, clock: &Clock) -> Option<Wake> {
         let (key, mut e) = self.items.remove_entry(item)?;
         if !e.processing {
             self.items.insert(key, e);
@@ -253,7 +260,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         self.processing -= 1;
         if let Some(m) = &self.metrics {
             if let Some(started) = e.started.take() {
-                m.work_duration.observe(seconds(started, clock.now()));
+                m.work_duration.observe(seconds(started, stamp(now, clock)));
             }
         }
         let mut wake = Wake::None;
@@ -289,7 +296,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             e.wait = None;
             self.waiting_live -= 1;
             self.dirty += 1;
-            if mark_dirty(e, &self.metrics, clock) {
+            if mark_dirty(e, &self.metrics, Some(now), clock) {
                 e.tag = self.ready.push(w.item, e.prio);
                 self.queued += 1;
                 woke += 1;
@@ -361,17 +368,32 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
 /// Marks a non-dirty entry dirty (client-go `Add` past the dedup check). Returns whether
 /// the caller must queue it (it is not processing).
 #[inline]
-fn mark_dirty<P, G>(e: &mut Entry<P, G>, metrics: &Option<QueueMetrics>, clock: &Clock) -> bool {
+fn mark_dirty<P, G>(
+    e: &mut Entry<P, G>,
+    metrics: &Option<QueueMetrics>,
+    now: Option<Instant>,
+    clock: &Clock,
+) -> bool {
     debug_assert!(!e.dirty && e.wait.is_none());
     e.dirty = true;
     if let Some(m) = metrics {
         m.adds.inc();
         m.depth.inc();
         if e.added.is_none() {
-            e.added = Some(clock.now());
+            e.added = Some(stamp(now, clock));
         }
     }
     !e.processing
+}
+
+/// The time of a metrics update: the caller's reading taken before the lock (so the
+/// clock is read outside the critical section), else the clock now.
+#[inline]
+fn stamp(now: Option<Instant>, clock: &Clock) -> Instant {
+    match now {
+        Some(now) => now,
+        None => clock.now(),
+    }
 }
 
 #[inline]
