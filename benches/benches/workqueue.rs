@@ -1,0 +1,310 @@
+//! Work queue: gosync vs a textbook Mutex<(VecDeque, HashSet, HashSet)> + Condvar queue vs
+//! crossbeam-channel (no dedup, no processing set: the upper bound).
+//!
+//! * `cycle`: one thread, `add` + `get` + `done` of one key, keys cycling over 10k.
+//! * `throughput/PxC`: P producers add distinct keys, C consumers get + done each exactly
+//!   once; reported as items/s. Also gosync with metrics on (atomic counters).
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
+use std::collections::{HashSet, VecDeque};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gosync_workqueue::{
+    CounterMetric, GaugeMetric, HistogramMetric, MetricsProvider, Queue, SettableGaugeMetric,
+};
+
+const KEYS: u64 = 10_000;
+const ITEMS: u64 = 200_000;
+
+/// The same operations for every contender.
+trait WorkQueue: Send + Sync + 'static {
+    const NAME: &'static str;
+    fn make() -> Self;
+    fn add(&self, k: u64);
+    /// Blocks; `None` once shut down and empty.
+    fn get(&self) -> Option<u64>;
+    fn done(&self, k: u64);
+    /// Ends the run; `consumers` is the number of consumer threads.
+    fn shut_down(&self, consumers: u64);
+}
+
+struct Gosync(Queue<u64>);
+impl WorkQueue for Gosync {
+    const NAME: &'static str = "gosync";
+    fn make() -> Self {
+        Gosync(Queue::new())
+    }
+    #[inline]
+    fn add(&self, k: u64) {
+        self.0.add(k);
+    }
+    #[inline]
+    fn get(&self) -> Option<u64> {
+        self.0.get_detached()
+    }
+    #[inline]
+    fn done(&self, k: u64) {
+        self.0.done(&k);
+    }
+    fn shut_down(&self, _: u64) {
+        self.0.shut_down();
+    }
+}
+
+/// Cheap atomic metrics, as a Prometheus client would keep.
+struct Atomic(AtomicU64);
+impl GaugeMetric for Atomic {
+    fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn dec(&self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+impl CounterMetric for Atomic {
+    fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+impl HistogramMetric for Atomic {
+    fn observe(&self, v: f64) {
+        self.0.fetch_add(v.to_bits() & 1, Ordering::Relaxed);
+    }
+}
+impl SettableGaugeMetric for Atomic {
+    fn set(&self, v: f64) {
+        self.0.store(v.to_bits(), Ordering::Relaxed);
+    }
+}
+fn atomic() -> Box<Atomic> {
+    Box::new(Atomic(AtomicU64::new(0)))
+}
+struct AtomicProvider;
+impl MetricsProvider for AtomicProvider {
+    fn new_depth_metric(&self, _: &str) -> Box<dyn GaugeMetric> {
+        atomic()
+    }
+    fn new_adds_metric(&self, _: &str) -> Box<dyn CounterMetric> {
+        atomic()
+    }
+    fn new_latency_metric(&self, _: &str) -> Box<dyn HistogramMetric> {
+        atomic()
+    }
+    fn new_work_duration_metric(&self, _: &str) -> Box<dyn HistogramMetric> {
+        atomic()
+    }
+    fn new_unfinished_work_seconds_metric(&self, _: &str) -> Box<dyn SettableGaugeMetric> {
+        atomic()
+    }
+    fn new_longest_running_processor_seconds_metric(
+        &self,
+        _: &str,
+    ) -> Box<dyn SettableGaugeMetric> {
+        atomic()
+    }
+    fn new_retries_metric(&self, _: &str) -> Box<dyn CounterMetric> {
+        atomic()
+    }
+}
+
+struct GosyncMetrics(Gosync);
+impl WorkQueue for GosyncMetrics {
+    const NAME: &'static str = "gosync_metrics";
+    fn make() -> Self {
+        GosyncMetrics(Gosync(
+            Queue::builder()
+                .name("bench")
+                .metrics_provider(Arc::new(AtomicProvider))
+                .build(),
+        ))
+    }
+    fn add(&self, k: u64) {
+        self.0.add(k);
+    }
+    fn get(&self) -> Option<u64> {
+        self.0.get()
+    }
+    fn done(&self, k: u64) {
+        self.0.done(k);
+    }
+    fn shut_down(&self, _: u64) {
+        self.0.shut_down(0);
+    }
+}
+
+/// The straightforward implementation of client-go's semantics.
+#[derive(Default)]
+struct Naive {
+    state: Mutex<NaiveState>,
+    cond: Condvar,
+}
+#[derive(Default)]
+struct NaiveState {
+    queue: VecDeque<u64>,
+    dirty: HashSet<u64>,
+    processing: HashSet<u64>,
+    shut: bool,
+}
+impl WorkQueue for Naive {
+    const NAME: &'static str = "mutex_sets";
+    fn make() -> Self {
+        Naive::default()
+    }
+    fn add(&self, k: u64) {
+        let mut s = self.state.lock().unwrap();
+        if s.shut || !s.dirty.insert(k) {
+            return;
+        }
+        if s.processing.contains(&k) {
+            return;
+        }
+        s.queue.push_back(k);
+        self.cond.notify_one();
+    }
+    fn get(&self) -> Option<u64> {
+        let mut s = self.state.lock().unwrap();
+        while s.queue.is_empty() && !s.shut {
+            s = self.cond.wait(s).unwrap();
+        }
+        let k = s.queue.pop_front()?;
+        s.processing.insert(k);
+        s.dirty.remove(&k);
+        Some(k)
+    }
+    fn done(&self, k: u64) {
+        let mut s = self.state.lock().unwrap();
+        s.processing.remove(&k);
+        if s.dirty.contains(&k) {
+            s.queue.push_back(k);
+            self.cond.notify_one();
+        }
+    }
+    fn shut_down(&self, _: u64) {
+        self.state.lock().unwrap().shut = true;
+        self.cond.notify_all();
+    }
+}
+
+/// No dedup and no processing set: what a plain MPMC channel costs. Shutdown sends one
+/// `u64::MAX` sentinel per consumer.
+struct Channel(
+    crossbeam_channel::Sender<u64>,
+    crossbeam_channel::Receiver<u64>,
+);
+impl WorkQueue for Channel {
+    const NAME: &'static str = "crossbeam_channel";
+    fn make() -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Channel(tx, rx)
+    }
+    #[inline]
+    fn add(&self, k: u64) {
+        let _ = self.0.send(k);
+    }
+    #[inline]
+    fn get(&self) -> Option<u64> {
+        self.1.recv().ok().filter(|&k| k != u64::MAX)
+    }
+    #[inline]
+    fn done(&self, k: u64) {
+        black_box(k);
+    }
+    fn shut_down(&self, consumers: u64) {
+        for _ in 0..consumers {
+            let _ = self.0.send(u64::MAX);
+        }
+    }
+}
+
+fn cycle<Q: WorkQueue>(c: &mut Criterion) {
+    let q = Q::make();
+    let mut k = 0u64;
+    c.bench_function(&format!("workqueue/cycle/{}", Q::NAME), |b| {
+        b.iter(|| {
+            k = (k + 1) % KEYS;
+            q.add(black_box(k));
+            let got = q.get().unwrap();
+            q.done(got);
+        })
+    });
+    q.shut_down(1);
+}
+
+/// Moves `ITEMS` distinct keys through a fresh queue with P producers and C consumers.
+fn run<Q: WorkQueue>(p: u64, c: u64) -> Duration {
+    let q = Arc::new(Q::make());
+    let start = Instant::now();
+    thread::scope(|s| {
+        let consumers: Vec<_> = (0..c)
+            .map(|_| {
+                let q = &q;
+                s.spawn(move || {
+                    let mut n = 0u64;
+                    while let Some(k) = q.get() {
+                        q.done(k);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let producers: Vec<_> = (0..p)
+            .map(|i| {
+                let q = &q;
+                s.spawn(move || {
+                    let per = ITEMS / p;
+                    for k in i * per..(i + 1) * per {
+                        q.add(k);
+                    }
+                })
+            })
+            .collect();
+        for t in producers {
+            t.join().unwrap();
+        }
+        q.shut_down(c);
+        let total: u64 = consumers.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(total, ITEMS / p * p);
+    });
+    start.elapsed()
+}
+
+fn throughput<Q: WorkQueue>(c: &mut Criterion) {
+    let mut g = c.benchmark_group("workqueue/throughput");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(ITEMS));
+    for (p, n) in [(1u64, 1u64), (2, 2), (4, 4)] {
+        g.bench_with_input(
+            BenchmarkId::new(Q::NAME, format!("{p}x{n}")),
+            &(p, n),
+            |b, &(p, n)| b.iter_custom(|iters| (0..iters).map(|_| run::<Q>(p, n)).sum()),
+        );
+    }
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    cycle::<Gosync>(c);
+    cycle::<GosyncMetrics>(c);
+    cycle::<Naive>(c);
+    cycle::<Channel>(c);
+    throughput::<Gosync>(c);
+    throughput::<GosyncMetrics>(c);
+    throughput::<Naive>(c);
+    throughput::<Channel>(c);
+}
+
+criterion_group! {
+    name = workqueue;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    targets = benches
+}
+criterion_main!(workqueue);

@@ -1,0 +1,87 @@
+//! `QueueBuilder`: a queue's name, clock and metrics provider.
+
+use std::fmt;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use gosync_core::Clock;
+
+use crate::metrics::{MetricsProvider, QueueMetrics};
+use crate::queue::{PriorityQueue, Queue};
+use crate::storage::Storage;
+
+/// Configures a [`Queue`] or [`PriorityQueue`] (client-go `QueueConfig`).
+///
+/// # Examples
+///
+/// ```
+/// use gosync_core::FakeClock;
+/// use gosync_workqueue::Queue;
+///
+/// let fake = FakeClock::new();
+/// let q: Queue<String> = Queue::builder().name("secrets").clock(fake.clock()).build();
+/// q.add("ns/name".to_string());
+/// assert_eq!(q.len(), 1);
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+#[derive(Clone, Default)]
+pub struct QueueBuilder {
+    name: String,
+    clock: Clock,
+    provider: Option<Arc<dyn MetricsProvider>>,
+}
+
+impl QueueBuilder {
+    /// The defaults: unnamed, real clock, no metrics.
+    pub fn new() -> Self {
+        QueueBuilder::default()
+    }
+
+    /// The queue's name: the `name` label of its metrics. Metrics need a non-empty name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The clock for delays, timeouts and metrics (default: the real clock).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Where the queue's metrics go. Without it (or without a name) the queue keeps none.
+    pub fn metrics_provider(mut self, provider: Arc<dyn MetricsProvider>) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// Builds a FIFO [`Queue`].
+    pub fn build<T: Hash + Eq + Clone + Send + 'static>(self) -> Queue<T> {
+        self.build_with()
+    }
+
+    /// Builds a [`PriorityQueue`].
+    pub fn build_priority<T: Hash + Eq + Clone + Send + 'static>(self) -> PriorityQueue<T> {
+        self.build_with()
+    }
+
+    pub(crate) fn build_with<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static>(
+        self,
+    ) -> Queue<T, S> {
+        let metrics = match &self.provider {
+            Some(p) if !self.name.is_empty() => Some(QueueMetrics::new(p, &self.name)),
+            _ => None,
+        };
+        Queue::from_parts(self.clock, metrics)
+    }
+}
+
+impl fmt::Debug for QueueBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueBuilder")
+            .field("name", &self.name)
+            .field("clock", &self.clock)
+            .field("metrics", &self.provider.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,834 @@
+//! `Queue`: client-go's work queue (dedup, processing set, delays) behind one lock.
+
+use std::fmt;
+use std::hash::Hash;
+use std::ops::Deref;
+use std::time::{Duration, Instant};
+
+use gosync_core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use gosync_core::sync::{hint, thread, Arc, Condvar, Mutex, MutexGuard};
+use gosync_core::Clock;
+
+use crate::builder::QueueBuilder;
+use crate::error::{GetTimeoutError, TryGetError};
+use crate::metrics::QueueMetrics;
+use crate::state::{State, Wake, UNFINISHED_WORK_PERIOD};
+use crate::storage::{Fifo, Priority, Storage};
+
+/// client-go's work queue: a deduplicating FIFO of keys, each processed by at most one worker
+/// at a time, with delayed adds.
+///
+/// * [`add`](Queue::add) marks an item *dirty* and queues it, unless it is dirty already
+///   (deduplicated) or being processed (then it is queued again when its processing ends).
+/// * [`get`](Queue::get) blocks for the next item and marks it *processing*; the returned
+///   [`Guard`] calls [`done`](Queue::done) when dropped, even when the worker panics.
+/// * [`add_after`](Queue::add_after) adds an item once a delay has passed on the queue's
+///   [`Clock`]; one background thread, started on first use, waits for the earliest item.
+/// * [`shut_down`](Queue::shut_down) stops accepting items and wakes every getter; the
+///   remaining items are still handed out. [`shut_down_with_drain`](Queue::shut_down_with_drain)
+///   also waits until all of them are processed.
+///
+/// `Queue` is a handle: clones share one queue. Dropping the last handle shuts it down.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_workqueue::Queue;
+///
+/// let q = Queue::new();
+/// q.add("pod/a");
+/// q.add("pod/b");
+/// q.add("pod/a"); // already queued: deduplicated
+/// assert_eq!(q.len(), 2);
+///
+/// let worker = {
+///     let q = q.clone();
+///     std::thread::spawn(move || {
+///         let mut seen = Vec::new();
+///         while let Some(item) = q.get() {
+///             seen.push(*item); // `item` is a guard: done() when it drops
+///         }
+///         seen
+///     })
+/// };
+/// q.shut_down_with_drain(); // returns once both items are processed
+/// assert_eq!(worker.join().unwrap(), ["pod/a", "pod/b"]);
+/// ```
+///
+/// # Delays and deduplication
+///
+/// An item is in the queue at most once, ready or waiting, and the earliest time wins:
+/// `add` of a waiting item makes it ready now and drops its waiting entry (client-go keeps
+/// it, so the item is processed a second time when the delay ends: kubernetes#126027);
+/// `add_after` of a waiting item keeps the earlier of the two times; `add_after` of an item
+/// that is already dirty does nothing. An item that is processing and not dirty can wait.
+pub struct Queue<T, S: Storage<T> = Fifo<T>> {
+    shared: Arc<Shared<T, S>>,
+}
+
+/// A queue that hands out the highest priority first, FIFO within a priority
+/// (controller-runtime's priority queue). See [`Queue::add_with_opts`].
+pub type PriorityQueue<T> = Queue<T, Priority<T>>;
+
+/// Keeps a hot field on its own cache line (no false sharing with the lock word).
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// Rounds of spinning (doubling each round, then yielding) a getter does on
+/// [`Shared::hint`] before it parks: a park + wake-up costs tens of microseconds, far more
+/// than the gap between two adds under load.
+#[cfg(not(loom))]
+const SPIN_ROUNDS: u32 = 10;
+/// Under loom one round keeps the model small while still covering the spin path.
+#[cfg(loom)]
+const SPIN_ROUNDS: u32 = 1;
+
+/// # Parking protocol
+///
+/// 1. A getter that finds nothing ready unlocks, spins on `hint` for a few microseconds,
+///    then locks again and re-checks before it parks; `hint` is only advice, every decision
+///    is made under the lock.
+/// 2. A getter counts itself in `State::parked` under the lock, before `ready.wait`
+///    releases it atomically, and uncounts itself after it wakes.
+/// 3. Whoever makes an item ready reads `parked` under the same lock hold and notifies
+///    only if it is non-zero: a getter not counted there is not parked, and will see the
+///    item when it next checks under the lock (rule 1).
+pub(crate) struct Shared<T, S: Storage<T>> {
+    state: Mutex<State<T, S>>,
+    /// Mirror of "an item is ready or the queue is shut down", written under the lock
+    /// only when it changes, read by spinning getters.
+    hint: Padded<AtomicBool>,
+    /// Getters wait here for an item or shutdown.
+    ready: Condvar,
+    /// `shut_down_with_drain` waits here for the queue to drain (or a forced shutdown).
+    drained: Condvar,
+    /// The delay loop waits here for an earlier item, a deadline, or shutdown.
+    timer: Condvar,
+    clock: Clock,
+    /// Whether the queue keeps metrics (fixed at construction).
+    metrics_on: bool,
+    /// Live `Queue` handles; the last one to drop shuts the queue down.
+    handles: AtomicUsize,
+    /// The delay loop thread, joined by shutdown.
+    delay_thread: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+/// An item handed out by [`Queue::get`]: it stays *processing* until the guard is dropped
+/// (or [`done`](Guard::done)), which calls [`Queue::done`]. Dereferences to the item.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_workqueue::Queue;
+///
+/// let q = Queue::new();
+/// q.add(7);
+/// let item = q.get().unwrap();
+/// q.add(7); // processing: remembered, not queued
+/// assert_eq!(q.len(), 0);
+/// item.done(); // 7 is queued again now
+/// assert_eq!(q.len(), 1);
+/// ```
+#[must_use = "dropping the guard at once marks the item done"]
+pub struct Guard<'a, T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static = Fifo<T>> {
+    queue: &'a Queue<T, S>,
+    item: Option<T>,
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static> Queue<T> {
+    /// An unnamed FIFO queue on the real clock, without metrics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(1u32);
+    /// assert_eq!(q.len(), 1);
+    /// ```
+    pub fn new() -> Self {
+        QueueBuilder::new().build()
+    }
+}
+
+impl Queue<()> {
+    /// A builder for a queue with a name, a clock, or metrics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::FakeClock;
+    /// let fake = FakeClock::new();
+    /// let q: gosync_workqueue::Queue<String> =
+    ///     gosync_workqueue::Queue::builder().name("pods").clock(fake.clock()).build();
+    /// assert!(!q.shutting_down());
+    /// ```
+    pub fn builder() -> QueueBuilder {
+        QueueBuilder::new()
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static> Default for Queue<T> {
+    fn default() -> Self {
+        Queue::new()
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static> Queue<T, Priority<T>> {
+    /// An unnamed priority queue on the real clock, without metrics. (Named `new_priority`
+    /// so that `Queue::new()` needs no type annotation.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_workqueue::{AddOpts, PriorityQueue};
+    ///
+    /// let q = PriorityQueue::new_priority();
+    /// q.add("low");
+    /// q.add_with_opts("high", AddOpts::new().priority(10));
+    /// assert_eq!(*q.get().unwrap(), "high");
+    /// assert_eq!(*q.get().unwrap(), "low");
+    /// ```
+    pub fn new_priority() -> Self {
+        QueueBuilder::new().build_priority()
+    }
+
+    /// Adds `item` with a priority and/or a delay (controller-runtime `AddWithOpts`).
+    ///
+    /// Higher priorities are handed out first, FIFO within a priority; a plain
+    /// [`add`](Queue::add) uses priority 0. Re-adding an item keeps the higher of its two
+    /// priorities and the earlier of its two ready times. A zero or absent delay adds now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_workqueue::{AddOpts, PriorityQueue};
+    ///
+    /// let q = PriorityQueue::new_priority();
+    /// q.add_with_opts("a", AddOpts::new().priority(1));
+    /// q.add_with_opts("b", AddOpts::new().priority(5));
+    /// q.add_with_opts("a", AddOpts::new().priority(9)); // raised, not duplicated
+    /// assert_eq!(q.len(), 2);
+    /// assert_eq!(*q.get().unwrap(), "a");
+    /// ```
+    pub fn add_with_opts(&self, item: T, opts: crate::AddOpts) {
+        self.add_inner(item, opts.priority, opts.after, false);
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S> {
+    pub(crate) fn from_parts(clock: Clock, metrics: Option<QueueMetrics>) -> Self {
+        let with_metrics = metrics.is_some();
+        let queue = Queue {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::new(metrics)),
+                ready: Condvar::new(),
+                drained: Condvar::new(),
+                timer: Condvar::new(),
+                hint: Padded(AtomicBool::new(false)),
+                clock,
+                metrics_on: with_metrics,
+                handles: AtomicUsize::new(1),
+                delay_thread: Mutex::new(None),
+            }),
+        };
+        if with_metrics {
+            // client-go's `updateUnfinishedWorkLoop`, folded into the delay loop.
+            let mut st = queue.shared.state.lock();
+            st.next_tick = queue.shared.clock.deadline_after(UNFINISHED_WORK_PERIOD);
+            queue.start_loop(&mut st);
+        }
+        queue
+    }
+
+    /// The clock this queue measures delays and metrics with.
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    /// Marks `item` as needing processing (client-go `Add`).
+    ///
+    /// Ignored after shutdown. If `item` is already dirty nothing changes; otherwise it
+    /// becomes dirty and, unless it is being processed, is queued and one waiting getter
+    /// is woken. If it was waiting for a delay, it is ready now and no longer waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add("x");
+    /// q.add("x");
+    /// assert_eq!(q.len(), 1);
+    /// ```
+    #[inline]
+    pub fn add(&self, item: T) {
+        let now = self.shared.stamp();
+        let mut st = self.shared.state.lock();
+        if st.shutting_down {
+            return;
+        }
+        let wake = st.insert(item, S::Prio::default(), None, now, &self.shared.clock);
+        if wake == Wake::Getter {
+            self.shared.wake_getter(st);
+        }
+    }
+
+    /// Adds `item` once `delay` has passed on the queue's clock (client-go `AddAfter`).
+    ///
+    /// A zero delay adds now. Ignored after shutdown. An item that is already waiting keeps
+    /// the earlier ready time; an item that is already dirty stays as it is (it will be
+    /// processed no later than asked). A delay beyond what `Instant` can represent means
+    /// "never" and is dropped. Counts one retry in the metrics, as client-go does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::FakeClock;
+    /// use std::time::Duration;
+    ///
+    /// let fake = FakeClock::new();
+    /// let q = gosync_workqueue::Queue::builder().clock(fake.clock()).build();
+    /// q.add_after("x", Duration::from_secs(10));
+    /// assert_eq!((q.len(), q.waiting_len()), (0, 1));
+    /// assert!(fake.block_until_waiters(1, Duration::from_secs(10)));
+    /// fake.advance(Duration::from_secs(10));
+    /// assert_eq!(*q.get().unwrap(), "x");
+    /// ```
+    pub fn add_after(&self, item: T, delay: Duration) {
+        self.add_inner(item, S::Prio::default(), Some(delay), true);
+    }
+
+    pub(crate) fn add_inner(&self, item: T, prio: S::Prio, after: Option<Duration>, retry: bool) {
+        let shared = &*self.shared;
+        let now = shared.stamp();
+        let mut st = shared.state.lock();
+        if st.shutting_down {
+            return;
+        }
+        if retry {
+            if let Some(m) = &st.metrics {
+                m.retries.inc();
+            }
+        }
+        let at = match after {
+            None => None,
+            Some(d) if d.is_zero() => None,
+            Some(d) => match shared.clock.deadline_after(d) {
+                Some(at) => Some(at),
+                None => return, // "never"
+            },
+        };
+        match st.insert(item, prio, at, now, &shared.clock) {
+            Wake::None => {}
+            Wake::Getter => shared.wake_getter(st),
+            Wake::Timer => {
+                if st.loop_started {
+                    drop(st);
+                    shared.timer.notify_one();
+                } else {
+                    self.start_loop(&mut st);
+                }
+            }
+        }
+    }
+
+    /// Blocks until an item is ready and hands it out, marked processing; `None` once the
+    /// queue is shut down and empty (client-go `Get`).
+    ///
+    /// After shutdown the items still queued are handed out before `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(1);
+    /// q.shut_down();
+    /// assert_eq!(q.get().map(|g| *g), Some(1));
+    /// assert!(q.get().is_none());
+    /// ```
+    pub fn get(&self) -> Option<Guard<'_, T, S>> {
+        self.get_detached().map(|item| self.guard(item))
+    }
+
+    /// [`get`](Queue::get) without the guard: the caller must call [`done`](Queue::done)
+    /// (the Go shape). `None` once shut down and empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add("k");
+    /// let k = q.get_detached().unwrap();
+    /// assert!(q.done(&k));
+    /// assert!(!q.done(&k)); // not processing any more: a no-op
+    /// ```
+    pub fn get_detached(&self) -> Option<T> {
+        let shared = &*self.shared;
+        let mut now = shared.stamp();
+        let mut st = shared.state.lock();
+        let mut spun = false;
+        loop {
+            if let Some(item) = st.take(now, &shared.clock) {
+                shared.sync_hint(&mut st);
+                return Some(item);
+            }
+            if st.shutting_down {
+                return None;
+            }
+            if !spun {
+                // Protocol rule 1: spin unlocked, then re-check under the lock.
+                spun = true;
+                drop(st);
+                shared.spin();
+                now = shared.stamp();
+                st = shared.state.lock();
+                continue;
+            }
+            // Protocol rule 2.
+            st.parked += 1;
+            shared.ready.wait(&mut st);
+            st.parked -= 1;
+            now = shared.stamp();
+        }
+    }
+
+    /// Hands out a ready item without blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`TryGetError::Empty`] if no item is ready, [`TryGetError::ShutDown`] if the queue is
+    /// shut down and empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_workqueue::{Queue, TryGetError};
+    /// let q: Queue<u8> = Queue::new();
+    /// assert_eq!(q.try_get().err(), Some(TryGetError::Empty));
+    /// q.shut_down();
+    /// assert_eq!(q.try_get().err(), Some(TryGetError::ShutDown));
+    /// ```
+    pub fn try_get(&self) -> Result<Guard<'_, T, S>, TryGetError> {
+        let shared = &*self.shared;
+        let now = shared.stamp();
+        let mut st = shared.state.lock();
+        match st.take(now, &shared.clock) {
+            Some(item) => {
+                shared.sync_hint(&mut st);
+                drop(st);
+                Ok(self.guard(item))
+            }
+            None if st.shutting_down => Err(TryGetError::ShutDown),
+            None => Err(TryGetError::Empty),
+        }
+    }
+
+    /// [`get`](Queue::get) that gives up after `timeout` of the queue's clock.
+    ///
+    /// # Errors
+    ///
+    /// [`GetTimeoutError::Timeout`] if no item became ready in time,
+    /// [`GetTimeoutError::ShutDown`] if the queue is shut down and empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_workqueue::{GetTimeoutError, Queue};
+    /// use std::time::Duration;
+    /// let q: Queue<u8> = Queue::new();
+    /// assert_eq!(q.get_timeout(Duration::from_millis(1)).err(), Some(GetTimeoutError::Timeout));
+    /// ```
+    pub fn get_timeout(&self, timeout: Duration) -> Result<Guard<'_, T, S>, GetTimeoutError> {
+        let shared = &*self.shared;
+        let deadline = shared.clock.deadline_after(timeout);
+        let mut now = shared.stamp();
+        let mut st = shared.state.lock();
+        loop {
+            if let Some(item) = st.take(now, &shared.clock) {
+                shared.sync_hint(&mut st);
+                drop(st);
+                return Ok(self.guard(item));
+            }
+            if st.shutting_down {
+                return Err(GetTimeoutError::ShutDown);
+            }
+            // Protocol rule 2, for the timed wait too.
+            st.parked += 1;
+            let timed_out = match deadline {
+                None => {
+                    shared.ready.wait(&mut st);
+                    false
+                }
+                Some(deadline) => shared.clock.wait_until(&shared.ready, &mut st, deadline),
+            };
+            st.parked -= 1;
+            now = shared.stamp();
+            if timed_out {
+                // An item that arrived meanwhile is still taken.
+                if let Some(item) = st.take(now, &shared.clock) {
+                    shared.sync_hint(&mut st);
+                    drop(st);
+                    return Ok(self.guard(item));
+                }
+                return Err(if st.shutting_down {
+                    GetTimeoutError::ShutDown
+                } else {
+                    GetTimeoutError::Timeout
+                });
+            }
+        }
+    }
+
+    /// Ends the processing of `item` (client-go `Done`); if it was added meanwhile, it is
+    /// queued again now. Returns whether `item` was processing.
+    ///
+    /// `done` of an item that is not processing is a no-op that returns `false` (client-go
+    /// would queue a duplicate if the item was dirty). Guards call this when dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(1);
+    /// assert!(!q.done(&1)); // queued, not processing
+    /// assert_eq!(q.len(), 1);
+    /// ```
+    #[inline]
+    pub fn done(&self, item: &T) -> bool {
+        let shared = &*self.shared;
+        let now = shared.stamp();
+        let mut st = shared.state.lock();
+        let Some(wake) = st.finish(item, now, &shared.clock) else {
+            return false;
+        };
+        if st.draining && st.drained() {
+            shared.drained.notify_all();
+        }
+        if wake == Wake::Getter {
+            shared.wake_getter(st);
+        }
+        true
+    }
+
+    /// The number of items ready to be handed out (client-go `Len`): dirty items that are
+    /// not being processed. Waiting and processing items are not counted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// assert_eq!(q.len(), 0);
+    /// q.add('a');
+    /// assert_eq!(q.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.shared.state.lock().queued
+    }
+
+    /// Whether no item is ready (`len() == 0`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: gosync_workqueue::Queue<u8> = gosync_workqueue::Queue::new();
+    /// assert!(q.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The number of items waiting for their delay to pass.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add_after(1, Duration::from_secs(60));
+    /// q.add_after(1, Duration::from_secs(30)); // deduplicated, earlier time kept
+    /// assert_eq!(q.waiting_len(), 1);
+    /// q.shut_down();
+    /// ```
+    pub fn waiting_len(&self) -> usize {
+        self.shared.state.lock().waiting_live
+    }
+
+    /// Stops the queue (client-go `ShutDown`): later adds are ignored, waiting items are
+    /// dropped, the delay thread stops, and every blocked getter wakes. Queued items are
+    /// still handed out, then [`get`](Queue::get) returns `None`. Also makes a pending
+    /// [`shut_down_with_drain`](Queue::shut_down_with_drain) return at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: gosync_workqueue::Queue<u8> = gosync_workqueue::Queue::new();
+    /// q.shut_down();
+    /// assert!(q.shutting_down());
+    /// assert!(q.get().is_none());
+    /// ```
+    pub fn shut_down(&self) {
+        self.shut_down_inner(false);
+    }
+
+    /// Stops the queue like [`shut_down`](Queue::shut_down), then blocks until nothing is
+    /// processing and nothing is dirty (client-go `ShutDownWithDrain`), or until a
+    /// `shut_down` call forces it to return.
+    ///
+    /// Workers must keep calling `get` and finishing their items for the drain to end.
+    /// Calling it from a worker that holds an item deadlocks, as in client-go.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(1);
+    /// let worker = { let q = q.clone(); std::thread::spawn(move || while q.get().is_some() {}) };
+    /// q.shut_down_with_drain();
+    /// assert_eq!(q.len(), 0);
+    /// worker.join().unwrap();
+    /// ```
+    pub fn shut_down_with_drain(&self) {
+        self.shut_down_inner(true);
+    }
+
+    fn shut_down_inner(&self, drain: bool) {
+        let shared = &*self.shared;
+        let mut st = shared.state.lock();
+        st.shutting_down = true;
+        st.draining = drain;
+        st.drop_waiting();
+        shared.sync_hint(&mut st);
+        shared.ready.notify_all();
+        shared.drained.notify_all();
+        shared.timer.notify_all();
+        while st.draining && !st.drained() {
+            shared.drained.wait(&mut st);
+        }
+        drop(st);
+        let handle = shared.delay_thread.lock().take();
+        if let Some(handle) = handle {
+            // The loop exits as soon as it sees `shutting_down`; it never panics.
+            let _ = handle.join();
+        }
+    }
+
+    /// Whether the queue is shut down (client-go `ShuttingDown`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: gosync_workqueue::Queue<u8> = gosync_workqueue::Queue::new();
+    /// assert!(!q.shutting_down());
+    /// ```
+    pub fn shutting_down(&self) -> bool {
+        self.shared.state.lock().shutting_down
+    }
+
+    fn guard(&self, item: T) -> Guard<'_, T, S> {
+        Guard {
+            queue: self,
+            item: Some(item),
+        }
+    }
+
+    /// Starts the delay loop thread; called under the state lock.
+    #[cold]
+    fn start_loop(&self, st: &mut State<T, S>) {
+        st.loop_started = true;
+        let shared = Arc::clone(&self.shared);
+        let handle = thread::spawn(move || delay_loop(&shared));
+        *self.shared.delay_thread.lock() = Some(handle);
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send, S: Storage<T>> Shared<T, S> {
+    /// An item became ready under `st`: publish the hint, then wake one parked getter, if
+    /// any (protocol rule 3). Unlocks.
+    #[inline]
+    fn wake_getter(&self, mut st: MutexGuard<'_, State<T, S>>) {
+        self.sync_hint(&mut st);
+        let parked = st.parked;
+        drop(st);
+        if parked > 0 {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Spins, then yields, until `hint` says an item may be ready, for at most a few
+    /// microseconds (protocol rule 1).
+    #[inline(never)]
+    fn spin(&self) {
+        for round in 0..SPIN_ROUNDS {
+            if self.hint.0.load(Relaxed) {
+                return;
+            }
+            if round < SPIN_ROUNDS / 2 {
+                for _ in 0..(4u32 << round) {
+                    hint::spin_loop();
+                }
+            } else {
+                thread::yield_now();
+            }
+        }
+    }
+}
+
+impl<T, S: Storage<T>> Shared<T, S> {
+    /// The time for this operation's metrics, read before taking the lock (`None` without
+    /// metrics: then the clock is never read on the hot path).
+    #[inline]
+    fn stamp(&self) -> Option<Instant> {
+        if self.metrics_on {
+            Some(self.clock.now())
+        } else {
+            None
+        }
+    }
+
+    /// Stores "ready or shut down" into `hint` if it changed (under the lock).
+    #[inline]
+    fn sync_hint(&self, st: &mut State<T, S>) {
+        let ready = st.queued > 0 || st.shutting_down;
+        if ready != st.hinted {
+            st.hinted = ready;
+            self.hint.0.store(ready, Relaxed);
+        }
+    }
+}
+
+/// client-go's `waitingLoop`: moves due items into the queue and ticks the metrics.
+fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>) {
+    let clock = &shared.clock;
+    let mut st = shared.state.lock();
+    loop {
+        if st.shutting_down {
+            return;
+        }
+        let now = clock.now();
+        let woke = st.fire_due(now, clock);
+        if woke > 0 {
+            shared.sync_hint(&mut st);
+            // Protocol rule 3: wake only getters that are parked.
+            match (st.parked, woke) {
+                (0, _) => {}
+                (1, _) | (_, 1) => {
+                    shared.ready.notify_one();
+                }
+                _ => {
+                    shared.ready.notify_all();
+                }
+            }
+        }
+        if st.next_tick.is_some_and(|tick| tick <= now) {
+            st.update_unfinished_work(now);
+            st.next_tick = now.checked_add(UNFINISHED_WORK_PERIOD);
+        }
+        match st.next_deadline() {
+            None => shared.timer.wait(&mut st),
+            Some(deadline) => {
+                clock.wait_until(&shared.timer, &mut st, deadline);
+            }
+        }
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Clone for Queue<T, S> {
+    fn clone(&self) -> Self {
+        // Relaxed: the count only elects the last handle; the state lock orders the rest.
+        self.shared.handles.fetch_add(1, Relaxed);
+        Queue {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T, S: Storage<T>> Drop for Queue<T, S> {
+    fn drop(&mut self) {
+        // Relaxed: see `clone`; the RMW order alone decides who is last.
+        if self.shared.handles.fetch_sub(1, Relaxed) == 1 {
+            let shared = &*self.shared;
+            let mut st = shared.state.lock();
+            st.shutting_down = true;
+            shared.sync_hint(&mut st);
+            drop(st);
+            shared.ready.notify_all();
+            shared.drained.notify_all();
+            shared.timer.notify_all();
+            if let Some(handle) = shared.delay_thread.lock().take() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+impl<T, S: Storage<T>> fmt::Debug for Queue<T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Queue");
+        match self.shared.state.try_lock() {
+            Some(st) => d
+                .field("len", &st.queued)
+                .field("dirty", &st.dirty)
+                .field("processing", &st.processing)
+                .field("waiting", &st.waiting_live)
+                .field("shutting_down", &st.shutting_down)
+                .finish(),
+            None => d.finish_non_exhaustive(),
+        }
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Guard<'_, T, S> {
+    /// The item.
+    pub fn item(&self) -> &T {
+        self.item
+            .as_ref()
+            .expect("guard holds its item until dropped")
+    }
+
+    /// Marks the item done now (the same as dropping the guard).
+    pub fn done(self) {
+        drop(self);
+    }
+
+    /// Detaches the item from the guard: it stays processing until the caller passes it to
+    /// [`Queue::done`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(5);
+    /// let five = q.get().unwrap().into_inner();
+    /// q.add(5);
+    /// assert_eq!(q.len(), 0); // still processing
+    /// q.done(&five);
+    /// assert_eq!(q.len(), 1);
+    /// ```
+    pub fn into_inner(mut self) -> T {
+        self.item
+            .take()
+            .expect("guard holds its item until dropped")
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Deref for Guard<'_, T, S> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.item()
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Drop for Guard<'_, T, S> {
+    fn drop(&mut self) {
+        if let Some(item) = self.item.take() {
+            self.queue.done(&item);
+        }
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> fmt::Debug
+    for Guard<'_, T, S>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard").finish_non_exhaustive()
+    }
+}

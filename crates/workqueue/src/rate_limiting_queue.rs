@@ -1,0 +1,199 @@
+//! `RateLimitingQueue`: a [`Queue`] whose retries are delayed by a [`RateLimiter`].
+
+use std::fmt;
+use std::hash::Hash;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use gosync_ratelimit::{default_controller_rate_limiter_with_clock, MaxOf, RateLimiter};
+
+use crate::add_opts::AddOpts;
+use crate::builder::QueueBuilder;
+use crate::queue::Queue;
+use crate::storage::{Fifo, Priority, Storage};
+
+/// client-go's rate-limiting queue: a [`Queue`] plus a per-item [`RateLimiter`] that decides
+/// how long a failed item waits before it is retried.
+///
+/// It dereferences to the [`Queue`], so `add`, `get`, `add_after`, `shut_down`, … are all
+/// there. Clones share the queue and the limiter.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_core::FakeClock;
+/// use gosync_workqueue::ratelimit::ExponentialLimiter;
+/// use gosync_workqueue::{Queue, RateLimitingQueue};
+/// use std::time::Duration;
+///
+/// let fake = FakeClock::new();
+/// let limiter = ExponentialLimiter::new(Duration::from_millis(5), Duration::from_secs(1));
+/// let q = RateLimitingQueue::with_limiter(Queue::builder().clock(fake.clock()), limiter);
+/// q.add_rate_limited("job"); // failure #1: retry in 5 ms
+/// assert_eq!(q.num_requeues(&"job"), 1);
+/// assert!(fake.block_until_waiters(1, Duration::from_secs(10)));
+/// fake.advance(Duration::from_millis(5));
+/// let job = q.get().unwrap();
+/// q.forget(&job); // it succeeded: reset its backoff
+/// assert_eq!(q.num_requeues(&"job"), 0);
+/// ```
+pub struct RateLimitingQueue<T, R = MaxOf<T>, S = Fifo<T>>
+where
+    T: Hash + Eq + Clone + Send + 'static,
+    S: Storage<T> + 'static,
+{
+    queue: Queue<T, S>,
+    limiter: Arc<R>,
+}
+
+impl<T: Hash + Eq + Clone + Send + Sync + 'static> RateLimitingQueue<T> {
+    /// A FIFO queue on the real clock with client-go's `DefaultControllerRateLimiter`
+    /// (per-item exponential 5 ms … 1000 s, and an overall 10 qps / 100 burst bucket).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::RateLimitingQueue::new();
+    /// q.add_rate_limited(1u32); // the first failure waits 5 ms
+    /// assert_eq!(*q.get().unwrap(), 1);
+    /// ```
+    pub fn new() -> Self {
+        Self::from_builder(QueueBuilder::new())
+    }
+
+    /// A FIFO queue from `builder` with the default controller limiter on the builder's clock.
+    pub fn from_builder(builder: QueueBuilder) -> Self {
+        let queue: Queue<T> = builder.build();
+        let limiter = default_controller_rate_limiter_with_clock(queue.clock().clone());
+        RateLimitingQueue {
+            queue,
+            limiter: Arc::new(limiter),
+        }
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + Sync + 'static> Default for RateLimitingQueue<T> {
+    fn default() -> Self {
+        RateLimitingQueue::new()
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, R: RateLimiter<T>> RateLimitingQueue<T, R> {
+    /// A FIFO queue from `builder` with any limiter.
+    pub fn with_limiter(builder: QueueBuilder, limiter: R) -> Self {
+        RateLimitingQueue {
+            queue: builder.build(),
+            limiter: Arc::new(limiter),
+        }
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, R: RateLimiter<T>>
+    RateLimitingQueue<T, R, Priority<T>>
+{
+    /// A priority queue from `builder` with any limiter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_workqueue::ratelimit::ExponentialLimiter;
+    /// use gosync_workqueue::{AddOpts, Queue, RateLimitingQueue};
+    /// use std::time::Duration;
+    ///
+    /// let limiter = ExponentialLimiter::new(Duration::ZERO, Duration::ZERO);
+    /// let q = RateLimitingQueue::priority_with_limiter(Queue::builder(), limiter);
+    /// q.add_with_opts("retry", AddOpts::new().rate_limited(true)); // zero delay: now
+    /// q.add_with_opts("urgent", AddOpts::new().priority(100));
+    /// assert_eq!(*q.get().unwrap(), "urgent");
+    /// ```
+    pub fn priority_with_limiter(builder: QueueBuilder, limiter: R) -> Self {
+        RateLimitingQueue {
+            queue: builder.build_priority(),
+            limiter: Arc::new(limiter),
+        }
+    }
+
+    /// Adds with options (controller-runtime `AddWithOpts`). With `rate_limited`, the delay
+    /// is the limiter's `when` (one failure recorded), or the `after` given if that is
+    /// shorter, as controller-runtime does.
+    pub fn add_with_opts(&self, item: T, opts: AddOpts) {
+        let mut after = opts.after;
+        if opts.rate_limited {
+            let when = self.limiter.when(&item);
+            after = Some(after.map_or(when, |a| a.min(when)));
+        }
+        self.queue
+            .add_inner(item, opts.priority, after, opts.rate_limited);
+    }
+}
+
+impl<T, R, S> RateLimitingQueue<T, R, S>
+where
+    T: Hash + Eq + Clone + Send + 'static,
+    R: RateLimiter<T>,
+    S: Storage<T> + 'static,
+{
+    /// Adds `item` after the delay its limiter gives it now (client-go `AddRateLimited`):
+    /// `add_after(item, limiter.when(&item))`. Records one failure of `item`.
+    pub fn add_rate_limited(&self, item: T) {
+        let delay = self.limiter.when(&item);
+        self.queue.add_after(item, delay);
+    }
+
+    /// Tells the limiter that `item` succeeded: its failures are forgotten (client-go
+    /// `Forget`). It does not remove the item from the queue.
+    pub fn forget(&self, item: &T) {
+        self.limiter.forget(item);
+    }
+
+    /// How many failures of `item` the limiter has recorded (client-go `NumRequeues`).
+    pub fn num_requeues(&self, item: &T) -> u32 {
+        self.limiter.num_requeues(item)
+    }
+
+    /// The limiter.
+    pub fn limiter(&self) -> &R {
+        &self.limiter
+    }
+
+    /// The underlying queue (also reachable through `Deref`).
+    pub fn queue(&self) -> &Queue<T, S> {
+        &self.queue
+    }
+}
+
+impl<T, R, S> Deref for RateLimitingQueue<T, R, S>
+where
+    T: Hash + Eq + Clone + Send + 'static,
+    S: Storage<T> + 'static,
+{
+    type Target = Queue<T, S>;
+    fn deref(&self) -> &Queue<T, S> {
+        &self.queue
+    }
+}
+
+impl<T, R, S> Clone for RateLimitingQueue<T, R, S>
+where
+    T: Hash + Eq + Clone + Send + 'static,
+    S: Storage<T> + 'static,
+{
+    fn clone(&self) -> Self {
+        RateLimitingQueue {
+            queue: self.queue.clone(),
+            limiter: Arc::clone(&self.limiter),
+        }
+    }
+}
+
+impl<T, R, S> fmt::Debug for RateLimitingQueue<T, R, S>
+where
+    T: Hash + Eq + Clone + Send + 'static,
+    S: Storage<T> + 'static,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitingQueue")
+            .field("queue", &self.queue)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,417 @@
+//! The queue's lock-protected state and the operations on it (no blocking in here).
+//!
+//! # Invariants (all under `Shared::state`)
+//!
+//! 1. An item has an entry in `items` iff it is dirty, processing, or waiting.
+//! 2. `dirty && !processing` ⇔ exactly one live copy of the item is in `ready` (its tag
+//!    equals the entry's `tag`); other copies in `ready` are stale and skipped.
+//! 3. `wait.is_some()` ⇒ `!dirty`: an item that will be processed anyway is not also waiting
+//!    (the fix for kubernetes#126027). A heap entry is live iff its (time, push number)
+//!    equals `wait`, so a stale entry never fires, even at the same time as the live one.
+//! 4. `queued`, `dirty`, `processing`, `waiting_live` count the entries with those states.
+
+use std::cmp::Ordering;
+use std::collections::hash_map::{Entry as MapEntry, HashMap};
+use std::collections::BinaryHeap;
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+use gosync_core::Clock;
+
+use crate::metrics::{seconds, QueueMetrics};
+use crate::storage::Storage;
+
+/// client-go's `unfinishedWorkUpdatePeriod`.
+pub(crate) const UNFINISHED_WORK_PERIOD: Duration = Duration::from_millis(500);
+
+/// Stale copies tolerated before a compaction, on top of twice the live count.
+const STALE_SLACK: usize = 64;
+
+pub(crate) type Hasher = foldhash::fast::RandomState;
+
+pub(crate) struct Entry<P, G> {
+    dirty: bool,
+    processing: bool,
+    /// Ready time and push number of the live delay-heap entry while waiting.
+    wait: Option<(Instant, u64)>,
+    prio: P,
+    tag: G,
+    /// Metrics: when the item became dirty (client-go `addTimes`).
+    added: Option<Instant>,
+    /// Metrics: when processing started (client-go `processingStartTimes`).
+    started: Option<Instant>,
+}
+
+impl<P: Default, G: Default> Entry<P, G> {
+    fn new(prio: P) -> Self {
+        Entry {
+            dirty: false,
+            processing: false,
+            wait: None,
+            prio,
+            tag: G::default(),
+            added: None,
+            started: None,
+        }
+    }
+}
+
+/// An item waiting in the delay heap; the heap's top is the earliest `at`, then the oldest.
+pub(crate) struct Waiting<T> {
+    at: Instant,
+    seq: u64,
+    item: T,
+}
+
+impl<T> PartialEq for Waiting<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at && self.seq == other.seq
+    }
+}
+impl<T> Eq for Waiting<T> {}
+impl<T> PartialOrd for Waiting<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T> Ord for Waiting<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// What an operation asks the caller to signal after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    None,
+    /// An item became ready: wake one getter.
+    Getter,
+    /// The earliest ready time moved earlier: wake the delay loop.
+    Timer,
+}
+
+pub(crate) struct State<T, S: Storage<T>> {
+    pub(crate) items: HashMap<T, Entry<S::Prio, S::Tag>, Hasher>,
+    pub(crate) ready: S,
+    pub(crate) queued: usize,
+    pub(crate) dirty: usize,
+    pub(crate) processing: usize,
+    pub(crate) waiting: BinaryHeap<Waiting<T>>,
+    pub(crate) waiting_live: usize,
+    wait_seq: u64,
+    pub(crate) shutting_down: bool,
+    pub(crate) draining: bool,
+    pub(crate) loop_started: bool,
+    pub(crate) metrics: Option<QueueMetrics>,
+    pub(crate) next_tick: Option<Instant>,
+    /// Getters blocked on the `ready` condvar (see the parking protocol in `queue.rs`).
+    pub(crate) parked: usize,
+    /// The value last stored into `Shared::hint`.
+    pub(crate) hinted: bool,
+}
+
+impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
+    pub(crate) fn new(metrics: Option<QueueMetrics>) -> Self {
+        State {
+            items: HashMap::with_hasher(Hasher::default()),
+            ready: S::default(),
+            queued: 0,
+            dirty: 0,
+            processing: 0,
+            waiting: BinaryHeap::new(),
+            waiting_live: 0,
+            wait_seq: 0,
+            shutting_down: false,
+            draining: false,
+            loop_started: false,
+            metrics,
+            next_tick: None,
+            parked: 0,
+            hinted: false,
+        }
+    }
+
+    /// Adds `item` now (`at == None`) or at `at`. The caller has checked `shutting_down`.
+    pub(crate) fn insert(
+        &mut self,
+        item: T,
+        prio: S::Prio,
+        at: Option<Instant>,
+        now: Option<Instant>,
+        clock: &Clock,
+    ) -> Wake {
+        match self.items.entry(item) {
+            MapEntry::Vacant(v) => {
+                let mut e = Entry::new(prio);
+                match at {
+                    None => {
+                        e.dirty = true;
+                        if let Some(m) = &self.metrics {
+                            m.adds.inc();
+                            m.depth.inc();
+                            e.added = Some(stamp(now, clock));
+                        }
+                        e.tag = self.ready.push(v.key().clone(), prio);
+                        v.insert(e);
+                        self.dirty += 1;
+                        self.queued += 1;
+                        Wake::Getter
+                    }
+                    Some(at) => {
+                        let item = v.key().clone();
+                        let wake = push_waiting(&mut self.waiting, &mut self.wait_seq, item, at);
+                        e.wait = Some((at, self.wait_seq));
+                        v.insert(e);
+                        self.waiting_live += 1;
+                        wake
+                    }
+                }
+            }
+            MapEntry::Occupied(mut o) => {
+                let e = o.get_mut();
+                if e.dirty {
+                    // It will be processed anyway, no later than any delay asked for now.
+                    if prio > e.prio {
+                        e.prio = prio;
+                        if !e.processing {
+                            // Re-position: the old copy becomes stale.
+                            let key = o.key().clone();
+                            o.get_mut().tag = self.ready.push(key, prio);
+                            self.compact_ready();
+                        }
+                    }
+                    return Wake::None;
+                }
+                if prio > e.prio {
+                    e.prio = prio;
+                }
+                match at {
+                    None => {
+                        if e.wait.take().is_some() {
+                            // kubernetes#126027: the waiting entry is dropped.
+                            self.waiting_live -= 1;
+                        }
+                        self.dirty += 1;
+                        let mut wake = Wake::None;
+                        if mark_dirty(e, &self.metrics, now, clock) {
+                            let (key, prio) = (o.key().clone(), e_prio(&o));
+                            o.get_mut().tag = self.ready.push(key, prio);
+                            self.queued += 1;
+                            wake = Wake::Getter;
+                        }
+                        self.compact_waiting();
+                        wake
+                    }
+                    Some(at) => {
+                        match e.wait {
+                            Some((old, _)) if old <= at => return Wake::None,
+                            Some(_) => {}
+                            None => self.waiting_live += 1,
+                        }
+                        let item = o.key().clone();
+                        let wake = push_waiting(&mut self.waiting, &mut self.wait_seq, item, at);
+                        o.get_mut().wait = Some((at, self.wait_seq));
+                        self.compact_waiting();
+                        wake
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes the next ready item and marks it processing (client-go `Get` minus the wait).
+    #[inline]
+    pub(crate) fn take(&mut self, now: Option<Instant>, clock: &Clock) -> Option<T> {
+        while let Some((item, tag)) = self.ready.pop() {
+            let Some(e) = self.items.get_mut(&item) else {
+                continue;
+            };
+            if !e.dirty || e.processing || e.tag != tag {
+                continue; // a stale copy (priority storage only)
+            }
+            e.dirty = false;
+            e.processing = true;
+            self.dirty -= 1;
+            self.queued -= 1;
+            self.processing += 1;
+            if let Some(m) = &self.metrics {
+                let now = stamp(now, clock);
+                m.depth.dec();
+                e.started = Some(now);
+                if let Some(added) = e.added.take() {
+                    m.latency.observe(seconds(added, now));
+                }
+            }
+            return Some(item);
+        }
+        None
+    }
+
+    /// Ends the processing of `item` (client-go `Done`). Returns `None` if it was not
+    /// processing (a no-op), else whether a getter must be woken.
+    #[inline]
+    pub(crate) fn finish(&mut self, item: &T, now: Option<Instant>, clock: &Clock) -> Option<Wake> {
+        let (key, mut e) = self.items.remove_entry(item)?;
+        if !e.processing {
+            self.items.insert(key, e);
+            return None;
+        }
+        e.processing = false;
+        self.processing -= 1;
+        if let Some(m) = &self.metrics {
+            if let Some(started) = e.started.take() {
+                m.work_duration.observe(seconds(started, stamp(now, clock)));
+            }
+        }
+        let mut wake = Wake::None;
+        if e.dirty {
+            e.tag = self.ready.push(key.clone(), e.prio);
+            self.queued += 1;
+            wake = Wake::Getter;
+        }
+        if e.dirty || e.wait.is_some() {
+            self.items.insert(key, e);
+        }
+        Some(wake)
+    }
+
+    /// Whether a drain may end: nothing processing and nothing dirty.
+    #[inline]
+    pub(crate) fn drained(&self) -> bool {
+        self.processing == 0 && self.dirty == 0
+    }
+
+    /// Moves every waiting item whose time has come into the queue; returns how many became
+    /// ready for a getter.
+    pub(crate) fn fire_due(&mut self, now: Instant, clock: &Clock) -> usize {
+        let mut woke = 0;
+        while self.waiting.peek().is_some_and(|w| w.at <= now) {
+            let Some(w) = self.waiting.pop() else { break };
+            let Some(e) = self.items.get_mut(&w.item) else {
+                continue;
+            };
+            if e.wait != Some((w.at, w.seq)) {
+                continue; // stale
+            }
+            e.wait = None;
+            self.waiting_live -= 1;
+            self.dirty += 1;
+            if mark_dirty(e, &self.metrics, Some(now), clock) {
+                e.tag = self.ready.push(w.item, e.prio);
+                self.queued += 1;
+                woke += 1;
+            }
+        }
+        woke
+    }
+
+    /// The earliest time the delay loop must wake at (a due item or a metrics tick).
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let due = self.waiting.peek().map(|w| w.at);
+        match (due, self.next_tick) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// client-go `updateUnfinishedWork`: sum and maximum of the in-flight ages.
+    pub(crate) fn update_unfinished_work(&self, now: Instant) {
+        let Some(m) = &self.metrics else { return };
+        let (mut total, mut oldest) = (0.0f64, 0.0f64);
+        for e in self.items.values() {
+            if let Some(started) = e.started {
+                let age = seconds(started, now);
+                total += age;
+                oldest = oldest.max(age);
+            }
+        }
+        m.unfinished.set(total);
+        m.longest.set(oldest);
+    }
+
+    /// Forgets every waiting item (at shutdown: they would never be added).
+    pub(crate) fn drop_waiting(&mut self) {
+        if self.waiting_live == 0 && self.waiting.is_empty() {
+            return;
+        }
+        self.waiting.clear();
+        self.waiting_live = 0;
+        self.items.retain(|_, e| {
+            e.wait = None;
+            e.dirty || e.processing
+        });
+    }
+
+    fn compact_ready(&mut self) {
+        if self.ready.copies() > 2 * self.queued + STALE_SLACK {
+            let items = &self.items;
+            self.ready.retain(|t, tag| {
+                items
+                    .get(t)
+                    .is_some_and(|e| e.dirty && !e.processing && e.tag == tag)
+            });
+        }
+    }
+
+    fn compact_waiting(&mut self) {
+        if self.waiting.len() > 2 * self.waiting_live + STALE_SLACK {
+            let items = &self.items;
+            self.waiting.retain(|w| {
+                items
+                    .get(&w.item)
+                    .is_some_and(|e| e.wait == Some((w.at, w.seq)))
+            });
+        }
+    }
+}
+
+/// Marks a non-dirty entry dirty (client-go `Add` past the dedup check). Returns whether
+/// the caller must queue it (it is not processing).
+#[inline]
+fn mark_dirty<P, G>(
+    e: &mut Entry<P, G>,
+    metrics: &Option<QueueMetrics>,
+    now: Option<Instant>,
+    clock: &Clock,
+) -> bool {
+    debug_assert!(!e.dirty && e.wait.is_none());
+    e.dirty = true;
+    if let Some(m) = metrics {
+        m.adds.inc();
+        m.depth.inc();
+        if e.added.is_none() {
+            e.added = Some(stamp(now, clock));
+        }
+    }
+    !e.processing
+}
+
+/// The time of a metrics update: the caller's reading taken before the lock (so the
+/// clock is read outside the critical section), else the clock now.
+#[inline]
+fn stamp(now: Option<Instant>, clock: &Clock) -> Instant {
+    match now {
+        Some(now) => now,
+        None => clock.now(),
+    }
+}
+
+#[inline]
+fn e_prio<K, P: Copy, G>(o: &std::collections::hash_map::OccupiedEntry<'_, K, Entry<P, G>>) -> P {
+    o.get().prio
+}
+
+fn push_waiting<T>(heap: &mut BinaryHeap<Waiting<T>>, seq: &mut u64, item: T, at: Instant) -> Wake {
+    let earliest = heap.peek().map_or(true, |top| at < top.at);
+    *seq += 1;
+    heap.push(Waiting {
+        at,
+        seq: *seq,
+        item,
+    });
+    if earliest {
+        Wake::Timer
+    } else {
+        Wake::None
+    }
+}

@@ -1,0 +1,156 @@
+//! The order in which ready items are handed out: FIFO (the plain queue) or by priority.
+//!
+//! The queue core is generic over a [`Storage`]; the plain [`Fifo`] storage has zero-sized
+//! priorities and tags, so the plain queue pays nothing for the priority feature.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// How ready items are ordered: [`Fifo`] or [`Priority`]. Sealed.
+///
+/// A storage may hold stale copies of an item (after a priority raise); each copy carries a
+/// tag, and the queue hands out only the copy whose tag matches the item's current one.
+pub trait Storage<T>: sealed::Sealed + Default + Send {
+    /// The priority an item is added with (`()` for FIFO).
+    type Prio: Copy + Default + Ord + Send + fmt::Debug;
+    /// Identifies one queued copy of an item (`()` for FIFO, where copies are never stale).
+    #[doc(hidden)]
+    type Tag: Copy + Default + Eq + Send;
+
+    /// Queues `item`; returns the tag of this copy.
+    #[doc(hidden)]
+    fn push(&mut self, item: T, prio: Self::Prio) -> Self::Tag;
+    /// Takes the next copy, which may be stale.
+    #[doc(hidden)]
+    fn pop(&mut self) -> Option<(T, Self::Tag)>;
+    /// Number of copies held, stale ones included.
+    #[doc(hidden)]
+    fn copies(&self) -> usize;
+    /// Keeps only the copies for which `live` returns true.
+    #[doc(hidden)]
+    fn retain(&mut self, live: impl FnMut(&T, Self::Tag) -> bool);
+}
+
+/// First in, first out: client-go's plain queue order.
+#[derive(Debug)]
+pub struct Fifo<T>(VecDeque<T>);
+
+impl<T> Default for Fifo<T> {
+    fn default() -> Self {
+        Fifo(VecDeque::new())
+    }
+}
+
+impl<T> sealed::Sealed for Fifo<T> {}
+
+impl<T: Send> Storage<T> for Fifo<T> {
+    type Prio = ();
+    type Tag = ();
+
+    #[inline]
+    fn push(&mut self, item: T, (): ()) {
+        self.0.push_back(item);
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<(T, ())> {
+        self.0.pop_front().map(|t| (t, ()))
+    }
+
+    #[inline]
+    fn copies(&self) -> usize {
+        self.0.len()
+    }
+
+    fn retain(&mut self, mut live: impl FnMut(&T, ()) -> bool) {
+        self.0.retain(|t| live(t, ()));
+    }
+}
+
+/// Highest priority first, FIFO within a priority (controller-runtime's priority queue).
+pub struct Priority<T> {
+    heap: BinaryHeap<Slot<T>>,
+    seq: u64,
+}
+
+impl<T> Default for Priority<T> {
+    fn default() -> Self {
+        Priority {
+            heap: BinaryHeap::new(),
+            seq: 0,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Priority<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Priority")
+            .field("copies", &self.heap.len())
+            .finish()
+    }
+}
+
+/// The tag of a priority-queued copy: its insertion number (unique).
+#[doc(hidden)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Seq(u64);
+
+struct Slot<T> {
+    prio: i32,
+    seq: u64,
+    item: T,
+}
+
+impl<T> PartialEq for Slot<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.prio == other.prio && self.seq == other.seq
+    }
+}
+impl<T> Eq for Slot<T> {}
+impl<T> PartialOrd for Slot<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T> Ord for Slot<T> {
+    /// The max-heap's top is the highest priority, then the lowest (oldest) sequence.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.prio
+            .cmp(&other.prio)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+impl<T> sealed::Sealed for Priority<T> {}
+
+impl<T: Send> Storage<T> for Priority<T> {
+    type Prio = i32;
+    type Tag = Seq;
+
+    fn push(&mut self, item: T, prio: i32) -> Seq {
+        self.seq += 1;
+        self.heap.push(Slot {
+            prio,
+            seq: self.seq,
+            item,
+        });
+        Seq(self.seq)
+    }
+
+    fn pop(&mut self) -> Option<(T, Seq)> {
+        self.heap.pop().map(|s| (s.item, Seq(s.seq)))
+    }
+
+    fn copies(&self) -> usize {
+        self.heap.len()
+    }
+
+    fn retain(&mut self, mut live: impl FnMut(&T, Seq) -> bool) {
+        self.heap.retain(|s| live(&s.item, Seq(s.seq)));
+    }
+}

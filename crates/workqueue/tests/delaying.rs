@@ -1,0 +1,209 @@
+//! client-go `delaying_queue_test.go` scenarios on a fake clock, plus kubernetes#126027.
+#![cfg(not(loom))]
+
+use std::time::Duration;
+
+use gosync_core::FakeClock;
+use gosync_workqueue::{Queue, TryGetError};
+
+const HANG: Duration = Duration::from_secs(20);
+
+fn queue() -> (FakeClock, Queue<&'static str>) {
+    let fake = FakeClock::new();
+    let q = Queue::builder().clock(fake.clock()).build();
+    (fake, q)
+}
+
+/// Waits until the delay loop sleeps on the fake clock, then advances it.
+fn step(fake: &FakeClock, d: Duration) {
+    assert!(fake.block_until_waiters(1, HANG), "delay loop never slept");
+    fake.advance(d);
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn simple_queue() {
+    let (fake, q) = queue();
+    q.add_after("foo", ms(50));
+    assert_eq!(q.len(), 0);
+    assert_eq!(q.waiting_len(), 1);
+    step(&fake, ms(60));
+    let item = q.get().unwrap();
+    assert_eq!(*item, "foo");
+    drop(item);
+    assert_eq!(q.waiting_len(), 0);
+    assert_eq!(q.len(), 0);
+    q.shut_down();
+}
+
+#[test]
+fn deduping() {
+    let (fake, q) = queue();
+    q.add_after("foo", ms(50));
+    q.add_after("foo", ms(70)); // later: the earlier time is kept
+    assert_eq!(q.waiting_len(), 1);
+    step(&fake, ms(60));
+    assert_eq!(*q.get().unwrap(), "foo");
+    assert_eq!(q.waiting_len(), 0, "the 70 ms entry was merged");
+    fake.advance(ms(20));
+    assert_eq!(q.len(), 0, "nothing fires at 70 ms");
+
+    q.add_after("foo", ms(70));
+    q.add_after("foo", ms(50)); // earlier: it replaces the later time
+    assert_eq!(q.waiting_len(), 1);
+    step(&fake, ms(60));
+    assert_eq!(q.len(), 1);
+    assert_eq!(*q.get().unwrap(), "foo");
+    assert_eq!(q.waiting_len(), 0);
+    fake.advance(ms(20));
+    assert_eq!(q.len(), 0);
+    q.shut_down();
+}
+
+#[test]
+fn add_two_fire_early() {
+    let (fake, q) = queue();
+    q.add_after("foo", Duration::from_secs(1));
+    q.add_after("bar", ms(50));
+    assert_eq!(q.waiting_len(), 2);
+    step(&fake, ms(60));
+    assert_eq!(*q.get().unwrap(), "bar");
+    q.add_after("foo", ms(10)); // earlier than its 1 s: replaces it
+    step(&fake, ms(20));
+    assert_eq!(*q.get().unwrap(), "foo");
+    assert_eq!(q.waiting_len(), 0);
+    q.shut_down();
+}
+
+#[test]
+fn firing_order() {
+    // client-go TestCopyShifting: items fire in ready-time order, not insertion order.
+    let (fake, q) = queue();
+    q.add_after("foo", Duration::from_secs(3));
+    q.add_after("bar", Duration::from_secs(1));
+    q.add_after("baz", Duration::from_secs(2));
+    step(&fake, Duration::from_secs(4));
+    assert_eq!(*q.get().unwrap(), "bar");
+    assert_eq!(*q.get().unwrap(), "baz");
+    assert_eq!(*q.get().unwrap(), "foo");
+    q.shut_down();
+}
+
+#[test]
+fn zero_delay_adds_now() {
+    let (_fake, q) = queue();
+    q.add_after("now", Duration::ZERO);
+    assert_eq!(q.len(), 1);
+    q.shut_down();
+}
+
+#[test]
+fn plain_add_drops_waiting_entry_126027() {
+    let (fake, q) = queue();
+    q.add_after("x", Duration::from_secs(5 * 3600));
+    q.add("x");
+    assert_eq!((q.len(), q.waiting_len()), (1, 0));
+    q.get().unwrap().done();
+    fake.advance(Duration::from_secs(5 * 3600));
+    assert_eq!(
+        q.try_get().err(),
+        Some(TryGetError::Empty),
+        "processed once only"
+    );
+
+    q.add_after("y", Duration::from_secs(3600));
+    q.add_after("y", Duration::ZERO); // the same as add
+    assert_eq!((q.len(), q.waiting_len()), (1, 0));
+    q.shut_down();
+}
+
+#[test]
+fn add_after_of_dirty_item_is_a_noop() {
+    let (_fake, q) = queue();
+    q.add("x");
+    q.add_after("x", Duration::from_secs(1));
+    assert_eq!((q.len(), q.waiting_len()), (1, 0));
+    q.shut_down();
+}
+
+#[test]
+fn add_after_while_processing_waits() {
+    let (fake, q) = queue();
+    q.add("x");
+    let g = q.get().unwrap();
+    q.add_after("x", Duration::from_secs(1)); // processing, not dirty: waits
+    assert_eq!(q.waiting_len(), 1);
+    drop(g);
+    assert_eq!(q.len(), 0);
+    step(&fake, Duration::from_secs(1));
+    assert_eq!(*q.get().unwrap(), "x");
+    q.shut_down();
+}
+
+#[test]
+fn fires_while_processing_requeues_at_done() {
+    let (fake, q) = queue();
+    q.add("x");
+    let g = q.get().unwrap();
+    q.add_after("x", Duration::from_secs(1));
+    step(&fake, Duration::from_secs(1));
+    // Wait until the loop moved it (it becomes dirty, not queued: still processing).
+    while q.waiting_len() != 0 {
+        std::thread::yield_now();
+    }
+    assert_eq!(q.len(), 0);
+    drop(g);
+    assert_eq!(q.len(), 1);
+    q.shut_down();
+}
+
+#[test]
+fn shutdown_stops_loop_and_drops_waiting() {
+    let (fake, q) = queue();
+    q.add_after("x", Duration::from_secs(1));
+    assert!(fake.block_until_waiters(1, HANG));
+    q.shut_down(); // joins the loop thread
+    assert_eq!(fake.waiters(), 0);
+    assert_eq!(q.waiting_len(), 0);
+    q.add_after("y", Duration::from_secs(1));
+    assert_eq!(q.waiting_len(), 0, "ignored after shutdown");
+    assert!(q.get().is_none());
+}
+
+#[test]
+fn huge_delay_means_never() {
+    let (_fake, q) = queue();
+    q.add_after("x", Duration::MAX);
+    assert_eq!((q.len(), q.waiting_len()), (0, 0));
+    q.shut_down();
+}
+
+#[test]
+fn real_clock_delay() {
+    let q = Queue::new();
+    q.add_after(1, ms(1));
+    assert_eq!(*q.get().unwrap(), 1);
+    q.shut_down();
+}
+
+#[test]
+fn same_time_items_fire_in_request_order_despite_stale_entries() {
+    // Found by the fuzzer: a dropped waiting entry of "a" at the same time must not fire
+    // "a" ahead of "b", which asked first this time.
+    let (fake, q) = queue();
+    q.add_after("a", ms(30));
+    q.add("a"); // drops the waiting entry (stale in the heap)
+    q.add_after("b", ms(30));
+    q.get().unwrap().done();
+    q.add_after("a", ms(30)); // same ready time as the stale entry, asked after "b"
+    step(&fake, ms(30));
+    while q.len() < 2 {
+        std::thread::yield_now();
+    }
+    assert_eq!(*q.get().unwrap(), "b");
+    assert_eq!(*q.get().unwrap(), "a");
+    q.shut_down();
+}

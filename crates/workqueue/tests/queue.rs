@@ -1,0 +1,433 @@
+//! client-go `queue_test.go` scenarios, plus the guard, `try_get`, `get_timeout` and misuse.
+#![cfg(not(loom))]
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use gosync_core::FakeClock;
+use gosync_workqueue::{GetTimeoutError, Queue, TryGetError};
+
+const HANG: Duration = Duration::from_secs(20);
+
+fn basic(drain: bool) {
+    let q: Queue<usize> = Queue::new();
+    let producers = 50;
+    let consumers = 10;
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let processed = Arc::new(AtomicUsize::new(0));
+    thread::scope(|s| {
+        let mut prod = Vec::new();
+        for p in 0..producers {
+            let q = q.clone();
+            prod.push(s.spawn(move || {
+                for i in 0..50 {
+                    q.add(p * 1000 + i);
+                    thread::yield_now();
+                }
+            }));
+        }
+        for _ in 0..consumers {
+            let (q, seen, processed) = (q.clone(), seen.clone(), processed.clone());
+            s.spawn(move || {
+                while let Some(item) = q.get() {
+                    // Never processed twice at once.
+                    assert!(seen.lock().unwrap().insert(*item));
+                    processed.fetch_add(1, Ordering::Relaxed);
+                    thread::yield_now();
+                    assert!(seen.lock().unwrap().remove(&*item));
+                }
+            });
+        }
+        for p in prod {
+            p.join().unwrap();
+        }
+        if drain {
+            q.shut_down_with_drain();
+            assert_eq!(q.len(), 0);
+        } else {
+            // Give the consumers the items before shutting down, as client-go's test does.
+            while !q.is_empty() {
+                thread::yield_now();
+            }
+            q.shut_down();
+        }
+    });
+    q.add(999_999);
+    assert_eq!(q.len(), 0, "adds after shutdown are ignored");
+    assert!(processed.load(Ordering::Relaxed) >= 1);
+}
+
+#[test]
+fn basic_shut_down() {
+    basic(false);
+}
+
+#[test]
+fn basic_shut_down_with_drain() {
+    basic(true);
+}
+
+#[test]
+fn add_while_processing() {
+    let q = Queue::new();
+    for i in 0..5 {
+        q.add(i);
+    }
+    let mut first = Vec::new();
+    for _ in 0..5 {
+        first.push(q.get_detached().unwrap());
+    }
+    for i in 0..5 {
+        q.add(i); // dirty while processing: not queued
+    }
+    assert_eq!(q.len(), 0);
+    for i in &first {
+        assert!(q.done(i));
+    }
+    assert_eq!(q.len(), 5);
+    for i in 0..5 {
+        assert_eq!(*q.get().unwrap(), i);
+    }
+    assert_eq!(q.len(), 0);
+}
+
+#[test]
+fn len() {
+    let q = Queue::new();
+    q.add("foo");
+    assert_eq!(q.len(), 1);
+    q.add("bar");
+    assert_eq!(q.len(), 2);
+    q.add("foo");
+    assert_eq!(q.len(), 2);
+}
+
+#[test]
+fn reinsert() {
+    let q = Queue::new();
+    q.add("foo");
+    let i = q.get().unwrap().into_inner();
+    assert_eq!(i, "foo");
+    q.add(i);
+    q.done(&i);
+    let i = q.get().unwrap();
+    assert_eq!(*i, "foo");
+    drop(i);
+    assert_eq!(q.len(), 0);
+}
+
+#[test]
+fn collapse() {
+    let q = Queue::new();
+    q.add("bar");
+    q.add("bar");
+    assert_eq!(q.len(), 1);
+    let g = q.get().unwrap();
+    assert_eq!(*g, "bar");
+    drop(g);
+    assert_eq!(q.len(), 0);
+    assert_eq!(q.try_get().err(), Some(TryGetError::Empty));
+}
+
+#[test]
+fn collapse_while_processing() {
+    let q = Queue::new();
+    q.add("bar");
+    let g = q.get().unwrap();
+    q.add("bar");
+    q.add("bar");
+    assert_eq!(q.len(), 0, "processing: not queued");
+    drop(g);
+    assert_eq!(q.len(), 1, "queued once after done");
+    let g = q.get().unwrap();
+    drop(g);
+    assert_eq!(q.len(), 0);
+}
+
+#[test]
+fn drain_using_shut_down_with_drain() {
+    let q = Queue::new();
+    q.add("foo");
+    q.add("bar");
+    let a = q.get_detached().unwrap();
+    let b = q.get_detached().unwrap();
+    let returned = Arc::new(AtomicUsize::new(0));
+    thread::scope(|s| {
+        let h = {
+            let (q, returned) = (q.clone(), returned.clone());
+            s.spawn(move || {
+                q.shut_down_with_drain();
+                returned.store(1, Ordering::SeqCst);
+            })
+        };
+        while !q.shutting_down() {
+            thread::yield_now();
+        }
+        assert_eq!(returned.load(Ordering::SeqCst), 0);
+        q.done(&a);
+        thread::sleep(Duration::from_millis(5));
+        assert_eq!(returned.load(Ordering::SeqCst), 0, "one still processing");
+        q.done(&b);
+        h.join().unwrap();
+    });
+    assert_eq!(returned.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn no_drain_using_shut_down() {
+    let q = Queue::new();
+    q.add("foo");
+    let _item = q.get_detached().unwrap();
+    q.shut_down(); // returns at once with an item in flight
+    assert!(q.shutting_down());
+}
+
+#[test]
+fn force_shut_down_ends_drain() {
+    let q = Queue::new();
+    q.add("foo");
+    let _item = q.get_detached().unwrap();
+    thread::scope(|s| {
+        let h = {
+            let q = q.clone();
+            s.spawn(move || q.shut_down_with_drain())
+        };
+        while !q.shutting_down() {
+            thread::yield_now();
+        }
+        q.shut_down(); // forces the drain to return though "foo" is processing
+        h.join().unwrap();
+    });
+}
+
+#[test]
+fn drain_with_dirty_item() {
+    // An item re-added while processing is dirty: the drain waits for its second round too.
+    let q = Queue::new();
+    q.add("foo");
+    let item = q.get_detached().unwrap();
+    q.add("foo");
+    let drained = Arc::new(AtomicUsize::new(0));
+    thread::scope(|s| {
+        let h = {
+            let (q, drained) = (q.clone(), drained.clone());
+            s.spawn(move || {
+                q.shut_down_with_drain();
+                drained.store(1, Ordering::SeqCst);
+            })
+        };
+        while !q.shutting_down() {
+            thread::yield_now();
+        }
+        q.done(&item);
+        let again = q
+            .get()
+            .expect("the dirty item is still handed out after shutdown");
+        thread::sleep(Duration::from_millis(5));
+        assert_eq!(drained.load(Ordering::SeqCst), 0);
+        drop(again);
+        h.join().unwrap();
+    });
+    assert!(q.get().is_none());
+}
+
+#[test]
+fn drain_waits_for_queued_items() {
+    // Differs from client-go: queued (dirty) items must be processed before the drain ends.
+    let q = Queue::new();
+    q.add(1);
+    q.add(2);
+    thread::scope(|s| {
+        let h = {
+            let q = q.clone();
+            s.spawn(move || q.shut_down_with_drain())
+        };
+        while !q.shutting_down() {
+            thread::yield_now();
+        }
+        thread::sleep(Duration::from_millis(5));
+        assert!(!h.is_finished());
+        while q.get().is_some() {}
+        h.join().unwrap();
+    });
+}
+
+#[test]
+fn shutdown_wakes_all_getters() {
+    let q: Queue<u32> = Queue::new();
+    thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                let q = q.clone();
+                s.spawn(move || q.get().is_none())
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(5));
+        q.shut_down();
+        for h in hs {
+            assert!(h.join().unwrap());
+        }
+    });
+}
+
+#[test]
+fn guard_done_on_panic() {
+    let q = Queue::new();
+    q.add("x");
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _item = q.get().unwrap();
+        q.add("x"); // dirty while processing
+        panic!("worker failed");
+    }));
+    assert!(r.is_err());
+    assert_eq!(
+        q.len(),
+        1,
+        "the guard ran done during unwinding and requeued the item"
+    );
+    assert_eq!(*q.get().unwrap(), "x");
+}
+
+#[test]
+fn done_of_unknown_or_queued_item_is_a_noop() {
+    let q = Queue::new();
+    assert!(!q.done(&"nope"));
+    q.add("x");
+    assert!(!q.done(&"x"));
+    assert_eq!(
+        q.len(),
+        1,
+        "no duplicate (client-go would queue \"x\" twice)"
+    );
+    let g = q.get().unwrap();
+    assert_eq!(q.len(), 0);
+    assert!(q.try_get().is_err());
+    drop(g);
+    assert!(!q.done(&"x"));
+    assert_eq!(q.len(), 0);
+}
+
+#[test]
+fn try_get_after_shutdown_hands_out_remaining() {
+    let q = Queue::new();
+    q.add(1);
+    q.shut_down();
+    assert_eq!(*q.try_get().unwrap(), 1);
+    assert_eq!(q.try_get().err(), Some(TryGetError::ShutDown));
+}
+
+#[test]
+fn get_timeout_with_fake_clock() {
+    let fake = FakeClock::new();
+    let q: Queue<u32> = Queue::builder().clock(fake.clock()).build();
+    thread::scope(|s| {
+        let h = s.spawn(|| q.get_timeout(Duration::from_secs(30)).map(|g| *g).err());
+        assert!(fake.block_until_waiters(1, HANG));
+        fake.advance(Duration::from_secs(30));
+        assert_eq!(h.join().unwrap(), Some(GetTimeoutError::Timeout));
+    });
+    thread::scope(|s| {
+        let h = s.spawn(|| q.get_timeout(Duration::from_secs(30)).map(|g| *g).ok());
+        assert!(fake.block_until_waiters(1, HANG));
+        q.add(7);
+        assert_eq!(h.join().unwrap(), Some(7));
+    });
+    q.shut_down();
+    assert_eq!(
+        q.get_timeout(Duration::from_secs(1)).err(),
+        Some(GetTimeoutError::ShutDown)
+    );
+}
+
+#[test]
+fn dropping_last_handle_shuts_down() {
+    let q: Queue<u32> = Queue::new();
+    q.add_after(1, Duration::from_secs(3600)); // starts the delay thread
+    let q2 = q.clone();
+    drop(q);
+    assert!(!q2.shutting_down());
+    drop(q2); // joins the delay thread; a hang here would be a leak
+}
+
+#[test]
+fn debug_does_not_block() {
+    let q = Queue::new();
+    q.add(1);
+    assert!(format!("{q:?}").contains("len: 1"));
+    let g = q.get().unwrap();
+    assert!(format!("{g:?}").contains("Guard"));
+}
+
+/// A getter that spun, found nothing and parked is woken by a later `add` (protocol rule 3:
+/// the adder sees it counted as parked); the same for a getter in `get_timeout`.
+#[test]
+fn parked_getters_are_woken_by_add() {
+    let q: Queue<u32> = Queue::new();
+    let getter = {
+        let q = q.clone();
+        std::thread::spawn(move || q.get_detached())
+    };
+    let timed = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            q.get_timeout(std::time::Duration::from_secs(60))
+                .map(|g| g.into_inner())
+        })
+    };
+    // Long past the spin window, so both are (almost surely) parked; correct either way.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    q.add(1);
+    q.add(2);
+    let mut got = [
+        getter.join().unwrap().unwrap(),
+        timed.join().unwrap().unwrap(),
+    ];
+    got.sort_unstable();
+    assert_eq!(got, [1, 2]);
+}
+
+/// 4 producers x 4 consumers with spinning and parking getters: every distinct key is
+/// handed out exactly once, and no getter is left blocked at shutdown.
+#[test]
+fn producers_and_consumers_move_every_item_once() {
+    const PER: u32 = 5_000;
+    let q: Queue<u32> = Queue::new();
+    let consumers: Vec<_> = (0..4)
+        .map(|_| {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                while let Some(k) = q.get() {
+                    seen.push(*k);
+                }
+                seen
+            })
+        })
+        .collect();
+    let producers: Vec<_> = (0..4u32)
+        .map(|p| {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                for k in p * PER..(p + 1) * PER {
+                    q.add(k);
+                    if k % 1000 == 0 {
+                        std::thread::yield_now(); // let getters run dry and park
+                    }
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    q.shut_down_with_drain();
+    let mut all: Vec<u32> = consumers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..4 * PER).collect::<Vec<_>>());
+}
