@@ -165,7 +165,7 @@ fn root(name: &'static str, timer: TimerHandle) -> Context {
 /// assert!(child2.is_done()); // cancelling the parent reaches every descendant
 /// ```
 pub fn with_cancel(parent: &Context) -> (Context, CancelFunc) {
-    let ctx = new_cancel(parent, None, None);
+    let ctx = new_cancel(parent, None);
     (ctx.clone(), CancelFunc::new(ctx))
 }
 
@@ -184,7 +184,7 @@ pub fn with_cancel(parent: &Context) -> (Context, CancelFunc) {
 /// assert_eq!(ctx.cause().unwrap().to_string(), "upstream went away");
 /// ```
 pub fn with_cancel_cause(parent: &Context) -> (Context, CancelCauseFunc) {
-    let ctx = new_cancel(parent, None, None);
+    let ctx = new_cancel(parent, None);
     (ctx.clone(), CancelCauseFunc::new(ctx))
 }
 
@@ -360,15 +360,11 @@ pub fn cause(ctx: &Context) -> Option<Cause> {
 }
 
 /// A new cancellable child of `parent`, registered (or born cancelled).
-fn new_cancel(
-    parent: &Context,
-    own_deadline: Option<Instant>,
-    deadline_cause: Option<Cause>,
-) -> Context {
+fn new_cancel(parent: &Context, own: Option<(Instant, Option<Cause>)>) -> Context {
     let ctx = Context(Arc::new(Node {
         parent: Some(parent.clone()),
-        deadline: own_deadline.or(parent.0.deadline),
-        kind: Kind::Cancel(Core::new(parent.core_ptr(), own_deadline, deadline_cause)),
+        deadline: own.as_ref().map(|o| o.0).or(parent.0.deadline),
+        kind: Kind::Cancel(Core::new(parent.core_ptr(), own)),
     }));
     ctx.own_core().attach();
     ctx
@@ -377,19 +373,16 @@ fn new_cancel(
 fn new_deadline(parent: &Context, deadline: Instant, cause: Option<Cause>) -> Context {
     if parent.0.deadline.is_some_and(|cur| cur < deadline) {
         // The parent's deadline is earlier: it will cancel the child in time.
-        return new_cancel(parent, None, None);
+        return new_cancel(parent, None);
     }
-    let ctx = new_cancel(parent, Some(deadline), cause);
+    let ctx = new_cancel(parent, Some((deadline, cause)));
     let core = ctx.own_core();
     if !core.is_done() {
         let timer = parent.timer();
         if timer.clock().now() >= deadline {
             let mut d = Deferred::default();
-            if core.cancel(
-                crate::tree::DEADLINE_EXCEEDED,
-                core.deadline_cause.clone(),
-                &mut d,
-            ) {
+            let cause = core.own.as_ref().and_then(|o| o.cause.clone());
+            if core.cancel(crate::tree::DEADLINE_EXCEEDED, cause, &mut d) {
                 core.detach();
             }
             d.run();
@@ -449,7 +442,7 @@ impl Context {
             core.detach();
         }
         // No lock is held here (lock order: timer before cores).
-        if core.own_deadline.is_some() {
+        if core.own.is_some() {
             self.timer().remove(core);
         }
         d.run();
@@ -772,7 +765,8 @@ impl Context {
             drop(g);
             return crossbeam_channel::bounded(0).1; // its sender is gone: disconnected
         }
-        g.chan
+        g.extra()
+            .chan
             .get_or_insert_with(|| crossbeam_channel::bounded(0))
             .1
             .clone()
@@ -815,20 +809,25 @@ impl fmt::Debug for Context {
     /// Like Go's `String()`: the chain of constructors, e.g.
     /// `context.Background.WithCancel.WithValue(id)`, plus the error once done.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn chain(node: &Node, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            if let Some(parent) = &node.parent {
-                chain(&parent.0, f)?;
+        // Root first; collected in a loop so that a deep chain cannot overflow.
+        let mut names = Vec::new();
+        let mut node: Option<&Node> = Some(&self.0);
+        while let Some(n) = node {
+            names.push(match &n.kind {
+                Kind::Root { name, .. } => name,
+                Kind::Cancel(core) if core.own.is_some() => "WithDeadline",
+                Kind::Cancel(_) => "WithCancel",
+                Kind::Value { .. } => "WithValue",
+                Kind::WithoutCancel => "WithoutCancel",
+            });
+            node = n.parent.as_ref().map(|p| &*p.0);
+        }
+        for (i, name) in names.iter().rev().enumerate() {
+            if i > 0 {
                 f.write_str(".")?;
             }
-            match &node.kind {
-                Kind::Root { name, .. } => f.write_str(name),
-                Kind::Cancel(core) if core.own_deadline.is_some() => f.write_str("WithDeadline"),
-                Kind::Cancel(_) => f.write_str("WithCancel"),
-                Kind::Value { .. } => f.write_str("WithValue"),
-                Kind::WithoutCancel => f.write_str("WithoutCancel"),
-            }
+            f.write_str(name)?;
         }
-        chain(&self.0, f)?;
         if let Some(err) = self
             .core()
             .and_then(|c| state_error(c.state.load(gosync_core::sync::atomic::Ordering::Relaxed)))
