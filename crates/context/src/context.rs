@@ -140,7 +140,6 @@ pub fn background_with_clock(clock: Clock) -> Context {
 fn root(name: &'static str, timer: TimerHandle) -> Context {
     Context(Arc::new(Node {
         parent: None,
-        deadline: None,
         kind: Kind::Root { name, timer },
     }))
 }
@@ -150,6 +149,11 @@ fn root(name: &'static str, timer: TimerHandle) -> Context {
 ///
 /// If `parent` is already cancelled, the child is born cancelled with the parent's error
 /// and cause.
+///
+/// # Panics
+///
+/// If the nearest cancellable ancestor already has 4,294,967,294 live cancellable
+/// children (every constructor of a cancellable context shares this bound).
 ///
 /// # Examples
 ///
@@ -309,7 +313,6 @@ pub fn with_value<T: Send + Sync + 'static>(
 ) -> Context {
     Context(Arc::new(Node {
         parent: Some(parent.clone()),
-        deadline: parent.0.deadline,
         kind: Kind::Value {
             key: key.id(),
             value: Box::new(value),
@@ -338,7 +341,6 @@ pub fn with_value<T: Send + Sync + 'static>(
 pub fn without_cancel(parent: &Context) -> Context {
     Context(Arc::new(Node {
         parent: Some(parent.clone()),
-        deadline: None,
         kind: Kind::WithoutCancel,
     }))
 }
@@ -363,7 +365,6 @@ pub fn cause(ctx: &Context) -> Option<Cause> {
 fn new_cancel(parent: &Context, own: Option<(Instant, Option<Cause>)>) -> Context {
     let ctx = Context(Arc::new(Node {
         parent: Some(parent.clone()),
-        deadline: own.as_ref().map(|o| o.0).or(parent.0.deadline),
         kind: Kind::Cancel(Core::new(parent.core_ptr(), own)),
     }));
     ctx.own_core().attach();
@@ -371,7 +372,7 @@ fn new_cancel(parent: &Context, own: Option<(Instant, Option<Cause>)>) -> Contex
 }
 
 fn new_deadline(parent: &Context, deadline: Instant, cause: Option<Cause>) -> Context {
-    if parent.0.deadline.is_some_and(|cur| cur < deadline) {
+    if parent.deadline().is_some_and(|cur| cur < deadline) {
         // The parent's deadline is earlier: it will cancel the child in time.
         return new_cancel(parent, None);
     }
@@ -516,7 +517,8 @@ impl Context {
     }
 
     /// The time at which the context will be cancelled by a deadline, its own or an
-    /// ancestor's (Go's `Deadline()`).
+    /// ancestor's (Go's `Deadline()`). Like Go's, it looks through the ancestors up to
+    /// the nearest deadline, so it costs one step per level in between.
     ///
     /// # Examples
     ///
@@ -528,9 +530,17 @@ impl Context {
     /// let (ctx, _cancel) = with_timeout(&background(), Duration::from_secs(1));
     /// assert!(ctx.deadline().is_some());
     /// ```
-    #[inline]
     pub fn deadline(&self) -> Option<Instant> {
-        self.0.deadline
+        // Found by walking up to the nearest node with its own deadline, as Go's
+        // `Deadline()` delegates to the parent: nodes stay small.
+        let mut node: &Node = &self.0;
+        loop {
+            match &node.kind {
+                Kind::Cancel(Core { own: Some(own), .. }) => return Some(own.at),
+                Kind::Root { .. } | Kind::WithoutCancel => return None,
+                _ => node = &node.parent.as_ref()?.0,
+            }
+        }
     }
 
     /// The value stored under `key` by the nearest [`with_value`] ancestor (or this

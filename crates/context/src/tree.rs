@@ -48,7 +48,7 @@ use std::fmt;
 use std::task::Waker;
 use std::time::Instant;
 
-use gosync_core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
+use gosync_core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::*};
 use gosync_core::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::context::Context;
@@ -62,8 +62,9 @@ pub(crate) const CANCELED: u8 = 1;
 /// `Core::state`: its deadline (or an ancestor's) passed.
 pub(crate) const DEADLINE_EXCEEDED: u8 = 2;
 
-/// `Core::slot` when the core is in no registry.
-const DETACHED: usize = usize::MAX;
+/// `Core::slot` when the core is in no registry; also the bound on the number of
+/// registered children of one core.
+const DETACHED: u32 = u32::MAX;
 
 /// The capacity an emptied child list keeps; a larger one shrinks as it empties.
 const CHILDREN_KEEP: usize = 16;
@@ -82,8 +83,6 @@ pub(crate) struct Node {
     /// The parent handle (invariant 1); `None` for a root (and, during an iterative
     /// drop, for a node whose parent has been taken over by the dropping loop).
     pub(crate) parent: Option<Context>,
-    /// The effective deadline: the node's own, or its nearest ancestor's.
-    pub(crate) deadline: Option<Instant>,
     pub(crate) kind: Kind,
 }
 
@@ -128,7 +127,7 @@ pub(crate) struct Core {
     /// `LIVE`, `CANCELED` or `DEADLINE_EXCEEDED` (invariant 4).
     pub(crate) state: AtomicU8,
     /// Index in the parent core's child list, or `DETACHED` (invariant 3).
-    slot: AtomicUsize,
+    slot: AtomicU32,
     /// The nearest cancellable ancestor (null if none); valid by invariant 1.
     parent: CorePtr,
     /// The node's own deadline, if it has a timer entry to serve. Immutable.
@@ -229,10 +228,11 @@ struct Frame<'a> {
 }
 
 impl Core {
+    #[inline]
     pub(crate) fn new(parent: CorePtr, own: Option<(Instant, Option<Cause>)>) -> Core {
         Core {
             state: AtomicU8::new(LIVE),
-            slot: AtomicUsize::new(DETACHED),
+            slot: AtomicU32::new(DETACHED),
             parent,
             own: own.map(|(at, cause)| {
                 Box::new(OwnDeadline {
@@ -270,7 +270,11 @@ impl Core {
         let mut g = parent.inner.lock();
         let state = parent.state.load(Relaxed); // the lock orders it (invariant 4)
         if state == LIVE {
-            self.slot.store(g.children.len(), Relaxed); // under the parent's lock (inv. 3)
+            let slot = u32::try_from(g.children.len())
+                .ok()
+                .filter(|&s| s != DETACHED)
+                .expect("gosync-context: more than 4294967294 live children of one context");
+            self.slot.store(slot, Relaxed); // under the parent's lock (invariant 3)
             g.children.push(CorePtr(self));
         } else {
             // Born cancelled, with the parent's error and cause. Lock order: parent,
@@ -392,8 +396,8 @@ impl Core {
         }
         self.slot.store(DETACHED, Relaxed);
         let children = &mut g.children;
-        children.swap_remove(slot);
-        if let Some(moved) = children.get(slot) {
+        children.swap_remove(slot as usize);
+        if let Some(moved) = children.get(slot as usize) {
             // SAFETY: a registered child is alive while we hold its parent's lock
             // (invariant 3).
             let moved = unsafe { &*moved.0 };

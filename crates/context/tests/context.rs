@@ -715,3 +715,32 @@ fn siblings_removed_in_any_order_stay_reachable() {
     assert!(kids.iter().all(|(c, _)| c.is_done()));
     assert_eq!(parent.registrations(), 0);
 }
+
+#[test]
+fn deadlines_are_inherited_through_every_kind_of_node() {
+    static K: Key<u8> = Key::new("k");
+    let fake = FakeClock::new();
+    let root = background_with_clock(fake.clock());
+    let early = fake.clock().now() + Duration::from_secs(10);
+    let late = early + Duration::from_secs(10);
+    let (top, _c) = with_deadline(&root, early);
+    let val = with_value(&top, &K, 1);
+    let (mid, _c) = with_cancel(&val);
+    assert_eq!(val.deadline(), Some(early));
+    assert_eq!(mid.deadline(), Some(early));
+    // A later deadline never extends the parent's (Go returns WithCancel(parent)).
+    let (later, _c) = with_deadline_cause(&mid, late, io::Error::other("lost"));
+    assert_eq!(later.deadline(), Some(early));
+    // Below `without_cancel` there is no deadline, so a later one is honoured.
+    let free = without_cancel(&mid);
+    assert_eq!(free.deadline(), None);
+    let (own, _c) = with_deadline(&with_value(&free, &K, 2), late);
+    assert_eq!(own.deadline(), Some(late));
+    fake.advance(Duration::from_secs(10));
+    wait_done(&later);
+    assert_eq!(later.err(), Some(Error::DeadlineExceeded));
+    assert_eq!(msg(&later).as_deref(), Some("context deadline exceeded"));
+    assert!(!own.is_done());
+    fake.advance(Duration::from_secs(10));
+    wait_done(&own);
+}
