@@ -367,7 +367,7 @@ fn new_cancel(parent: &Context, own: Option<(Instant, Option<Cause>)>) -> Contex
         parent: Some(parent.clone()),
         kind: Kind::Cancel(Core::new(parent.core_ptr(), own)),
     }));
-    ctx.own_core().attach();
+    ctx.own_core().attach(parent.core());
     ctx
 }
 
@@ -384,7 +384,7 @@ fn new_deadline(parent: &Context, deadline: Instant, cause: Option<Cause>) -> Co
             let mut d = Deferred::default();
             let cause = core.own.as_ref().and_then(|o| o.cause.clone());
             if core.cancel(crate::tree::DEADLINE_EXCEEDED, cause, &mut d) {
-                core.detach();
+                core.detach(parent.core());
             }
             d.run();
         } else {
@@ -438,9 +438,10 @@ impl Context {
     /// registration and timer entry.
     pub(crate) fn cancel_own(&self, cause: Option<Cause>) {
         let core = self.own_core();
+        let parent_core = self.0.parent.as_ref().and_then(Context::core);
         let mut d = Deferred::default();
         if core.cancel(CANCELED, cause, &mut d) {
-            core.detach();
+            core.detach(parent_core);
         }
         // No lock is held here (lock order: timer before cores).
         if core.own.is_some() {
@@ -607,8 +608,9 @@ impl Context {
             return;
         }
         let mut g = core.lock();
+        let cv = core.waiter_cv(&mut g);
         while !core.is_done() {
-            core.cv.wait(&mut g);
+            cv.wait(&mut g);
         }
     }
 
@@ -659,11 +661,12 @@ impl Context {
             return false;
         };
         let mut g = core.lock();
+        let cv = core.waiter_cv(&mut g);
         loop {
             if core.is_done() {
                 return true;
             }
-            if clock.wait_until(&core.cv, &mut g, deadline) {
+            if clock.wait_until(cv, &mut g, deadline) {
                 return core.is_done();
             }
         }

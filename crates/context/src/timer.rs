@@ -124,7 +124,8 @@ impl TimerHandle {
                 let core = unsafe { &*core.0 };
                 let own = core.own.as_ref().expect("a timer entry has a deadline");
                 if core.cancel(DEADLINE_EXCEEDED, own.cause.clone(), &mut d) {
-                    core.detach();
+                    // SAFETY: the parent core is an ancestor's, alive by invariant 1.
+                    core.detach(unsafe { own.parent.0.as_ref() });
                 }
                 // Release: the last access to the core (invariant 6); pairs with the
                 // Acquire in `Node::release`.

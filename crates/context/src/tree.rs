@@ -126,15 +126,13 @@ impl CorePtr {
 pub(crate) struct Core {
     /// `LIVE`, `CANCELED` or `DEADLINE_EXCEEDED` (invariant 4).
     pub(crate) state: AtomicU8,
-    /// Index in the parent core's child list, or `DETACHED` (invariant 3).
+    /// Index in the parent core's child list, or `DETACHED` (invariant 3). The parent
+    /// core (the nearest cancellable ancestor) is not stored: it is the core of the
+    /// node's parent handle.
     slot: AtomicU32,
-    /// The nearest cancellable ancestor (null if none); valid by invariant 1.
-    parent: CorePtr,
     /// The node's own deadline, if it has a timer entry to serve. Immutable.
     pub(crate) own: Option<Box<OwnDeadline>>,
     pub(crate) inner: Mutex<Inner>,
-    /// Notified (under `inner`) when the core is cancelled; blocking waiters sleep here.
-    pub(crate) cv: Condvar,
 }
 
 /// A node's own deadline and its timer entry.
@@ -144,6 +142,9 @@ pub(crate) struct OwnDeadline {
     pub(crate) cause: Option<Cause>,
     /// The key of the timer entry, or 0 (invariant 6).
     pub(crate) timer_id: AtomicU64,
+    /// The parent core (null if none), for the timer thread's `detach`; valid by
+    /// invariant 1.
+    pub(crate) parent: CorePtr,
 }
 
 pub(crate) struct Inner {
@@ -153,9 +154,12 @@ pub(crate) struct Inner {
     extra: Option<Box<Extra>>,
 }
 
-/// The rarely used part of a core's locked state.
-#[derive(Default)]
+/// The rarely used part of a core's locked state. Once allocated, it stays until the
+/// core is dropped (its address is stable).
 pub(crate) struct Extra {
+    /// Notified (under the core's lock) when the core is cancelled; blocking waiters
+    /// sleep here.
+    cv: Condvar,
     /// Pending futures' wakers, hooks and `after_func`s.
     pub(crate) waiters: Slab<Entry>,
     /// The cause, once cancelled (`None`: the error itself is the cause).
@@ -171,7 +175,15 @@ pub(crate) struct Extra {
 impl Inner {
     /// The rarely used part, allocated now if it was not yet.
     pub(crate) fn extra(&mut self) -> &mut Extra {
-        self.extra.get_or_insert_with(Box::default)
+        self.extra.get_or_insert_with(|| {
+            Box::new(Extra {
+                cv: Condvar::new(),
+                waiters: Slab::new(),
+                cause: None,
+                #[cfg(feature = "crossbeam")]
+                chan: None,
+            })
+        })
     }
 
     /// The recorded cause (`None` if none was given or the core is live).
@@ -233,19 +245,18 @@ impl Core {
         Core {
             state: AtomicU8::new(LIVE),
             slot: AtomicU32::new(DETACHED),
-            parent,
             own: own.map(|(at, cause)| {
                 Box::new(OwnDeadline {
                     at,
                     cause,
                     timer_id: AtomicU64::new(0),
+                    parent,
                 })
             }),
             inner: Mutex::new(Inner {
                 children: Vec::new(),
                 extra: None,
             }),
-            cv: Condvar::new(),
         }
     }
 
@@ -257,16 +268,19 @@ impl Core {
         self.state.load(Acquire) != LIVE
     }
 
-    /// The parent core, if any.
-    fn parent(&self) -> Option<&Core> {
-        // SAFETY: the parent core is an ancestor's, alive by invariant 1.
-        unsafe { self.parent.0.as_ref() }
+    /// The condition variable blocking waiters sleep on, allocated on first use.
+    pub(crate) fn waiter_cv<'a>(&'a self, g: &mut MutexGuard<'a, Inner>) -> &'a Condvar {
+        let cv: *const Condvar = &g.extra().cv;
+        // SAFETY: the `Extra` box, once allocated, is freed only when the core is
+        // dropped, and the core outlives `'a`.
+        unsafe { &*cv }
     }
 
-    /// Registers this freshly created (not yet shared) core with its parent core, or
-    /// makes it born cancelled if the parent already is.
-    pub(crate) fn attach(&self) {
-        let Some(parent) = self.parent() else { return };
+    /// Registers this freshly created (not yet shared) core with its parent core (the
+    /// core of its node's parent handle), or makes it born cancelled if the parent
+    /// already is.
+    pub(crate) fn attach(&self, parent: Option<&Core>) {
+        let Some(parent) = parent else { return };
         let mut g = parent.inner.lock();
         let state = parent.state.load(Relaxed); // the lock orders it (invariant 4)
         if state == LIVE {
@@ -299,9 +313,11 @@ impl Core {
     ) -> Vec<CorePtr> {
         // Release pairs with the Acquire in `is_done`.
         self.state.store(state, Release);
-        self.cv.notify_all();
         if cause.is_some() || g.extra.is_some() {
             let extra = g.extra();
+            // A blocking waiter allocates `extra` before it checks the state, under
+            // the lock: none is missed.
+            extra.cv.notify_all();
             extra.cause.clone_from(cause);
             #[cfg(feature = "crossbeam")]
             if let Some((tx, _rx)) = extra.chan.take() {
@@ -380,15 +396,16 @@ impl Core {
         true
     }
 
-    /// Removes this core from its parent's child list, if it is still there.
-    pub(crate) fn detach(&self) {
+    /// Removes this core from its parent's child list, if it is still there; `parent`
+    /// is the core of its node's parent handle.
+    pub(crate) fn detach(&self, parent: Option<&Core>) {
         // Acquire pairs with the Release store of `DETACHED` in the parent's cancel walk
         // (invariant 3): the walk's accesses to this core happen before our caller
         // frees it.
         if self.slot.load(Acquire) == DETACHED {
             return;
         }
-        let Some(parent) = self.parent() else { return };
+        let Some(parent) = parent else { return };
         let mut g = parent.inner.lock();
         let slot = self.slot.load(Relaxed); // written only under this lock
         if slot == DETACHED {
@@ -464,7 +481,7 @@ impl Node {
                         }
                     }
                 }
-                core.detach();
+                core.detach(self.parent.as_ref().and_then(Context::core));
             }
             Kind::Root { timer, .. } => timer.release_root(),
             _ => {}
