@@ -608,7 +608,7 @@ impl Context {
             return;
         }
         let mut g = core.lock();
-        let cv = core.waiter_cv(&mut g);
+        let cv = Core::waiter_cv(&mut g);
         while !core.is_done() {
             cv.wait(&mut g);
         }
@@ -661,12 +661,12 @@ impl Context {
             return false;
         };
         let mut g = core.lock();
-        let cv = core.waiter_cv(&mut g);
+        let cv = Core::waiter_cv(&mut g);
         loop {
             if core.is_done() {
                 return true;
             }
-            if clock.wait_until(cv, &mut g, deadline) {
+            if clock.wait_until(&cv, &mut g, deadline) {
                 return core.is_done();
             }
         }

@@ -154,12 +154,12 @@ pub(crate) struct Inner {
     extra: Option<Box<Extra>>,
 }
 
-/// The rarely used part of a core's locked state. Once allocated, it stays until the
-/// core is dropped (its address is stable).
+/// The rarely used part of a core's locked state.
 pub(crate) struct Extra {
     /// Notified (under the core's lock) when the core is cancelled; blocking waiters
-    /// sleep here.
-    cv: Condvar,
+    /// sleep here. Created by the first blocking waiter, shared so that a waiter holds
+    /// it while the lock is released.
+    cv: Option<Arc<Condvar>>,
     /// Pending futures' wakers, hooks and `after_func`s.
     pub(crate) waiters: Slab<Entry>,
     /// The cause, once cancelled (`None`: the error itself is the cause).
@@ -177,7 +177,7 @@ impl Inner {
     pub(crate) fn extra(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(|| {
             Box::new(Extra {
-                cv: Condvar::new(),
+                cv: None,
                 waiters: Slab::new(),
                 cause: None,
                 #[cfg(feature = "crossbeam")]
@@ -268,12 +268,9 @@ impl Core {
         self.state.load(Acquire) != LIVE
     }
 
-    /// The condition variable blocking waiters sleep on, allocated on first use.
-    pub(crate) fn waiter_cv<'a>(&'a self, g: &mut MutexGuard<'a, Inner>) -> &'a Condvar {
-        let cv: *const Condvar = &g.extra().cv;
-        // SAFETY: the `Extra` box, once allocated, is freed only when the core is
-        // dropped, and the core outlives `'a`.
-        unsafe { &*cv }
+    /// The condition variable blocking waiters sleep on, created on first use.
+    pub(crate) fn waiter_cv(g: &mut Inner) -> Arc<Condvar> {
+        Arc::clone(g.extra().cv.get_or_insert_with(|| Arc::new(Condvar::new())))
     }
 
     /// Registers this freshly created (not yet shared) core with its parent core (the
@@ -315,9 +312,11 @@ impl Core {
         self.state.store(state, Release);
         if cause.is_some() || g.extra.is_some() {
             let extra = g.extra();
-            // A blocking waiter allocates `extra` before it checks the state, under
+            // A blocking waiter creates the condvar before it checks the state, under
             // the lock: none is missed.
-            extra.cv.notify_all();
+            if let Some(cv) = &extra.cv {
+                cv.notify_all();
+            }
             extra.cause.clone_from(cause);
             #[cfg(feature = "crossbeam")]
             if let Some((tx, _rx)) = extra.chan.take() {
