@@ -140,7 +140,6 @@ pub fn background_with_clock(clock: Clock) -> Context {
 fn root(name: &'static str, timer: TimerHandle) -> Context {
     Context(Arc::new(Node {
         parent: None,
-        deadline: None,
         kind: Kind::Root { name, timer },
     }))
 }
@@ -150,6 +149,11 @@ fn root(name: &'static str, timer: TimerHandle) -> Context {
 ///
 /// If `parent` is already cancelled, the child is born cancelled with the parent's error
 /// and cause.
+///
+/// # Panics
+///
+/// If the nearest cancellable ancestor already has 4,294,967,294 live cancellable
+/// children (every constructor of a cancellable context shares this bound).
 ///
 /// # Examples
 ///
@@ -165,7 +169,7 @@ fn root(name: &'static str, timer: TimerHandle) -> Context {
 /// assert!(child2.is_done()); // cancelling the parent reaches every descendant
 /// ```
 pub fn with_cancel(parent: &Context) -> (Context, CancelFunc) {
-    let ctx = new_cancel(parent, None, None);
+    let ctx = new_cancel(parent, None);
     (ctx.clone(), CancelFunc::new(ctx))
 }
 
@@ -184,7 +188,7 @@ pub fn with_cancel(parent: &Context) -> (Context, CancelFunc) {
 /// assert_eq!(ctx.cause().unwrap().to_string(), "upstream went away");
 /// ```
 pub fn with_cancel_cause(parent: &Context) -> (Context, CancelCauseFunc) {
-    let ctx = new_cancel(parent, None, None);
+    let ctx = new_cancel(parent, None);
     (ctx.clone(), CancelCauseFunc::new(ctx))
 }
 
@@ -309,7 +313,6 @@ pub fn with_value<T: Send + Sync + 'static>(
 ) -> Context {
     Context(Arc::new(Node {
         parent: Some(parent.clone()),
-        deadline: parent.0.deadline,
         kind: Kind::Value {
             key: key.id(),
             value: Box::new(value),
@@ -338,7 +341,6 @@ pub fn with_value<T: Send + Sync + 'static>(
 pub fn without_cancel(parent: &Context) -> Context {
     Context(Arc::new(Node {
         parent: Some(parent.clone()),
-        deadline: None,
         kind: Kind::WithoutCancel,
     }))
 }
@@ -360,37 +362,29 @@ pub fn cause(ctx: &Context) -> Option<Cause> {
 }
 
 /// A new cancellable child of `parent`, registered (or born cancelled).
-fn new_cancel(
-    parent: &Context,
-    own_deadline: Option<Instant>,
-    deadline_cause: Option<Cause>,
-) -> Context {
+fn new_cancel(parent: &Context, own: Option<(Instant, Option<Cause>)>) -> Context {
     let ctx = Context(Arc::new(Node {
         parent: Some(parent.clone()),
-        deadline: own_deadline.or(parent.0.deadline),
-        kind: Kind::Cancel(Core::new(parent.core_ptr(), own_deadline, deadline_cause)),
+        kind: Kind::Cancel(Core::new(parent.core_ptr(), own)),
     }));
-    ctx.own_core().attach();
+    ctx.own_core().attach(parent.core());
     ctx
 }
 
 fn new_deadline(parent: &Context, deadline: Instant, cause: Option<Cause>) -> Context {
-    if parent.0.deadline.is_some_and(|cur| cur < deadline) {
+    if parent.deadline().is_some_and(|cur| cur < deadline) {
         // The parent's deadline is earlier: it will cancel the child in time.
-        return new_cancel(parent, None, None);
+        return new_cancel(parent, None);
     }
-    let ctx = new_cancel(parent, Some(deadline), cause);
+    let ctx = new_cancel(parent, Some((deadline, cause)));
     let core = ctx.own_core();
     if !core.is_done() {
         let timer = parent.timer();
         if timer.clock().now() >= deadline {
             let mut d = Deferred::default();
-            if core.cancel(
-                crate::tree::DEADLINE_EXCEEDED,
-                core.deadline_cause.clone(),
-                &mut d,
-            ) {
-                core.detach();
+            let cause = core.own.as_ref().and_then(|o| o.cause.clone());
+            if core.cancel(crate::tree::DEADLINE_EXCEEDED, cause, &mut d) {
+                core.detach(parent.core());
             }
             d.run();
         } else {
@@ -444,12 +438,13 @@ impl Context {
     /// registration and timer entry.
     pub(crate) fn cancel_own(&self, cause: Option<Cause>) {
         let core = self.own_core();
+        let parent_core = self.0.parent.as_ref().and_then(Context::core);
         let mut d = Deferred::default();
         if core.cancel(CANCELED, cause, &mut d) {
-            core.detach();
+            core.detach(parent_core);
         }
         // No lock is held here (lock order: timer before cores).
-        if core.own_deadline.is_some() {
+        if core.own.is_some() {
             self.timer().remove(core);
         }
         d.run();
@@ -523,7 +518,8 @@ impl Context {
     }
 
     /// The time at which the context will be cancelled by a deadline, its own or an
-    /// ancestor's (Go's `Deadline()`).
+    /// ancestor's (Go's `Deadline()`). Like Go's, it looks through the ancestors up to
+    /// the nearest deadline, so it costs one step per level in between.
     ///
     /// # Examples
     ///
@@ -535,9 +531,17 @@ impl Context {
     /// let (ctx, _cancel) = with_timeout(&background(), Duration::from_secs(1));
     /// assert!(ctx.deadline().is_some());
     /// ```
-    #[inline]
     pub fn deadline(&self) -> Option<Instant> {
-        self.0.deadline
+        // Found by walking up to the nearest node with its own deadline, as Go's
+        // `Deadline()` delegates to the parent: nodes stay small.
+        let mut node: &Node = &self.0;
+        loop {
+            match &node.kind {
+                Kind::Cancel(Core { own: Some(own), .. }) => return Some(own.at),
+                Kind::Root { .. } | Kind::WithoutCancel => return None,
+                _ => node = &node.parent.as_ref()?.0,
+            }
+        }
     }
 
     /// The value stored under `key` by the nearest [`with_value`] ancestor (or this
@@ -604,8 +608,9 @@ impl Context {
             return;
         }
         let mut g = core.lock();
+        let cv = Core::waiter_cv(&mut g);
         while !core.is_done() {
-            core.cv.wait(&mut g);
+            cv.wait(&mut g);
         }
     }
 
@@ -656,11 +661,12 @@ impl Context {
             return false;
         };
         let mut g = core.lock();
+        let cv = Core::waiter_cv(&mut g);
         loop {
             if core.is_done() {
                 return true;
             }
-            if clock.wait_until(&core.cv, &mut g, deadline) {
+            if clock.wait_until(&cv, &mut g, deadline) {
                 return core.is_done();
             }
         }
@@ -772,7 +778,8 @@ impl Context {
             drop(g);
             return crossbeam_channel::bounded(0).1; // its sender is gone: disconnected
         }
-        g.chan
+        g.extra()
+            .chan
             .get_or_insert_with(|| crossbeam_channel::bounded(0))
             .1
             .clone()
@@ -815,20 +822,25 @@ impl fmt::Debug for Context {
     /// Like Go's `String()`: the chain of constructors, e.g.
     /// `context.Background.WithCancel.WithValue(id)`, plus the error once done.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn chain(node: &Node, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            if let Some(parent) = &node.parent {
-                chain(&parent.0, f)?;
+        // Root first; collected in a loop so that a deep chain cannot overflow.
+        let mut names = Vec::new();
+        let mut node: Option<&Node> = Some(&self.0);
+        while let Some(n) = node {
+            names.push(match &n.kind {
+                Kind::Root { name, .. } => name,
+                Kind::Cancel(core) if core.own.is_some() => "WithDeadline",
+                Kind::Cancel(_) => "WithCancel",
+                Kind::Value { .. } => "WithValue",
+                Kind::WithoutCancel => "WithoutCancel",
+            });
+            node = n.parent.as_ref().map(|p| &*p.0);
+        }
+        for (i, name) in names.iter().rev().enumerate() {
+            if i > 0 {
                 f.write_str(".")?;
             }
-            match &node.kind {
-                Kind::Root { name, .. } => f.write_str(name),
-                Kind::Cancel(core) if core.own_deadline.is_some() => f.write_str("WithDeadline"),
-                Kind::Cancel(_) => f.write_str("WithCancel"),
-                Kind::Value { .. } => f.write_str("WithValue"),
-                Kind::WithoutCancel => f.write_str("WithoutCancel"),
-            }
+            f.write_str(name)?;
         }
-        chain(&self.0, f)?;
         if let Some(err) = self
             .core()
             .and_then(|c| state_error(c.state.load(gosync_core::sync::atomic::Ordering::Relaxed)))

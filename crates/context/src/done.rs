@@ -45,7 +45,7 @@ impl Future for Done<'_> {
         }
         match this.slot {
             Some(slot) => {
-                if let Some(Entry::Waker(w)) = g.registry.get_mut(slot) {
+                if let Some(Entry::Waker(w)) = g.extra().waiters.get_mut(slot) {
                     if !w.will_wake(cx.waker()) {
                         let old = std::mem::replace(w, cx.waker().clone());
                         drop(g);
@@ -53,7 +53,10 @@ impl Future for Done<'_> {
                     }
                 }
             }
-            None => this.slot = Some(g.registry.insert(Entry::Waker(cx.waker().clone()))),
+            None => {
+                let slot = g.extra().waiters.insert(Entry::Waker(cx.waker().clone()));
+                this.slot = Some(slot);
+            }
         }
         Poll::Pending
     }

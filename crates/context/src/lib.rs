@@ -84,8 +84,10 @@
 //!   are released.
 //! * There is no `Context` trait to implement: the tree is closed, which is what makes
 //!   `is_done` one load and cancellation lock-local.
-//! * Cancellation and drop walk the tree recursively, as Go's cancel does: a chain tens
-//!   of thousands of contexts deep can overflow a thread's stack.
+//! * Cancellation and drop walk the tree in loops, not recursively (Go's cancel
+//!   recurses): a chain of any depth is cancelled and dropped on a small stack.
+//! * One context can have at most 4,294,967,294 live cancellable children (a documented
+//!   panic beyond); Go has no bound.
 //! * Time comes from the tree's clock ([`background_with_clock`]), so deadlines are
 //!   testable without sleeping.
 #![warn(

@@ -79,9 +79,10 @@ impl TimerHandle {
     }
 
     /// Adds `core` (alive and registered where it belongs) to the timer; its deadline
-    /// is `core.own_deadline`.
+    /// is `core.own`.
     pub(crate) fn insert(&self, core: &Core) {
-        let deadline = core.own_deadline.expect("a timer entry needs a deadline");
+        let own = core.own.as_ref().expect("a timer entry needs a deadline");
+        let deadline = own.at;
         let mut g = self.inner.lock();
         let id = g.next_id;
         g.next_id += 1;
@@ -90,7 +91,7 @@ impl TimerHandle {
             .first_key_value()
             .map_or(true, |(k, _)| deadline < k.0);
         g.entries.insert((deadline, id), CorePtr(core));
-        core.timer_id.store(id, Relaxed); // under the timer's lock (invariant 6)
+        own.timer_id.store(id, Relaxed); // under the timer's lock (invariant 6)
         if !g.running {
             g.running = true;
             let me = self.clone();
@@ -121,12 +122,14 @@ impl TimerHandle {
                 // SAFETY: the entry was in the map, so the node has not finished its
                 // drop, which removes it under this lock first (invariant 6).
                 let core = unsafe { &*core.0 };
-                if core.cancel(DEADLINE_EXCEEDED, core.deadline_cause.clone(), &mut d) {
-                    core.detach();
+                let own = core.own.as_ref().expect("a timer entry has a deadline");
+                if core.cancel(DEADLINE_EXCEEDED, own.cause.clone(), &mut d) {
+                    // SAFETY: the parent core is an ancestor's, alive by invariant 1.
+                    core.detach(unsafe { own.parent.0.as_ref() });
                 }
                 // Release: the last access to the core (invariant 6); pairs with the
-                // Acquire in `Node::drop`.
-                core.timer_id.store(0, Release);
+                // Acquire in `Node::release`.
+                own.timer_id.store(0, Release);
             }
             if fired {
                 drop(g);
@@ -147,11 +150,11 @@ impl TimerHandle {
     /// held (lock order).
     pub(crate) fn remove(&self, core: &Core) {
         let mut g = self.inner.lock();
-        let id = core.timer_id.load(Relaxed); // written only under this lock
+        let Some(own) = &core.own else { return };
+        let id = own.timer_id.load(Relaxed); // written only under this lock
         if id != 0 {
-            let deadline = core.own_deadline.expect("timer entry without deadline");
-            g.entries.remove(&(deadline, id));
-            core.timer_id.store(0, Relaxed);
+            g.entries.remove(&(own.at, id));
+            own.timer_id.store(0, Relaxed);
         }
     }
 

@@ -1,33 +1,38 @@
 //! The cancellation tree: the nodes behind [`Context`](crate::Context) handles, the
 //! per-node registry of children, wakers and callbacks, and the cancel walk.
 //!
+//! Both the cancel walk and the drop of a chain are loops, not recursions: a chain of
+//! any depth is cancelled and dropped on a small stack.
+//!
 //! # Invariants
 //!
 //! 1. Every `Context` handle is an `Arc<Node>`; a node holds a strong handle of its
 //!    parent. So while a node is alive, its whole ancestor chain is alive, and every
 //!    `CorePtr` a node keeps to an ancestor's [`Core`] is valid.
-//! 2. A cancellable node (a [`Core`]) is registered in the registry of its nearest
+//! 2. A cancellable node (a [`Core`]) is registered in the child list of its nearest
 //!    cancellable ancestor (its `parent` core), unless it was born cancelled or that
-//!    ancestor does not exist (a root or a `without_cancel` in between). The registry
-//!    entry is a raw `CorePtr` (not a strong handle), so that a child whose handles are
-//!    all dropped is freed: its `Drop` removes the entry first.
-//! 3. `Core::slot` is the index of the entry in the parent's registry, or `DETACHED`.
-//!    It is written only while holding the parent core's lock. The entry is removed
-//!    (and `slot` set to `DETACHED`) either by the child (its own cancel, or its drop)
-//!    or by the parent's cancel walk, which drains the whole registry. In the walk, the
-//!    Release store of `DETACHED` is the parent's *last* access to the child, so a
-//!    child's drop that reads `DETACHED` with Acquire may free the child without taking
-//!    the parent's lock. Until then the child's drop blocks on the parent's lock, so a
-//!    registered `CorePtr` is valid whenever it is read under the parent's lock.
+//!    ancestor does not exist (a root or a `without_cancel` in between). The entry is
+//!    a raw `CorePtr` (not a strong handle), so that a child whose handles are all
+//!    dropped is freed: its `Drop` removes the entry first.
+//! 3. `Core::slot` is the index of the entry in the parent's child list, or
+//!    `DETACHED`. It is written only while holding the parent core's lock (a removal
+//!    swaps the last entry into the hole and rewrites that child's `slot`). The entry
+//!    is removed (and `slot` set to `DETACHED`) either by the child (its own cancel, or
+//!    its drop) or by the parent's cancel walk, which takes the whole list. In the
+//!    walk, the Release store of `DETACHED` is the parent's *last* access to the child,
+//!    so a child's drop that reads `DETACHED` with Acquire may free the child without
+//!    taking the parent's lock. Until then the child's drop blocks on the parent's
+//!    lock, so a registered `CorePtr` is valid whenever it is read under the parent's
+//!    lock.
 //! 4. `Core::state` goes from `LIVE` to `CANCELED` or `DEADLINE_EXCEEDED` exactly once,
-//!    under the core's lock, and in the same critical section the registry is drained
-//!    and closed: a core that is not `LIVE` has an empty registry and accepts no new
-//!    entries. Hence slab indices are reused only while the core is live, and an owner
-//!    removing its entry must check the state under the lock first.
+//!    under the core's lock, and in the same critical section the child list and the
+//!    waiter slab are emptied and closed: a core that is not `LIVE` registers nothing
+//!    new. Hence waiter slab indices are reused only while the core is live, and an
+//!    owner removing its waiter must check the state under the lock first.
 //! 5. Entries removed from a registry, and the wakers and callbacks collected by a
 //!    cancel, are dropped or run only after every lock is released ([`Deferred`]): a
 //!    callback may drop the last handle of any node, which takes locks.
-//! 6. A core with a deadline is in its timer while `Core::timer_id != 0`; the id is
+//! 6. A core with a deadline is in its timer while `OwnDeadline::timer_id != 0`; the id is
 //!    written under the timer's lock, and the timer thread's Release store of `0` after
 //!    firing is its last access to the core (the same hand-off as in 3).
 //!
@@ -43,8 +48,8 @@ use std::fmt;
 use std::task::Waker;
 use std::time::Instant;
 
-use gosync_core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
-use gosync_core::sync::{Condvar, Mutex, MutexGuard};
+use gosync_core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::*};
+use gosync_core::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::context::Context;
 use crate::error::{Cause, Error};
@@ -57,8 +62,12 @@ pub(crate) const CANCELED: u8 = 1;
 /// `Core::state`: its deadline (or an ancestor's) passed.
 pub(crate) const DEADLINE_EXCEEDED: u8 = 2;
 
-/// `Core::slot` when the core is in no registry.
-const DETACHED: usize = usize::MAX;
+/// `Core::slot` when the core is in no registry; also the bound on the number of
+/// registered children of one core.
+const DETACHED: u32 = u32::MAX;
+
+/// The capacity an emptied child list keeps; a larger one shrinks as it empties.
+const CHILDREN_KEEP: usize = 16;
 
 /// The error a non-`LIVE` state stands for.
 pub(crate) fn state_error(state: u8) -> Option<Error> {
@@ -71,10 +80,9 @@ pub(crate) fn state_error(state: u8) -> Option<Error> {
 
 /// One node of the tree; a [`Context`] is an `Arc` of it.
 pub(crate) struct Node {
-    /// The parent handle (invariant 1); `None` for a root.
+    /// The parent handle (invariant 1); `None` for a root (and, during an iterative
+    /// drop, for a node whose parent has been taken over by the dropping loop).
     pub(crate) parent: Option<Context>,
-    /// The effective deadline: the node's own, or its nearest ancestor's.
-    pub(crate) deadline: Option<Instant>,
     pub(crate) kind: Kind,
 }
 
@@ -112,27 +120,48 @@ impl CorePtr {
     pub(crate) const NULL: CorePtr = CorePtr(std::ptr::null());
 }
 
-/// The cancellation state of a cancellable node.
+/// The cancellation state of a cancellable node. Kept small: a plain `with_cancel`
+/// node is a few words; the parts few nodes use (a deadline, waiters and callbacks, a
+/// cause, a done channel) are boxed on demand.
 pub(crate) struct Core {
     /// `LIVE`, `CANCELED` or `DEADLINE_EXCEEDED` (invariant 4).
     pub(crate) state: AtomicU8,
-    /// Index in the parent core's registry, or `DETACHED` (invariant 3).
-    slot: AtomicUsize,
-    /// The nearest cancellable ancestor (null if none); valid by invariant 1.
-    parent: CorePtr,
-    /// The node's own deadline, if it has a timer entry to serve.
-    pub(crate) own_deadline: Option<Instant>,
-    /// The cause recorded when `own_deadline` passes (`None`: `DeadlineExceeded`).
-    pub(crate) deadline_cause: Option<Cause>,
+    /// Index in the parent core's child list, or `DETACHED` (invariant 3). The parent
+    /// core (the nearest cancellable ancestor) is not stored: it is the core of the
+    /// node's parent handle.
+    slot: AtomicU32,
+    /// The node's own deadline, if it has a timer entry to serve. Immutable.
+    pub(crate) own: Option<Box<OwnDeadline>>,
+    pub(crate) inner: Mutex<Inner>,
+}
+
+/// A node's own deadline and its timer entry.
+pub(crate) struct OwnDeadline {
+    pub(crate) at: Instant,
+    /// The cause recorded when `at` passes (`None`: `DeadlineExceeded`).
+    pub(crate) cause: Option<Cause>,
     /// The key of the timer entry, or 0 (invariant 6).
     pub(crate) timer_id: AtomicU64,
-    pub(crate) inner: Mutex<Inner>,
-    /// Notified (under `inner`) when the core is cancelled; blocking waiters sleep here.
-    pub(crate) cv: Condvar,
+    /// The parent core (null if none), for the timer thread's `detach`; valid by
+    /// invariant 1.
+    pub(crate) parent: CorePtr,
 }
 
 pub(crate) struct Inner {
-    pub(crate) registry: Slab<Entry>,
+    /// The registered cancellable children (invariant 2); `Core::slot` is the index.
+    children: Vec<CorePtr>,
+    /// Everything else, allocated on first use.
+    extra: Option<Box<Extra>>,
+}
+
+/// The rarely used part of a core's locked state.
+pub(crate) struct Extra {
+    /// Notified (under the core's lock) when the core is cancelled; blocking waiters
+    /// sleep here. Created by the first blocking waiter, shared so that a waiter holds
+    /// it while the lock is released.
+    cv: Option<Arc<Condvar>>,
+    /// Pending futures' wakers, hooks and `after_func`s.
+    pub(crate) waiters: Slab<Entry>,
     /// The cause, once cancelled (`None`: the error itself is the cause).
     pub(crate) cause: Option<Cause>,
     /// The lazily created done channel: dropping the sender disconnects it.
@@ -143,10 +172,28 @@ pub(crate) struct Inner {
     )>,
 }
 
-/// What a registry holds.
+impl Inner {
+    /// The rarely used part, allocated now if it was not yet.
+    pub(crate) fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(|| {
+            Box::new(Extra {
+                cv: None,
+                waiters: Slab::new(),
+                cause: None,
+                #[cfg(feature = "crossbeam")]
+                chan: None,
+            })
+        })
+    }
+
+    /// The recorded cause (`None` if none was given or the core is live).
+    fn cause(&self) -> Option<&Cause> {
+        self.extra.as_ref()?.cause.as_ref()
+    }
+}
+
+/// What a core's waiter list holds.
 pub(crate) enum Entry {
-    /// A cancellable child (invariant 2).
-    Child(CorePtr),
     /// A pending [`Done`](crate::Done) future.
     Waker(Waker),
     /// An `on_cancel` hook or an `after_func`.
@@ -184,56 +231,66 @@ impl Deferred {
     }
 }
 
+/// One level of the cancel walk: a core being cancelled, its lock (held until all its
+/// children are done, as Go's `cancelCtx.cancel` holds it), and the children left.
+struct Frame<'a> {
+    core: &'a Core,
+    _guard: MutexGuard<'a, Inner>,
+    children: std::vec::IntoIter<CorePtr>,
+}
+
 impl Core {
-    pub(crate) fn new(
-        parent: CorePtr,
-        own_deadline: Option<Instant>,
-        deadline_cause: Option<Cause>,
-    ) -> Core {
+    #[inline]
+    pub(crate) fn new(parent: CorePtr, own: Option<(Instant, Option<Cause>)>) -> Core {
         Core {
             state: AtomicU8::new(LIVE),
-            slot: AtomicUsize::new(DETACHED),
-            parent,
-            own_deadline,
-            deadline_cause,
-            timer_id: AtomicU64::new(0),
-            inner: Mutex::new(Inner {
-                registry: Slab::new(),
-                cause: None,
-                #[cfg(feature = "crossbeam")]
-                chan: None,
+            slot: AtomicU32::new(DETACHED),
+            own: own.map(|(at, cause)| {
+                Box::new(OwnDeadline {
+                    at,
+                    cause,
+                    timer_id: AtomicU64::new(0),
+                    parent,
+                })
             }),
-            cv: Condvar::new(),
+            inner: Mutex::new(Inner {
+                children: Vec::new(),
+                extra: None,
+            }),
         }
     }
 
     /// One atomic load.
     #[inline]
     pub(crate) fn is_done(&self) -> bool {
-        // Acquire pairs with the Release store in `cancel`: whoever sees the context
+        // Acquire pairs with the Release store in `mark`: whoever sees the context
         // done also sees everything the canceller did before cancelling.
         self.state.load(Acquire) != LIVE
     }
 
-    /// The parent core, if any.
-    fn parent(&self) -> Option<&Core> {
-        // SAFETY: the parent core is an ancestor's, alive by invariant 1.
-        unsafe { self.parent.0.as_ref() }
+    /// The condition variable blocking waiters sleep on, created on first use.
+    pub(crate) fn waiter_cv(g: &mut Inner) -> Arc<Condvar> {
+        Arc::clone(g.extra().cv.get_or_insert_with(|| Arc::new(Condvar::new())))
     }
 
-    /// Registers this freshly created (not yet shared) core with its parent core, or
-    /// makes it born cancelled if the parent already is.
-    pub(crate) fn attach(&self) {
-        let Some(parent) = self.parent() else { return };
+    /// Registers this freshly created (not yet shared) core with its parent core (the
+    /// core of its node's parent handle), or makes it born cancelled if the parent
+    /// already is.
+    pub(crate) fn attach(&self, parent: Option<&Core>) {
+        let Some(parent) = parent else { return };
         let mut g = parent.inner.lock();
         let state = parent.state.load(Relaxed); // the lock orders it (invariant 4)
         if state == LIVE {
-            let slot = g.registry.insert(Entry::Child(CorePtr(self)));
+            let slot = u32::try_from(g.children.len())
+                .ok()
+                .filter(|&s| s != DETACHED)
+                .expect("gosync-context: more than 4294967294 live children of one context");
             self.slot.store(slot, Relaxed); // under the parent's lock (invariant 3)
+            g.children.push(CorePtr(self));
         } else {
             // Born cancelled, with the parent's error and cause. Lock order: parent,
             // then child; nothing is registered here yet, so nothing is deferred.
-            let cause = g.cause.clone();
+            let cause = g.cause().cloned();
             let mut d = Deferred::default();
             self.cancel(state, cause, &mut d);
             drop(g);
@@ -241,78 +298,150 @@ impl Core {
         }
     }
 
-    /// Cancels this core and, recursively, its registered subtree, unless it already
-    /// is cancelled (the first cancel wins). Returns whether this call cancelled it.
+    /// Marks this locked, live core cancelled: records the cause, wakes blocking
+    /// waiters, moves its wakers, callbacks and channel to `d`, and returns its
+    /// (now unregistered) children, which the caller must cancel and detach.
+    fn mark(
+        &self,
+        g: &mut Inner,
+        state: u8,
+        cause: &Option<Cause>,
+        d: &mut Deferred,
+    ) -> Vec<CorePtr> {
+        // Release pairs with the Acquire in `is_done`.
+        self.state.store(state, Release);
+        if cause.is_some() || g.extra.is_some() {
+            let extra = g.extra();
+            // A blocking waiter creates the condvar before it checks the state, under
+            // the lock: none is missed.
+            if let Some(cv) = &extra.cv {
+                cv.notify_all();
+            }
+            extra.cause.clone_from(cause);
+            #[cfg(feature = "crossbeam")]
+            if let Some((tx, _rx)) = extra.chan.take() {
+                d.chans.push(tx);
+            }
+            for entry in extra.waiters.drain() {
+                match entry {
+                    Entry::Waker(w) => d.wakers.push(w),
+                    Entry::Callback(f) => d.callbacks.push(f),
+                }
+            }
+        }
+        std::mem::take(&mut g.children)
+    }
+
+    /// Cancels this core and its registered subtree, unless it already is cancelled
+    /// (the first cancel wins). Returns whether this call cancelled it.
+    ///
+    /// The walk is iterative (an explicit stack), so a chain of any depth is cancelled
+    /// without deep recursion. It holds the lock of every core from this one down to the
+    /// one it is cancelling (lock order: parent before child), which keeps every child
+    /// it visits alive (invariant 3).
     pub(crate) fn cancel(&self, state: u8, cause: Option<Cause>, d: &mut Deferred) -> bool {
         let mut g = self.inner.lock();
         if self.state.load(Relaxed) != LIVE {
             return false;
         }
-        g.cause = cause;
-        // Release pairs with the Acquire in `is_done`.
-        self.state.store(state, Release);
-        self.cv.notify_all();
-        #[cfg(feature = "crossbeam")]
-        if let Some((tx, _rx)) = g.chan.take() {
-            d.chans.push(tx);
+        let children = self.mark(&mut g, state, &cause, d);
+        if children.is_empty() {
+            return true;
         }
-        let g = &mut *g;
-        for entry in g.registry.drain() {
-            match entry {
-                Entry::Child(child) => {
-                    // SAFETY: a registered child is alive while we hold our lock
-                    // (invariant 3).
-                    let child = unsafe { &*child.0 };
-                    child.cancel(state, g.cause.clone(), d);
+        let mut stack = vec![Frame {
+            core: self,
+            _guard: g,
+            children: children.into_iter(),
+        }];
+        while let Some(top) = stack.last_mut() {
+            let Some(child) = top.children.next() else {
+                let done = stack.pop().expect("the stack is not empty");
+                let core = done.core;
+                drop(done); // unlocks `core`
+                if !std::ptr::eq(core, self) {
                     // Release: our last access to the child (invariant 3); pairs with
-                    // the Acquire in `detach`.
-                    child.slot.store(DETACHED, Release);
+                    // the Acquire in `detach`. Its parent's frame (still on the stack)
+                    // holds the parent's lock.
+                    core.slot.store(DETACHED, Release);
                 }
-                Entry::Waker(w) => d.wakers.push(w),
-                Entry::Callback(f) => d.callbacks.push(f),
+                continue;
+            };
+            // SAFETY: a registered child is alive while its parent's lock is held
+            // (invariant 3), and the parent's frame holds it until this child's frame
+            // is popped; `child` is not used after its `DETACHED` store.
+            let child: &Core = unsafe { &*child.0 };
+            let mut cg = child.inner.lock();
+            if child.state.load(Relaxed) != LIVE {
+                // It cancelled itself and is about to detach: it blocks on the
+                // parent's lock, then finds `DETACHED`.
+                drop(cg);
+                // Release: as above.
+                child.slot.store(DETACHED, Release);
+                continue;
+            }
+            let grandchildren = child.mark(&mut cg, state, &cause, d);
+            if grandchildren.is_empty() {
+                drop(cg);
+                // Release: as above.
+                child.slot.store(DETACHED, Release);
+            } else {
+                stack.push(Frame {
+                    core: child,
+                    _guard: cg,
+                    children: grandchildren.into_iter(),
+                });
             }
         }
         true
     }
 
-    /// Removes this core from its parent's registry, if it is still there.
-    pub(crate) fn detach(&self) {
+    /// Removes this core from its parent's child list, if it is still there; `parent`
+    /// is the core of its node's parent handle.
+    pub(crate) fn detach(&self, parent: Option<&Core>) {
         // Acquire pairs with the Release store of `DETACHED` in the parent's cancel walk
         // (invariant 3): the walk's accesses to this core happen before our caller
         // frees it.
         if self.slot.load(Acquire) == DETACHED {
             return;
         }
-        let Some(parent) = self.parent() else { return };
-        let removed = {
-            let mut g = parent.inner.lock();
-            let slot = self.slot.load(Relaxed); // written only under this lock
-            if slot == DETACHED {
-                return;
-            }
-            self.slot.store(DETACHED, Relaxed);
-            g.registry.remove(slot)
-        };
-        drop(removed); // invariant 5 (a `Child` entry owns nothing, but keep the rule)
+        let Some(parent) = parent else { return };
+        let mut g = parent.inner.lock();
+        let slot = self.slot.load(Relaxed); // written only under this lock
+        if slot == DETACHED {
+            return;
+        }
+        self.slot.store(DETACHED, Relaxed);
+        let children = &mut g.children;
+        children.swap_remove(slot as usize);
+        if let Some(moved) = children.get(slot as usize) {
+            // SAFETY: a registered child is alive while we hold its parent's lock
+            // (invariant 3).
+            let moved = unsafe { &*moved.0 };
+            moved.slot.store(slot, Relaxed); // under the parent's lock (invariant 3)
+        }
+        let cap = children.capacity();
+        if cap > CHILDREN_KEEP && children.len() * 4 <= cap {
+            children.shrink_to(children.len() * 2);
+        }
     }
 
-    /// Adds an entry to a live core's registry; hands it back if the core is done.
+    /// Adds a waiter to a live core; hands it back if the core is done.
     pub(crate) fn register(&self, entry: Entry) -> Result<usize, Entry> {
         let mut g = self.inner.lock();
         if self.state.load(Relaxed) != LIVE {
             return Err(entry);
         }
-        Ok(g.registry.insert(entry))
+        Ok(g.extra().waiters.insert(entry))
     }
 
-    /// Removes the entry at `slot` if the core is still live (invariant 4); the entry is
-    /// returned so that the caller drops it after the lock is released (invariant 5).
+    /// Removes the waiter at `slot` if the core is still live (invariant 4); the entry
+    /// is returned so that the caller drops it after the lock is released (invariant 5).
     pub(crate) fn deregister(&self, slot: usize) -> Option<Entry> {
         let mut g = self.inner.lock();
         if self.state.load(Relaxed) != LIVE {
             return None;
         }
-        Some(g.registry.remove(slot))
+        Some(g.extra().waiters.remove(slot))
     }
 
     /// Locks the core (for the waiting paths).
@@ -325,30 +454,59 @@ impl Core {
         let state = self.state.load(Acquire); // as in `is_done`
         let err = state_error(state)?;
         let g = self.inner.lock();
-        Some(g.cause.clone().unwrap_or_else(|| err.as_cause()))
+        Some(g.cause().cloned().unwrap_or_else(|| err.as_cause()))
     }
 
-    /// How many entries the registry holds (children, wakers, callbacks).
+    /// How many registrations the core holds (children, wakers, callbacks).
     pub(crate) fn registrations(&self) -> usize {
-        self.inner.lock().registry.len()
+        let g = self.inner.lock();
+        g.children.len() + g.extra.as_ref().map_or(0, |e| e.waiters.len())
+    }
+}
+
+impl Node {
+    /// Releases what the node holds in the tree: its timer entry, its registration
+    /// with its parent, or (a root) its timer thread. Needs `parent` still set;
+    /// idempotent.
+    fn release(&self) {
+        match &self.kind {
+            Kind::Cancel(core) => {
+                if let Some(own) = &core.own {
+                    // Acquire pairs with the timer thread's Release store of 0 after
+                    // firing (invariant 6).
+                    if own.timer_id.load(Acquire) != 0 {
+                        if let Some(parent) = &self.parent {
+                            parent.timer().remove(core);
+                        }
+                    }
+                }
+                core.detach(self.parent.as_ref().and_then(Context::core));
+            }
+            Kind::Root { timer, .. } => timer.release_root(),
+            _ => {}
+        }
     }
 }
 
 impl Drop for Node {
+    /// Releases the node, then drops the chain of ancestors this was the last handle
+    /// of in a loop (not recursively), so a chain of any depth drops without deep
+    /// recursion.
     fn drop(&mut self) {
-        match &self.kind {
-            Kind::Cancel(core) => {
-                // Acquire pairs with the timer thread's Release store of 0 after firing
-                // (invariant 6).
-                if core.timer_id.load(Acquire) != 0 {
-                    if let Some(parent) = &self.parent {
-                        parent.timer().remove(core);
-                    }
-                }
-                core.detach();
-            }
-            Kind::Root { timer, .. } => timer.release_root(),
-            _ => {}
+        self.release();
+        let mut next = self.parent.take();
+        while let Some(mut ctx) = next {
+            // Released in place, never moved out of its `Arc`: registered children,
+            // the cancel walk and the timer hold raw pointers to its core.
+            let Some(node) = Arc::get_mut(&mut ctx.0) else {
+                // Someone else holds it (or is dropping it concurrently: then one
+                // level of recursion happens there, no more).
+                break;
+            };
+            node.release();
+            next = node.parent.take();
+            // `ctx` drops `node` here: `release` again (a no-op), no parent to recurse
+            // into.
         }
     }
 }
@@ -369,6 +527,12 @@ pub(crate) struct Slab<T> {
 enum Slot<T> {
     Full(T),
     Vacant(usize),
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Slab<T> {
+        Slab::new()
+    }
 }
 
 impl<T> Slab<T> {
@@ -446,7 +610,10 @@ impl fmt::Debug for Core {
         let mut s = f.debug_struct("Core");
         s.field("err", &state_error(self.state.load(Relaxed)));
         match self.inner.try_lock() {
-            Some(g) => s.field("registrations", &g.registry.len()),
+            Some(g) => s.field(
+                "registrations",
+                &(g.children.len() + g.extra.as_ref().map_or(0, |e| e.waiters.len())),
+            ),
             None => s.field("registrations", &format_args!("<locked>")),
         };
         s.finish()

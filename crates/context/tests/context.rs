@@ -632,3 +632,115 @@ fn concurrent_cancels_and_creations() {
         assert_eq!(parent.registrations(), 0);
     }
 }
+
+/// Runs `f` on a thread with a small stack, so that a recursion per level of a deep
+/// chain would overflow it.
+fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+const DEEP: usize = 100_000;
+
+/// A chain `DEEP` levels deep below `root` (every tenth level a value node); returns
+/// the leaf. Only the leaf is kept: it holds the whole chain.
+fn deep_chain(root: &Context) -> Context {
+    static LEVEL: Key<usize> = Key::new("level");
+    let mut ctx = root.clone();
+    for i in 0..DEEP {
+        ctx = if i % 10 == 9 {
+            with_value(&ctx, &LEVEL, i)
+        } else {
+            with_cancel(&ctx).0
+        };
+    }
+    assert_eq!(ctx.value(&LEVEL), Some(&(DEEP - 1)));
+    ctx
+}
+
+#[test]
+fn cancelling_a_deep_chain_does_not_overflow() {
+    on_small_stack(|| {
+        let (root, cancel) = with_cancel_cause(&background());
+        let leaf = deep_chain(&root);
+        assert!(!leaf.is_done());
+        cancel.cancel(io::Error::other("deep"));
+        assert_eq!(leaf.err(), Some(Error::Canceled));
+        assert_eq!(msg(&leaf).as_deref(), Some("deep"));
+        assert_eq!(root.registrations(), 0);
+        drop(leaf); // a cancelled chain drops too
+    });
+}
+
+#[test]
+fn dropping_a_deep_chain_does_not_overflow() {
+    on_small_stack(|| {
+        let (root, _cancel) = with_cancel(&background());
+        let leaf = deep_chain(&root);
+        assert_eq!(root.registrations(), 1);
+        let debug = format!("{leaf:?}"); // the chain's name, in a loop too
+        assert!(debug.starts_with("context.Background.WithCancel.WithCancel."));
+        drop(leaf); // uncancelled: every level detaches from its parent
+        assert_eq!(root.registrations(), 0);
+    });
+}
+
+#[test]
+fn a_deadline_cancels_a_deep_chain() {
+    let fake = FakeClock::new();
+    let root = background_with_clock(fake.clock());
+    let (top, _cancel) = with_timeout(&root, Duration::from_secs(1));
+    let leaf = deep_chain(&top);
+    fake.advance(Duration::from_secs(1));
+    wait_done(&leaf);
+    assert_eq!(leaf.err(), Some(Error::DeadlineExceeded));
+    on_small_stack(move || drop(leaf));
+}
+
+#[test]
+fn siblings_removed_in_any_order_stay_reachable() {
+    let (parent, cancel) = with_cancel(&background());
+    let mut kids: Vec<_> = (0..6).map(|_| with_cancel(&parent)).collect();
+    // Remove the first (the last one moves into its place), then the moved one, then
+    // one cancelled by itself.
+    drop(kids.remove(0));
+    drop(kids.pop());
+    kids[1].1.cancel();
+    assert_eq!(parent.registrations(), 3);
+    cancel.cancel();
+    assert!(kids.iter().all(|(c, _)| c.is_done()));
+    assert_eq!(parent.registrations(), 0);
+}
+
+#[test]
+fn deadlines_are_inherited_through_every_kind_of_node() {
+    static K: Key<u8> = Key::new("k");
+    let fake = FakeClock::new();
+    let root = background_with_clock(fake.clock());
+    let early = fake.clock().now() + Duration::from_secs(10);
+    let late = early + Duration::from_secs(10);
+    let (top, _c) = with_deadline(&root, early);
+    let val = with_value(&top, &K, 1);
+    let (mid, _c) = with_cancel(&val);
+    assert_eq!(val.deadline(), Some(early));
+    assert_eq!(mid.deadline(), Some(early));
+    // A later deadline never extends the parent's (Go returns WithCancel(parent)).
+    let (later, _c) = with_deadline_cause(&mid, late, io::Error::other("lost"));
+    assert_eq!(later.deadline(), Some(early));
+    // Below `without_cancel` there is no deadline, so a later one is honoured.
+    let free = without_cancel(&mid);
+    assert_eq!(free.deadline(), None);
+    let (own, _c) = with_deadline(&with_value(&free, &K, 2), late);
+    assert_eq!(own.deadline(), Some(late));
+    fake.advance(Duration::from_secs(10));
+    wait_done(&later);
+    assert_eq!(later.err(), Some(Error::DeadlineExceeded));
+    assert_eq!(msg(&later).as_deref(), Some("context deadline exceeded"));
+    assert!(!own.is_done());
+    fake.advance(Duration::from_secs(10));
+    wait_done(&own);
+}

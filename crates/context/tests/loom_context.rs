@@ -129,3 +129,36 @@ fn loom_context_future_vs_cancel() {
         assert_eq!(ctx.registrations(), 0);
     });
 }
+
+/// The last handle of a grandchild (which holds the only handle of its parent) is
+/// dropped while the root is cancelled: the iterative drop releases both levels while
+/// the iterative walk holds their parents' locks, without a use after free.
+#[test]
+fn loom_context_chain_drop_vs_root_cancel() {
+    loom::model(|| {
+        let (root, cancel) = with_cancel(&background());
+        let (grandchild, _c) = with_cancel(&with_cancel(&root).0);
+        let t = thread::spawn(move || drop(grandchild));
+        cancel.cancel();
+        t.join().unwrap();
+        assert_eq!(root.registrations(), 0);
+    });
+}
+
+/// Two children leave their parent's list (a removal moves the last child into the
+/// hole and rewrites its slot) while the parent is cancelled: every removal finds its
+/// own entry, and the list ends empty.
+#[test]
+fn loom_context_sibling_removal_vs_cancel() {
+    loom::model(|| {
+        let (parent, cancel) = with_cancel(&background());
+        let first = with_cancel(&parent);
+        let last = with_cancel(&parent);
+        let t1 = thread::spawn(move || drop(first));
+        let t2 = thread::spawn(move || cancel.cancel());
+        drop(last);
+        t1.join().unwrap();
+        t2.join().unwrap();
+        assert_eq!(parent.registrations(), 0);
+    });
+}
