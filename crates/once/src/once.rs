@@ -5,9 +5,10 @@ use std::fmt;
 use gosync_core::sync::atomic::{AtomicU8, Ordering::*};
 use gosync_core::sync::{thread, Condvar, Mutex};
 
-const INCOMPLETE: u8 = 0;
-const RUNNING: u8 = 1;
-const DONE: u8 = 2;
+// DONE is zero so the fast path is a load and a `test` (as in std's `Once`).
+const DONE: u8 = 0;
+const INCOMPLETE: u8 = 1;
+const RUNNING: u8 = 2;
 
 /// Performs exactly one action, like Go's `sync.Once`.
 ///
