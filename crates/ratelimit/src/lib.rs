@@ -62,11 +62,23 @@
 //!   decrements the burst itself and hands back a meaningless count), and cancelling an
 //!   [`Limit::INF`] reservation does nothing.
 //! * The token bucket's times come from its [`Clock`](gosync_core::clock::Clock); there
-//!   are no `*At(t)` variants and no `SetLimit`/`SetBurst`.
+//!   are no `*At(t)` variants and no `SetLimit`/`SetBurst`. Time never goes backwards
+//!   for the bucket: a reading older than its last update counts as that update, where
+//!   x/time moves its clock back and credits the interval again (its jump-backwards
+//!   tests note the result "should violate Limit,Burst").
+//! * [`TokenBucket::wait`] takes no cancellation context; cancel a
+//!   [`Reservation`] instead.
 //! * [`TokenBucket::wait_n_timeout`] replaces `WaitN(ctx, n)` with a context deadline.
 //! * [`Backoff`] keeps returning `cap` after reaching it until `max_steps` (k8s
 //!   `wait.Backoff.Step` zeroes its remaining steps when it hits the cap), and its
 //!   jitter never exceeds the delay (k8s `wait.Jitter` adds up to `factor · d` on top).
+//! * [`BackoffBuilder::max_steps`] counts the delays handed out before giving up; k8s
+//!   `Steps` counts the steps in which the delay may still grow (`Step` itself never
+//!   ends, and `Steps <= 1` means a constant delay). Without `max_steps` the iterator
+//!   is endless, like `Step`.
+//! * A backoff factor below 1 (including k8s's "0 means no growth") is an error: ask
+//!   for a constant delay with factor 1. A [`cap`](BackoffBuilder::cap) of zero caps
+//!   every delay at zero (k8s `Cap: 0` means no cap; ours defaults to no cap).
 #![warn(
     missing_docs,
     missing_debug_implementations,
