@@ -14,11 +14,11 @@
 //!
 //! The hook must be `'static` (it may run on the cancelling thread at any time until it
 //! is deregistered, even just after the deregistration returned), but the group is only
-//! borrowed. So the hook holds a [`Slot`]: a pointer to the group that the waiter clears,
-//! under the slot's lock, before `wait_context` returns. The hook dereferences the
-//! pointer only while holding that lock with the pointer set, so the borrow is still
-//! live. Lock order: the slot's lock, then the group's `permits` lock (the waiter never
-//! takes the slot's lock while holding `permits`).
+//! borrowed. So the hook holds a [`Slot`]: a pointer to the group that the waiter
+//! clears, under the slot's lock, before `wait_context` returns or unwinds. The hook
+//! dereferences the pointer only while holding that lock with the pointer set, so the
+//! borrow is still live. Lock order: the slot's lock, then the group's `permits` lock
+//! (the waiter never takes the slot's lock while holding `permits`).
 
 use gosync_context::{Context, Error};
 use gosync_core::sync::{Arc, Mutex};
@@ -32,8 +32,8 @@ struct GroupPtr(*const WaitGroup);
 // waiter that set it is still inside `wait_context` (see `Slot`).
 unsafe impl Send for GroupPtr {}
 
-/// What the `on_cancel` hook holds: the group while its waiter is still waiting, `None`
-/// once it has returned (or is about to).
+/// What the `on_cancel` hook holds: the group while its waiter is still inside
+/// `wait_context`, `None` once it is leaving (cleared by [`ClearOnDrop`], also on unwind).
 struct Slot(Mutex<Option<GroupPtr>>);
 
 impl WaitGroup {
@@ -104,28 +104,35 @@ impl WaitGroup {
     #[inline(never)]
     fn wait_context_slow(&self, ctx: &Context) -> Result<(), Error> {
         let slot = Arc::new(Slot(Mutex::new(Some(GroupPtr(self)))));
+        // Clears the slot when this call ends, also when it unwinds (the reuse panic):
+        // from then on a hook running late no longer touches `self`. Declared before the
+        // hook, so dropped after the hook's deregistration.
+        let _clear = ClearOnDrop(Arc::clone(&slot));
         // Registered before this waiter registers in the group, so that its wake-up can
         // never be missed; if `ctx` is already done it runs here, harmlessly.
-        let hook = {
-            let slot = Arc::clone(&slot);
-            ctx.on_cancel(move || {
-                let g = slot.0.lock();
-                if let Some(GroupPtr(wg)) = *g {
-                    // SAFETY: the pointer is set, and we hold the slot's lock, so the
-                    // waiter has not yet cleared it: it is still inside `wait_context`
-                    // and its `&self` borrow of the group is live.
-                    unsafe { &*wg }.wake_waiters();
-                }
-            })
-        };
-        let released = !self.register() || self.wait_registered(None, || ctx.is_done());
-        drop(hook); // deregisters the hook unless it has been taken to run
-        *slot.0.lock() = None; // a hook running now or later no longer touches `self`
-        if released {
+        let _hook = ctx.on_cancel(move || {
+            let g = slot.0.lock();
+            if let Some(GroupPtr(wg)) = *g {
+                // SAFETY: the pointer is set and we hold the slot's lock, so the waiter
+                // has not cleared it yet (`ClearOnDrop`): it is still inside
+                // `wait_context`, and its `&self` borrow of the group is live.
+                unsafe { &*wg }.wake_waiters();
+            }
+        });
+        if !self.register() || self.wait_registered(None, || ctx.is_done()) {
             Ok(())
         } else {
             // `stop` returned true: the context is done, so `err` is set for good.
             Err(ctx.err().unwrap_or(Error::Canceled))
         }
+    }
+}
+
+/// Empties a [`Slot`] when dropped.
+struct ClearOnDrop(Arc<Slot>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        *self.0 .0.lock() = None;
     }
 }
