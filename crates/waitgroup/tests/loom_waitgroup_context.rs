@@ -53,3 +53,32 @@ fn loom_waitgroup_context_done_vs_cancel() {
         wg.wait();
     });
 }
+
+/// A plain waiter and a context waiter share the condition variable; the cancel's
+/// wake-up reaches both, then the last `done`: the plain waiter never loses its permit
+/// to the context waiter (which takes one only if it is still registered), both
+/// return, and the group is left clean.
+#[test]
+fn loom_waitgroup_context_cancel_then_done_with_a_plain_waiter() {
+    loom::model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let (ctx, cancel) = with_cancel(&background());
+        let plain = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || wg.wait())
+        };
+        let finisher = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || {
+                cancel.cancel();
+                wg.done();
+            })
+        };
+        let r = wg.wait_context(&ctx);
+        assert!(r == Ok(()) || r == Err(Error::Canceled), "{r:?}");
+        plain.join().unwrap();
+        finisher.join().unwrap();
+        assert_eq!(format!("{:?}", &*wg), "WaitGroup { count: 0, waiters: 0 }");
+    });
+}
