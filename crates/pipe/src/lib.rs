@@ -59,7 +59,21 @@
 //! * Extra: [`PipeReader::read_timeout`] / [`PipeWriter::write_timeout`] (and
 //!   `_deadline`) on an injectable `Clock`
 //!   ([`pipe_with_clock`]); `write_vectored` as one write of all its slices; `Read` and
-//!   `Write` also on `&PipeReader` / `&PipeWriter`.
+//!   `Write` also on `&PipeReader` / `&PipeWriter`; calls a context can cancel (feature
+//!   `context`, below).
+//!
+//! # Feature `context`
+//!
+//! Off by default. With it, a [`gosync_context`](https://docs.rs/gosync-context)
+//! `Context` can cancel a read or write: `PipeReader::read_context`,
+//! `PipeWriter::write_context` and `write_counted_context`, and the `with_context`
+//! adapters (`ContextReader` / `ContextWriter`, for `read_exact`, `write_all`,
+//! `io::copy`). A call parked in the pipe is woken by the cancellation and fails with
+//! the context's error inside an `io::Error`: kind `TimedOut` for `DeadlineExceeded`,
+//! `Other` for `Canceled` (never `Interrupted`, which std's helpers retry). A write
+//! cancelled after readers took part of it returns the count delivered, as on a
+//! timeout. The context is checked where the call would wait, as a timeout is: data
+//! that is ready is still transferred.
 //!
 //! # Performance
 //!
@@ -75,12 +89,16 @@
 )]
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
 
+#[cfg(feature = "context")]
+mod context;
 mod copy;
 mod error;
 mod reader;
 mod shared;
 mod writer;
 
+#[cfg(feature = "context")]
+pub use context::{ContextReader, ContextWriter};
 pub use error::{CloseError, ClosedPipe};
 pub use reader::PipeReader;
 pub use writer::PipeWriter;

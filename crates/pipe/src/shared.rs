@@ -26,14 +26,15 @@
 //! lock. The hint is only advice: every decision is re-made under the lock, so all its
 //! accesses are `Relaxed`.
 //!
-//! # Deadlines, and cancellation later
+//! # Deadlines and cancellation
 //!
 //! Every blocking wait goes through [`Shared::wait`] inside a loop that re-checks the
-//! state under the lock, and gives up (`expired`) only at that check. A context-aware
-//! call needs just two additions: a "cancelled" check next to `expired`, and a cancel
-//! hook that locks `state` and notifies the three condition variables (as
-//! [`Shared::closed`] does). On the public side it would be one more method per end
-//! (`read_ctx`, `write_ctx`) beside `read_deadline` / `write_deadline`.
+//! state under the lock, and gives up (`expired`) only at that check. Next to it sits
+//! the [`Interrupt`] check (a context, feature `context`): before the first park the
+//! interrupt is armed without the lock (a cancel hook that calls
+//! [`Shared::interrupt`], which locks `state` and notifies the three condition
+//! variables, as [`Shared::closed`] does), then the loop re-checks everything. A call
+//! that is interrupted stops exactly like one that timed out.
 
 use std::io::{self, IoSlice};
 use std::time::Instant;
@@ -218,6 +219,34 @@ impl Drop for Retract<'_> {
     }
 }
 
+/// Something besides a deadline that can end a blocking call: a context (feature
+/// `context`), or [`Never`].
+pub(crate) trait Interrupt {
+    /// Checked under the lock next to the deadline: `Some(error)` ends the call.
+    fn check(&self) -> Option<io::Error>;
+    /// Whether [`arm`](Interrupt::arm) must run before the call parks.
+    fn needs_arming(&self) -> bool;
+    /// Called without the lock: arranges for a later interrupt to call
+    /// [`Shared::interrupt`], so a parked call wakes and sees it in `check`.
+    fn arm(&self);
+}
+
+/// No interrupt: the plain and timed calls.
+pub(crate) struct Never;
+
+impl Interrupt for Never {
+    #[inline]
+    fn check(&self) -> Option<io::Error> {
+        None
+    }
+    #[inline]
+    fn needs_arming(&self) -> bool {
+        false
+    }
+    #[inline]
+    fn arm(&self) {}
+}
+
 impl Shared {
     pub(crate) fn new(clock: Clock) -> Shared {
         Shared {
@@ -257,6 +286,16 @@ impl Shared {
 
     /// Reads into `buf` from one write (Go's `pipe.read`).
     pub(crate) fn read(&self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
+        self.read_with(buf, deadline, &Never)
+    }
+
+    /// [`read`](Shared::read), also ended by `interrupt`.
+    pub(crate) fn read_with(
+        &self,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+        interrupt: &impl Interrupt,
+    ) -> io::Result<usize> {
         if buf.is_empty() {
             let st = self.state.lock();
             return if st.is_closed() {
@@ -298,6 +337,15 @@ impl Shared {
             if expired {
                 return Err(timed_out("pipe: read timed out"));
             }
+            if let Some(e) = interrupt.check() {
+                return Err(e);
+            }
+            if interrupt.needs_arming() {
+                drop(st);
+                interrupt.arm();
+                st = self.state.lock();
+                continue;
+            }
             expired = self.wait(&self.readable, &mut st, deadline);
         }
     }
@@ -320,7 +368,17 @@ impl Shared {
         bufs: &[IoSlice<'_>],
         deadline: Option<Instant>,
     ) -> io::Result<usize> {
-        match self.write_counted(bufs, deadline) {
+        self.write_with(bufs, deadline, &Never)
+    }
+
+    /// [`write`](Shared::write), also ended by `interrupt`.
+    pub(crate) fn write_with(
+        &self,
+        bufs: &[IoSlice<'_>],
+        deadline: Option<Instant>,
+        interrupt: &impl Interrupt,
+    ) -> io::Result<usize> {
+        match self.write_counted_with(bufs, deadline, interrupt) {
             (n, Ok(())) => Ok(n),
             (n, Err(_)) if n > 0 => Ok(n),
             (_, Err(e)) => Err(e),
@@ -334,6 +392,16 @@ impl Shared {
         bufs: &[IoSlice<'_>],
         deadline: Option<Instant>,
     ) -> (usize, io::Result<()>) {
+        self.write_counted_with(bufs, deadline, &Never)
+    }
+
+    /// [`write_counted`](Shared::write_counted), also ended by `interrupt`.
+    pub(crate) fn write_counted_with(
+        &self,
+        bufs: &[IoSlice<'_>],
+        deadline: Option<Instant>,
+        interrupt: &impl Interrupt,
+    ) -> (usize, io::Result<()>) {
         let mut st = self.state.lock();
         let mut expired = false;
         loop {
@@ -345,6 +413,15 @@ impl Shared {
             }
             if expired {
                 return (0, Err(timed_out("pipe: write timed out")));
+            }
+            if let Some(e) = interrupt.check() {
+                return (0, Err(e));
+            }
+            if interrupt.needs_arming() {
+                drop(st);
+                interrupt.arm();
+                st = self.state.lock();
+                continue;
             }
             expired = self.wait(&self.slot, &mut st, deadline);
         }
@@ -368,6 +445,16 @@ impl Shared {
             }
             if expired {
                 break (offer.taken, Err(timed_out("pipe: write timed out")));
+            }
+            if let Some(e) = interrupt.check() {
+                break (offer.taken, Err(e));
+            }
+            if interrupt.needs_arming() {
+                // The offer stays published (still lent) while the lock is released.
+                drop(st);
+                interrupt.arm();
+                st = self.state.lock();
+                continue;
             }
             expired = self.wait(&self.drained, &mut st, deadline);
         };
@@ -415,6 +502,17 @@ impl Shared {
         let mut st = self.state.lock();
         st.werr.get_or_insert(cause);
         self.closed(st);
+    }
+
+    /// Wakes every parked call so that it re-checks its [`Interrupt`]. Locking first
+    /// means a call is either parked (and woken) or has not yet made its check under
+    /// the lock (and will see the interrupt): no lost wake-up.
+    #[cfg_attr(not(feature = "context"), allow(dead_code))]
+    pub(crate) fn interrupt(&self) {
+        drop(self.state.lock());
+        self.readable.notify_all();
+        self.drained.notify_all();
+        self.slot.notify_all();
     }
 
     fn closed(&self, st: MutexGuard<'_, State>) {

@@ -38,10 +38,18 @@
 //! * [`WaitGroup::go`] returns the thread's `JoinHandle`, and a panic in the task does
 //!   not end the process: it is reported through `join`, after `done` has run during
 //!   unwinding, so `wait` still returns. Go's `WaitGroup.Go` requires `f` not to panic.
-//! * Extra: [`WaitGroup::wait_timeout`], [`WaitGroup::guard`],
-//!   [`WaitGroup::guard_owned`], [`WaitGroup::go_scoped`], [`WaitGroup::go_static`], and
-//!   [`WaitGroup::count`].
+//! * Extra: `WaitGroup::wait_context` (feature `context`, below),
+//!   [`WaitGroup::wait_timeout`], [`WaitGroup::guard`], [`WaitGroup::guard_owned`],
+//!   [`WaitGroup::go_scoped`], [`WaitGroup::go_static`], and [`WaitGroup::count`].
 //! * A `WaitGroup` cannot be copied (Go relies on `go vet` to catch copies).
+//!
+//! # Feature `context`
+//!
+//! Off by default. With it, `WaitGroup::wait_context(&ctx)` waits until the counter is
+//! zero (`Ok`) or a [`gosync_context`](https://docs.rs/gosync-context) `Context` is done
+//! (`Err(ctx.err())`): Go's `select` on a `Wait` helper goroutine and `ctx.Done()`,
+//! without the helper left blocked. A waiter that gives up withdraws cleanly, like a
+//! timed-out `wait_timeout`; a counter that is already zero wins over a done context.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -50,6 +58,8 @@
 )]
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
 
+#[cfg(feature = "context")]
+mod context;
 mod wait_group;
 
 pub use wait_group::{DoneGuard, OwnedDoneGuard, WaitGroup};

@@ -270,11 +270,16 @@ impl WaitGroup {
     #[cold]
     #[inline(never)]
     fn wait_slow(&self, deadline: Option<Instant>) -> bool {
-        // Register as a waiter, unless the counter is already zero.
+        self.register() && self.wait_registered(deadline, || false)
+    }
+
+    /// Registers the caller as a waiter, unless the counter is already zero: returns
+    /// whether it registered (`false`: the counter is zero, the wait is over).
+    pub(crate) fn register(&self) -> bool {
         let mut state = self.state.load(Acquire);
         loop {
             if counter(state) == 0 {
-                return true;
+                return false;
             }
             // Acquire on failure: the reloaded zero counter must publish the tasks' work
             // (pairs with the Release in `add`). Success needs no ordering of its own: the
@@ -284,12 +289,29 @@ impl WaitGroup {
                 .state
                 .compare_exchange_weak(state, state + 1, Relaxed, Acquire)
             {
-                Ok(_) => break,
+                Ok(_) => return true,
                 Err(s) => state = s,
             }
         }
+    }
+
+    /// Parks a [registered](WaitGroup::register) waiter until it gets its permit
+    /// (`true`), or until `deadline` passes or `stop()` (checked under the `permits`
+    /// lock before each park) says to give up (`false`, the registration withdrawn).
+    ///
+    /// Whoever makes `stop()` true must then wake the parked waiters with
+    /// [`wake_waiters`](WaitGroup::wake_waiters), so the check cannot miss it.
+    pub(crate) fn wait_registered(
+        &self,
+        deadline: Option<Instant>,
+        mut stop: impl FnMut() -> bool,
+    ) -> bool {
         let mut permits = self.permits.lock();
         while *permits == 0 {
+            if stop() {
+                self.withdraw();
+                return false;
+            }
             let timed_out = match deadline {
                 None => {
                     self.released.wait(&mut permits);
@@ -298,10 +320,7 @@ impl WaitGroup {
                 Some(deadline) => self.released.wait_until(&mut permits, deadline).timed_out(),
             };
             if timed_out && *permits == 0 {
-                // Not released yet, and the releaser needs this lock to reset the state,
-                // so our registration is still counted there: withdraw it. Relaxed: the
-                // lock orders it against the releaser's swap.
-                self.state.fetch_sub(1, Relaxed);
+                self.withdraw();
                 return false;
             }
         }
@@ -313,6 +332,31 @@ impl WaitGroup {
             misuse(REUSED);
         }
         true
+    }
+
+    /// Whether the counter is zero, with the `wait` fast path's ordering.
+    #[cfg_attr(not(feature = "context"), allow(dead_code))]
+    #[inline]
+    pub(crate) fn counter_is_zero(&self) -> bool {
+        // Acquire pairs with the Release of the `add`/`done` that made the counter zero.
+        counter(self.state.load(Acquire)) == 0
+    }
+
+    /// Withdraws a waiter's registration; the caller holds the `permits` lock and found
+    /// no permit. The releaser needs this lock to reset the state, so the registration
+    /// is still counted there. Relaxed: the lock orders it against the releaser's swap.
+    fn withdraw(&self) {
+        self.state.fetch_sub(1, Relaxed);
+    }
+
+    /// Wakes every parked waiter so that it re-checks its permit and its `stop`
+    /// condition (see [`wait_registered`](WaitGroup::wait_registered)). Taking the
+    /// `permits` lock first means a waiter is either parked (and woken) or has not yet
+    /// checked `stop` (and will see it): no lost wake-up.
+    #[cfg_attr(not(feature = "context"), allow(dead_code))]
+    pub(crate) fn wake_waiters(&self) {
+        let _permits = self.permits.lock();
+        self.released.notify_all();
     }
 
     /// The current counter value (racy by nature; for diagnostics and tests).
