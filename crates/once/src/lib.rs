@@ -4,7 +4,7 @@
 //!   has finished. A panicking function counts as done (Go's rule, not std's poisoning).
 //! * [`once_func`], [`once_value`], [`once_values`]: Go 1.21's wrappers: the function
 //!   runs once, its result is shared, and if it panicked every call panics again with the
-//!   same message. The function is dropped after its run.
+//!   same value (see [`OnceValue`]). The function is dropped after its run.
 //!
 //! After completion, the fast path is one Acquire load, inlined; the first run and the
 //! waiting are in a cold, non-generic function.
@@ -27,9 +27,12 @@
 //! # Differences from Go
 //!
 //! * Panics: as in Go, a [`Once`] whose function panicked is done, and the wrappers
-//!   re-panic on every later call. They re-panic with the same *message* (a `String`
-//!   payload), not the same payload value, since a Rust payload cannot be cloned; the
-//!   first call propagates the original payload.
+//!   re-panic on every later call. The first call propagates the original payload;
+//!   later calls re-raise an equal `&'static str` or `String` payload (what `panic!`
+//!   makes), but any other payload (`panic_any(x)`) cannot be cloned, so they panic with
+//!   the `String` `"Box<dyn Any>"` instead of Go's same value.
+//! * Go's `runtime.Goexit` and `panic(nil)` have no Rust counterpart (a Rust thread
+//!   cannot end its function except by returning or unwinding; a payload is never nil).
 //! * Recursion: calling a `Once` from inside its own function deadlocks in Go; here it
 //!   panics with a clear message (see [`Once`]).
 //! * [`OnceValue::get`] returns `&T` instead of a copy; [`once_values`] takes a function

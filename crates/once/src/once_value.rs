@@ -15,7 +15,42 @@ enum Slot<T, F> {
     /// Transient: the function has been taken out and is running.
     Running,
     Value(T),
-    Panicked(String),
+    Panicked(Repanic),
+}
+
+/// What later calls panic with after the function panicked.
+///
+/// Go re-panics with the same value. A Rust payload is a `Box<dyn Any + Send>` that cannot
+/// be cloned, and the first call hands the original on, so later calls re-raise a copy:
+/// the same type and value for the usual `&'static str` and `String` payloads (`panic!`),
+/// and otherwise the text std's panic hook prints for an opaque payload.
+enum Repanic {
+    Static(&'static str),
+    Owned(String),
+    Opaque,
+}
+
+impl Repanic {
+    fn of(payload: &(dyn Any + Send)) -> Repanic {
+        if let Some(s) = payload.downcast_ref::<&'static str>() {
+            Repanic::Static(s)
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            Repanic::Owned(s.clone())
+        } else {
+            Repanic::Opaque
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn raise(&self) -> ! {
+        match self {
+            Repanic::Static(s) => panic::panic_any(*s),
+            Repanic::Owned(s) => panic::panic_any(s.clone()),
+            Repanic::Opaque => panic::panic_any(String::from("Box<dyn Any>")),
+        }
+    }
 }
 
 /// A lazily computed value whose function runs once, with Go's `OnceValue` semantics.
@@ -25,8 +60,11 @@ enum Slot<T, F> {
 /// The function is dropped after its run.
 ///
 /// If the function panics, that first `get` panics with the original payload, and every
-/// later `get` panics again with the same message (Go: "the returned function will panic
-/// with the same value on every call"). `std::sync::LazyLock` instead panics with a
+/// later `get` panics again with the same value (Go: "the returned function will panic
+/// with the same value on every call"): a `&'static str` or `String` payload (what
+/// `panic!` produces) is re-raised as an equal value of the same type; any other payload
+/// cannot be cloned, so later calls panic with the `String` `"Box<dyn Any>"` (what std's
+/// panic hook prints for it). `std::sync::LazyLock` instead panics with a
 /// generic "poisoned" message.
 ///
 /// `get` returns `&T` rather than a clone: it costs nothing, works for any `T`, and a
@@ -83,8 +121,8 @@ impl<T, F: FnOnce() -> T> OnceValue<T, F> {
     ///
     /// # Panics
     ///
-    /// If the function panicked (now or in an earlier call), with its panic message; if
-    /// called recursively from inside the function.
+    /// If the function panicked (now or in an earlier call), with the same panic value
+    /// (see [`OnceValue`]); if called recursively from inside the function.
     ///
     /// # Examples
     ///
@@ -100,7 +138,7 @@ impl<T, F: FnOnce() -> T> OnceValue<T, F> {
         // runner's write visible.
         match self.slot.with(|p| unsafe { &*p }) {
             Slot::Value(v) => v,
-            Slot::Panicked(msg) => panic!("{msg}"),
+            Slot::Panicked(repanic) => repanic.raise(),
             Slot::Pending(_) | Slot::Running => unreachable!("OnceValue: done without an outcome"),
         }
     }
@@ -140,7 +178,7 @@ impl<T, F: FnOnce() -> T> OnceValue<T, F> {
         // `f` is consumed by the call, so it is dropped by the time this returns.
         let (slot, payload) = match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(v) => (Slot::Value(v), None),
-            Err(payload) => (Slot::Panicked(panic_message(&*payload)), Some(payload)),
+            Err(payload) => (Slot::Panicked(Repanic::of(&*payload)), Some(payload)),
         };
         // SAFETY: still the elected runner, before `once` is marked done.
         self.slot.with_mut(|p| unsafe { *p = slot });
@@ -165,21 +203,10 @@ impl<T, F> fmt::Debug for OnceValue<T, F> {
     }
 }
 
-/// The text of a panic payload (`&str` or `String`), as `std` prints it.
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any>".to_owned()
-    }
-}
-
 /// A function that runs once however often it is called: Go's `sync.OnceFunc`.
 ///
 /// Created by [`once_func`]. If the function panicked, every call panics with the same
-/// message.
+/// value (see [`OnceValue`]).
 ///
 /// # Examples
 ///
@@ -222,7 +249,7 @@ impl<F: FnOnce()> OnceFunc<F> {
     ///
     /// # Panics
     ///
-    /// If the function panicked, now or before, with its message.
+    /// If the function panicked, now or before, with the same value (see [`OnceValue`]).
     pub fn call(&self) {
         self.inner.get();
     }
@@ -287,7 +314,7 @@ impl<T, E, F: FnOnce() -> Result<T, E>> OnceValues<T, E, F> {
     ///
     /// # Panics
     ///
-    /// If the function panicked, now or before, with its message.
+    /// If the function panicked, now or before, with the same value (see [`OnceValue`]).
     pub fn get(&self) -> Result<&T, &E> {
         self.inner.get().as_ref()
     }

@@ -31,9 +31,15 @@ use std::sync::Arc;
 pub struct ClosedPipe;
 
 impl ClosedPipe {
-    /// Whether `err` carries a `ClosedPipe`.
+    /// Whether `err` carries a `ClosedPipe`: the pipe's own, or one the other end was
+    /// closed with (`close_with_error(ClosedPipe)`, which Go's `err == ErrClosedPipe`
+    /// also recognises).
     pub fn is(err: &io::Error) -> bool {
-        err.get_ref().is_some_and(|e| e.is::<ClosedPipe>())
+        err.get_ref().is_some_and(|e| {
+            e.is::<ClosedPipe>()
+                || e.downcast_ref::<CloseError>()
+                    .is_some_and(|c| c.0.is::<ClosedPipe>())
+        })
     }
 }
 
@@ -58,9 +64,12 @@ impl From<ClosedPipe> for io::Error {
 /// [`CloseError::from_io`] and then [`get_ref`](CloseError::get_ref),
 /// [`downcast_ref`](CloseError::downcast_ref) or [`arc`](CloseError::arc).
 ///
-/// The `io::Error`'s kind is the user error's own kind if it is an `io::Error`; otherwise
-/// [`Other`](io::ErrorKind::Other) for a reader and [`BrokenPipe`](io::ErrorKind::BrokenPipe)
-/// for a writer.
+/// The `io::Error`'s kind is the user error's own kind if it is an `io::Error`;
+/// [`BrokenPipe`](io::ErrorKind::BrokenPipe) if it is a [`ClosedPipe`]; otherwise
+/// [`Other`](io::ErrorKind::Other) for a reader and `BrokenPipe` for a writer. A user
+/// error of kind [`Interrupted`](io::ErrorKind::Interrupted) is reported with that
+/// default kind instead, since std's retry loops (`read_exact`, `read_to_end`,
+/// `write_all`) would retry the ever-repeated close error forever.
 ///
 /// [`PipeWriter::close_with_error`]: crate::PipeWriter::close_with_error
 /// [`PipeReader::close_with_error`]: crate::PipeReader::close_with_error
@@ -148,9 +157,16 @@ impl Cause {
         match self {
             Cause::Closed => ClosedPipe.into(),
             Cause::Error(e) => {
-                let kind = e
-                    .downcast_ref::<io::Error>()
-                    .map_or(default, io::Error::kind);
+                let kind = if e.0.is::<ClosedPipe>() {
+                    io::ErrorKind::BrokenPipe
+                } else {
+                    match e.downcast_ref::<io::Error>().map(io::Error::kind) {
+                        // The close error repeats on every call: std's loops that retry
+                        // `Interrupted` would never end.
+                        Some(io::ErrorKind::Interrupted) | None => default,
+                        Some(kind) => kind,
+                    }
+                };
                 io::Error::new(kind, e.clone())
             }
         }

@@ -55,7 +55,9 @@
 //!   at once instead of waiting for a write.
 //! * Errors are [`std::io::Error`]s: Go's `ErrClosedPipe` is [`ClosedPipe`] inside a
 //!   `BrokenPipe` error; Go's `EOF` is `Ok(0)`; a user error is a [`CloseError`] whose
-//!   kind is the user's own if it is an `io::Error`.
+//!   kind is the user's own if it is an `io::Error` (except `Interrupted`, which std's
+//!   retry loops would retry forever: see [`CloseError`]). Go's `CloseWithError(nil)`
+//!   is `close()`: a Rust error cannot be nil.
 //! * Extra: [`PipeReader::read_timeout`] / [`PipeWriter::write_timeout`] (and
 //!   `_deadline`) on an injectable `Clock`
 //!   ([`pipe_with_clock`]); `write_vectored` as one write of all its slices; `Read` and
