@@ -39,7 +39,8 @@
 //!   not end the process: it is reported through `join`, after `done` has run during
 //!   unwinding, so `wait` still returns. Go's `WaitGroup.Go` requires `f` not to panic.
 //! * Extra: `WaitGroup::wait_context` (feature `context`, below),
-//!   [`WaitGroup::wait_timeout`], [`WaitGroup::guard`], [`WaitGroup::guard_owned`],
+//!   [`WaitGroup::wait_timeout`], [`WaitGroup::wait_deadline`] (on an injectable `Clock`,
+//!   so tests can drive it with a `FakeClock`), [`WaitGroup::guard`], [`WaitGroup::guard_owned`],
 //!   [`WaitGroup::go_scoped`], [`WaitGroup::go_static`], and [`WaitGroup::count`].
 //! * A `WaitGroup` cannot be copied (Go relies on `go vet` to catch copies).
 //!

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use gosync_core::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::Arc;
 
+use gosync_core::clock::Clock;
 use gosync_core::sync::{thread, Condvar, Mutex};
 
 /// Waits for a collection of threads to finish, like Go's `sync.WaitGroup`.
@@ -264,12 +265,46 @@ impl WaitGroup {
         if counter(self.state.load(Acquire)) == 0 {
             return true;
         }
-        self.wait_slow(Instant::now().checked_add(timeout))
+        let clock = Clock::real();
+        self.wait_slow(clock.deadline_after(timeout).map(|d| (&clock, d)))
+    }
+
+    /// Blocks until the counter is zero or `clock` reaches `deadline`; returns whether
+    /// the counter reached zero. [`wait_timeout`](WaitGroup::wait_timeout) on an
+    /// injectable [`Clock`], so a test can drive the time-out with a
+    /// [`FakeClock`](gosync_core::clock::FakeClock) and no real waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::FakeClock;
+    /// use gosync_waitgroup::WaitGroup;
+    /// use std::time::Duration;
+    ///
+    /// let fake = FakeClock::new();
+    /// let clock = fake.clock();
+    /// let wg = WaitGroup::new();
+    /// wg.add(1);
+    /// std::thread::scope(|s| {
+    ///     let waiter = s.spawn(|| wg.wait_deadline(&clock, clock.now() + Duration::from_secs(60)));
+    ///     assert!(fake.block_until_waiters(1, Duration::from_secs(10)));
+    ///     fake.advance(Duration::from_secs(60)); // a minute passes at once
+    ///     assert!(!waiter.join().unwrap());
+    /// });
+    /// wg.done();
+    /// assert!(wg.wait_deadline(&clock, clock.now()));
+    /// ```
+    pub fn wait_deadline(&self, clock: &Clock, deadline: Instant) -> bool {
+        // Acquire: as in `wait`.
+        if counter(self.state.load(Acquire)) == 0 {
+            return true;
+        }
+        self.wait_slow(Some((clock, deadline)))
     }
 
     #[cold]
     #[inline(never)]
-    fn wait_slow(&self, deadline: Option<Instant>) -> bool {
+    fn wait_slow(&self, deadline: Option<(&Clock, Instant)>) -> bool {
         self.register() && self.wait_registered(deadline, || false)
     }
 
@@ -303,7 +338,7 @@ impl WaitGroup {
     /// [`wake_waiters`](WaitGroup::wake_waiters), so the check cannot miss it.
     pub(crate) fn wait_registered(
         &self,
-        deadline: Option<Instant>,
+        deadline: Option<(&Clock, Instant)>,
         mut stop: impl FnMut() -> bool,
     ) -> bool {
         let mut permits = self.permits.lock();
@@ -317,7 +352,7 @@ impl WaitGroup {
                     self.released.wait(&mut permits);
                     false
                 }
-                Some(deadline) => self.released.wait_until(&mut permits, deadline).timed_out(),
+                Some((clock, deadline)) => clock.wait_until(&self.released, &mut permits, deadline),
             };
             if timed_out && *permits == 0 {
                 self.withdraw();

@@ -294,3 +294,28 @@ fn stress_many_rounds_many_threads() {
     let expected: usize = (0..2_000).map(|r| 1 + r % 7).sum();
     assert_eq!(work.load(Ordering::Relaxed), expected);
 }
+
+#[test]
+fn wait_deadline_on_a_fake_clock_times_out_only_when_advanced() {
+    use gosync_core::clock::FakeClock;
+    let fake = FakeClock::new();
+    let clock = fake.clock();
+    let wg = WaitGroup::new();
+    wg.add(1);
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| wg.wait_deadline(&clock, clock.now() + Duration::from_secs(3600)));
+        assert!(fake.block_until_waiters(1, Duration::from_secs(10)));
+        fake.advance(Duration::from_secs(3599));
+        assert_eq!(fake.waiters(), 1, "not due yet: still waiting");
+        fake.advance(Duration::from_secs(1));
+        assert!(!waiter.join().unwrap());
+    });
+    // The timed-out waiter withdrew; a released waiter on the same clock succeeds.
+    assert_eq!(format!("{wg:?}"), "WaitGroup { count: 1, waiters: 0 }");
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| wg.wait_deadline(&clock, clock.now() + Duration::from_secs(1)));
+        assert!(fake.block_until_waiters(1, Duration::from_secs(10)));
+        wg.done();
+        assert!(waiter.join().unwrap());
+    });
+}
