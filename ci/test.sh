@@ -24,7 +24,9 @@ step() {
 
 step cargo fmt --all -- --check
 step cargo clippy --locked --workspace --all-targets -- -D warnings
-step cargo test --locked --workspace
+step cargo clippy --locked --workspace --all-targets --all-features -- -D warnings
+# All features, so the optional integrations (context, metrics, crossbeam) are tested too.
+step cargo test --locked --workspace --all-features
 step env RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
 step cargo test --locked --workspace --release --tests -- --ignored
 # Loom: every `tests/loom_*.rs` model, in release with bounded preemptions. A separate
