@@ -194,11 +194,14 @@ mod rseq {
     #[inline]
     pub(crate) fn cpu_id() -> Option<usize> {
         let mut off = CPU_ID_OFFSET.load(Relaxed);
-        if off == UNKNOWN {
-            off = init();
-        }
-        if off == UNAVAILABLE {
-            return None;
+        // One compare on the fast path: both sentinels sit below every real offset.
+        if off <= UNAVAILABLE {
+            if off == UNKNOWN {
+                off = init();
+            }
+            if off == UNAVAILABLE {
+                return None;
+            }
         }
         // SAFETY: `off` came from glibc's `__rseq_offset` with `__rseq_size > 0`, so every
         // thread's TLS block holds a registered, 32-byte aligned `struct rseq` at
@@ -280,7 +283,7 @@ mod rseq {
             // an `unsigned int`, both set before `main` and never changed afterwards.
             let (offset, size) = unsafe { (*offset.cast::<isize>(), *size.cast::<u32>()) };
             match offset.checked_add(4) {
-                Some(cpu_id) if size > 0 && cpu_id % 4 == 0 => cpu_id,
+                Some(cpu_id) if size > 0 && cpu_id % 4 == 0 && cpu_id > UNAVAILABLE => cpu_id,
                 _ => UNAVAILABLE,
             }
         };
