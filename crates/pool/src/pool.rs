@@ -354,7 +354,9 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     /// twice with no traffic in between drops every idle object.
     ///
     /// Concurrent `get`s and returns go on undisturbed: a slot in use is skipped, and an
-    /// object being returned during the trim counts as returned after it.
+    /// object being returned during the trim counts as returned after it. Trims may
+    /// overlap (say the automatic one and yours): an object returned after the later
+    /// one started is dropped by neither.
     ///
     /// # Panics
     ///

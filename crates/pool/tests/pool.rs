@@ -215,6 +215,31 @@ fn dropping_the_pool_drops_idle_objects_once() {
     assert_eq!(census.live(), 0);
 }
 
+/// A forgotten guard leaks its object and keeps its slot busy for good: safe, and the
+/// pool works on with its other slots (and never drops the leaked object).
+#[test]
+fn forgetting_a_guard_leaks_only_its_object() {
+    pin_to_one_cpu();
+    let census = Census::new();
+    let pool = Pool::builder(|| Tracked::new(&census))
+        .per_cpu_capacity(2)
+        .build();
+    std::mem::forget(pool.get());
+    for _ in 0..10 {
+        drop(pool.get());
+    }
+    pool.trim();
+    pool.trim();
+    let s = pool.stats();
+    assert_eq!((s.created, s.idle, s.live()), (2, 0, 1), "{s:?}");
+    drop(pool);
+    assert_eq!(
+        census.live(),
+        1,
+        "the forgotten object is leaked, not dropped"
+    );
+}
+
 #[test]
 fn zero_sized_types_work() {
     let pool = Pool::new(|| ());
