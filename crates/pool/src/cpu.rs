@@ -82,6 +82,25 @@ mod imp {
         getcpu()
     }
 
+    /// Which source [`current`] uses on the calling thread: `"rseq"`, `"sched_getcpu"`
+    /// or `"thread index"`.
+    pub(crate) fn source() -> &'static str {
+        #[cfg(all(
+            target_os = "linux",
+            target_env = "gnu",
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        ))]
+        if super::rseq::cpu_id().is_some() {
+            return "rseq";
+        }
+        #[cfg(target_os = "linux")]
+        // SAFETY: `sched_getcpu` has no preconditions; it returns -1 on failure.
+        if unsafe { libc::sched_getcpu() } >= 0 {
+            return "sched_getcpu";
+        }
+        "thread index"
+    }
+
     /// glibc's `sched_getcpu()`, else the per-thread index.
     #[cfg(target_os = "linux")]
     #[inline]
@@ -138,6 +157,11 @@ mod imp {
         CPU.with(Cell::get)
     }
 
+    /// The simulated CPU.
+    pub(crate) fn source() -> &'static str {
+        "loom"
+    }
+
     /// Moves the modelled thread to simulated CPU `cpu` (a migration, if already used).
     pub(crate) fn set_simulated_cpu(cpu: usize) {
         CPU.with(|c| c.set(cpu));
@@ -170,21 +194,30 @@ mod rseq {
     #[inline]
     pub(crate) fn cpu_id() -> Option<usize> {
         let mut off = CPU_ID_OFFSET.load(Relaxed);
-        if off == UNKNOWN {
-            off = init();
-        }
-        if off == UNAVAILABLE {
-            return None;
+        // One compare on the fast path: both sentinels sit below every real offset.
+        if off <= UNAVAILABLE {
+            if off == UNKNOWN {
+                off = init();
+            }
+            if off == UNAVAILABLE {
+                return None;
+            }
         }
         // SAFETY: `off` came from glibc's `__rseq_offset` with `__rseq_size > 0`, so every
         // thread's TLS block holds a registered, 32-byte aligned `struct rseq` at
         // `thread pointer + __rseq_offset`, alive as long as the thread; `cpu_id` is the
         // `u32` at byte 4, which the kernel rewrites on migration, so it is read with one
         // plain load that the compiler may not cache.
-        let cpu = unsafe { read_tp_u32(off) };
-        // Negative values: not registered for this thread (RSEQ_CPU_ID_UNINITIALIZED -1,
-        // RSEQ_CPU_ID_REGISTRATION_FAILED -2).
-        (cpu as i32 >= 0).then_some(cpu as usize)
+        decode(unsafe { read_tp_u32(off) })
+    }
+
+    /// The `cpu_id` field as a CPU, or `None` for the negative values the kernel and
+    /// glibc store when this thread has no registration: RSEQ_CPU_ID_UNINITIALIZED (-1:
+    /// never registered, or unregistered at thread exit) and
+    /// RSEQ_CPU_ID_REGISTRATION_FAILED (-2: glibc tried and the kernel refused).
+    #[inline]
+    pub(super) fn decode(raw: u32) -> Option<usize> {
+        (raw as i32 >= 0).then_some(raw as usize)
     }
 
     /// Reads the `u32` at `thread pointer + off`.
@@ -224,8 +257,10 @@ mod rseq {
             std::arch::asm!("mrs {}, tpidr_el0", out(reg) tp, options(nomem, nostack, preserves_flags));
         }
         // SAFETY: the caller guarantees `tp + off` is a readable, aligned `u32`; volatile
-        // because the kernel rewrites it behind the compiler's back.
-        unsafe { std::ptr::read_volatile(tp.offset(off).cast::<u32>()) }
+        // because the kernel rewrites it behind the compiler's back. `wrapping_offset`:
+        // the rseq area lies outside whatever object `tp` points to (struct pthread sits
+        // below the TCB), so `offset`'s in-bounds rule does not hold.
+        unsafe { std::ptr::read_volatile(tp.wrapping_offset(off).cast::<u32>()) }
     }
 
     /// Looks up glibc's rseq symbols once (`dlsym`, so binaries still run on a glibc
@@ -248,7 +283,7 @@ mod rseq {
             // an `unsigned int`, both set before `main` and never changed afterwards.
             let (offset, size) = unsafe { (*offset.cast::<isize>(), *size.cast::<u32>()) };
             match offset.checked_add(4) {
-                Some(cpu_id) if size > 0 && cpu_id % 4 == 0 => cpu_id,
+                Some(cpu_id) if size > 0 && cpu_id % 4 == 0 && cpu_id > UNAVAILABLE => cpu_id,
                 _ => UNAVAILABLE,
             }
         };
@@ -315,8 +350,71 @@ mod tests {
         // fast path must be live, or the pool silently pays for `sched_getcpu`.
         if let Some(cpu) = rseq::cpu_id() {
             assert!(cpu < shards());
+            assert_eq!(source(), "rseq");
         } else {
             eprintln!("rseq area not available: using sched_getcpu()");
         }
+    }
+
+    #[cfg(all(
+        target_os = "linux",
+        target_env = "gnu",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    #[test]
+    fn rseq_cpu_id_sentinels_are_not_cpus() {
+        assert_eq!(rseq::decode(0), Some(0));
+        assert_eq!(rseq::decode(1023), Some(1023));
+        assert_eq!(rseq::decode(-1i32 as u32), None); // RSEQ_CPU_ID_UNINITIALIZED
+        assert_eq!(rseq::decode(-2i32 as u32), None); // RSEQ_CPU_ID_REGISTRATION_FAILED
+    }
+
+    /// With `GLIBC_TUNABLES=glibc.pthread.rseq=0` glibc registers no rseq area (and sets
+    /// `__rseq_size` to 0): the pool must notice and use `sched_getcpu`. Runs this test
+    /// binary again as a child with the tunable set.
+    #[cfg(all(
+        target_os = "linux",
+        target_env = "gnu",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    #[test]
+    fn without_rseq_registration_falls_back_to_sched_getcpu() {
+        const CHILD: &str = "GOSYNC_POOL_RSEQ_CHILD";
+        const NAME: &str = "cpu::tests::without_rseq_registration_falls_back_to_sched_getcpu";
+        if std::env::var_os(CHILD).is_some() {
+            assert_eq!(rseq::cpu_id(), None, "glibc ignored glibc.pthread.rseq=0");
+            assert_eq!(source(), "sched_getcpu");
+            let pool = crate::Pool::new(|| 1u32);
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        assert_eq!(rseq::cpu_id(), None);
+                        assert!(current() < shards());
+                        for _ in 0..1000 {
+                            *pool.get() += 1;
+                        }
+                    });
+                }
+            });
+            assert!(pool.stats().idle >= 1);
+            println!("child: fallback ok");
+            return;
+        }
+        if rseq::cpu_id().is_none() {
+            eprintln!("rseq not registered here either: nothing to compare");
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .env("GLIBC_TUNABLES", "glibc.pthread.rseq=0")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("child: fallback ok"),
+            "child failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -95,6 +95,17 @@ pub use builder::Builder;
 pub use guard::PoolGuard;
 pub use pool::{Pool, PoolStats, DEFAULT_CAPACITY, MAX_CAPACITY};
 
+/// Where the pool reads the calling thread's CPU id: `"rseq"` (the kernel-maintained
+/// field of the thread's rseq area, the fast path on Linux with glibc 2.35+),
+/// `"sched_getcpu"` (no rseq registration, e.g. `GLIBC_TUNABLES=glibc.pthread.rseq=0`
+/// or an old kernel), `"thread index"` (no CPU id: one shard per thread, round-robin),
+/// or `"loom"`. A diagnostic for benchmarks and tests, not a stable API.
+#[doc(hidden)]
+#[must_use]
+pub fn cpu_id_source() -> &'static str {
+    cpu::source()
+}
+
 /// Under loom: moves the calling modelled thread to simulated CPU `cpu` (there are two,
 /// 0 and 1; a thread starts on 0). Lets models exercise stealing and migration.
 #[cfg(loom)]

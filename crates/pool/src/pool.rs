@@ -102,6 +102,8 @@ pub struct Pool<T, F = fn() -> T> {
     created: AtomicUsize,
     /// Objects the pool dropped (full shard, reset panic, trim).
     dropped: AtomicUsize,
+    /// Objects taken from another CPU's shard.
+    stolen: AtomicUsize,
     auto_trim: Option<AutoTrim>,
 }
 
@@ -142,6 +144,10 @@ pub struct PoolStats {
     pub dropped: usize,
     /// Trims run so far (by [`Pool::trim`] or the automatic policy).
     pub trims: usize,
+    /// Objects a `get`/`take` found idle on another CPU's shard, none being idle on its
+    /// own (Go's steal from another P's shared list). Near zero when each thread stays
+    /// on its CPU and returns what it takes there.
+    pub stolen: usize,
     /// The number of shards (the possible CPUs).
     pub shards: usize,
     /// Slots per shard.
@@ -237,6 +243,7 @@ impl<T, F: Fn() -> T> Pool<T, F> {
             generation: AtomicUsize::new(0),
             created: AtomicUsize::new(0),
             dropped: AtomicUsize::new(0),
+            stolen: AtomicUsize::new(0),
             auto_trim,
         }
     }
@@ -347,7 +354,9 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     /// twice with no traffic in between drops every idle object.
     ///
     /// Concurrent `get`s and returns go on undisturbed: a slot in use is skipped, and an
-    /// object being returned during the trim counts as returned after it.
+    /// object being returned during the trim counts as returned after it. Trims may
+    /// overlap (say the automatic one and yours): an object returned after the later
+    /// one started is dropped by neither.
     ///
     /// # Panics
     ///
@@ -397,6 +406,7 @@ impl<T, F: Fn() -> T> Pool<T, F> {
             created: self.created.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             trims: self.generation.load(Relaxed),
+            stolen: self.stolen.load(Relaxed),
             shards: self.shards,
             capacity: self.capacity,
         }
@@ -447,6 +457,7 @@ impl<T, F: Fn() -> T> Pool<T, F> {
             let victim = (shard + i) % self.shards;
             for slot in self.shard(victim).iter().rev() {
                 if let Some(v) = slot.try_take() {
+                    self.stolen.fetch_add(1, Relaxed);
                     return Some(v);
                 }
             }
@@ -586,6 +597,7 @@ impl<T, F> fmt::Debug for Pool<T, F> {
             .field("idle", &self.slots.iter().filter(|s| s.is_full()).count())
             .field("created", &self.created.load(Relaxed))
             .field("dropped", &self.dropped.load(Relaxed))
+            .field("stolen", &self.stolen.load(Relaxed))
             .field("generation", &self.generation.load(Relaxed))
             .field("reset", &self.reset.is_some())
             .field("auto_trim", &self.auto_trim.as_ref().map(|a| a.interval))

@@ -46,6 +46,15 @@ fn age(stamp: usize, current: usize) -> usize {
     current.wrapping_sub(stamp >> 1) & GEN_MASK
 }
 
+/// Whether an object stamped with `stamp` has been idle through an earlier trim, seen by
+/// the trim of generation `current`. A stamp *newer* than `current` (a later trim started
+/// and the object was returned after it, while this trim was still scanning) wraps to a
+/// huge age: it is fresh, not expired, so ages in the upper half of the range count as 0.
+#[inline]
+fn expired(stamp: usize, current: usize) -> bool {
+    (2..=GEN_MASK / 2).contains(&age(stamp, current))
+}
+
 /// Padded to 128 bytes (crossbeam's `CachePadded` choice on x86_64: the adjacent-line
 /// prefetcher pairs 64-byte lines), so threads on different CPUs never share a line.
 #[repr(align(128))]
@@ -88,7 +97,7 @@ impl<T> Slot<T> {
     #[inline]
     pub(crate) fn try_take_expired(&self, current: usize) -> Option<T> {
         let s = self.state.load(Relaxed);
-        if s & 1 == 0 || age(s, current) < 2 {
+        if s & 1 == 0 || !expired(s, current) {
             return None;
         }
         self.take_claimed(s)
@@ -235,6 +244,22 @@ mod tests {
         assert_eq!(age(full(5), 5), 0);
         assert_eq!(age(full(5), 7), 2);
         assert_eq!(age(full(GEN_MASK), 1), 2);
+    }
+
+    #[test]
+    fn expiry_follows_the_victim_rule_and_ignores_newer_stamps() {
+        assert!(!expired(full(5), 5));
+        assert!(!expired(full(5), 6));
+        assert!(expired(full(5), 7));
+        assert!(expired(full(GEN_MASK), 1));
+        // Returned after a later trim started (stamp 6) while the trim of generation 5
+        // is still scanning: fresh, not 2^63 - 1 trims old.
+        assert!(!expired(full(6), 5));
+        assert!(!expired(full(7), 5));
+        let s = Slot::new();
+        s.try_put(1u8, 6).unwrap();
+        assert!(s.try_take_expired(5).is_none());
+        assert_eq!(s.try_take_expired(8), Some(1));
     }
 
     #[test]

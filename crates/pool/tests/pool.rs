@@ -6,10 +6,10 @@ mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, Barrier, LazyLock};
 use std::time::Duration;
 
-use common::{pin_to_one_cpu, Census, Tracked};
+use common::{allowed_cpus, pin_to, pin_to_one_cpu, Census, Tracked};
 use gosync_core::clock::FakeClock;
 use gosync_pool::{Pool, PoolGuard, PoolStats, DEFAULT_CAPACITY, MAX_CAPACITY};
 
@@ -107,6 +107,45 @@ fn guard_returns_the_object_and_into_inner_detaches_it() {
     assert_eq!(pool.stats().live(), 0);
 }
 
+/// Two threads pinned to two different CPUs each get and return objects: each must use
+/// its own CPU's shard (the CPU id is read right: rseq, or `sched_getcpu`), so neither
+/// ever finds the other's object busy in its shard and has to steal or construct.
+#[test]
+fn threads_on_different_cpus_use_their_own_shards() {
+    let cpus = allowed_cpus();
+    if cpus.len() < 2 {
+        eprintln!("fewer than 2 CPUs available: skipped");
+        return;
+    }
+    eprintln!("CPU id source: {}", gosync_pool::cpu_id_source());
+    // One slot per CPU: two threads sharing a shard could not both keep their object.
+    let pool = Pool::builder(|| 0u64).per_cpu_capacity(1).build();
+    let start = Barrier::new(2);
+    std::thread::scope(|s| {
+        for &cpu in &cpus[..2] {
+            let (pool, start) = (&pool, &start);
+            s.spawn(move || {
+                pin_to(cpu);
+                // Both hold an object at once: each constructs one in its own shard
+                // (the other's is busy, so there is nothing to steal).
+                let first = pool.get();
+                start.wait();
+                drop(first);
+                start.wait();
+                for _ in 0..100_000 {
+                    *pool.get() += 1;
+                }
+            });
+        }
+    });
+    let s = pool.stats();
+    assert_eq!(
+        (s.created, s.stolen, s.dropped, s.idle),
+        (2, 0, 0, 2),
+        "{s:?}"
+    );
+}
+
 #[test]
 fn guard_dropped_on_another_thread_returns_the_object() {
     let census = Census::new();
@@ -118,6 +157,7 @@ fn guard_dropped_on_another_thread_returns_the_object() {
     });
     assert_eq!(pool.stats().idle, 1);
     assert_eq!(pool.get().id, id, "stolen back from whichever shard");
+    assert!(pool.stats().stolen <= 1);
     assert_eq!(census.live(), 1);
 }
 
@@ -173,6 +213,31 @@ fn dropping_the_pool_drops_idle_objects_once() {
     assert_eq!(census.live(), 1);
     drop(kept);
     assert_eq!(census.live(), 0);
+}
+
+/// A forgotten guard leaks its object and keeps its slot busy for good: safe, and the
+/// pool works on with its other slots (and never drops the leaked object).
+#[test]
+fn forgetting_a_guard_leaks_only_its_object() {
+    pin_to_one_cpu();
+    let census = Census::new();
+    let pool = Pool::builder(|| Tracked::new(&census))
+        .per_cpu_capacity(2)
+        .build();
+    std::mem::forget(pool.get());
+    for _ in 0..10 {
+        drop(pool.get());
+    }
+    pool.trim();
+    pool.trim();
+    let s = pool.stats();
+    assert_eq!((s.created, s.idle, s.live()), (2, 0, 1), "{s:?}");
+    drop(pool);
+    assert_eq!(
+        census.live(),
+        1,
+        "the forgotten object is leaked, not dropped"
+    );
 }
 
 #[test]

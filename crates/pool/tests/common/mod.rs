@@ -63,3 +63,33 @@ impl Drop for Tracked {
         }
     }
 }
+
+/// The CPUs this thread may run on (Linux; empty elsewhere).
+pub fn allowed_cpus() -> Vec<usize> {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `cpu_set_t` is plain data; `sched_getaffinity` on the calling thread with a
+    // correctly sized set only writes the set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            return (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| libc::CPU_ISSET(c, &set))
+                .collect();
+        }
+    }
+    Vec::new()
+}
+
+/// Pins the calling thread to `cpu` (Linux; a no-op elsewhere).
+pub fn pin_to(cpu: usize) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: as in `pin_to_one_cpu`.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let r = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        assert_eq!(r, 0, "sched_setaffinity failed");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cpu;
+}
