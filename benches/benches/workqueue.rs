@@ -3,7 +3,8 @@
 //!
 //! * `cycle`: one thread, `add` + `get` + `done` of one key, keys cycling over 10k.
 //! * `throughput/PxC`: P producers add distinct keys, C consumers get + done each exactly
-//!   once; reported as items/s. Also gosync with metrics on (atomic counters).
+//!   once; reported as items/s. Also gosync with metrics on (padded atomic counters and
+//!   per-thread-striped histograms, as a Prometheus client keeps them).
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use std::collections::{HashSet, VecDeque};
@@ -56,33 +57,62 @@ impl WorkQueue for Gosync {
     }
 }
 
-/// Cheap atomic metrics, as a Prometheus client would keep.
-struct Atomic(AtomicU64);
+/// A realistic metrics backend, as a Prometheus client keeps it: each counter and gauge
+/// one atomic on its own cache line; each histogram striped per thread (a thread adds to
+/// its own stripe's count and sum, with Relaxed atomics; a scrape would sum the stripes).
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(AtomicU64);
+
+#[derive(Default)]
+struct Atomic(Padded);
 impl GaugeMetric for Atomic {
     fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.0 .0.fetch_add(1, Ordering::Relaxed);
     }
     fn dec(&self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0 .0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 impl CounterMetric for Atomic {
     fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-}
-impl HistogramMetric for Atomic {
-    fn observe(&self, v: f64) {
-        self.0.fetch_add(v.to_bits() & 1, Ordering::Relaxed);
+        self.0 .0.fetch_add(1, Ordering::Relaxed);
     }
 }
 impl SettableGaugeMetric for Atomic {
     fn set(&self, v: f64) {
-        self.0.store(v.to_bits(), Ordering::Relaxed);
+        self.0 .0.store(v.to_bits(), Ordering::Relaxed);
     }
 }
+
+const STRIPES: usize = 16;
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Stripe {
+    count: AtomicU64,
+    /// Nanoseconds.
+    sum: AtomicU64,
+}
+
+#[derive(Default)]
+struct Histogram([Stripe; STRIPES]);
+impl HistogramMetric for Histogram {
+    fn observe(&self, v: f64) {
+        thread_local! {
+            static STRIPE: usize = {
+                static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
+            };
+        }
+        let s = &self.0[STRIPE.with(|s| *s)];
+        s.count.fetch_add(1, Ordering::Relaxed);
+        s.sum.fetch_add((v * 1e9) as u64, Ordering::Relaxed);
+    }
+}
+
 fn atomic() -> Box<Atomic> {
-    Box::new(Atomic(AtomicU64::new(0)))
+    Box::default()
 }
 struct AtomicProvider;
 impl MetricsProvider for AtomicProvider {
@@ -93,10 +123,10 @@ impl MetricsProvider for AtomicProvider {
         atomic()
     }
     fn new_latency_metric(&self, _: &str) -> Box<dyn HistogramMetric> {
-        atomic()
+        Box::<Histogram>::default()
     }
     fn new_work_duration_metric(&self, _: &str) -> Box<dyn HistogramMetric> {
-        atomic()
+        Box::<Histogram>::default()
     }
     fn new_unfinished_work_seconds_metric(&self, _: &str) -> Box<dyn SettableGaugeMetric> {
         atomic()

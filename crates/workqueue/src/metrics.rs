@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// A gauge that goes up and down by one (`workqueue_depth`).
 pub trait GaugeMetric: Send + Sync {
@@ -135,10 +134,4 @@ impl fmt::Debug for QueueMetrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("QueueMetrics")
     }
-}
-
-/// Seconds from `from` to `now`, as client-go's `sinceInSeconds`.
-#[inline]
-pub(crate) fn seconds(from: Instant, now: Instant) -> f64 {
-    now.saturating_duration_since(from).as_secs_f64()
 }

@@ -220,7 +220,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         let with_metrics = metrics.is_some();
         let queue = Queue {
             shared: Arc::new(Shared {
-                state: Mutex::new(State::new(metrics)),
+                state: Mutex::new(State::new(metrics, clock.now())),
                 ready: Condvar::new(),
                 drained: Condvar::new(),
                 timer: Condvar::new(),

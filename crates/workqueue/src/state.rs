@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use gosync_core::Clock;
 
-use crate::metrics::{seconds, QueueMetrics};
+use crate::metrics::QueueMetrics;
 use crate::storage::Storage;
 
 /// client-go's `unfinishedWorkUpdatePeriod`.
@@ -32,14 +32,32 @@ pub(crate) type Hasher = foldhash::fast::RandomState;
 pub(crate) struct Entry<P, G> {
     dirty: bool,
     processing: bool,
-    /// Ready time and push number of the live delay-heap entry while waiting.
-    wait: Option<(Instant, u64)>,
+    /// Ready time and push number of the live delay-heap entry while waiting. Boxed: it is
+    /// rare, and small map buckets keep a deep queue cache-friendly.
+    wait: Option<Box<(Instant, u64)>>,
     prio: P,
     tag: G,
     /// Metrics: when the item became dirty (client-go `addTimes`).
-    added: Option<Instant>,
+    /// In [`Ticks`]; 0: not set.
+    added: Ticks,
     /// Metrics: when processing started (client-go `processingStartTimes`).
-    started: Option<Instant>,
+    /// In [`Ticks`]; 0: not set.
+    started: Ticks,
+}
+
+/// Nanoseconds since the queue's epoch, plus one (0 means "not set"): 8 bytes where an
+/// `Option<Instant>` takes 16.
+type Ticks = u64;
+
+#[inline]
+fn ticks(epoch: Instant, t: Instant) -> Ticks {
+    (t.saturating_duration_since(epoch).as_nanos() as u64).saturating_add(1)
+}
+
+/// Seconds between two [`Ticks`] readings, as client-go's `sinceInSeconds`.
+#[inline]
+fn secs(from: Ticks, now: Ticks) -> f64 {
+    now.saturating_sub(from) as f64 / 1e9
 }
 
 impl<P: Default, G: Default> Entry<P, G> {
@@ -50,8 +68,8 @@ impl<P: Default, G: Default> Entry<P, G> {
             wait: None,
             prio,
             tag: G::default(),
-            added: None,
-            started: None,
+            added: 0,
+            started: 0,
         }
     }
 }
@@ -108,10 +126,12 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) parked: usize,
     /// The value last stored into `Shared::hint`.
     pub(crate) hinted: bool,
+    /// The origin of the metrics' [`Ticks`].
+    epoch: Instant,
 }
 
 impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
-    pub(crate) fn new(metrics: Option<QueueMetrics>) -> Self {
+    pub(crate) fn new(metrics: Option<QueueMetrics>, epoch: Instant) -> Self {
         State {
             items: HashMap::with_hasher(Hasher::default()),
             ready: S::default(),
@@ -128,6 +148,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             next_tick: None,
             parked: 0,
             hinted: false,
+            epoch,
         }
     }
 
@@ -149,7 +170,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                         if let Some(m) = &self.metrics {
                             m.adds.inc();
                             m.depth.inc();
-                            e.added = Some(stamp(now, clock));
+                            e.added = ticks(self.epoch, stamp(now, clock));
                         }
                         e.tag = self.ready.push(v.key().clone(), prio);
                         v.insert(e);
@@ -160,7 +181,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                     Some(at) => {
                         let item = v.key().clone();
                         let wake = push_waiting(&mut self.waiting, &mut self.wait_seq, item, at);
-                        e.wait = Some((at, self.wait_seq));
+                        e.wait = Some(Box::new((at, self.wait_seq)));
                         v.insert(e);
                         self.waiting_live += 1;
                         wake
@@ -193,7 +214,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                         }
                         self.dirty += 1;
                         let mut wake = Wake::None;
-                        if mark_dirty(e, &self.metrics, now, clock) {
+                        if mark_dirty(e, &self.metrics, now, clock, self.epoch) {
                             let (key, prio) = (o.key().clone(), e_prio(&o));
                             o.get_mut().tag = self.ready.push(key, prio);
                             self.queued += 1;
@@ -203,14 +224,14 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                         wake
                     }
                     Some(at) => {
-                        match e.wait {
-                            Some((old, _)) if old <= at => return Wake::None,
+                        match e.wait.as_deref() {
+                            Some(&(old, _)) if old <= at => return Wake::None,
                             Some(_) => {}
                             None => self.waiting_live += 1,
                         }
                         let item = o.key().clone();
                         let wake = push_waiting(&mut self.waiting, &mut self.wait_seq, item, at);
-                        o.get_mut().wait = Some((at, self.wait_seq));
+                        o.get_mut().wait = Some(Box::new((at, self.wait_seq)));
                         self.compact_waiting();
                         wake
                     }
@@ -235,11 +256,12 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             self.queued -= 1;
             self.processing += 1;
             if let Some(m) = &self.metrics {
-                let now = stamp(now, clock);
+                let now = ticks(self.epoch, stamp(now, clock));
                 m.depth.dec();
-                e.started = Some(now);
-                if let Some(added) = e.added.take() {
-                    m.latency.observe(seconds(added, now));
+                e.started = now;
+                if e.added != 0 {
+                    m.latency.observe(secs(e.added, now));
+                    e.added = 0;
                 }
             }
             return Some(item);
@@ -259,8 +281,10 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         e.processing = false;
         self.processing -= 1;
         if let Some(m) = &self.metrics {
-            if let Some(started) = e.started.take() {
-                m.work_duration.observe(seconds(started, stamp(now, clock)));
+            if e.started != 0 {
+                let now = ticks(self.epoch, stamp(now, clock));
+                m.work_duration.observe(secs(e.started, now));
+                e.started = 0;
             }
         }
         let mut wake = Wake::None;
@@ -290,13 +314,13 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             let Some(e) = self.items.get_mut(&w.item) else {
                 continue;
             };
-            if e.wait != Some((w.at, w.seq)) {
+            if e.wait.as_deref() != Some(&(w.at, w.seq)) {
                 continue; // stale
             }
             e.wait = None;
             self.waiting_live -= 1;
             self.dirty += 1;
-            if mark_dirty(e, &self.metrics, Some(now), clock) {
+            if mark_dirty(e, &self.metrics, Some(now), clock, self.epoch) {
                 e.tag = self.ready.push(w.item, e.prio);
                 self.queued += 1;
                 woke += 1;
@@ -319,8 +343,8 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         let Some(m) = &self.metrics else { return };
         let (mut total, mut oldest) = (0.0f64, 0.0f64);
         for e in self.items.values() {
-            if let Some(started) = e.started {
-                let age = seconds(started, now);
+            if e.started != 0 {
+                let age = secs(e.started, ticks(self.epoch, now));
                 total += age;
                 oldest = oldest.max(age);
             }
@@ -359,7 +383,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             self.waiting.retain(|w| {
                 items
                     .get(&w.item)
-                    .is_some_and(|e| e.wait == Some((w.at, w.seq)))
+                    .is_some_and(|e| e.wait.as_deref() == Some(&(w.at, w.seq)))
             });
         }
     }
@@ -373,14 +397,15 @@ fn mark_dirty<P, G>(
     metrics: &Option<QueueMetrics>,
     now: Option<Instant>,
     clock: &Clock,
+    epoch: Instant,
 ) -> bool {
     debug_assert!(!e.dirty && e.wait.is_none());
     e.dirty = true;
     if let Some(m) = metrics {
         m.adds.inc();
         m.depth.inc();
-        if e.added.is_none() {
-            e.added = Some(stamp(now, clock));
+        if e.added == 0 {
+            e.added = ticks(epoch, stamp(now, clock));
         }
     }
     !e.processing
