@@ -2,7 +2,8 @@
 
 use std::fmt;
 use std::hash::Hash;
-use std::ops::Deref;
+use std::mem;
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 use gosync_core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -107,6 +108,9 @@ pub(crate) struct Shared<T, S: Storage<T>> {
     clock: Clock,
     /// Whether the queue keeps metrics (fixed at construction).
     metrics_on: bool,
+    /// The provider's metrics; updates recorded under the lock are applied to them by
+    /// [`StateGuard`] once it is released.
+    metrics: Option<QueueMetrics>,
     /// Live `Queue` handles; the last one to drop shuts the queue down.
     handles: AtomicUsize,
     /// The delay loop thread, joined by shutdown.
@@ -220,13 +224,14 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         let with_metrics = metrics.is_some();
         let queue = Queue {
             shared: Arc::new(Shared {
-                state: Mutex::new(State::new(metrics, clock.now())),
+                state: Mutex::new(State::new(with_metrics, clock.now())),
                 ready: Condvar::new(),
                 drained: Condvar::new(),
                 timer: Condvar::new(),
                 hint: Padded(AtomicBool::new(false)),
                 clock,
                 metrics_on: with_metrics,
+                metrics,
                 handles: AtomicUsize::new(1),
                 delay_thread: Mutex::new(None),
             }),
@@ -262,7 +267,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     #[inline]
     pub fn add(&self, item: T) {
         let now = self.shared.stamp();
-        let mut st = self.shared.state.lock();
+        let mut st = self.shared.lock();
         if st.shutting_down {
             return;
         }
@@ -300,14 +305,12 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     pub(crate) fn add_inner(&self, item: T, prio: S::Prio, after: Option<Duration>, retry: bool) {
         let shared = &*self.shared;
         let now = shared.stamp();
-        let mut st = shared.state.lock();
+        let mut st = shared.lock();
         if st.shutting_down {
             return;
         }
-        if retry {
-            if let Some(m) = &st.metrics {
-                m.retries.inc();
-            }
+        if retry && st.metrics_on {
+            st.pending.retry();
         }
         let at = match after {
             None => None,
@@ -364,7 +367,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     pub fn get_detached(&self) -> Option<T> {
         let shared = &*self.shared;
         let mut now = shared.stamp();
-        let mut st = shared.state.lock();
+        let mut st = shared.lock();
         let mut spun = false;
         loop {
             if let Some(item) = st.take(now, &shared.clock) {
@@ -380,12 +383,12 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 drop(st);
                 shared.spin();
                 now = shared.stamp();
-                st = shared.state.lock();
+                st = shared.lock();
                 continue;
             }
             // Protocol rule 2.
             st.parked += 1;
-            shared.ready.wait(&mut st);
+            shared.ready.wait(st.raw());
             st.parked -= 1;
             now = shared.stamp();
         }
@@ -410,7 +413,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     pub fn try_get(&self) -> Result<Guard<'_, T, S>, TryGetError> {
         let shared = &*self.shared;
         let now = shared.stamp();
-        let mut st = shared.state.lock();
+        let mut st = shared.lock();
         match st.take(now, &shared.clock) {
             Some(item) => {
                 shared.sync_hint(&mut st);
@@ -441,7 +444,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         let shared = &*self.shared;
         let deadline = shared.clock.deadline_after(timeout);
         let mut now = shared.stamp();
-        let mut st = shared.state.lock();
+        let mut st = shared.lock();
         loop {
             if let Some(item) = st.take(now, &shared.clock) {
                 shared.sync_hint(&mut st);
@@ -455,10 +458,10 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
             st.parked += 1;
             let timed_out = match deadline {
                 None => {
-                    shared.ready.wait(&mut st);
+                    shared.ready.wait(st.raw());
                     false
                 }
-                Some(deadline) => shared.clock.wait_until(&shared.ready, &mut st, deadline),
+                Some(deadline) => shared.clock.wait_until(&shared.ready, st.raw(), deadline),
             };
             st.parked -= 1;
             now = shared.stamp();
@@ -496,7 +499,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     pub fn done(&self, item: &T) -> bool {
         let shared = &*self.shared;
         let now = shared.stamp();
-        let mut st = shared.state.lock();
+        let mut st = shared.lock();
         let Some(wake) = st.finish(item, now, &shared.clock) else {
             return false;
         };
@@ -644,7 +647,7 @@ impl<T: Hash + Eq + Clone + Send, S: Storage<T>> Shared<T, S> {
     /// An item became ready under `st`: publish the hint, then wake one parked getter, if
     /// any (protocol rule 3). Unlocks.
     #[inline]
-    fn wake_getter(&self, mut st: MutexGuard<'_, State<T, S>>) {
+    fn wake_getter(&self, mut st: StateGuard<'_, T, S>) {
         self.sync_hint(&mut st);
         let parked = st.parked;
         drop(st);
@@ -672,7 +675,67 @@ impl<T: Hash + Eq + Clone + Send, S: Storage<T>> Shared<T, S> {
     }
 }
 
+/// The state lock of the hot operations. Metric updates they record under it
+/// ([`State::pending`]) are applied to the provider right after the lock is released, so
+/// a metrics backend never lengthens the critical section; each operation has applied
+/// its own updates by the time it returns. Without metrics, dropping it is just the
+/// unlock.
+pub(crate) struct StateGuard<'a, T, S: Storage<T>> {
+    shared: &'a Shared<T, S>,
+    /// `Some` until dropped.
+    guard: Option<MutexGuard<'a, State<T, S>>>,
+}
+
+impl<'a, T, S: Storage<T>> StateGuard<'a, T, S> {
+    /// The mutex guard itself, for condition-variable waits. A waiting operation has not
+    /// recorded any update yet (updates come from the step that ends the wait).
+    #[inline]
+    fn raw(&mut self) -> &mut MutexGuard<'a, State<T, S>> {
+        self.guard.as_mut().expect("guard present until drop")
+    }
+}
+
+impl<T, S: Storage<T>> Deref for StateGuard<'_, T, S> {
+    type Target = State<T, S>;
+    #[inline]
+    fn deref(&self) -> &State<T, S> {
+        self.guard.as_ref().expect("guard present until drop")
+    }
+}
+
+impl<T, S: Storage<T>> DerefMut for StateGuard<'_, T, S> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut State<T, S> {
+        self.guard.as_mut().expect("guard present until drop")
+    }
+}
+
+impl<T, S: Storage<T>> Drop for StateGuard<'_, T, S> {
+    #[inline]
+    fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        if let Some(m) = &self.shared.metrics {
+            if !guard.pending.is_empty() {
+                let pending = mem::take(&mut guard.pending);
+                drop(guard);
+                pending.apply(m);
+            }
+        }
+    }
+}
+
 impl<T, S: Storage<T>> Shared<T, S> {
+    /// Locks the state for a hot operation (see [`StateGuard`]).
+    #[inline]
+    fn lock(&self) -> StateGuard<'_, T, S> {
+        StateGuard {
+            shared: self,
+            guard: Some(self.state.lock()),
+        }
+    }
+
     /// The time for this operation's metrics, read before taking the lock (`None` without
     /// metrics: then the clock is never read on the hot path).
     #[inline]
@@ -721,6 +784,12 @@ fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>)
         if st.next_tick.is_some_and(|tick| tick <= now) {
             st.update_unfinished_work(now);
             st.next_tick = now.checked_add(UNFINISHED_WORK_PERIOD);
+        }
+        // The delay loop is no hot path: apply its updates under the lock before it sleeps.
+        if let Some(m) = &shared.metrics {
+            if !st.pending.is_empty() {
+                mem::take(&mut st.pending).apply(m);
+            }
         }
         match st.next_deadline() {
             None => shared.timer.wait(&mut st),

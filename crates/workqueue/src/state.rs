@@ -21,6 +21,66 @@ use gosync_core::Clock;
 use crate::metrics::QueueMetrics;
 use crate::storage::Storage;
 
+/// Metric updates recorded under the state lock and applied to the provider just after it
+/// is released (see `queue::StateGuard`), so that the metrics backend — atomics on cache
+/// lines shared by every thread, or a slower exporter — never lengthens the critical
+/// section. Every operation applies its own updates before it returns.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    adds: u32,
+    depth: i32,
+    retries: u32,
+    latency: Option<f64>,
+    work: Option<f64>,
+    /// `(unfinished work seconds, longest running processor seconds)`.
+    unfinished: Option<(f64, f64)>,
+}
+
+impl Pending {
+    /// Whether there is nothing to apply.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.adds == 0
+            && self.depth == 0
+            && self.retries == 0
+            && self.latency.is_none()
+            && self.work.is_none()
+            && self.unfinished.is_none()
+    }
+
+    /// Counts one client-go retry (`AddAfter`).
+    #[inline]
+    pub(crate) fn retry(&mut self) {
+        self.retries += 1;
+    }
+
+    /// Hands the recorded updates to the provider's metrics.
+    pub(crate) fn apply(self, m: &QueueMetrics) {
+        for _ in 0..self.adds {
+            m.adds.inc();
+        }
+        for _ in 0..self.depth.max(0) {
+            m.depth.inc();
+        }
+        for _ in self.depth.min(0)..0 {
+            m.depth.dec();
+        }
+        for _ in 0..self.retries {
+            m.retries.inc();
+        }
+        if let Some(v) = self.latency {
+            m.latency.observe(v);
+        }
+        if let Some(v) = self.work {
+            m.work_duration.observe(v);
+        }
+        if let Some((total, oldest)) = self.unfinished {
+            m.unfinished.set(total);
+            m.longest.set(oldest);
+        }
+    }
+}
+
 /// client-go's `unfinishedWorkUpdatePeriod`.
 pub(crate) const UNFINISHED_WORK_PERIOD: Duration = Duration::from_millis(500);
 
@@ -120,7 +180,10 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) shutting_down: bool,
     pub(crate) draining: bool,
     pub(crate) loop_started: bool,
-    pub(crate) metrics: Option<QueueMetrics>,
+    /// Whether the queue keeps metrics (fixed at construction).
+    pub(crate) metrics_on: bool,
+    /// Metric updates not yet handed to the provider.
+    pub(crate) pending: Pending,
     pub(crate) next_tick: Option<Instant>,
     /// Getters blocked on the `ready` condvar (see the parking protocol in `queue.rs`).
     pub(crate) parked: usize,
@@ -131,7 +194,7 @@ pub(crate) struct State<T, S: Storage<T>> {
 }
 
 impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
-    pub(crate) fn new(metrics: Option<QueueMetrics>, epoch: Instant) -> Self {
+    pub(crate) fn new(metrics_on: bool, epoch: Instant) -> Self {
         State {
             items: HashMap::with_hasher(Hasher::default()),
             ready: S::default(),
@@ -144,7 +207,8 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             shutting_down: false,
             draining: false,
             loop_started: false,
-            metrics,
+            metrics_on,
+            pending: Pending::default(),
             next_tick: None,
             parked: 0,
             hinted: false,
@@ -167,9 +231,9 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                 match at {
                     None => {
                         e.dirty = true;
-                        if let Some(m) = &self.metrics {
-                            m.adds.inc();
-                            m.depth.inc();
+                        if self.metrics_on {
+                            self.pending.adds += 1;
+                            self.pending.depth += 1;
                             e.added = ticks(self.epoch, stamp(now, clock));
                         }
                         e.tag = self.ready.push(v.key().clone(), prio);
@@ -214,7 +278,13 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                         }
                         self.dirty += 1;
                         let mut wake = Wake::None;
-                        if mark_dirty(e, &self.metrics, now, clock, self.epoch) {
+                        if mark_dirty(
+                            e,
+                            self.metrics_on.then_some(&mut self.pending),
+                            now,
+                            clock,
+                            self.epoch,
+                        ) {
                             let (key, prio) = (o.key().clone(), e_prio(&o));
                             o.get_mut().tag = self.ready.push(key, prio);
                             self.queued += 1;
@@ -255,12 +325,13 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             self.dirty -= 1;
             self.queued -= 1;
             self.processing += 1;
-            if let Some(m) = &self.metrics {
+            if self.metrics_on {
                 let now = ticks(self.epoch, stamp(now, clock));
-                m.depth.dec();
+                self.pending.depth -= 1;
                 e.started = now;
                 if e.added != 0 {
-                    m.latency.observe(secs(e.added, now));
+                    debug_assert!(self.pending.latency.is_none(), "one take per lock hold");
+                    self.pending.latency = Some(secs(e.added, now));
                     e.added = 0;
                 }
             }
@@ -280,12 +351,11 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         }
         e.processing = false;
         self.processing -= 1;
-        if let Some(m) = &self.metrics {
-            if e.started != 0 {
-                let now = ticks(self.epoch, stamp(now, clock));
-                m.work_duration.observe(secs(e.started, now));
-                e.started = 0;
-            }
+        if self.metrics_on && e.started != 0 {
+            let now = ticks(self.epoch, stamp(now, clock));
+            debug_assert!(self.pending.work.is_none(), "one finish per lock hold");
+            self.pending.work = Some(secs(e.started, now));
+            e.started = 0;
         }
         let mut wake = Wake::None;
         if e.dirty {
@@ -320,7 +390,13 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             e.wait = None;
             self.waiting_live -= 1;
             self.dirty += 1;
-            if mark_dirty(e, &self.metrics, Some(now), clock, self.epoch) {
+            if mark_dirty(
+                e,
+                self.metrics_on.then_some(&mut self.pending),
+                Some(now),
+                clock,
+                self.epoch,
+            ) {
                 e.tag = self.ready.push(w.item, e.prio);
                 self.queued += 1;
                 woke += 1;
@@ -339,8 +415,10 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     }
 
     /// client-go `updateUnfinishedWork`: sum and maximum of the in-flight ages.
-    pub(crate) fn update_unfinished_work(&self, now: Instant) {
-        let Some(m) = &self.metrics else { return };
+    pub(crate) fn update_unfinished_work(&mut self, now: Instant) {
+        if !self.metrics_on {
+            return;
+        }
         let (mut total, mut oldest) = (0.0f64, 0.0f64);
         for e in self.items.values() {
             if e.started != 0 {
@@ -349,8 +427,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                 oldest = oldest.max(age);
             }
         }
-        m.unfinished.set(total);
-        m.longest.set(oldest);
+        self.pending.unfinished = Some((total, oldest));
     }
 
     /// Forgets every waiting item (at shutdown: they would never be added).
@@ -394,16 +471,16 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
 #[inline]
 fn mark_dirty<P, G>(
     e: &mut Entry<P, G>,
-    metrics: &Option<QueueMetrics>,
+    pending: Option<&mut Pending>,
     now: Option<Instant>,
     clock: &Clock,
     epoch: Instant,
 ) -> bool {
     debug_assert!(!e.dirty && e.wait.is_none());
     e.dirty = true;
-    if let Some(m) = metrics {
-        m.adds.inc();
-        m.depth.inc();
+    if let Some(p) = pending {
+        p.adds += 1;
+        p.depth += 1;
         if e.added == 0 {
             e.added = ticks(epoch, stamp(now, clock));
         }
