@@ -62,7 +62,14 @@
 //! * Shutdown drops the waiting items and joins the delay thread; one thread serves all
 //!   delays and the unfinished-work metrics tick (client-go: two goroutines).
 //! * `PriorityQueue` (controller-runtime) is [`Queue`] with [`Priority`] storage; with
-//!   `rate_limited` and `after` both given, the shorter delay is used.
+//!   `rate_limited` and `after` both given, the shorter delay is used. As in
+//!   controller-runtime, an item added while it is being processed keeps the place of
+//!   that add within its priority, so `done` queues it ahead of later adds; the plain
+//!   [`Queue`] keeps client-go's order (`done` queues it at the back).
+//! * Metric updates are handed to the provider just after the queue's lock is released
+//!   (client-go updates them under its lock): a slow metrics backend never stalls the
+//!   queue. Each operation has applied its updates when it returns; a concurrent scrape
+//!   may see the depth gauge off by the operations in flight.
 //! * Metrics are configured per queue ([`QueueBuilder::metrics_provider`]); there is no
 //!   global `SetProvider`.
 //! * The queue is one type for the plain, delaying and (through [`RateLimitingQueue`])

@@ -289,6 +289,9 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                             o.get_mut().tag = self.ready.push(key, prio);
                             self.queued += 1;
                             wake = Wake::Getter;
+                        } else {
+                            // Processing: `finish` queues it at the place of this add.
+                            o.get_mut().tag = self.ready.reserve();
                         }
                         self.compact_waiting();
                         wake
@@ -359,7 +362,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         }
         let mut wake = Wake::None;
         if e.dirty {
-            e.tag = self.ready.push(key.clone(), e.prio);
+            e.tag = self.ready.push_reserved(key.clone(), e.prio, e.tag);
             self.queued += 1;
             wake = Wake::Getter;
         }
@@ -400,6 +403,9 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                 e.tag = self.ready.push(w.item, e.prio);
                 self.queued += 1;
                 woke += 1;
+            } else {
+                // Processing: `finish` queues it at the place it became ready.
+                e.tag = self.ready.reserve();
             }
         }
         woke

@@ -25,6 +25,14 @@ pub trait Storage<T>: sealed::Sealed + Default + Send {
     /// Queues `item`; returns the tag of this copy.
     #[doc(hidden)]
     fn push(&mut self, item: T, prio: Self::Prio) -> Self::Tag;
+    /// Reserves a place in the order now, for an item that became dirty while processing
+    /// and will be pushed (with [`push_reserved`](Storage::push_reserved)) when it is done.
+    #[doc(hidden)]
+    fn reserve(&mut self) -> Self::Tag;
+    /// Queues `item` at the place reserved by `tag` (FIFO: at the back, as client-go's
+    /// `Done` does); returns the tag of this copy.
+    #[doc(hidden)]
+    fn push_reserved(&mut self, item: T, prio: Self::Prio, tag: Self::Tag) -> Self::Tag;
     /// Takes the next copy, which may be stale.
     #[doc(hidden)]
     fn pop(&mut self) -> Option<(T, Self::Tag)>;
@@ -54,6 +62,14 @@ impl<T: Send> Storage<T> for Fifo<T> {
 
     #[inline]
     fn push(&mut self, item: T, (): ()) {
+        self.0.push_back(item);
+    }
+
+    #[inline]
+    fn reserve(&mut self) {}
+
+    #[inline]
+    fn push_reserved(&mut self, item: T, (): (), (): ()) {
         self.0.push_back(item);
     }
 
@@ -140,6 +156,22 @@ impl<T: Send> Storage<T> for Priority<T> {
             item,
         });
         Seq(self.seq)
+    }
+
+    fn reserve(&mut self) -> Seq {
+        self.seq += 1;
+        Seq(self.seq)
+    }
+
+    /// controller-runtime: an item added while it was being processed keeps the place of
+    /// that add among the items of its priority.
+    fn push_reserved(&mut self, item: T, prio: i32, tag: Seq) -> Seq {
+        self.heap.push(Slot {
+            prio,
+            seq: tag.0,
+            item,
+        });
+        tag
     }
 
     fn pop(&mut self) -> Option<(T, Seq)> {

@@ -649,6 +649,39 @@ fn pq_does_not_return_a_locked_item() {
     assert_eq!(m.gauge("adds"), 3.0);
 }
 
+/// Mirrors "returns an item as soon as its unlocked": an item added while it was being
+/// processed keeps the place of that add, so `done` puts it ahead of later adds.
+#[test]
+fn pq_returns_an_item_as_soon_as_it_is_unlocked() {
+    let (_f, m, q) = metered_priority_queue();
+    q.add_with_opts("foo", AddOpts::new());
+    assert_eq!(q.get_detached(), Some("foo"));
+    q.add_with_opts("foo", AddOpts::new()); // re-added while processing
+    q.add_with_opts("bar", AddOpts::new());
+    assert_eq!(q.get_detached(), Some("bar"));
+    q.add_with_opts("baz", AddOpts::new());
+    q.done(&"foo");
+    assert_eq!(q.get_detached(), Some("foo"), "foo was added before baz");
+    assert_eq!(m.gauge("depth"), 1.0);
+    assert_eq!(m.gauge("adds"), 4.0);
+}
+
+/// The plain queue keeps client-go's order instead: `Done` queues a re-added item at
+/// the back, behind everything added meanwhile.
+#[test]
+fn fifo_done_requeues_at_the_back() {
+    let q = Queue::new();
+    q.add("foo");
+    assert_eq!(q.get_detached(), Some("foo"));
+    q.add("foo");
+    q.add("bar");
+    assert_eq!(q.get_detached(), Some("bar"));
+    q.add("baz");
+    q.done(&"foo");
+    assert_eq!(q.get_detached(), Some("baz"));
+    assert_eq!(q.get_detached(), Some("foo"));
+}
+
 /// Mirrors "de-duplicates items" and "enqueues a locked item".
 #[test]
 fn pq_dedup_and_locked_item() {
