@@ -44,6 +44,14 @@
 //! assert_eq!(keys, [1, 2, 3]);
 //! ```
 //!
+//! # Cargo features
+//!
+//! * `metrics`: `FacadeMetricsProvider`, reporting to
+//!   the `metrics` facade under client-go's metric names.
+//! * `context`: `Queue::get_context`, a `get` that also ends when a `gosync_context`
+//!   `Context` is cancelled or reaches its deadline (no thread is left blocked, unlike
+//!   Go's `select` around `Get`).
+//!
 //! # Differences from client-go
 //!
 //! * [`Queue::get`] returns a [`Guard`] that calls `done` when dropped (also when the
@@ -103,6 +111,8 @@ pub use metrics::{
 };
 #[cfg(feature = "metrics")]
 pub use metrics_facade::FacadeMetricsProvider;
+#[cfg(feature = "context")]
+pub use queue::GetContextError;
 pub use queue::{Guard, PriorityQueue, Queue};
 pub use rate_limiting_queue::RateLimitingQueue;
 pub use storage::{Fifo, Priority, Storage};

@@ -10,6 +10,11 @@ use gosync_core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use gosync_core::sync::{hint, thread, Arc, Condvar, Mutex, MutexGuard};
 use gosync_core::Clock;
 
+#[cfg(feature = "context")]
+mod context;
+#[cfg(feature = "context")]
+pub use context::GetContextError;
+
 use crate::builder::QueueBuilder;
 use crate::error::{GetTimeoutError, TryGetError};
 use crate::metrics::QueueMetrics;
