@@ -37,47 +37,25 @@ pub trait RateLimiter<K: ?Sized>: Send + Sync {
     fn num_requeues(&self, item: &K) -> u32;
 }
 
-impl<K: ?Sized, L: RateLimiter<K> + ?Sized> RateLimiter<K> for &L {
-    #[inline]
-    fn when(&self, item: &K) -> Duration {
-        (**self).when(item)
-    }
-    #[inline]
-    fn forget(&self, item: &K) {
-        (**self).forget(item)
-    }
-    #[inline]
-    fn num_requeues(&self, item: &K) -> u32 {
-        (**self).num_requeues(item)
-    }
+/// Forwards the trait through a pointer type (`&L`, `Box<L>`, `Arc<L>`), so shared and
+/// boxed limiters (`Box<dyn RateLimiter<K>>`) are limiters too.
+macro_rules! forward_rate_limiter {
+    ($($ptr:ty),*) => {$(
+        impl<K: ?Sized, L: RateLimiter<K> + ?Sized> RateLimiter<K> for $ptr {
+            #[inline]
+            fn when(&self, item: &K) -> Duration {
+                (**self).when(item)
+            }
+            #[inline]
+            fn forget(&self, item: &K) {
+                (**self).forget(item)
+            }
+            #[inline]
+            fn num_requeues(&self, item: &K) -> u32 {
+                (**self).num_requeues(item)
+            }
+        }
+    )*};
 }
 
-impl<K: ?Sized, L: RateLimiter<K> + ?Sized> RateLimiter<K> for Box<L> {
-    #[inline]
-    fn when(&self, item: &K) -> Duration {
-        (**self).when(item)
-    }
-    #[inline]
-    fn forget(&self, item: &K) {
-        (**self).forget(item)
-    }
-    #[inline]
-    fn num_requeues(&self, item: &K) -> u32 {
-        (**self).num_requeues(item)
-    }
-}
-
-impl<K: ?Sized, L: RateLimiter<K> + ?Sized> RateLimiter<K> for Arc<L> {
-    #[inline]
-    fn when(&self, item: &K) -> Duration {
-        (**self).when(item)
-    }
-    #[inline]
-    fn forget(&self, item: &K) {
-        (**self).forget(item)
-    }
-    #[inline]
-    fn num_requeues(&self, item: &K) -> u32 {
-        (**self).num_requeues(item)
-    }
-}
+forward_rate_limiter!(&L, Box<L>, Arc<L>);
