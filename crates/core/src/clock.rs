@@ -96,6 +96,8 @@ pub struct FakeClock {
 }
 
 struct FakeShared {
+    /// The fake's creation time: the origin of [`Clock::nanos`].
+    origin: Instant,
     inner: Mutex<FakeInner>,
     /// Notified whenever a waiter registers; serves `block_until_waiters`.
     registered: Condvar,
@@ -145,6 +147,40 @@ impl Clock {
         match &self.fake {
             None => Instant::now(),
             Some(fake) => fake.inner.lock().now,
+        }
+    }
+
+    /// Nanoseconds of this clock's time since an origin: for measuring durations, where
+    /// two readings are subtracted. Cheaper than [`now`](Clock::now) on the real clock.
+    ///
+    /// On a fake clock the origin is the fake's creation and the reading is exactly
+    /// `now() - origin`. On the real clock the origin is the first reading in the process,
+    /// and on x86_64 Linux with an invariant TSC that the kernel uses as its clocksource,
+    /// the reading is the TSC scaled to nanoseconds (about 10 ns where `Instant::now()`
+    /// takes 23; the first call spends 2 ms calibrating it against `Instant`). Elsewhere
+    /// it is `Instant`-based. Readings taken on different CPUs may disagree by the TSC
+    /// skew the kernel tolerates (nanoseconds to a microsecond).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::FakeClock;
+    /// use std::time::Duration;
+    ///
+    /// let fake = FakeClock::new();
+    /// let clock = fake.clock();
+    /// let t0 = clock.nanos();
+    /// fake.advance(Duration::from_micros(3));
+    /// assert_eq!(clock.nanos() - t0, 3_000);
+    /// ```
+    #[inline]
+    pub fn nanos(&self) -> u64 {
+        match &self.fake {
+            None => crate::nanos::now(),
+            Some(fake) => {
+                let now = fake.inner.lock().now;
+                now.saturating_duration_since(fake.origin).as_nanos() as u64
+            }
         }
     }
 
@@ -258,10 +294,12 @@ impl Clock {
 impl FakeClock {
     /// A fake clock whose time starts at the real `Instant::now()` and then stands still.
     pub fn new() -> FakeClock {
+        let origin = Instant::now();
         FakeClock {
             shared: Arc::new(FakeShared {
+                origin,
                 inner: Mutex::new(FakeInner {
-                    now: Instant::now(),
+                    now: origin,
                     next_id: 0,
                     waiters: Vec::new(),
                 }),

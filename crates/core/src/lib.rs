@@ -55,6 +55,7 @@
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
 
 pub mod clock;
+mod nanos;
 pub mod sync;
 
 pub use clock::{Clock, FakeClock};

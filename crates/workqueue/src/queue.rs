@@ -4,7 +4,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::mem;
 use std::ops::{Deref, DerefMut};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gosync_core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use gosync_core::sync::{hint, thread, Arc, Condvar, Mutex, MutexGuard};
@@ -18,7 +18,7 @@ pub use context::GetContextError;
 use crate::builder::QueueBuilder;
 use crate::error::{GetTimeoutError, TryGetError};
 use crate::metrics::QueueMetrics;
-use crate::state::{State, Wake, UNFINISHED_WORK_PERIOD};
+use crate::state::{ticks, State, Ticks, Wake, UNFINISHED_WORK_PERIOD};
 use crate::storage::{Fifo, Priority, Storage};
 
 /// client-go's work queue: a deduplicating FIFO of keys, each processed by at most one worker
@@ -229,7 +229,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         let with_metrics = metrics.is_some();
         let queue = Queue {
             shared: Arc::new(Shared {
-                state: Mutex::new(State::new(with_metrics, clock.now())),
+                state: Mutex::new(State::new(with_metrics)),
                 ready: Condvar::new(),
                 drained: Condvar::new(),
                 timer: Condvar::new(),
@@ -276,7 +276,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         if st.shutting_down {
             return;
         }
-        let wake = st.insert(item, S::Prio::default(), None, now, &self.shared.clock);
+        let wake = st.insert(item, S::Prio::default(), None, now);
         if wake == Wake::Getter {
             self.shared.wake_getter(st);
         }
@@ -325,7 +325,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 None => return, // "never"
             },
         };
-        match st.insert(item, prio, at, now, &shared.clock) {
+        match st.insert(item, prio, at, now) {
             Wake::None => {}
             Wake::Getter => shared.wake_getter(st),
             Wake::Timer => {
@@ -375,7 +375,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         let mut st = shared.lock();
         let mut spun = false;
         loop {
-            if let Some(item) = st.take(now, &shared.clock) {
+            if let Some(item) = st.take(now) {
                 shared.sync_hint(&mut st);
                 return Some(item);
             }
@@ -419,7 +419,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         let shared = &*self.shared;
         let now = shared.stamp();
         let mut st = shared.lock();
-        match st.take(now, &shared.clock) {
+        match st.take(now) {
             Some(item) => {
                 shared.sync_hint(&mut st);
                 drop(st);
@@ -451,7 +451,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         let mut now = shared.stamp();
         let mut st = shared.lock();
         loop {
-            if let Some(item) = st.take(now, &shared.clock) {
+            if let Some(item) = st.take(now) {
                 shared.sync_hint(&mut st);
                 drop(st);
                 return Ok(self.guard(item));
@@ -472,7 +472,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
             now = shared.stamp();
             if timed_out {
                 // An item that arrived meanwhile is still taken.
-                if let Some(item) = st.take(now, &shared.clock) {
+                if let Some(item) = st.take(now) {
                     shared.sync_hint(&mut st);
                     drop(st);
                     return Ok(self.guard(item));
@@ -505,7 +505,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         let shared = &*self.shared;
         let now = shared.stamp();
         let mut st = shared.lock();
-        let Some(wake) = st.finish(item, now, &shared.clock) else {
+        let Some(wake) = st.finish(item, now) else {
             return false;
         };
         if st.draining && st.drained() {
@@ -741,14 +741,14 @@ impl<T, S: Storage<T>> Shared<T, S> {
         }
     }
 
-    /// The time for this operation's metrics, read before taking the lock (`None` without
+    /// The timestamp for this operation's metrics, read before taking the lock (0 without
     /// metrics: then the clock is never read on the hot path).
     #[inline]
-    fn stamp(&self) -> Option<Instant> {
+    fn stamp(&self) -> Ticks {
         if self.metrics_on {
-            Some(self.clock.now())
+            ticks(&self.clock)
         } else {
-            None
+            0
         }
     }
 
@@ -772,7 +772,8 @@ fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>)
             return;
         }
         let now = clock.now();
-        let woke = st.fire_due(now, clock);
+        let stamp = shared.stamp();
+        let woke = st.fire_due(now, stamp);
         if woke > 0 {
             shared.sync_hint(&mut st);
             // Protocol rule 3: wake only getters that are parked.
@@ -786,12 +787,14 @@ fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>)
                 }
             }
         }
-        if st.next_tick.is_some_and(|tick| tick <= now) {
-            st.update_unfinished_work(now);
-            st.next_tick = now.checked_add(UNFINISHED_WORK_PERIOD);
-        }
-        // The delay loop is no hot path: apply its updates under the lock before it sleeps.
+        // The delay loop is no hot path: it applies its updates under the lock.
         if let Some(m) = &shared.metrics {
+            if st.next_tick.is_some_and(|tick| tick <= now) {
+                let (total, oldest) = st.unfinished_work(stamp);
+                m.unfinished.set(total);
+                m.longest.set(oldest);
+                st.next_tick = now.checked_add(UNFINISHED_WORK_PERIOD);
+            }
             if !st.pending.is_empty() {
                 mem::take(&mut st.pending).apply(m);
             }

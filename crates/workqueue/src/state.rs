@@ -24,28 +24,27 @@ use crate::storage::Storage;
 /// Metric updates recorded under the state lock and applied to the provider just after it
 /// is released (see `queue::StateGuard`), so that the metrics backend — atomics on cache
 /// lines shared by every thread, or a slower exporter — never lengthens the critical
-/// section. Every operation applies its own updates before it returns.
+/// section. Every operation applies its own updates before it returns. Durations are kept
+/// in nanoseconds and converted to seconds outside the lock.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
     adds: u32,
     depth: i32,
     retries: u32,
-    latency: Option<f64>,
-    work: Option<f64>,
-    /// `(unfinished work seconds, longest running processor seconds)`.
-    unfinished: Option<(f64, f64)>,
+    /// Queue latency in nanoseconds, if one was observed.
+    latency: Option<u64>,
+    /// Work duration in nanoseconds, if one was observed.
+    work: Option<u64>,
 }
 
 impl Pending {
     /// Whether there is nothing to apply.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.adds == 0
+        (self.adds | self.retries) == 0
             && self.depth == 0
-            && self.retries == 0
             && self.latency.is_none()
             && self.work.is_none()
-            && self.unfinished.is_none()
     }
 
     /// Counts one client-go retry (`AddAfter`).
@@ -68,15 +67,11 @@ impl Pending {
         for _ in 0..self.retries {
             m.retries.inc();
         }
-        if let Some(v) = self.latency {
-            m.latency.observe(v);
+        if let Some(ns) = self.latency {
+            m.latency.observe(secs(ns));
         }
-        if let Some(v) = self.work {
-            m.work_duration.observe(v);
-        }
-        if let Some((total, oldest)) = self.unfinished {
-            m.unfinished.set(total);
-            m.longest.set(oldest);
+        if let Some(ns) = self.work {
+            m.work_duration.observe(secs(ns));
         }
     }
 }
@@ -105,19 +100,27 @@ pub(crate) struct Entry<P, G> {
     started: Ticks,
 }
 
-/// Nanoseconds since the queue's epoch, plus one (0 means "not set"): 8 bytes where an
-/// `Option<Instant>` takes 16.
-type Ticks = u64;
+/// A metrics timestamp: the queue clock's [`Clock::nanos`] plus one, so that 0 means "not
+/// set" (8 bytes where an `Option<Instant>` takes 16). Read before the state lock is taken.
+pub(crate) type Ticks = u64;
 
+/// Reads a [`Ticks`] timestamp from `clock`.
 #[inline]
-fn ticks(epoch: Instant, t: Instant) -> Ticks {
-    (t.saturating_duration_since(epoch).as_nanos() as u64).saturating_add(1)
+pub(crate) fn ticks(clock: &Clock) -> Ticks {
+    clock.nanos().saturating_add(1)
 }
 
-/// Seconds between two [`Ticks`] readings, as client-go's `sinceInSeconds`.
+/// Nanoseconds between two [`Ticks`] readings (0 if the later one is not later: readings
+/// on two CPUs may be skewed by a few nanoseconds).
 #[inline]
-fn secs(from: Ticks, now: Ticks) -> f64 {
-    now.saturating_sub(from) as f64 / 1e9
+fn since(from: Ticks, now: Ticks) -> u64 {
+    now.saturating_sub(from)
+}
+
+/// Nanoseconds as client-go's `sinceInSeconds` reports them.
+#[inline]
+fn secs(ns: u64) -> f64 {
+    ns as f64 / 1e9
 }
 
 impl<P: Default, G: Default> Entry<P, G> {
@@ -168,6 +171,10 @@ pub(crate) enum Wake {
     Timer,
 }
 
+/// Aligned to its own cache lines so that, inside the queue's `Mutex`, it does not share a
+/// line with the lock word: threads spinning on the lock then do not steal the line the
+/// holder is writing (measured: +20% items/s at 4x4 with metrics).
+#[repr(align(128))]
 pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) items: HashMap<T, Entry<S::Prio, S::Tag>, Hasher>,
     pub(crate) ready: S,
@@ -189,12 +196,10 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) parked: usize,
     /// The value last stored into `Shared::hint`.
     pub(crate) hinted: bool,
-    /// The origin of the metrics' [`Ticks`].
-    epoch: Instant,
 }
 
 impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
-    pub(crate) fn new(metrics_on: bool, epoch: Instant) -> Self {
+    pub(crate) fn new(metrics_on: bool) -> Self {
         State {
             items: HashMap::with_hasher(Hasher::default()),
             ready: S::default(),
@@ -212,18 +217,17 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             next_tick: None,
             parked: 0,
             hinted: false,
-            epoch,
         }
     }
 
-    /// Adds `item` now (`at == None`) or at `at`. The caller has checked `shutting_down`.
+    /// Adds `item` now (`at == None`) or at `at`. The caller has checked `shutting_down`;
+    /// `now` is its metrics timestamp (0 without metrics).
     pub(crate) fn insert(
         &mut self,
         item: T,
         prio: S::Prio,
         at: Option<Instant>,
-        now: Option<Instant>,
-        clock: &Clock,
+        now: Ticks,
     ) -> Wake {
         match self.items.entry(item) {
             MapEntry::Vacant(v) => {
@@ -234,7 +238,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                         if self.metrics_on {
                             self.pending.adds += 1;
                             self.pending.depth += 1;
-                            e.added = ticks(self.epoch, stamp(now, clock));
+                            e.added = now;
                         }
                         e.tag = self.ready.push(v.key().clone(), prio);
                         v.insert(e);
@@ -278,13 +282,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                         }
                         self.dirty += 1;
                         let mut wake = Wake::None;
-                        if mark_dirty(
-                            e,
-                            self.metrics_on.then_some(&mut self.pending),
-                            now,
-                            clock,
-                            self.epoch,
-                        ) {
+                        if mark_dirty(e, self.metrics_on.then_some(&mut self.pending), now) {
                             let (key, prio) = (o.key().clone(), e_prio(&o));
                             o.get_mut().tag = self.ready.push(key, prio);
                             self.queued += 1;
@@ -314,8 +312,9 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     }
 
     /// Takes the next ready item and marks it processing (client-go `Get` minus the wait).
+    /// `now` is the caller's metrics timestamp (0 without metrics).
     #[inline]
-    pub(crate) fn take(&mut self, now: Option<Instant>, clock: &Clock) -> Option<T> {
+    pub(crate) fn take(&mut self, now: Ticks) -> Option<T> {
         while let Some((item, tag)) = self.ready.pop() {
             let Some(e) = self.items.get_mut(&item) else {
                 continue;
@@ -329,12 +328,11 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             self.queued -= 1;
             self.processing += 1;
             if self.metrics_on {
-                let now = ticks(self.epoch, stamp(now, clock));
                 self.pending.depth -= 1;
                 e.started = now;
                 if e.added != 0 {
                     debug_assert!(self.pending.latency.is_none(), "one take per lock hold");
-                    self.pending.latency = Some(secs(e.added, now));
+                    self.pending.latency = Some(since(e.added, now));
                     e.added = 0;
                 }
             }
@@ -344,9 +342,10 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     }
 
     /// Ends the processing of `item` (client-go `Done`). Returns `None` if it was not
-    /// processing (a no-op), else whether a getter must be woken.
+    /// processing (a no-op), else whether a getter must be woken. `now` is the caller's
+    /// metrics timestamp (0 without metrics).
     #[inline]
-    pub(crate) fn finish(&mut self, item: &T, now: Option<Instant>, clock: &Clock) -> Option<Wake> {
+    pub(crate) fn finish(&mut self, item: &T, now: Ticks) -> Option<Wake> {
         let (key, mut e) = self.items.remove_entry(item)?;
         if !e.processing {
             self.items.insert(key, e);
@@ -355,9 +354,8 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         e.processing = false;
         self.processing -= 1;
         if self.metrics_on && e.started != 0 {
-            let now = ticks(self.epoch, stamp(now, clock));
             debug_assert!(self.pending.work.is_none(), "one finish per lock hold");
-            self.pending.work = Some(secs(e.started, now));
+            self.pending.work = Some(since(e.started, now));
             e.started = 0;
         }
         let mut wake = Wake::None;
@@ -379,8 +377,8 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     }
 
     /// Moves every waiting item whose time has come into the queue; returns how many became
-    /// ready for a getter.
-    pub(crate) fn fire_due(&mut self, now: Instant, clock: &Clock) -> usize {
+    /// ready for a getter. `stamp` is the metrics timestamp of `now` (0 without metrics).
+    pub(crate) fn fire_due(&mut self, now: Instant, stamp: Ticks) -> usize {
         let mut woke = 0;
         while self.waiting.peek().is_some_and(|w| w.at <= now) {
             let Some(w) = self.waiting.pop() else { break };
@@ -393,13 +391,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             e.wait = None;
             self.waiting_live -= 1;
             self.dirty += 1;
-            if mark_dirty(
-                e,
-                self.metrics_on.then_some(&mut self.pending),
-                Some(now),
-                clock,
-                self.epoch,
-            ) {
+            if mark_dirty(e, self.metrics_on.then_some(&mut self.pending), stamp) {
                 e.tag = self.ready.push(w.item, e.prio);
                 self.queued += 1;
                 woke += 1;
@@ -420,20 +412,18 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         }
     }
 
-    /// client-go `updateUnfinishedWork`: sum and maximum of the in-flight ages.
-    pub(crate) fn update_unfinished_work(&mut self, now: Instant) {
-        if !self.metrics_on {
-            return;
-        }
+    /// client-go `updateUnfinishedWork`: the sum and the maximum of the in-flight ages, in
+    /// seconds, at the metrics timestamp `now`.
+    pub(crate) fn unfinished_work(&self, now: Ticks) -> (f64, f64) {
         let (mut total, mut oldest) = (0.0f64, 0.0f64);
         for e in self.items.values() {
             if e.started != 0 {
-                let age = secs(e.started, ticks(self.epoch, now));
+                let age = secs(since(e.started, now));
                 total += age;
                 oldest = oldest.max(age);
             }
         }
-        self.pending.unfinished = Some((total, oldest));
+        (total, oldest)
     }
 
     /// Forgets every waiting item (at shutdown: they would never be added).
@@ -475,33 +465,17 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
 /// Marks a non-dirty entry dirty (client-go `Add` past the dedup check). Returns whether
 /// the caller must queue it (it is not processing).
 #[inline]
-fn mark_dirty<P, G>(
-    e: &mut Entry<P, G>,
-    pending: Option<&mut Pending>,
-    now: Option<Instant>,
-    clock: &Clock,
-    epoch: Instant,
-) -> bool {
+fn mark_dirty<P, G>(e: &mut Entry<P, G>, pending: Option<&mut Pending>, now: Ticks) -> bool {
     debug_assert!(!e.dirty && e.wait.is_none());
     e.dirty = true;
     if let Some(p) = pending {
         p.adds += 1;
         p.depth += 1;
         if e.added == 0 {
-            e.added = ticks(epoch, stamp(now, clock));
+            e.added = now;
         }
     }
     !e.processing
-}
-
-/// The time of a metrics update: the caller's reading taken before the lock (so the
-/// clock is read outside the critical section), else the clock now.
-#[inline]
-fn stamp(now: Option<Instant>, clock: &Clock) -> Instant {
-    match now {
-        Some(now) => now,
-        None => clock.now(),
-    }
 }
 
 #[inline]

@@ -91,7 +91,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         let mut now = shared.stamp();
         {
             let mut st = shared.lock();
-            if let Some(item) = st.take(now, &shared.clock) {
+            if let Some(item) = st.take(now) {
                 shared.sync_hint(&mut st);
                 return Ok(item);
             }
@@ -112,7 +112,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         };
         let mut st = shared.lock();
         loop {
-            if let Some(item) = st.take(now, &shared.clock) {
+            if let Some(item) = st.take(now) {
                 shared.sync_hint(&mut st);
                 return Ok(item);
             }
