@@ -4,7 +4,9 @@
 //! * `cycle`: one thread, `add` + `get` + `done` of one key, keys cycling over 10k.
 //! * `throughput/PxC`: P producers add distinct keys, C consumers get + done each exactly
 //!   once; reported as items/s. Also gosync with metrics on (padded atomic counters and
-//!   per-thread-striped histograms, as a Prometheus client keeps them).
+//!   per-thread-striped histograms, as a Prometheus client keeps them), and gosync's
+//!   worker loop (`Guard::done_and_get`: one lock hold per item on the consumer side)
+//!   with and without metrics.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use std::collections::{HashSet, VecDeque};
@@ -32,6 +34,15 @@ trait WorkQueue: Send + Sync + 'static {
     fn done(&self, k: u64);
     /// Ends the run; `consumers` is the number of consumer threads.
     fn shut_down(&self, consumers: u64);
+    /// A consumer thread: gets and finishes items until shutdown; returns how many.
+    fn consume(&self) -> u64 {
+        let mut n = 0u64;
+        while let Some(k) = self.get() {
+            self.done(k);
+            n += 1;
+        }
+        n
+    }
 }
 
 struct Gosync(Queue<u64>);
@@ -167,6 +178,66 @@ impl WorkQueue for GosyncMetrics {
     }
 }
 
+/// gosync's worker loop: `done` of one item and `get` of the next in one lock hold
+/// (`Guard::done_and_get`), instead of the Go shape's two calls.
+struct GosyncWorker(Gosync);
+impl WorkQueue for GosyncWorker {
+    const NAME: &'static str = "gosync_worker";
+    fn make() -> Self {
+        GosyncWorker(Gosync::make())
+    }
+    fn add(&self, k: u64) {
+        self.0.add(k);
+    }
+    fn get(&self) -> Option<u64> {
+        self.0.get()
+    }
+    fn done(&self, k: u64) {
+        self.0.done(k);
+    }
+    fn shut_down(&self, c: u64) {
+        self.0.shut_down(c);
+    }
+    fn consume(&self) -> u64 {
+        worker_loop(&self.0 .0)
+    }
+}
+
+/// The worker loop with metrics on.
+struct GosyncWorkerMetrics(GosyncMetrics);
+impl WorkQueue for GosyncWorkerMetrics {
+    const NAME: &'static str = "gosync_worker_metrics";
+    fn make() -> Self {
+        GosyncWorkerMetrics(GosyncMetrics::make())
+    }
+    fn add(&self, k: u64) {
+        self.0.add(k);
+    }
+    fn get(&self) -> Option<u64> {
+        self.0.get()
+    }
+    fn done(&self, k: u64) {
+        self.0.done(k);
+    }
+    fn shut_down(&self, c: u64) {
+        self.0.shut_down(c);
+    }
+    fn consume(&self) -> u64 {
+        worker_loop(&self.0 .0 .0)
+    }
+}
+
+fn worker_loop(q: &Queue<u64>) -> u64 {
+    let mut n = 0u64;
+    let mut next = q.get();
+    while let Some(item) = next {
+        black_box(*item);
+        n += 1;
+        next = item.done_and_get();
+    }
+    n
+}
+
 /// The straightforward implementation of client-go's semantics.
 #[derive(Default)]
 struct Naive {
@@ -273,14 +344,7 @@ fn run<Q: WorkQueue>(p: u64, c: u64) -> Duration {
         let consumers: Vec<_> = (0..c)
             .map(|_| {
                 let q = &q;
-                s.spawn(move || {
-                    let mut n = 0u64;
-                    while let Some(k) = q.get() {
-                        q.done(k);
-                        n += 1;
-                    }
-                    n
-                })
+                s.spawn(move || q.consume())
             })
             .collect();
         let producers: Vec<_> = (0..p)
@@ -325,6 +389,8 @@ fn benches(c: &mut Criterion) {
     cycle::<Channel>(c);
     throughput::<Gosync>(c);
     throughput::<GosyncMetrics>(c);
+    throughput::<GosyncWorker>(c);
+    throughput::<GosyncWorkerMetrics>(c);
     throughput::<Naive>(c);
     throughput::<Channel>(c);
 }

@@ -57,7 +57,9 @@
 //! * [`Queue::get`] returns a [`Guard`] that calls `done` when dropped (also when the
 //!   worker panics), so a forgotten `Done` cannot wedge a key. The Go shape remains:
 //!   [`Queue::get_detached`] + [`Queue::done`]. Extras: [`Queue::try_get`],
-//!   [`Queue::get_timeout`] (on the queue's clock), [`Queue::waiting_len`].
+//!   [`Queue::get_timeout`] (on the queue's clock), [`Queue::waiting_len`], and the
+//!   worker loop [`Guard::done_and_get`] / [`Queue::done_and_get_detached`]: `done` of
+//!   one item and `get` of the next in one lock acquisition instead of two.
 //! * `done` of an item that is not processing is a no-op returning `false`; client-go
 //!   would queue a duplicate of a dirty item.
 //! * One item is in the queue at most once, ready *or* waiting, and the earliest time
@@ -78,6 +80,10 @@
 //!   (client-go updates them under its lock): a slow metrics backend never stalls the
 //!   queue. Each operation has applied its updates when it returns; a concurrent scrape
 //!   may see the depth gauge off by the operations in flight.
+//! * Metric durations are measured with [`gosync_core::Clock::nanos`]: on the real clock
+//!   and x86_64 Linux with an invariant TSC that the kernel uses as its clocksource, the
+//!   TSC scaled to nanoseconds (the three timestamps per item cost about 10 ns each
+//!   where `Instant::now()` costs 23), read before the queue's lock is taken.
 //! * Metrics are configured per queue ([`QueueBuilder::metrics_provider`]); there is no
 //!   global `SetProvider`.
 //! * The queue is one type for the plain, delaying and (through [`RateLimitingQueue`])

@@ -370,9 +370,50 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// assert!(!q.done(&k)); // not processing any more: a no-op
     /// ```
     pub fn get_detached(&self) -> Option<T> {
+        self.done_then_get(None)
+    }
+
+    /// [`done`](Queue::done) of `item`, then [`get_detached`](Queue::get_detached), in one
+    /// acquisition of the queue's lock instead of two: the worker loop of the Go shape.
+    /// Blocks like `get`; `None` once shut down and empty.
+    ///
+    /// The effect is that of the two calls back to back: `item` stops processing (and is
+    /// queued again if it was re-added meanwhile, possibly to be handed straight back),
+    /// then the next ready item is handed out. A `done` of an item that is not processing
+    /// is a no-op, as in [`done`](Queue::done).
+    ///
+    /// [`Guard::done_and_get`] is the same with guards.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(1);
+    /// q.add(2);
+    /// q.shut_down(); // queued items are still handed out
+    /// let mut seen = Vec::new();
+    /// let mut next = q.get_detached();
+    /// while let Some(item) = next {
+    ///     seen.push(item);
+    ///     next = q.done_and_get_detached(&item);
+    /// }
+    /// assert_eq!(seen, [1, 2]);
+    /// ```
+    pub fn done_and_get_detached(&self, item: &T) -> Option<T> {
+        self.done_then_get(Some(item))
+    }
+
+    fn done_then_get(&self, done: Option<&T>) -> Option<T> {
         let shared = &*self.shared;
         let mut now = shared.stamp();
         let mut st = shared.lock();
+        if let Some(item) = done {
+            // A re-queued item needs no wake-up (protocol rule 3): the `take` below runs in
+            // the same lock hold, so the number of ready items does not grow.
+            if st.finish(item, now).is_some() && st.draining && st.drained() {
+                shared.drained.notify_all();
+            }
+        }
         let mut spun = false;
         loop {
             if let Some(item) = st.take(now) {
@@ -853,7 +894,35 @@ impl<T, S: Storage<T>> fmt::Debug for Queue<T, S> {
     }
 }
 
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Guard<'_, T, S> {
+impl<'a, T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Guard<'a, T, S> {
+    /// Marks the item done and gets the next one, in one acquisition of the queue's lock
+    /// (see [`Queue::done_and_get_detached`]): the cheapest worker loop. Blocks like
+    /// [`Queue::get`]; `None` once the queue is shut down and empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// for k in ["a", "b", "c"] {
+    ///     q.add(k);
+    /// }
+    /// q.shut_down();
+    /// let mut seen = Vec::new();
+    /// let mut next = q.get();
+    /// while let Some(item) = next {
+    ///     seen.push(*item);
+    ///     next = item.done_and_get();
+    /// }
+    /// assert_eq!(seen, ["a", "b", "c"]);
+    /// ```
+    pub fn done_and_get(self) -> Option<Guard<'a, T, S>> {
+        let queue = self.queue;
+        let item = self.into_inner();
+        queue
+            .done_and_get_detached(&item)
+            .map(|next| queue.guard(next))
+    }
+
     /// The item.
     pub fn item(&self) -> &T {
         self.item

@@ -149,3 +149,37 @@ fn loom_workqueue_requeue_on_done_wakes_parked_getter() {
         assert_eq!(got.iter().filter(|g| **g == Some(1)).count(), 1, "{got:?}");
     });
 }
+
+/// `done_and_get` re-queues an item that was re-added while processing and takes the head
+/// of the queue in one lock hold, racing an `add` and a blocked getter: whichever item it
+/// leaves is handed to the getter (loom reports a deadlock on a lost wake-up), and each of
+/// the two items is handed out exactly once.
+#[test]
+fn loom_workqueue_done_and_get_vs_add() {
+    loom::model(|| {
+        let q: Queue<u8> = Queue::new();
+        q.add(1);
+        let one = q.get_detached().unwrap();
+        q.add(1); // dirty while processing: `done` queues it again
+        let getter = {
+            let q = q.clone();
+            thread::spawn(move || {
+                let k = q.get_detached().unwrap();
+                assert!(q.done(&k));
+                k
+            })
+        };
+        let adder = {
+            let q = q.clone();
+            thread::spawn(move || q.add(2))
+        };
+        let mine = q.done_and_get_detached(&one).unwrap();
+        assert!(q.done(&mine));
+        adder.join().unwrap();
+        let theirs = getter.join().unwrap();
+        let mut got = [mine, theirs];
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        assert_eq!(q.len(), 0);
+    });
+}

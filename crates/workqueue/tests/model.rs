@@ -15,6 +15,8 @@ enum Op {
     AddAfter(u8, u64),
     Get,
     Done(u8),
+    /// `done_and_get_detached`, issued only when it cannot block (see `run`).
+    DoneAndGet(u8),
     Advance(u64),
     ShutDown,
 }
@@ -25,13 +27,14 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0u8..5, 0u64..4).prop_map(|(k, d)| Op::AddAfter(k, d)),
         4 => Just(Op::Get),
         3 => (0u8..5).prop_map(Op::Done),
+        2 => (0u8..5).prop_map(Op::DoneAndGet),
         2 => (0u64..3).prop_map(Op::Advance),
         1 => Just(Op::ShutDown),
     ]
 }
 
 /// The reference: client-go's queue with this crate's delay rules (earliest time wins).
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Model {
     queue: VecDeque<u8>,
     dirty: HashSet<u8>,
@@ -128,6 +131,17 @@ fn run(ops: Vec<Op>) {
                 assert_eq!(got, m.get());
             }
             Op::Done(k) => assert_eq!(q.done(&k), m.done(k)),
+            Op::DoneAndGet(k) => {
+                // It blocks when nothing is ready after the done and the queue is open:
+                // the model decides first, and the op is skipped in that case.
+                let mut after = m.clone();
+                after.done(k);
+                if !after.queue.is_empty() || after.shut {
+                    m.done(k);
+                    let got = q.done_and_get_detached(&k);
+                    assert_eq!(got, m.get().ok());
+                }
+            }
             Op::Advance(d) => {
                 fake.advance(sec * d as u32);
                 m.advance(d);
