@@ -17,11 +17,12 @@
 //! [`CALIBRATION`] (a one-time busy wait on the first call).
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// How long the one-time calibration of the TSC against `Instant` spins. Over 2 ms, the
 /// two ~20 ns clock reads at each end bound the rate error to about 2e-5.
-const CALIBRATION: Duration = Duration::from_millis(2);
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+const CALIBRATION: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Nanoseconds since the first call in this process.
 #[inline]
@@ -122,6 +123,7 @@ mod tsc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn nanos_track_instant() {
