@@ -178,37 +178,32 @@ impl WorkQueue for GosyncMetrics {
     }
 }
 
-/// gosync's worker loop: `done` of one item and `get` of the next in one lock hold
-/// (`Guard::done_and_get`), instead of the Go shape's two calls.
-struct GosyncWorker(Gosync);
-impl WorkQueue for GosyncWorker {
-    const NAME: &'static str = "gosync_worker";
-    fn make() -> Self {
-        GosyncWorker(Gosync::make())
+/// The contenders that are a gosync `Queue` underneath.
+trait GosyncQueue: WorkQueue {
+    /// The name of the [`Worker`] variant.
+    const WORKER_NAME: &'static str;
+    fn queue(&self) -> &Queue<u64>;
+}
+impl GosyncQueue for Gosync {
+    const WORKER_NAME: &'static str = "gosync_worker";
+    fn queue(&self) -> &Queue<u64> {
+        &self.0
     }
-    fn add(&self, k: u64) {
-        self.0.add(k);
-    }
-    fn get(&self) -> Option<u64> {
-        self.0.get()
-    }
-    fn done(&self, k: u64) {
-        self.0.done(k);
-    }
-    fn shut_down(&self, c: u64) {
-        self.0.shut_down(c);
-    }
-    fn consume(&self) -> u64 {
-        worker_loop(&self.0 .0)
+}
+impl GosyncQueue for GosyncMetrics {
+    const WORKER_NAME: &'static str = "gosync_worker_metrics";
+    fn queue(&self) -> &Queue<u64> {
+        &self.0 .0
     }
 }
 
-/// The worker loop with metrics on.
-struct GosyncWorkerMetrics(GosyncMetrics);
-impl WorkQueue for GosyncWorkerMetrics {
-    const NAME: &'static str = "gosync_worker_metrics";
+/// gosync's worker loop: `done` of one item and `get` of the next in one lock hold
+/// (`Guard::done_and_get`), instead of the Go shape's two calls.
+struct Worker<Q>(Q);
+impl<Q: GosyncQueue> WorkQueue for Worker<Q> {
+    const NAME: &'static str = Q::WORKER_NAME;
     fn make() -> Self {
-        GosyncWorkerMetrics(GosyncMetrics::make())
+        Worker(Q::make())
     }
     fn add(&self, k: u64) {
         self.0.add(k);
@@ -223,7 +218,7 @@ impl WorkQueue for GosyncWorkerMetrics {
         self.0.shut_down(c);
     }
     fn consume(&self) -> u64 {
-        worker_loop(&self.0 .0 .0)
+        worker_loop(self.0.queue())
     }
 }
 
@@ -389,8 +384,8 @@ fn benches(c: &mut Criterion) {
     cycle::<Channel>(c);
     throughput::<Gosync>(c);
     throughput::<GosyncMetrics>(c);
-    throughput::<GosyncWorker>(c);
-    throughput::<GosyncWorkerMetrics>(c);
+    throughput::<Worker<Gosync>>(c);
+    throughput::<Worker<GosyncMetrics>>(c);
     throughput::<Naive>(c);
     throughput::<Channel>(c);
 }
