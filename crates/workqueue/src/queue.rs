@@ -410,9 +410,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         if let Some(item) = done {
             // A re-queued item needs no wake-up (protocol rule 3): the `take` below runs in
             // the same lock hold, so the number of ready items does not grow.
-            if st.finish(item, now).is_some() && st.draining && st.drained() {
-                shared.drained.notify_all();
-            }
+            shared.finish(&mut st, item, now);
         }
         let mut spun = false;
         loop {
@@ -546,12 +544,9 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         let shared = &*self.shared;
         let now = shared.stamp();
         let mut st = shared.lock();
-        let Some(wake) = st.finish(item, now) else {
+        let Some(wake) = shared.finish(&mut st, item, now) else {
             return false;
         };
-        if st.draining && st.drained() {
-            shared.drained.notify_all();
-        }
         if wake == Wake::Getter {
             shared.wake_getter(st);
         }
@@ -780,6 +775,19 @@ impl<T, S: Storage<T>> Shared<T, S> {
             shared: self,
             guard: Some(self.state.lock()),
         }
+    }
+
+    /// [`State::finish`] plus the wake-up a drain may be owed now (under the lock).
+    #[inline]
+    fn finish(&self, st: &mut State<T, S>, item: &T, now: Ticks) -> Option<Wake>
+    where
+        T: Hash + Eq + Clone,
+    {
+        let wake = st.finish(item, now)?;
+        if st.draining && st.drained() {
+            self.drained.notify_all();
+        }
+        Some(wake)
     }
 
     /// The timestamp for this operation's metrics, read before taking the lock (0 without
