@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::hash::Hash;
-use std::mem;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
@@ -759,9 +758,9 @@ impl<T, S: Storage<T>> Drop for StateGuard<'_, T, S> {
         };
         if let Some(m) = &self.shared.metrics {
             if !guard.pending.is_empty() {
-                let pending = mem::take(&mut guard.pending);
+                let updates = guard.pending.take();
                 drop(guard);
-                pending.apply(m);
+                updates.apply(m);
             }
         }
     }
@@ -845,7 +844,7 @@ fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>)
                 st.next_tick = now.checked_add(UNFINISHED_WORK_PERIOD);
             }
             if !st.pending.is_empty() {
-                mem::take(&mut st.pending).apply(m);
+                st.pending.take().apply(m);
             }
         }
         match st.next_deadline() {

@@ -14,6 +14,7 @@ use std::cmp::Ordering;
 use std::collections::hash_map::{Entry as MapEntry, HashMap};
 use std::collections::BinaryHeap;
 use std::hash::Hash;
+use std::mem;
 use std::time::{Duration, Instant};
 
 use gosync_core::Clock;
@@ -26,25 +27,27 @@ use crate::storage::Storage;
 /// lines shared by every thread, or a slower exporter — never lengthens the critical
 /// section. Every operation applies its own updates before it returns. Durations are kept
 /// in nanoseconds and converted to seconds outside the lock.
+///
+/// Every field is one machine word, written and read (and reset) one field at a time:
+/// moving the record as a whole made the CPU reload it with wide loads from narrow
+/// stores, a store-forwarding stall on every operation (about 15 ns of a 40 ns cycle).
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    adds: u32,
-    depth: i32,
-    retries: u32,
-    /// Queue latency in nanoseconds, if one was observed.
-    latency: Option<u64>,
-    /// Work duration in nanoseconds, if one was observed.
-    work: Option<u64>,
+    adds: u64,
+    /// Net change, as two's complement (`wrapping_add`).
+    depth: u64,
+    retries: u64,
+    /// Queue latency in nanoseconds plus one; 0: none observed.
+    latency: u64,
+    /// Work duration in nanoseconds plus one; 0: none observed.
+    work: u64,
 }
 
 impl Pending {
     /// Whether there is nothing to apply.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        (self.adds | self.retries) == 0
-            && self.depth == 0
-            && self.latency.is_none()
-            && self.work.is_none()
+        (self.adds | self.depth | self.retries | self.latency | self.work) == 0
     }
 
     /// Counts one client-go retry (`AddAfter`).
@@ -53,7 +56,39 @@ impl Pending {
         self.retries += 1;
     }
 
-    /// Hands the recorded updates to the provider's metrics.
+    /// Counts an item that became dirty: one add, one more in the depth gauge.
+    #[inline]
+    fn add(&mut self) {
+        self.adds += 1;
+        self.depth = self.depth.wrapping_add(1);
+    }
+
+    /// Moves the recorded updates out, leaving none, one field at a time.
+    #[inline]
+    pub(crate) fn take(&mut self) -> Updates {
+        Updates {
+            adds: mem::take(&mut self.adds),
+            depth: mem::take(&mut self.depth) as i64,
+            retries: mem::take(&mut self.retries),
+            latency: mem::take(&mut self.latency),
+            work: mem::take(&mut self.work),
+        }
+    }
+}
+
+/// The updates taken out of a [`Pending`], to apply after the lock is released.
+#[derive(Debug)]
+pub(crate) struct Updates {
+    adds: u64,
+    depth: i64,
+    retries: u64,
+    latency: u64,
+    work: u64,
+}
+
+impl Updates {
+    /// Hands the updates to the provider's metrics.
+    #[inline]
     pub(crate) fn apply(self, m: &QueueMetrics) {
         for _ in 0..self.adds {
             m.adds.inc();
@@ -67,11 +102,11 @@ impl Pending {
         for _ in 0..self.retries {
             m.retries.inc();
         }
-        if let Some(ns) = self.latency {
-            m.latency.observe(secs(ns));
+        if self.latency != 0 {
+            m.latency.observe(secs(self.latency - 1));
         }
-        if let Some(ns) = self.work {
-            m.work_duration.observe(secs(ns));
+        if self.work != 0 {
+            m.work_duration.observe(secs(self.work - 1));
         }
     }
 }
@@ -236,8 +271,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                     None => {
                         e.dirty = true;
                         if self.metrics_on {
-                            self.pending.adds += 1;
-                            self.pending.depth += 1;
+                            self.pending.add();
                             e.added = now;
                         }
                         e.tag = self.ready.push(v.key().clone(), prio);
@@ -328,11 +362,11 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             self.queued -= 1;
             self.processing += 1;
             if self.metrics_on {
-                self.pending.depth -= 1;
+                self.pending.depth = self.pending.depth.wrapping_sub(1);
                 e.started = now;
                 if e.added != 0 {
-                    debug_assert!(self.pending.latency.is_none(), "one take per lock hold");
-                    self.pending.latency = Some(since(e.added, now));
+                    debug_assert!(self.pending.latency == 0, "one take per lock hold");
+                    self.pending.latency = since(e.added, now) + 1;
                     e.added = 0;
                 }
             }
@@ -354,8 +388,8 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         e.processing = false;
         self.processing -= 1;
         if self.metrics_on && e.started != 0 {
-            debug_assert!(self.pending.work.is_none(), "one finish per lock hold");
-            self.pending.work = Some(since(e.started, now));
+            debug_assert!(self.pending.work == 0, "one finish per lock hold");
+            self.pending.work = since(e.started, now) + 1;
             e.started = 0;
         }
         let mut wake = Wake::None;
@@ -469,8 +503,7 @@ fn mark_dirty<P, G>(e: &mut Entry<P, G>, pending: Option<&mut Pending>, now: Tic
     debug_assert!(!e.dirty && e.wait.is_none());
     e.dirty = true;
     if let Some(p) = pending {
-        p.adds += 1;
-        p.depth += 1;
+        p.add();
         if e.added == 0 {
             e.added = now;
         }
