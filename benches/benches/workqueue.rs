@@ -16,13 +16,16 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
 use gosync_workqueue::{
     CounterMetric, GaugeMetric, HistogramMetric, MetricsProvider, Queue, SettableGaugeMetric,
 };
 
 const KEYS: u64 = 10_000;
-const ITEMS: u64 = 200_000;
+/// Items per throughput run: the 1,000,000 distinct keys.
+const ITEMS: u64 = 1_000_000;
 
 /// The same operations for every contender.
 trait WorkQueue: Send + Sync + 'static {
@@ -366,6 +369,8 @@ fn run<Q: WorkQueue>(p: u64, c: u64) -> Duration {
 fn throughput<Q: WorkQueue>(c: &mut Criterion) {
     let mut g = c.benchmark_group("workqueue/throughput");
     g.sample_size(10);
+    // Each run is a fraction of a second: the same number of runs per sample.
+    g.sampling_mode(SamplingMode::Flat);
     g.throughput(Throughput::Elements(ITEMS));
     for (p, n) in [(1u64, 1u64), (2, 2), (4, 4)] {
         g.bench_with_input(

@@ -9,10 +9,13 @@
 //! client-go metrics ([`MetricsProvider`]; `FacadeMetricsProvider` for the `metrics`
 //! crate with the cargo feature `metrics`) come on top.
 //!
-//! Performance: one lock and, on the common path, one hash lookup per operation (one map
-//! holds each item's dirty/processing/waiting state; a `VecDeque` holds the ready order;
-//! the map uses the seeded `foldhash` hasher). The priority machinery lives in a storage
-//! type parameter, so the plain FIFO queue carries none of it.
+//! Performance: one lock and, on the common path, one hash lookup per operation (one table
+//! holds each item's dirty/processing/waiting state; a `VecDeque` holds the ready order).
+//! Items are hashed (seeded `foldhash`) before the lock is taken, and the table slot an
+//! operation will use is prefetched: before the lock for `add` and `done`, one item ahead
+//! for `get`. So a deep queue, whose table no longer fits in the cache, still holds the
+//! lock over cached lines. The priority machinery lives in a storage type parameter, so
+//! the plain FIFO queue carries none of it.
 //!
 //! # Examples
 //!
@@ -106,6 +109,7 @@ mod queue;
 mod rate_limiting_queue;
 mod state;
 mod storage;
+mod table;
 
 pub use add_opts::AddOpts;
 pub use builder::QueueBuilder;

@@ -19,6 +19,7 @@ use crate::error::{GetTimeoutError, TryGetError};
 use crate::metrics::QueueMetrics;
 use crate::state::{ticks, State, Ticks, Wake, UNFINISHED_WORK_PERIOD};
 use crate::storage::{Fifo, Priority, Storage};
+use crate::table::{self, Hasher, Table};
 
 /// client-go's work queue: a deduplicating FIFO of keys, each processed by at most one worker
 /// at a time, with delayed adds.
@@ -79,6 +80,16 @@ pub type PriorityQueue<T> = Queue<T, Priority<T>>;
 #[repr(align(128))]
 struct Padded<T>(T);
 
+/// The item table's [`Table::layout`], written under the lock when the table moves, read
+/// without it to prefetch an item's slot before the lock is taken. Plain `std` atomics,
+/// also under loom, and `Relaxed` everywhere: the words are only a prefetch address,
+/// never a decision (a stale or torn pair prefetches a useless line, which is harmless).
+#[derive(Default)]
+struct TableLayout {
+    base: std::sync::atomic::AtomicUsize,
+    mask: std::sync::atomic::AtomicUsize,
+}
+
 /// Rounds of spinning (doubling each round, then yielding) a getter does on
 /// [`Shared::hint`] before it parks: a park + wake-up costs tens of microseconds, far more
 /// than the gap between two adds under load.
@@ -110,6 +121,11 @@ pub(crate) struct Shared<T, S: Storage<T>> {
     /// The delay loop waits here for an earlier item, a deadline, or shutdown.
     timer: Condvar,
     clock: Clock,
+    /// The item table's hasher: items are hashed before the lock is taken.
+    hasher: Hasher,
+    /// Where the item table's slots are, mirrored for prefetching outside the lock (see
+    /// [`Shared::hash`]).
+    layout: Padded<TableLayout>,
     /// Whether the queue keeps metrics (fixed at construction).
     metrics_on: bool,
     /// The provider's metrics; updates recorded under the lock are applied to them by
@@ -226,9 +242,12 @@ impl<T: Hash + Eq + Clone + Send + 'static> Queue<T, Priority<T>> {
 impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S> {
     pub(crate) fn from_parts(clock: Clock, metrics: Option<QueueMetrics>) -> Self {
         let with_metrics = metrics.is_some();
+        let hasher = Hasher::default();
         let queue = Queue {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::new(with_metrics)),
+                hasher,
+                layout: Padded(TableLayout::default()),
                 ready: Condvar::new(),
                 drained: Condvar::new(),
                 timer: Condvar::new(),
@@ -270,12 +289,13 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// ```
     #[inline]
     pub fn add(&self, item: T) {
+        let hash = self.shared.hash(&item);
         let now = self.shared.stamp();
         let mut st = self.shared.lock();
         if st.shutting_down {
             return;
         }
-        let wake = st.insert(item, S::Prio::default(), None, now);
+        let wake = st.insert(item, hash, S::Prio::default(), None, now);
         if wake == Wake::Getter {
             self.shared.wake_getter(st);
         }
@@ -308,6 +328,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
 
     pub(crate) fn add_inner(&self, item: T, prio: S::Prio, after: Option<Duration>, retry: bool) {
         let shared = &*self.shared;
+        let hash = shared.hash(&item);
         let now = shared.stamp();
         let mut st = shared.lock();
         if st.shutting_down {
@@ -324,7 +345,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 None => return, // "never"
             },
         };
-        match st.insert(item, prio, at, now) {
+        match st.insert(item, hash, prio, at, now) {
             Wake::None => {}
             Wake::Getter => shared.wake_getter(st),
             Wake::Timer => {
@@ -404,12 +425,13 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
 
     fn done_then_get(&self, done: Option<&T>) -> Option<T> {
         let shared = &*self.shared;
+        let hash = done.map(|item| shared.hash(item));
         let mut now = shared.stamp();
         let mut st = shared.lock();
-        if let Some(item) = done {
+        if let (Some(item), Some(hash)) = (done, hash) {
             // A re-queued item needs no wake-up (protocol rule 3): the `take` below runs in
             // the same lock hold, so the number of ready items does not grow.
-            shared.finish(&mut st, item, now);
+            shared.finish(&mut st, item, hash, now);
         }
         let mut spun = false;
         loop {
@@ -541,9 +563,10 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     #[inline]
     pub fn done(&self, item: &T) -> bool {
         let shared = &*self.shared;
+        let hash = shared.hash(item);
         let now = shared.stamp();
         let mut st = shared.lock();
-        let Some(wake) = shared.finish(&mut st, item, now) else {
+        let Some(wake) = shared.finish(&mut st, item, hash, now) else {
             return false;
         };
         if wake == Wake::Getter {
@@ -756,6 +779,9 @@ impl<T, S: Storage<T>> Drop for StateGuard<'_, T, S> {
         let Some(mut guard) = self.guard.take() else {
             return;
         };
+        if guard.items.take_moved() {
+            self.shared.publish_layout(&guard);
+        }
         if let Some(m) = &self.shared.metrics {
             if !guard.pending.is_empty() {
                 let updates = guard.pending.take();
@@ -778,15 +804,49 @@ impl<T, S: Storage<T>> Shared<T, S> {
 
     /// [`State::finish`] plus the wake-up a drain may be owed now (under the lock).
     #[inline]
-    fn finish(&self, st: &mut State<T, S>, item: &T, now: Ticks) -> Option<Wake>
+    fn finish(&self, st: &mut State<T, S>, item: &T, hash: u64, now: Ticks) -> Option<Wake>
     where
         T: Hash + Eq + Clone,
     {
-        let wake = st.finish(item, now)?;
+        let wake = st.finish(item, hash, now)?;
         if st.draining && st.drained() {
             self.drained.notify_all();
         }
         Some(wake)
+    }
+
+    /// `item`'s hash in the item table, computed before the lock is taken; also starts
+    /// fetching the table slot it will be looked up at, so that in a deep queue the cache
+    /// miss overlaps the wait for the lock instead of lengthening the lock hold.
+    #[inline(always)]
+    fn hash(&self, item: &T) -> u64
+    where
+        T: Hash + Eq,
+    {
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, item);
+        let layout = &self.layout.0;
+        table::prefetch_at(
+            layout.base.load(std::sync::atomic::Ordering::Relaxed),
+            layout.mask.load(std::sync::atomic::Ordering::Relaxed),
+            Table::<T, crate::state::Entry<S::Prio, S::Tag>>::SLOT_SIZE,
+            hash,
+        );
+        hash
+    }
+
+    /// Mirrors the item table's new layout into [`Shared::layout`] (under the lock).
+    #[cold]
+    fn publish_layout(&self, st: &State<T, S>) {
+        let (base, mask) = st.items.layout();
+        // Relaxed: a prefetch address only (see `TableLayout`).
+        self.layout
+            .0
+            .base
+            .store(base, std::sync::atomic::Ordering::Relaxed);
+        self.layout
+            .0
+            .mask
+            .store(mask, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The timestamp for this operation's metrics, read before taking the lock (0 without

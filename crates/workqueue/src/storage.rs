@@ -15,6 +15,8 @@ mod sealed {
 ///
 /// A storage may hold stale copies of an item (after a priority raise); each copy carries a
 /// tag, and the queue hands out only the copy whose tag matches the item's current one.
+/// Each copy also carries the item's hash, so that the queue finds the item's entry without
+/// hashing under its lock, and can prefetch the entries of the copies it hands out next.
 pub trait Storage<T>: sealed::Sealed + Default + Send {
     /// The priority an item is added with (`()` for FIFO).
     type Prio: Copy + Default + Ord + Send + fmt::Debug;
@@ -22,9 +24,9 @@ pub trait Storage<T>: sealed::Sealed + Default + Send {
     #[doc(hidden)]
     type Tag: Copy + Default + Eq + Send;
 
-    /// Queues `item`; returns the tag of this copy.
+    /// Queues `item`, whose hash is `hash`; returns the tag of this copy.
     #[doc(hidden)]
-    fn push(&mut self, item: T, prio: Self::Prio) -> Self::Tag;
+    fn push(&mut self, item: T, hash: u64, prio: Self::Prio) -> Self::Tag;
     /// Reserves a place in the order now, for an item that became dirty while processing
     /// and will be pushed (with [`push_reserved`](Storage::push_reserved)) when it is done.
     #[doc(hidden)]
@@ -32,21 +34,25 @@ pub trait Storage<T>: sealed::Sealed + Default + Send {
     /// Queues `item` at the place reserved by `tag` (FIFO: at the back, as client-go's
     /// `Done` does); returns the tag of this copy.
     #[doc(hidden)]
-    fn push_reserved(&mut self, item: T, prio: Self::Prio, tag: Self::Tag) -> Self::Tag;
-    /// Takes the next copy, which may be stale.
+    fn push_reserved(&mut self, item: T, hash: u64, prio: Self::Prio, tag: Self::Tag) -> Self::Tag;
+    /// Takes the next copy (item, hash, tag), which may be stale.
     #[doc(hidden)]
-    fn pop(&mut self) -> Option<(T, Self::Tag)>;
+    fn pop(&mut self) -> Option<(T, u64, Self::Tag)>;
+    /// The hash of a copy [`pop`](Storage::pop) will return soon (not the very next one,
+    /// when known: that one was looked ahead at by the previous pop), to prefetch its entry.
+    #[doc(hidden)]
+    fn look_ahead(&self) -> Option<u64>;
     /// Number of copies held, stale ones included.
     #[doc(hidden)]
     fn copies(&self) -> usize;
     /// Keeps only the copies for which `live` returns true.
     #[doc(hidden)]
-    fn retain(&mut self, live: impl FnMut(&T, Self::Tag) -> bool);
+    fn retain(&mut self, live: impl FnMut(&T, u64, Self::Tag) -> bool);
 }
 
 /// First in, first out: client-go's plain queue order.
 #[derive(Debug)]
-pub struct Fifo<T>(VecDeque<T>);
+pub struct Fifo<T>(VecDeque<(T, u64)>);
 
 impl<T> Default for Fifo<T> {
     fn default() -> Self {
@@ -61,21 +67,27 @@ impl<T: Send> Storage<T> for Fifo<T> {
     type Tag = ();
 
     #[inline]
-    fn push(&mut self, item: T, (): ()) {
-        self.0.push_back(item);
+    fn push(&mut self, item: T, hash: u64, (): ()) {
+        self.0.push_back((item, hash));
     }
 
     #[inline]
     fn reserve(&mut self) {}
 
     #[inline]
-    fn push_reserved(&mut self, item: T, (): (), (): ()) {
-        self.0.push_back(item);
+    fn push_reserved(&mut self, item: T, hash: u64, (): (), (): ()) {
+        self.0.push_back((item, hash));
     }
 
     #[inline]
-    fn pop(&mut self) -> Option<(T, ())> {
-        self.0.pop_front().map(|t| (t, ()))
+    fn pop(&mut self) -> Option<(T, u64, ())> {
+        self.0.pop_front().map(|(t, hash)| (t, hash, ()))
+    }
+
+    /// The copy after the next: the next one was looked ahead at by the previous pop.
+    #[inline]
+    fn look_ahead(&self) -> Option<u64> {
+        self.0.get(1).map(|&(_, hash)| hash)
     }
 
     #[inline]
@@ -83,8 +95,8 @@ impl<T: Send> Storage<T> for Fifo<T> {
         self.0.len()
     }
 
-    fn retain(&mut self, mut live: impl FnMut(&T, ()) -> bool) {
-        self.0.retain(|t| live(t, ()));
+    fn retain(&mut self, mut live: impl FnMut(&T, u64, ()) -> bool) {
+        self.0.retain(|(t, hash)| live(t, *hash, ()));
     }
 }
 
@@ -119,6 +131,7 @@ pub struct Seq(u64);
 struct Slot<T> {
     prio: i32,
     seq: u64,
+    hash: u64,
     item: T,
 }
 
@@ -148,11 +161,12 @@ impl<T: Send> Storage<T> for Priority<T> {
     type Prio = i32;
     type Tag = Seq;
 
-    fn push(&mut self, item: T, prio: i32) -> Seq {
+    fn push(&mut self, item: T, hash: u64, prio: i32) -> Seq {
         self.seq += 1;
         self.heap.push(Slot {
             prio,
             seq: self.seq,
+            hash,
             item,
         });
         Seq(self.seq)
@@ -165,24 +179,30 @@ impl<T: Send> Storage<T> for Priority<T> {
 
     /// controller-runtime: an item added while it was being processed keeps the place of
     /// that add among the items of its priority.
-    fn push_reserved(&mut self, item: T, prio: i32, tag: Seq) -> Seq {
+    fn push_reserved(&mut self, item: T, hash: u64, prio: i32, tag: Seq) -> Seq {
         self.heap.push(Slot {
             prio,
             seq: tag.0,
+            hash,
             item,
         });
         tag
     }
 
-    fn pop(&mut self) -> Option<(T, Seq)> {
-        self.heap.pop().map(|s| (s.item, Seq(s.seq)))
+    fn pop(&mut self) -> Option<(T, u64, Seq)> {
+        self.heap.pop().map(|s| (s.item, s.hash, Seq(s.seq)))
+    }
+
+    /// The top: only it is known to come next (barring a higher-priority add).
+    fn look_ahead(&self) -> Option<u64> {
+        self.heap.peek().map(|s| s.hash)
     }
 
     fn copies(&self) -> usize {
         self.heap.len()
     }
 
-    fn retain(&mut self, mut live: impl FnMut(&T, Seq) -> bool) {
-        self.heap.retain(|s| live(&s.item, Seq(s.seq)));
+    fn retain(&mut self, mut live: impl FnMut(&T, u64, Seq) -> bool) {
+        self.heap.retain(|s| live(&s.item, s.hash, Seq(s.seq)));
     }
 }
