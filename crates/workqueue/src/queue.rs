@@ -90,6 +90,20 @@ struct TableLayout {
     mask: std::sync::atomic::AtomicUsize,
 }
 
+impl TableLayout {
+    #[inline]
+    fn load(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::Relaxed; // a prefetch address only (see above)
+        (self.base.load(Relaxed), self.mask.load(Relaxed))
+    }
+
+    fn store(&self, (base, mask): (usize, usize)) {
+        use std::sync::atomic::Ordering::Relaxed; // a prefetch address only (see above)
+        self.base.store(base, Relaxed);
+        self.mask.store(mask, Relaxed);
+    }
+}
+
 /// Rounds of spinning (doubling each round, then yielding) a getter does on
 /// [`Shared::hint`] before it parks: a park + wake-up costs tens of microseconds, far more
 /// than the gap between two adds under load.
@@ -824,10 +838,8 @@ impl<T, S: Storage<T>> Shared<T, S> {
         T: Hash + Eq,
     {
         let hash = std::hash::BuildHasher::hash_one(&self.hasher, item);
-        let layout = &self.layout.0;
         table::prefetch_at(
-            layout.base.load(std::sync::atomic::Ordering::Relaxed),
-            layout.mask.load(std::sync::atomic::Ordering::Relaxed),
+            self.layout.0.load(),
             Table::<T, crate::state::Entry<S::Prio, S::Tag>>::SLOT_SIZE,
             hash,
         );
@@ -837,16 +849,7 @@ impl<T, S: Storage<T>> Shared<T, S> {
     /// Mirrors the item table's new layout into [`Shared::layout`] (under the lock).
     #[cold]
     fn publish_layout(&self, st: &State<T, S>) {
-        let (base, mask) = st.items.layout();
-        // Relaxed: a prefetch address only (see `TableLayout`).
-        self.layout
-            .0
-            .base
-            .store(base, std::sync::atomic::Ordering::Relaxed);
-        self.layout
-            .0
-            .mask
-            .store(mask, std::sync::atomic::Ordering::Relaxed);
+        self.layout.0.store(st.items.layout());
     }
 
     /// The timestamp for this operation's metrics, read before taking the lock (0 without

@@ -79,9 +79,7 @@ impl<K, V> Table<K, V> {
     /// no slots).
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
-        if let Some(slot) = self.slots.get(hash as usize & self.mask()) {
-            prefetch_slot(std::ptr::from_ref(slot).cast(), Self::SLOT_SIZE);
-        }
+        prefetch_at(self.layout(), Self::SLOT_SIZE, hash);
     }
 
     /// Where slot 0 is and the index mask, for [`prefetch_at`] outside the lock.
@@ -196,26 +194,16 @@ impl<K: Hash + Eq, V> Table<K, V> {
 
     /// Keeps only the entries for which `keep` returns true; may change every index.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        let old = mem::take(&mut self.slots);
-        let mut kept = Vec::with_capacity(self.len);
-        for slot in old.into_vec() {
-            if let Some((k, mut v)) = slot.kv {
-                if keep(&k, &mut v) {
-                    kept.push((slot.hash, k, v));
+        for slot in self.slots.iter_mut() {
+            if let Some((k, v)) = &mut slot.kv {
+                if !keep(k, v) {
+                    slot.kv = None;
+                    self.len -= 1;
                 }
             }
         }
-        self.len = 0;
-        self.moved = true;
-        self.slots = empty_slots(slots_for(kept.len()));
-        for (hash, k, v) in kept {
-            let i = self.empty_slot(hash);
-            self.slots[i] = Slot {
-                hash,
-                kv: Some((k, v)),
-            };
-            self.len += 1;
-        }
+        // The holes broke probe runs: rehash everything into a table sized for what is left.
+        self.resize(slots_for(self.len));
     }
 
     /// The first empty slot of `hash`'s probe sequence.
@@ -249,11 +237,12 @@ fn empty_slots<K, V>(n: usize) -> Box<[Slot<K, V>]> {
 }
 
 /// Hints the CPU to fetch the slot `hash` starts probing at in a table whose
-/// [`layout`](Table::layout) was `(base, mask)` and whose slots are `slot_size` bytes.
+/// [`layout`](Table::layout) was `(base, mask)` and whose slots are `slot_size` bytes
+/// (nothing while the table has no slots: `mask` is then `usize::MAX`).
 /// The layout may be stale (the table resized since): the address is then useless, which
 /// is harmless, as a prefetch never faults.
 #[inline]
-pub(crate) fn prefetch_at(base: usize, mask: usize, slot_size: usize, hash: u64) {
+pub(crate) fn prefetch_at((base, mask): (usize, usize), slot_size: usize, hash: u64) {
     if base != 0 && mask != usize::MAX {
         let offset = (hash as usize & mask).wrapping_mul(slot_size);
         prefetch_slot(base.wrapping_add(offset) as *const u8, slot_size);
