@@ -68,6 +68,10 @@ use crate::table::{self, Hasher, Table};
 /// it, so the item is processed a second time when the delay ends: kubernetes#126027);
 /// `add_after` of a waiting item keeps the earlier of the two times; `add_after` of an item
 /// that is already dirty does nothing. An item that is processing and not dirty can wait.
+///
+/// # Limits
+///
+/// At most 2^31 items at once (dirty, processing or waiting): an add beyond that panics.
 pub struct Queue<T, S: Storage<T> = Fifo<T>> {
     shared: Arc<Shared<T, S>>,
 }
@@ -601,7 +605,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// assert_eq!(q.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.shared.state.lock().queued
+        self.shared.state.lock().queued as usize
     }
 
     /// Whether no item is ready (`len() == 0`).
@@ -793,7 +797,7 @@ impl<T, S: Storage<T>> Drop for StateGuard<'_, T, S> {
         let Some(mut guard) = self.guard.take() else {
             return;
         };
-        if guard.items.take_moved() {
+        if guard.items.layout() != self.shared.layout.0.load() {
             self.shared.publish_layout(&guard);
         }
         if let Some(m) = &self.shared.metrics {

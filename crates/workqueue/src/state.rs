@@ -221,9 +221,11 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) pending: Pending,
     /// Keyed by the item, with hashes computed by the caller (outside the lock).
     pub(crate) items: Table<T, Entry<S::Prio, S::Tag>>,
-    pub(crate) queued: usize,
-    pub(crate) dirty: usize,
-    pub(crate) processing: usize,
+    // `u32`: the item table holds at most 2^31 items, and three counters then fit on the
+    // cache line of the table's header.
+    pub(crate) queued: u32,
+    pub(crate) dirty: u32,
+    pub(crate) processing: u32,
     /// Getters blocked on the `ready` condvar (see the parking protocol in `queue.rs`).
     pub(crate) parked: usize,
     pub(crate) shutting_down: bool,
@@ -354,10 +356,16 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     #[inline]
     pub(crate) fn take(&mut self, now: Ticks) -> Option<T> {
         while let Some((item, hash, tag)) = self.ready.pop() {
-            // In a deep queue the entries are cold: start fetching a coming one's now, so
-            // that it is cached by the time a getter takes it.
-            if let Some(ahead) = self.ready.look_ahead() {
-                self.items.prefetch(ahead);
+            // In a deep queue the entries are cold: fetch coming ones now, in two stages, so
+            // that they are cached by the time a getter takes them: the index slot of the
+            // far one, and the entry of the near one (whose index slot is cached: it was
+            // the far one at the previous take).
+            let (near, far) = self.ready.look_ahead();
+            if let Some(far) = far {
+                self.items.prefetch(far);
+            }
+            if let Some(near) = near {
+                self.items.prefetch_entry(near);
             }
             let Some(e) = self.items.get_mut(hash, &item) else {
                 continue;
@@ -482,7 +490,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     }
 
     fn compact_ready(&mut self) {
-        if self.ready.copies() > 2 * self.queued + STALE_SLACK {
+        if self.ready.copies() > 2 * self.queued as usize + STALE_SLACK {
             let items = &self.items;
             self.ready.retain(|t, hash, tag| {
                 items
@@ -565,7 +573,7 @@ mod layout {
             offset_of!(St, dirty),
             offset_of!(St, processing),
         ] {
-            assert_eq!(end(off, 8), 1);
+            assert_eq!(end(off, 4), 1);
         }
         // The read-mostly fields every operation reads: right after, on line 1 or 2.
         for off in [

@@ -38,10 +38,11 @@ pub trait Storage<T>: sealed::Sealed + Default + Send {
     /// Takes the next copy (item, hash, tag), which may be stale.
     #[doc(hidden)]
     fn pop(&mut self) -> Option<(T, u64, Self::Tag)>;
-    /// The hash of a copy [`pop`](Storage::pop) will return soon (not the very next one,
-    /// when known: that one was looked ahead at by the previous pop), to prefetch its entry.
+    /// The hashes of copies [`pop`](Storage::pop) will return soon, to prefetch their
+    /// entries in two stages: `near` (the copy after the next, when known: the next one was
+    /// looked ahead at by the previous pop) and `far` (the one after it, if known).
     #[doc(hidden)]
-    fn look_ahead(&self) -> Option<u64>;
+    fn look_ahead(&self) -> (Option<u64>, Option<u64>);
     /// Number of copies held, stale ones included.
     #[doc(hidden)]
     fn copies(&self) -> usize;
@@ -84,10 +85,11 @@ impl<T: Send> Storage<T> for Fifo<T> {
         self.0.pop_front().map(|(t, hash)| (t, hash, ()))
     }
 
-    /// The copy after the next: the next one was looked ahead at by the previous pop.
+    /// The copies after the next: the next one was looked ahead at by the previous pop.
     #[inline]
-    fn look_ahead(&self) -> Option<u64> {
-        self.0.get(1).map(|&(_, hash)| hash)
+    fn look_ahead(&self) -> (Option<u64>, Option<u64>) {
+        let hash = |i| self.0.get(i).map(|&(_, hash)| hash);
+        (hash(1), hash(2))
     }
 
     #[inline]
@@ -194,8 +196,8 @@ impl<T: Send> Storage<T> for Priority<T> {
     }
 
     /// The top: only it is known to come next (barring a higher-priority add).
-    fn look_ahead(&self) -> Option<u64> {
-        self.heap.peek().map(|s| s.hash)
+    fn look_ahead(&self) -> (Option<u64>, Option<u64>) {
+        (self.heap.peek().map(|s| s.hash), None)
     }
 
     fn copies(&self) -> usize {

@@ -1,19 +1,31 @@
-//! The queue's item table: open addressing with linear probing, where a slot holds the
-//! hash, the key and the entry together.
+//! The queue's item table: a compact open-addressing index over a dense array of entries.
 //!
-//! Why not `std`'s `HashMap`: in a deep queue (hundreds of thousands of items) every
-//! lookup misses the cache, and hashbrown's separate control bytes make that two misses,
-//! both inside the queue's lock, one after the other. Here the slot an item lives in (or
-//! starts probing from) is a pure function of its hash, so the queue can *prefetch* it:
-//! before taking the lock (for `add` and `done`, whose hash is computed outside the lock)
-//! and one step ahead in the ready order (for `get`). The lock is then held over cached
-//! lines only. Measured at 4x4 with a million items: see the closing note of issue 4.
+//! Why not `std`'s `HashMap`: in a deep queue (hundreds of thousands of items) every lookup
+//! misses the cache, and hashbrown's separate control bytes make that two misses inside the
+//! queue's lock. A table whose slots hold the key and entry (48 bytes here) has one miss,
+//! but a million items then take about 100 MB, far past the last-level cache, so each
+//! probe is a DRAM and TLB miss. Here the probed array is an *index* of 8-byte slots, each
+//! a 32-bit hash fragment and the number of the item's cell in a separate dense array of
+//! cells (key and entry). A million items take a 16 MB index, which fits the last-level
+//! cache: on this project's 2-core machine a random insert into 2M slots cost 20–30 ns
+//! with 8-byte slots against 100–115 ns with 48-byte ones. Growing rehashes only the index
+//! (a slot's fragment gives its home), never the cells; a new item's cell is the last one
+//! freed (still cached) or the next one at the end of the array.
 //!
-//! Deletion shifts the following slots back (no tombstones), so lookups stay short however
-//! many items pass through. The load factor stays at most 1/2: the table grows when half
-//! full. It shrinks (to a quarter full) when below 1/32, so that a drained queue does not
-//! keep (and scan, for the unfinished-work metric) a table sized for its peak, while a
-//! queue draining from its peak does not rehash at every halving.
+//! The slot an item's probe starts at is a pure function of its hash, so the queue can
+//! *prefetch* it before taking the lock (for `add` and `done`, whose hash is computed
+//! outside the lock); `get` prefetches coming items in two stages, the index slot of one
+//! two steps ahead in the ready order and, through its now cached slot,
+//! ([`prefetch_entry`](Table::prefetch_entry)) the cell of the one a step ahead.
+//!
+//! Deletion shifts the following index slots back (no tombstones), so lookups stay short
+//! however many items pass through. The index is at most half full: it doubles when half
+//! full. It shrinks (to a quarter full) when below 1/32, and the cells are then compacted
+//! too, so that a drained queue does not keep (and scan, for the unfinished-work metric)
+//! arrays sized for its peak, while a queue draining from its peak does not rebuild at
+//! every halving.
+//!
+//! Limit: at most 2^31 items at once (the index's 32-bit fields); more panics.
 
 use std::hash::Hash;
 use std::mem;
@@ -21,77 +33,170 @@ use std::mem;
 /// The hasher of the item table (seeded per process; see the crate docs).
 pub(crate) type Hasher = foldhash::fast::RandomState;
 
-/// The smallest table allocated.
+/// The smallest index allocated.
 const MIN_SLOTS: usize = 16;
 
-/// The table shrinks when fewer than one slot in this many is full: rarely, so that a
-/// queue draining from a peak does not rehash its way down step by step.
+/// The index shrinks when fewer than one slot in this many is full: rarely, so that a
+/// queue draining from a peak does not rebuild its way down step by step.
 const SHRINK_BELOW: usize = 32;
 
-/// The slots for `len` entries after a shrink: a quarter full, so that growing back
+/// The most cells: cell numbers are stored plus one in 32 bits, and the index (at most
+/// half full, homes from 32-bit fragments) has at most 2^32 slots.
+const MAX_CELLS: usize = 1 << 31;
+
+/// An empty index slot. A full one is `fragment << 32 | (cell + 1)`, never 0.
+const EMPTY: u64 = 0;
+
+/// End of the free-cell list.
+const NONE: u32 = u32::MAX;
+
+/// The index slots for `len` entries after a shrink: a quarter full, so that growing back
 /// takes many inserts.
 fn slots_for(len: usize) -> usize {
     (len * 4).next_power_of_two().max(MIN_SLOTS)
 }
 
-struct Slot<K, V> {
-    /// The key's hash (meaningless while `kv` is `None`).
-    hash: u64,
-    kv: Option<(K, V)>,
+/// The 32 bits of a hash the index keeps: the home slot comes from them, and a probe
+/// compares them before it looks at a cell.
+#[inline]
+fn fragment(hash: u64) -> u32 {
+    hash as u32
 }
 
-impl<K, V> Slot<K, V> {
-    const EMPTY: Self = Slot { hash: 0, kv: None };
+#[inline]
+fn pack(fragment: u32, cell: usize) -> u64 {
+    (u64::from(fragment) << 32) | (cell as u64 + 1)
+}
+
+/// The cell a full index slot points to.
+#[inline]
+fn cell_of(slot: u64) -> usize {
+    (slot as u32 - 1) as usize
+}
+
+/// The slot a full index slot's probe starts at.
+#[inline]
+fn home_of(slot: u64, mask: usize) -> usize {
+    (slot >> 32) as usize & mask
+}
+
+/// A cell of the dense array: an item and its entry, or a link of the free list.
+enum Cell<K, V> {
+    Full(K, V),
+    /// The next free cell, or [`NONE`].
+    Free(u32),
 }
 
 /// A hash map from `K` to `V` that takes precomputed hashes (see the module docs).
+///
+/// Positions returned by [`find`](Table::find) are index slots; they stay valid until the
+/// next insert or removal.
 pub(crate) struct Table<K, V> {
-    /// A power-of-two number of slots, or none before the first insert.
-    slots: Box<[Slot<K, V>]>,
-    len: usize,
-    /// Whether `slots` moved since [`take_moved`](Table::take_moved) last said so.
-    moved: bool,
+    /// A power-of-two number of slots (or none before the first insert), each [`EMPTY`] or
+    /// a fragment and a cell number.
+    index: Box<[u64]>,
+    cells: Vec<Cell<K, V>>,
+    /// Head of the free-cell list (most recently freed first: still cached), or [`NONE`].
+    free: u32,
+    /// The number of entries (at most [`MAX_CELLS`]).
+    len: u32,
 }
 
 impl<K, V> Table<K, V> {
-    /// The size of a slot, for [`prefetch_at`].
-    pub(crate) const SLOT_SIZE: usize = mem::size_of::<Slot<K, V>>();
+    /// The size of an index slot, for [`prefetch_at`].
+    pub(crate) const SLOT_SIZE: usize = mem::size_of::<u64>();
 
     /// The number of entries.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     #[inline]
     fn mask(&self) -> usize {
-        self.slots.len().wrapping_sub(1)
+        self.index.len().wrapping_sub(1)
     }
 
     /// The entries.
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
-        self.slots
-            .iter()
-            .filter_map(|s| s.kv.as_ref().map(|(_, v)| v))
+        self.cells.iter().filter_map(|c| match c {
+            Cell::Full(_, v) => Some(v),
+            Cell::Free(_) => None,
+        })
     }
 
-    /// Hints the CPU to fetch the slot `hash` starts probing at (a no-op while the table has
-    /// no slots).
+    /// Hints the CPU to fetch the index slot `hash` starts probing at (a no-op while the
+    /// index has no slots).
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
         prefetch_at(self.layout(), Self::SLOT_SIZE, hash);
     }
 
-    /// Where slot 0 is and the index mask, for [`prefetch_at`] outside the lock.
+    /// Where index slot 0 is and the index mask, for [`prefetch_at`] outside the lock.
     #[inline]
     pub(crate) fn layout(&self) -> (usize, usize) {
-        (self.slots.as_ptr() as usize, self.mask())
+        (self.index.as_ptr() as usize, self.mask())
     }
 
-    /// Whether the slots moved (the [`layout`](Table::layout) changed) since the last call.
+    /// The key and entry of the cell a full index slot points to.
     #[inline]
-    pub(crate) fn take_moved(&mut self) -> bool {
-        mem::take(&mut self.moved)
+    fn full(&self, slot: u64) -> (&K, &V) {
+        match &self.cells[cell_of(slot)] {
+            Cell::Full(k, v) => (k, v),
+            Cell::Free(_) => unreachable!("an index slot points to a free cell"),
+        }
+    }
+
+    #[inline]
+    fn full_mut(&mut self, slot: u64) -> (&K, &mut V) {
+        match &mut self.cells[cell_of(slot)] {
+            Cell::Full(k, v) => (k, v),
+            Cell::Free(_) => unreachable!("an index slot points to a free cell"),
+        }
+    }
+
+    /// Frees the cell a full index slot points to, dropping its key and entry in place.
+    #[inline]
+    fn free_cell(&mut self, slot: u64) {
+        let cell = cell_of(slot);
+        self.cells[cell] = Cell::Free(self.free);
+        self.free = cell as u32;
+    }
+
+    /// The first empty index slot of the probe that starts at `fragment`'s home.
+    #[inline]
+    fn empty_slot(&self, fragment: u32) -> usize {
+        let mask = self.mask();
+        let mut i = fragment as usize & mask;
+        while self.index[i] != EMPTY {
+            i = (i + 1) & mask;
+        }
+        i
+    }
+
+    /// Rehashes the index into `slots` slots; the cells do not move.
+    #[cold]
+    fn rehash(&mut self, slots: usize) {
+        let old = mem::replace(&mut self.index, empty_index(slots));
+        for &slot in old.iter().filter(|&&s| s != EMPTY) {
+            let i = self.empty_slot((slot >> 32) as u32);
+            self.index[i] = slot;
+        }
+    }
+
+    /// Moves the full cells to a new dense array and rehashes the index into `slots` slots.
+    #[cold]
+    fn rebuild(&mut self, slots: usize) {
+        let old_index = mem::replace(&mut self.index, empty_index(slots));
+        let mut old_cells = mem::replace(&mut self.cells, Vec::with_capacity(self.len as usize));
+        self.free = NONE;
+        for &slot in old_index.iter().filter(|&&s| s != EMPTY) {
+            let cell = mem::replace(&mut old_cells[cell_of(slot)], Cell::Free(NONE));
+            let fragment = (slot >> 32) as u32;
+            let i = self.empty_slot(fragment);
+            self.index[i] = pack(fragment, self.cells.len());
+            self.cells.push(cell);
+        }
     }
 }
 
@@ -99,29 +204,33 @@ impl<K: Hash + Eq, V> Table<K, V> {
     /// An empty table; it allocates on the first insert. Hashes come from the caller.
     pub(crate) fn new() -> Self {
         Table {
-            slots: Box::new([]),
+            index: Box::new([]),
+            cells: Vec::new(),
+            free: NONE,
             len: 0,
-            moved: false,
         }
     }
 
-    /// `Ok(index)` of `key`'s slot, or `Err(index)` of the empty slot where it would be
-    /// inserted (meaningless while the table has no slots).
+    /// `Ok(position)` of `key`'s index slot, or `Err(position)` of the empty slot where it
+    /// would be inserted (meaningless while the index has no slots).
     #[inline]
     pub(crate) fn find(&self, hash: u64, key: &K) -> Result<usize, usize> {
-        if self.slots.is_empty() {
+        if self.index.is_empty() {
             return Err(0);
         }
         let mask = self.mask();
-        let mut i = hash as usize & mask;
+        let fragment = fragment(hash);
+        let mut i = fragment as usize & mask;
         loop {
             // Terminates: at most half the slots are full.
-            let slot = &self.slots[i];
-            match &slot.kv {
-                None => return Err(i),
-                Some((k, _)) if slot.hash == hash && k == key => return Ok(i),
-                Some(_) => i = (i + 1) & mask,
+            let slot = self.index[i];
+            if slot == EMPTY {
+                return Err(i);
             }
+            if (slot >> 32) as u32 == fragment && self.full(slot).0 == key {
+                return Ok(i);
+            }
+            i = (i + 1) & mask;
         }
     }
 
@@ -129,111 +238,140 @@ impl<K: Hash + Eq, V> Table<K, V> {
     #[inline]
     pub(crate) fn get(&self, hash: u64, key: &K) -> Option<&V> {
         let i = self.find(hash, key).ok()?;
-        self.slots[i].kv.as_ref().map(|(_, v)| v)
+        Some(self.full(self.index[i]).1)
     }
 
     /// The entry of `key`, if any, for changing.
     #[inline]
     pub(crate) fn get_mut(&mut self, hash: u64, key: &K) -> Option<&mut V> {
         let i = self.find(hash, key).ok()?;
-        self.slots[i].kv.as_mut().map(|(_, v)| v)
+        Some(self.full_mut(self.index[i]).1)
     }
 
-    /// The key and the entry at an index `find` returned as `Ok` (and that no insert or
+    /// The key and the entry at a position `find` returned as `Ok` (and that no insert or
     /// removal has moved since).
     #[inline]
-    pub(crate) fn at_mut(&mut self, index: usize) -> (&K, &mut V) {
-        let (k, v) = self.slots[index].kv.as_mut().expect("index of a full slot");
-        (k, v)
+    pub(crate) fn at_mut(&mut self, position: usize) -> (&K, &mut V) {
+        let slot = self.index[position];
+        debug_assert!(slot != EMPTY, "position of a full slot");
+        self.full_mut(slot)
+    }
+
+    /// Hints the CPU to fetch the cell of the entry `hash` most likely belongs to (the
+    /// first index slot of its probe with its fragment), for a lookup soon. Reads the index
+    /// (call it under the lock), not the cell.
+    #[inline]
+    pub(crate) fn prefetch_entry(&self, hash: u64) {
+        if self.index.is_empty() {
+            return;
+        }
+        let mask = self.mask();
+        let fragment = fragment(hash);
+        let mut i = fragment as usize & mask;
+        loop {
+            let slot = self.index[i];
+            if slot == EMPTY {
+                return;
+            }
+            if (slot >> 32) as u32 == fragment {
+                prefetch_slot(
+                    self.cells.as_ptr().wrapping_add(cell_of(slot)).cast(),
+                    mem::size_of::<Cell<K, V>>(),
+                );
+                return;
+            }
+            i = (i + 1) & mask;
+        }
     }
 
     /// Inserts `key`, which is absent: `vacant` is what `find` returned for it as `Err` (no
-    /// insert or removal since). Returns the index of its slot.
+    /// insert or removal since). Returns the position of its index slot.
+    ///
+    /// # Panics
+    ///
+    /// With 2^31 entries already in the table.
     #[inline]
     pub(crate) fn insert_vacant(&mut self, vacant: usize, hash: u64, key: K, value: V) -> usize {
         let mut i = vacant;
-        if (self.len + 1) * 2 > self.slots.len() {
-            self.resize((self.slots.len() * 2).max(MIN_SLOTS));
-            i = self.empty_slot(hash);
+        let fragment = fragment(hash);
+        if (self.len as usize + 1) * 2 > self.index.len() {
+            self.rehash((self.index.len() * 2).max(MIN_SLOTS));
+            i = self.empty_slot(fragment);
         }
-        debug_assert!(self.slots[i].kv.is_none());
-        self.slots[i] = Slot {
-            hash,
-            kv: Some((key, value)),
+        debug_assert!(self.index[i] == EMPTY);
+        let cell = if self.free != NONE {
+            let cell = self.free as usize;
+            let Cell::Free(next) = self.cells[cell] else {
+                unreachable!("the free list holds a full cell")
+            };
+            self.free = next;
+            self.cells[cell] = Cell::Full(key, value);
+            cell
+        } else {
+            assert!(
+                self.cells.len() < MAX_CELLS,
+                "gosync_workqueue: more than 2^31 items in one queue"
+            );
+            self.cells.push(Cell::Full(key, value));
+            self.cells.len() - 1
         };
+        self.index[i] = pack(fragment, cell);
         self.len += 1;
         i
     }
 
-    /// Removes (and drops) the entry at `index`, a full slot.
-    ///
-    /// Dropped in place rather than returned: moving the slot out would reload, with wide
-    /// loads, fields the caller has just written with narrow stores, a store-forwarding
-    /// stall (measured: a tenth of a single-thread add/get/done cycle).
-    pub(crate) fn remove_at(&mut self, index: usize) {
-        debug_assert!(self.slots[index].kv.is_some(), "index of a full slot");
-        self.slots[index].kv = None;
+    /// Removes (and drops, in place) the entry at `position`, a full slot.
+    pub(crate) fn remove_at(&mut self, position: usize) {
+        let slot = self.index[position];
+        debug_assert!(slot != EMPTY, "position of a full slot");
+        self.free_cell(slot);
         self.len -= 1;
-        // Backward shift: move each following entry of the run into the hole if its home
-        // slot is not after the hole, so that every probe sequence stays unbroken.
+        // Backward shift: move each following slot of the run into the hole if its home is
+        // not after the hole, so that every probe sequence stays unbroken.
         let mask = self.mask();
-        let mut hole = index;
-        let mut j = (index + 1) & mask;
-        while self.slots[j].kv.is_some() {
-            let home = self.slots[j].hash as usize & mask;
+        let mut hole = position;
+        let mut j = (position + 1) & mask;
+        loop {
+            let next = self.index[j];
+            if next == EMPTY {
+                break;
+            }
+            let home = home_of(next, mask);
             if j.wrapping_sub(home) & mask >= j.wrapping_sub(hole) & mask {
-                self.slots.swap(hole, j);
+                self.index[hole] = next;
                 hole = j;
             }
             j = (j + 1) & mask;
         }
-        if self.len * SHRINK_BELOW < self.slots.len() && self.slots.len() > MIN_SLOTS {
-            self.resize(slots_for(self.len));
+        self.index[hole] = EMPTY;
+        if self.len as usize * SHRINK_BELOW < self.index.len() && self.index.len() > MIN_SLOTS {
+            self.rebuild(slots_for(self.len as usize));
         }
     }
 
-    /// Keeps only the entries for which `keep` returns true; may change every index.
+    /// Keeps only the entries for which `keep` returns true; may change every position.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        for slot in self.slots.iter_mut() {
-            if let Some((k, v)) = &mut slot.kv {
-                if !keep(k, v) {
-                    slot.kv = None;
-                    self.len -= 1;
-                }
+        for i in 0..self.index.len() {
+            let slot = self.index[i];
+            if slot == EMPTY {
+                continue;
+            }
+            let (k, v) = self.full_mut(slot);
+            if !keep(k, v) {
+                self.free_cell(slot);
+                self.index[i] = EMPTY;
+                self.len -= 1;
             }
         }
-        // The holes broke probe runs: rehash everything into a table sized for what is left.
-        self.resize(slots_for(self.len));
-    }
-
-    /// The first empty slot of `hash`'s probe sequence.
-    #[inline]
-    fn empty_slot(&self, hash: u64) -> usize {
-        let mask = self.mask();
-        let mut i = hash as usize & mask;
-        while self.slots[i].kv.is_some() {
-            i = (i + 1) & mask;
-        }
-        i
-    }
-
-    #[cold]
-    fn resize(&mut self, slots: usize) {
-        let old = mem::replace(&mut self.slots, empty_slots(slots));
-        self.moved = true;
-        for slot in old.into_vec() {
-            if slot.kv.is_some() {
-                let i = self.empty_slot(slot.hash);
-                self.slots[i] = slot;
-            }
-        }
+        // The holes broke probe runs: rebuild everything, sized for what is left.
+        self.rebuild(slots_for(self.len as usize));
     }
 }
 
-fn empty_slots<K, V>(n: usize) -> Box<[Slot<K, V>]> {
-    let mut v = Vec::with_capacity(n);
-    v.resize_with(n, || Slot::EMPTY);
-    v.into_boxed_slice()
+/// A zeroed (all [`EMPTY`]) index: zeroed allocation, so a large one comes as fresh zero
+/// pages with no writes.
+fn empty_index(n: usize) -> Box<[u64]> {
+    vec![EMPTY; n].into_boxed_slice()
 }
 
 /// Hints the CPU to fetch the slot `hash` starts probing at in a table whose
@@ -327,7 +465,7 @@ mod tests {
             assert!(insert(&mut t, k, k * 2));
         }
         assert_eq!(t.len(), 10_000);
-        assert!(t.slots.len() >= 20_000 && t.slots.len() <= 32_768);
+        assert!(t.index.len() >= 20_000 && t.index.len() <= 32_768);
         for k in 0..10_000 {
             assert_eq!(t.get(hash(&k), &k), Some(&(k * 2)));
         }
@@ -336,9 +474,10 @@ mod tests {
         }
         assert_eq!(t.len(), 10);
         assert!(
-            t.slots.len() <= 128,
-            "{} slots left for 10 entries",
-            t.slots.len()
+            t.index.len() <= 128 && t.cells.len() <= 64,
+            "{} slots and {} cells left for 10 entries",
+            t.index.len(),
+            t.cells.len()
         );
         for k in 9_990..10_000 {
             assert_eq!(t.get(hash(&k), &k), Some(&(k * 2)));
@@ -351,7 +490,7 @@ mod tests {
     fn backward_shift_keeps_colliding_keys_reachable() {
         let mut t: Table<u64, u64> = Table::new();
         let cap = 64usize;
-        t.slots = empty_slots(cap);
+        t.index = empty_index(cap);
         // Hash every key to one of the last two slots, so the run wraps around.
         let fixed = |k: u64| (cap as u64 - 2) + (k % 2);
         for k in 0..20 {
