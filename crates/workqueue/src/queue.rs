@@ -112,6 +112,15 @@ impl TableLayout {
         (self.base.load(Relaxed), self.mask.load(Relaxed))
     }
 
+    /// Whether `layout` differs from the mirrored one. Compares the index's address only
+    /// (one load per unlock): a new index is allocated while the old one is still live, so
+    /// its address differs, and a stale mask could only misdirect a prefetch.
+    #[inline]
+    fn differs(&self, (base, _): (usize, usize)) -> bool {
+        use std::sync::atomic::Ordering::Relaxed; // a prefetch address only (see above)
+        self.base.load(Relaxed) != base
+    }
+
     fn store(&self, (base, mask): (usize, usize)) {
         use std::sync::atomic::Ordering::Relaxed; // a prefetch address only (see above)
         self.base.store(base, Relaxed);
@@ -819,7 +828,7 @@ impl<T, S: Storage<T>> Drop for StateGuard<'_, T, S> {
         let Some(mut guard) = self.guard.take() else {
             return;
         };
-        if guard.items.layout() != self.shared.layout.0.load() {
+        if self.shared.layout.0.differs(guard.items.layout()) {
             self.shared.publish_layout(&guard);
         }
         if let Some(m) = &self.shared.metrics {
