@@ -187,16 +187,15 @@ impl<K, V> Table<K, V> {
     /// Moves the full cells to a new dense array and rehashes the index into `slots` slots.
     #[cold]
     fn rebuild(&mut self, slots: usize) {
-        let old_index = mem::replace(&mut self.index, empty_index(slots));
         let mut old_cells = mem::replace(&mut self.cells, Vec::with_capacity(self.len as usize));
         self.free = NONE;
-        for &slot in old_index.iter().filter(|&&s| s != EMPTY) {
-            let cell = mem::replace(&mut old_cells[cell_of(slot)], Cell::Free(NONE));
-            let fragment = (slot >> 32) as u32;
-            let i = self.empty_slot(fragment);
-            self.index[i] = pack(fragment, self.cells.len());
+        // Renumber in place, in index order, then rehash the renumbered slots.
+        for slot in self.index.iter_mut().filter(|s| **s != EMPTY) {
+            let cell = mem::replace(&mut old_cells[cell_of(*slot)], Cell::Free(NONE));
+            *slot = pack((*slot >> 32) as u32, self.cells.len());
             self.cells.push(cell);
         }
+        self.rehash(slots);
     }
 }
 
@@ -215,6 +214,13 @@ impl<K: Hash + Eq, V> Table<K, V> {
     /// would be inserted (meaningless while the index has no slots).
     #[inline]
     pub(crate) fn find(&self, hash: u64, key: &K) -> Result<usize, usize> {
+        self.probe(hash, |slot| self.full(slot).0 == key)
+    }
+
+    /// Walks `hash`'s probe: `Ok` with the first slot with its fragment that `is` accepts,
+    /// or `Err` with the first empty slot (0 while the index has no slots).
+    #[inline(always)]
+    fn probe(&self, hash: u64, mut is: impl FnMut(u64) -> bool) -> Result<usize, usize> {
         if self.index.is_empty() {
             return Err(0);
         }
@@ -227,7 +233,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
             if slot == EMPTY {
                 return Err(i);
             }
-            if (slot >> 32) as u32 == fragment && self.full(slot).0 == key {
+            if (slot >> 32) as u32 == fragment && is(slot) {
                 return Ok(i);
             }
             i = (i + 1) & mask;
@@ -262,25 +268,14 @@ impl<K: Hash + Eq, V> Table<K, V> {
     /// (call it under the lock), not the cell.
     #[inline]
     pub(crate) fn prefetch_entry(&self, hash: u64) {
-        if self.index.is_empty() {
-            return;
-        }
-        let mask = self.mask();
-        let fragment = fragment(hash);
-        let mut i = fragment as usize & mask;
-        loop {
-            let slot = self.index[i];
-            if slot == EMPTY {
-                return;
-            }
-            if (slot >> 32) as u32 == fragment {
-                prefetch_slot(
-                    self.cells.as_ptr().wrapping_add(cell_of(slot)).cast(),
-                    mem::size_of::<Cell<K, V>>(),
-                );
-                return;
-            }
-            i = (i + 1) & mask;
+        if let Ok(i) = self.probe(hash, |_| true) {
+            prefetch_slot(
+                self.cells
+                    .as_ptr()
+                    .wrapping_add(cell_of(self.index[i]))
+                    .cast(),
+                mem::size_of::<Cell<K, V>>(),
+            );
         }
     }
 
