@@ -337,9 +337,8 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     #[inline]
     pub fn add(&self, item: T) {
         let hash = self.shared.hash(&item);
-        let now = self.shared.stamp();
         self.shared.let_prefetch_land();
-        let mut st = self.shared.lock();
+        let (mut st, now) = self.shared.lock_stamped();
         if st.shutting_down {
             return;
         }
@@ -377,9 +376,8 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     pub(crate) fn add_inner(&self, item: T, prio: S::Prio, after: Option<Duration>, retry: bool) {
         let shared = &*self.shared;
         let hash = shared.hash(&item);
-        let now = shared.stamp();
         shared.let_prefetch_land();
-        let mut st = shared.lock();
+        let (mut st, now) = shared.lock_stamped();
         if st.shutting_down {
             return;
         }
@@ -475,8 +473,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     fn done_then_get(&self, done: Option<&T>) -> Option<T> {
         let shared = &*self.shared;
         let hash = done.map(|item| shared.hash(item));
-        let mut now = shared.stamp();
-        let mut st = shared.lock();
+        let (mut st, mut now) = shared.lock_stamped();
         if let (Some(item), Some(hash)) = (done, hash) {
             // A re-queued item needs no wake-up (protocol rule 3): the `take` below runs in
             // the same lock hold, so the number of ready items does not grow.
@@ -496,8 +493,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 spun = true;
                 drop(st);
                 shared.spin();
-                now = shared.stamp();
-                st = shared.lock();
+                (st, now) = shared.lock_stamped();
                 continue;
             }
             // Protocol rule 2.
@@ -526,8 +522,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// ```
     pub fn try_get(&self) -> Result<Guard<'_, T, S>, TryGetError> {
         let shared = &*self.shared;
-        let now = shared.stamp();
-        let mut st = shared.lock();
+        let (mut st, now) = shared.lock_stamped();
         match st.take(now) {
             Some(item) => {
                 shared.sync_hint(&mut st);
@@ -557,8 +552,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     pub fn get_timeout(&self, timeout: Duration) -> Result<Guard<'_, T, S>, GetTimeoutError> {
         let shared = &*self.shared;
         let deadline = shared.clock.deadline_after(timeout);
-        let mut now = shared.stamp();
-        let mut st = shared.lock();
+        let (mut st, mut now) = shared.lock_stamped();
         loop {
             if let Some(item) = st.take(now) {
                 shared.sync_hint(&mut st);
@@ -613,8 +607,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     pub fn done(&self, item: &T) -> bool {
         let shared = &*self.shared;
         let hash = shared.hash(item);
-        let now = shared.stamp();
-        let mut st = shared.lock();
+        let (mut st, now) = shared.lock_stamped();
         let Some(wake) = shared.finish(&mut st, item, hash, now) else {
             return false;
         };
@@ -851,6 +844,33 @@ impl<T, S: Storage<T>> Shared<T, S> {
         }
     }
 
+    /// [`lock`](Shared::lock), plus the operation's metrics timestamp (0 without metrics).
+    ///
+    /// The clock is read after the lock is taken when it is free, and while waiting for
+    /// it when it is not; never just before the attempt, where it held back every lock
+    /// attempt. Measured at 1M items with metrics on, 4 interleaved rounds of 5 runs: the
+    /// Go shape at 4x4 went from 4.6–4.9 to 5.7–6.2 M items/s, at 1x1 from 3.9–4.2 to
+    /// 5.4–5.7. It also stamps an uncontended operation at its place in the lock order.
+    #[inline]
+    fn lock_stamped(&self) -> (StateGuard<'_, T, S>, Ticks) {
+        if !self.metrics_on {
+            return (self.lock(), 0);
+        }
+        let guard = match self.state.try_lock() {
+            Some(guard) => guard,
+            None => {
+                let now = self.stamp();
+                return (self.lock(), now);
+            }
+        };
+        let now = self.stamp();
+        let guard = StateGuard {
+            shared: self,
+            guard: Some(guard),
+        };
+        (guard, now)
+    }
+
     /// [`State::finish`] plus the wake-up a drain may be owed now (under the lock).
     #[inline]
     fn finish(&self, st: &mut State<T, S>, item: &T, hash: u64, now: Ticks) -> Option<Wake>
@@ -904,8 +924,9 @@ impl<T, S: Storage<T>> Shared<T, S> {
         self.layout.0.store(st.items.layout());
     }
 
-    /// The timestamp for this operation's metrics, read before taking the lock (0 without
-    /// metrics: then the clock is never read on the hot path).
+    /// The timestamp for this operation's metrics (0 without metrics: then the clock is
+    /// never read on the hot path). Hot operations read it through
+    /// [`lock_stamped`](Shared::lock_stamped).
     #[inline]
     fn stamp(&self) -> Ticks {
         if self.metrics_on {

@@ -136,7 +136,7 @@ pub(crate) struct Entry<P, G> {
 }
 
 /// A metrics timestamp: the queue clock's [`Clock::nanos`] plus one, so that 0 means "not
-/// set" (8 bytes where an `Option<Instant>` takes 16). Read before the state lock is taken.
+/// set" (8 bytes where an `Option<Instant>` takes 16). Read while taking the state lock.
 pub(crate) type Ticks = u64;
 
 /// Reads a [`Ticks`] timestamp from `clock`.

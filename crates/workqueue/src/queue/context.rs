@@ -88,9 +88,8 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// As [`get_context`](Queue::get_context).
     pub fn get_context_detached(&self, ctx: &Context) -> Result<T, GetContextError> {
         let shared = &*self.shared;
-        let mut now = shared.stamp();
         {
-            let mut st = shared.lock();
+            let (mut st, now) = shared.lock_stamped();
             if let Some(item) = st.take(now) {
                 shared.sync_hint(&mut st);
                 return Ok(item);
@@ -110,7 +109,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 shared.ready.notify_all();
             })
         };
-        let mut st = shared.lock();
+        let (mut st, mut now) = shared.lock_stamped();
         loop {
             if let Some(item) = st.take(now) {
                 shared.sync_hint(&mut st);
