@@ -473,7 +473,10 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     fn done_then_get(&self, done: Option<&T>) -> Option<T> {
         let shared = &*self.shared;
         let hash = done.map(|item| shared.hash(item));
-        let (mut st, mut now) = shared.lock_stamped();
+        let (mut st, mut now) = match done {
+            Some(_) => shared.lock_stamped(),
+            None => shared.lock_for_take(),
+        };
         if let (Some(item), Some(hash)) = (done, hash) {
             // A re-queued item needs no wake-up (protocol rule 3): the `take` below runs in
             // the same lock hold, so the number of ready items does not grow.
@@ -481,7 +484,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         }
         let mut spun = false;
         loop {
-            if let Some(item) = st.take(now) {
+            if let Some(item) = shared.take(&mut st, now) {
                 shared.sync_hint(&mut st);
                 return Some(item);
             }
@@ -493,14 +496,14 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 spun = true;
                 drop(st);
                 shared.spin();
-                (st, now) = shared.lock_stamped();
+                (st, now) = shared.lock_for_take();
                 continue;
             }
             // Protocol rule 2.
             st.parked += 1;
             shared.ready.wait(st.raw());
             st.parked -= 1;
-            now = shared.stamp();
+            now = 0;
         }
     }
 
@@ -522,8 +525,8 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// ```
     pub fn try_get(&self) -> Result<Guard<'_, T, S>, TryGetError> {
         let shared = &*self.shared;
-        let (mut st, now) = shared.lock_stamped();
-        match st.take(now) {
+        let (mut st, now) = shared.lock_for_take();
+        match shared.take(&mut st, now) {
             Some(item) => {
                 shared.sync_hint(&mut st);
                 drop(st);
@@ -552,9 +555,9 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     pub fn get_timeout(&self, timeout: Duration) -> Result<Guard<'_, T, S>, GetTimeoutError> {
         let shared = &*self.shared;
         let deadline = shared.clock.deadline_after(timeout);
-        let (mut st, mut now) = shared.lock_stamped();
+        let (mut st, mut now) = shared.lock_for_take();
         loop {
-            if let Some(item) = st.take(now) {
+            if let Some(item) = shared.take(&mut st, now) {
                 shared.sync_hint(&mut st);
                 drop(st);
                 return Ok(self.guard(item));
@@ -572,10 +575,10 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 Some(deadline) => shared.clock.wait_until(&shared.ready, st.raw(), deadline),
             };
             st.parked -= 1;
-            now = shared.stamp();
+            now = 0;
             if timed_out {
                 // An item that arrived meanwhile is still taken.
-                if let Some(item) = st.take(now) {
+                if let Some(item) = shared.take(&mut st, now) {
                     shared.sync_hint(&mut st);
                     drop(st);
                     return Ok(self.guard(item));
@@ -869,6 +872,45 @@ impl<T, S: Storage<T>> Shared<T, S> {
             guard: Some(guard),
         };
         (guard, now)
+    }
+
+    /// [`lock`](Shared::lock) for an operation that may take an item: like
+    /// [`lock_stamped`](Shared::lock_stamped) when the lock is contended (the clock is read
+    /// while waiting), else no reading yet (0): [`take`](Shared::take) reads the clock only
+    /// if there is an item to hand out, so a getter polling an empty queue never does.
+    #[inline]
+    fn lock_for_take(&self) -> (StateGuard<'_, T, S>, Ticks) {
+        if !self.metrics_on {
+            return (self.lock(), 0);
+        }
+        match self.state.try_lock() {
+            Some(guard) => {
+                let guard = StateGuard {
+                    shared: self,
+                    guard: Some(guard),
+                };
+                (guard, 0)
+            }
+            None => {
+                let now = self.stamp();
+                (self.lock(), now)
+            }
+        }
+    }
+
+    /// [`State::take`] with the timestamp `now`, or, if that is 0 (not read yet), one read
+    /// now, and only if an item is ready (with metrics; without, every stamp is 0).
+    #[inline]
+    fn take(&self, st: &mut State<T, S>, now: Ticks) -> Option<T>
+    where
+        T: Hash + Eq + Clone,
+    {
+        let now = if now == 0 && st.queued > 0 {
+            self.stamp()
+        } else {
+            now
+        };
+        st.take(now)
     }
 
     /// [`State::finish`] plus the wake-up a drain may be owed now (under the lock).

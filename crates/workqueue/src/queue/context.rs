@@ -89,8 +89,8 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     pub fn get_context_detached(&self, ctx: &Context) -> Result<T, GetContextError> {
         let shared = &*self.shared;
         {
-            let (mut st, now) = shared.lock_stamped();
-            if let Some(item) = st.take(now) {
+            let (mut st, now) = shared.lock_for_take();
+            if let Some(item) = shared.take(&mut st, now) {
                 shared.sync_hint(&mut st);
                 return Ok(item);
             }
@@ -109,9 +109,9 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 shared.ready.notify_all();
             })
         };
-        let (mut st, mut now) = shared.lock_stamped();
+        let (mut st, mut now) = shared.lock_for_take();
         loop {
-            if let Some(item) = st.take(now) {
+            if let Some(item) = shared.take(&mut st, now) {
                 shared.sync_hint(&mut st);
                 return Ok(item);
             }
@@ -126,7 +126,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
             st.parked += 1;
             shared.ready.wait(st.raw());
             st.parked -= 1;
-            now = shared.stamp();
+            now = 0;
         }
     }
 }
