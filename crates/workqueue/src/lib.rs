@@ -86,7 +86,10 @@
 //! * Metric durations are measured with [`gosync_core::Clock::nanos`]: on the real clock
 //!   and x86_64 Linux with an invariant TSC that the kernel uses as its clocksource, the
 //!   TSC scaled to nanoseconds (the three timestamps per item cost about 10 ns each
-//!   where `Instant::now()` costs 23), read before the queue's lock is taken.
+//!   where `Instant::now()` costs 23). An operation reads it while it waits for the
+//!   queue's lock, or, when the lock is free, just after taking it (a getter only if
+//!   there is an item to hand out); never just before trying the lock, which held every
+//!   attempt back.
 //! * Metrics are configured per queue ([`QueueBuilder::metrics_provider`]); there is no
 //!   global `SetProvider`.
 //! * The queue is one type for the plain, delaying and (through [`RateLimitingQueue`])
