@@ -183,3 +183,126 @@ fn loom_workqueue_done_and_get_vs_add() {
         assert_eq!(q.len(), 0);
     });
 }
+
+/// Counts every metric update (plain `std` atomics: read only after the threads are joined).
+#[derive(Default)]
+struct Counts {
+    depth: std::sync::atomic::AtomicI64,
+    adds: std::sync::atomic::AtomicU64,
+    latency: std::sync::atomic::AtomicU64,
+    work: std::sync::atomic::AtomicU64,
+}
+
+struct Metric(std::sync::Arc<Counts>, u8);
+
+impl gosync_workqueue::GaugeMetric for Metric {
+    fn inc(&self) {
+        self.0
+            .depth
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn dec(&self) {
+        self.0
+            .depth
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+impl gosync_workqueue::CounterMetric for Metric {
+    fn inc(&self) {
+        if self.1 == 0 {
+            self.0
+                .adds
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+impl gosync_workqueue::HistogramMetric for Metric {
+    fn observe(&self, _: f64) {
+        let n = if self.1 == 0 {
+            &self.0.latency
+        } else {
+            &self.0.work
+        };
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+impl gosync_workqueue::SettableGaugeMetric for Metric {
+    fn set(&self, _: f64) {}
+}
+
+struct Provider(std::sync::Arc<Counts>);
+
+impl gosync_workqueue::MetricsProvider for Provider {
+    fn new_depth_metric(&self, _: &str) -> Box<dyn gosync_workqueue::GaugeMetric> {
+        Box::new(Metric(self.0.clone(), 0))
+    }
+    fn new_adds_metric(&self, _: &str) -> Box<dyn gosync_workqueue::CounterMetric> {
+        Box::new(Metric(self.0.clone(), 0))
+    }
+    fn new_latency_metric(&self, _: &str) -> Box<dyn gosync_workqueue::HistogramMetric> {
+        Box::new(Metric(self.0.clone(), 0))
+    }
+    fn new_work_duration_metric(&self, _: &str) -> Box<dyn gosync_workqueue::HistogramMetric> {
+        Box::new(Metric(self.0.clone(), 1))
+    }
+    fn new_unfinished_work_seconds_metric(
+        &self,
+        _: &str,
+    ) -> Box<dyn gosync_workqueue::SettableGaugeMetric> {
+        Box::new(Metric(self.0.clone(), 1))
+    }
+    fn new_longest_running_processor_seconds_metric(
+        &self,
+        _: &str,
+    ) -> Box<dyn gosync_workqueue::SettableGaugeMetric> {
+        Box::new(Metric(self.0.clone(), 1))
+    }
+    fn new_retries_metric(&self, _: &str) -> Box<dyn gosync_workqueue::CounterMetric> {
+        Box::new(Metric(self.0.clone(), 1))
+    }
+}
+
+/// With metrics on, operations take the lock with `try_lock` first and stamp while they
+/// wait when it fails: an `add` racing a getter's `get` + `done` of the same item. Once
+/// every thread is joined, each operation has applied its updates: one add and one latency
+/// observation per dirty transition handed out, one work observation per `done`, and the
+/// depth gauge back at the queue's length.
+#[test]
+fn loom_workqueue_metrics_under_contention() {
+    loom::model(|| {
+        let counts = std::sync::Arc::new(Counts::default());
+        let fake = FakeClock::new();
+        let q: Queue<u8> = Queue::builder()
+            .name("loom")
+            .clock(fake.clock())
+            .metrics_provider(std::sync::Arc::new(Provider(counts.clone())))
+            .build();
+        q.add(1);
+        let adder = {
+            let q = q.clone();
+            thread::spawn(move || q.add(1))
+        };
+        let first = q.get_detached();
+        assert_eq!(first, Some(1));
+        assert!(q.done(&1));
+        adder.join().unwrap();
+        // The add either was deduplicated (1 still dirty) or re-queued 1.
+        let queued = q.len() as u64;
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        let depth = || counts.depth.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(depth(), queued as i64);
+        assert_eq!(load(&counts.adds), 1 + queued);
+        assert_eq!((load(&counts.latency), load(&counts.work)), (1, 1));
+        if queued == 1 {
+            // Its add stamped it, even if that add had to wait for the lock.
+            assert_eq!(q.get_detached(), Some(1));
+            assert!(q.done(&1));
+        }
+        assert_eq!(depth(), 0);
+        assert_eq!(
+            (load(&counts.latency), load(&counts.work)),
+            (1 + queued, 1 + queued)
+        );
+        q.shut_down();
+    });
+}
