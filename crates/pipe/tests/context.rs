@@ -190,12 +190,15 @@ fn adapters_are_not_retried_after_a_cancel() {
     let (r, w) = pipe();
     let (ctx, cancel) = with_cancel(&background());
     thread::scope(|s| {
-        s.spawn(|| (&w).write_all(b"half"));
+        let writer = s.spawn(|| (&w).write_all(b"half"));
         let t = s.spawn(|| {
             let mut buf = [0; 8];
             r.with_context(&ctx).read_exact(&mut buf)
         });
-        // `read_exact` got the 4 bytes, then parked for the rest.
+        // The pipe is synchronous: the write returns once `read_exact` has the 4 bytes.
+        // (Cancelling before that would strand the writer: the reader would give up
+        // without reading them.) Then `read_exact` parks for the rest.
+        writer.join().unwrap().unwrap();
         until_parked(&ctx);
         cancel.cancel();
         let err = t.join().unwrap().unwrap_err();
