@@ -140,10 +140,12 @@ const SPIN_ROUNDS: u32 = 1;
 /// From this many index slots (1 MiB of index), a new item's slot is likely not cached:
 /// `add` then lets the prefetch of it land before taking the lock (see
 /// [`Shared::let_prefetch_land`]). The index reaches this size above about 32k items.
+#[cfg(not(loom))]
 const PREFETCH_WAIT_SLOTS: usize = 1 << 17;
 
 /// How long `add` gives that prefetch, in nanoseconds of the real clock: most of a DRAM
 /// miss on the machine this was measured on.
+#[cfg(not(loom))]
 const PREFETCH_WAIT_NS: u64 = 50;
 
 /// # Parking protocol
@@ -856,21 +858,8 @@ impl<T, S: Storage<T>> Shared<T, S> {
     /// 5.4–5.7. It also stamps an uncontended operation at its place in the lock order.
     #[inline]
     fn lock_stamped(&self) -> (StateGuard<'_, T, S>, Ticks) {
-        if !self.metrics_on {
-            return (self.lock(), 0);
-        }
-        let guard = match self.state.try_lock() {
-            Some(guard) => guard,
-            None => {
-                let now = self.stamp();
-                return (self.lock(), now);
-            }
-        };
-        let now = self.stamp();
-        let guard = StateGuard {
-            shared: self,
-            guard: Some(guard),
-        };
+        let (guard, now) = self.lock_for_take();
+        let now = if now == 0 { self.stamp() } else { now };
         (guard, now)
     }
 
