@@ -7,16 +7,20 @@
 #![cfg(not(loom))]
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use gosync_core::FakeClock;
 use gosync_workqueue::ratelimit::ExponentialLimiter;
 use gosync_workqueue::{
-    AddOpts, CounterMetric, GaugeMetric, HistogramMetric, MetricsProvider, PriorityQueue, Queue,
-    QueueBuilder, RateLimitingQueue, SettableGaugeMetric, TryGetError,
+    AddOpts, PriorityQueue, Queue, QueueBuilder, RateLimitingQueue, TryGetError,
 };
+
+#[path = "support/recorder.rs"]
+#[allow(dead_code)] // each test binary uses part of it
+mod recorder;
+use recorder::{provider, Recorder};
 
 const MS: Duration = Duration::from_millis(1);
 const SEC: Duration = Duration::from_secs(1);
@@ -424,101 +428,18 @@ fn rate_limiting_queue() {
 // client-go metrics_test.go
 // ---------------------------------------------------------------------------------------
 
-#[derive(Default)]
-struct Values {
-    gauges: Mutex<HashMap<&'static str, f64>>,
-    last_obs: Mutex<HashMap<&'static str, (f64, usize)>>,
-    sets: Mutex<usize>,
-}
-
-struct Metric(Arc<Values>, &'static str);
-
-impl Metric {
-    fn bump(&self, by: f64) {
-        *self.0.gauges.lock().unwrap().entry(self.1).or_default() += by;
-    }
-}
-impl GaugeMetric for Metric {
-    fn inc(&self) {
-        self.bump(1.0)
-    }
-    fn dec(&self) {
-        self.bump(-1.0)
-    }
-}
-impl CounterMetric for Metric {
-    fn inc(&self) {
-        self.bump(1.0)
-    }
-}
-impl SettableGaugeMetric for Metric {
-    fn set(&self, v: f64) {
-        self.0.gauges.lock().unwrap().insert(self.1, v);
-        *self.0.sets.lock().unwrap() += 1;
-    }
-}
-impl HistogramMetric for Metric {
-    fn observe(&self, v: f64) {
-        let mut obs = self.0.last_obs.lock().unwrap();
-        let e = obs.entry(self.1).or_insert((0.0, 0));
-        *e = (v, e.1 + 1);
-    }
-}
-
-struct Provider(Arc<Values>);
-impl MetricsProvider for Provider {
-    fn new_depth_metric(&self, _: &str) -> Box<dyn GaugeMetric> {
-        Box::new(Metric(self.0.clone(), "depth"))
-    }
-    fn new_adds_metric(&self, _: &str) -> Box<dyn CounterMetric> {
-        Box::new(Metric(self.0.clone(), "adds"))
-    }
-    fn new_latency_metric(&self, _: &str) -> Box<dyn HistogramMetric> {
-        Box::new(Metric(self.0.clone(), "latency"))
-    }
-    fn new_work_duration_metric(&self, _: &str) -> Box<dyn HistogramMetric> {
-        Box::new(Metric(self.0.clone(), "duration"))
-    }
-    fn new_unfinished_work_seconds_metric(&self, _: &str) -> Box<dyn SettableGaugeMetric> {
-        Box::new(Metric(self.0.clone(), "unfinished"))
-    }
-    fn new_longest_running_processor_seconds_metric(
-        &self,
-        _: &str,
-    ) -> Box<dyn SettableGaugeMetric> {
-        Box::new(Metric(self.0.clone(), "longest"))
-    }
-    fn new_retries_metric(&self, _: &str) -> Box<dyn CounterMetric> {
-        Box::new(Metric(self.0.clone(), "retries"))
-    }
-}
-
-impl Values {
-    fn gauge(&self, k: &str) -> f64 {
-        self.gauges.lock().unwrap().get(k).copied().unwrap_or(0.0)
-    }
-    fn obs(&self, k: &str) -> (f64, usize) {
-        self.last_obs
-            .lock()
-            .unwrap()
-            .get(k)
-            .copied()
-            .unwrap_or_default()
-    }
-}
-
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-12
 }
 
 fn metered_queue<T: std::hash::Hash + Eq + Clone + Send + 'static>(
-) -> (FakeClock, Arc<Values>, Queue<T>) {
+) -> (FakeClock, Arc<Recorder>, Queue<T>) {
     let fake = FakeClock::new();
-    let v = Arc::new(Values::default());
+    let v = Arc::new(Recorder::default());
     let q = Queue::builder()
         .name("test")
         .clock(fake.clock())
-        .metrics_provider(Arc::new(Provider(v.clone())))
+        .metrics_provider(provider(&v))
         .build();
     (fake, v, q)
 }
@@ -535,7 +456,7 @@ fn metrics() {
     fake.advance(Duration::from_micros(50));
     let i = q.get_detached().unwrap();
     assert_eq!(i, "foo");
-    let (v, n) = m.obs("latency");
+    let (v, n) = m.last_obs("latency");
     assert!(close(v, 50e-6) && n == 1, "latency {v} x{n}");
 
     // Re-adds while processing are de-duplicated: one add, depth 1.
@@ -547,21 +468,19 @@ fn metrics() {
 
     fake.advance(Duration::from_micros(25));
     q.done(&i);
-    let (v, n) = m.obs("duration");
+    let (v, n) = m.last_obs("work");
     assert!(close(v, 25e-6) && n == 1, "duration {v} x{n}");
     assert_eq!(m.gauge("depth"), 1.0);
 
     let i = q.get_detached().unwrap();
     assert_eq!(i, "foo");
-    let (v, n) = m.obs("latency");
+    let (v, n) = m.last_obs("latency");
     assert!(close(v, 25e-6) && n == 2, "latency {v} x{n}");
 
     assert!(fake.block_until_waiters(1, HANG));
-    let sets = *m.sets.lock().unwrap();
+    let sets = m.sets();
     fake.advance(Duration::from_millis(500));
-    eventually("unfinished-work tick", || {
-        *m.sets.lock().unwrap() >= sets + 2
-    });
+    eventually("unfinished-work tick", || m.sets() >= sets + 2);
     assert!(
         close(m.gauge("unfinished"), 0.5),
         "{}",
@@ -570,7 +489,7 @@ fn metrics() {
     assert!(close(m.gauge("longest"), 0.5), "{}", m.gauge("longest"));
 
     q.done(&i);
-    let (v, n) = m.obs("duration");
+    let (v, n) = m.last_obs("work");
     assert!(close(v, 0.5) && n == 2, "duration {v} x{n}");
     q.shut_down();
 }
@@ -583,12 +502,12 @@ fn metric_shutdown() {
     let _g = q.get_detached();
     assert!(fake.block_until_waiters(1, HANG));
     fake.advance(Duration::from_millis(500));
-    eventually("a tick", || *m.sets.lock().unwrap() > 0);
+    eventually("a tick", || m.sets() > 0);
     q.shut_down();
-    let sets = *m.sets.lock().unwrap();
+    let sets = m.sets();
     fake.advance(Duration::from_secs(3600));
     thread::sleep(Duration::from_millis(30));
-    assert_eq!(*m.sets.lock().unwrap(), sets, "update after shutdown");
+    assert_eq!(m.sets(), sets, "update after shutdown");
 }
 
 /// client-go `AddAfter` counts a retry on every call (before the zero-delay shortcut),
@@ -612,13 +531,13 @@ fn prio(p: i32) -> AddOpts {
     AddOpts::new().priority(p)
 }
 
-fn metered_priority_queue() -> (FakeClock, Arc<Values>, PriorityQueue<&'static str>) {
+fn metered_priority_queue() -> (FakeClock, Arc<Recorder>, PriorityQueue<&'static str>) {
     let fake = FakeClock::new();
-    let v = Arc::new(Values::default());
+    let v = Arc::new(Recorder::default());
     let q = Queue::builder()
         .name("test")
         .clock(fake.clock())
-        .metrics_provider(Arc::new(Provider(v.clone())))
+        .metrics_provider(provider(&v))
         .build_priority();
     (fake, v, q)
 }
@@ -837,11 +756,11 @@ fn pq_returns_many_items() {
 fn pq_high_priority_first_fifo_within() {
     for after in [Duration::ZERO, SEC] {
         let fake = FakeClock::new();
-        let v = Arc::new(Values::default());
+        let v = Arc::new(Recorder::default());
         let q: PriorityQueue<(i32, u32)> = Queue::builder()
             .name("test")
             .clock(fake.clock())
-            .metrics_provider(Arc::new(Provider(v.clone())))
+            .metrics_provider(provider(&v))
             .build_priority();
         let prios = [10, 5, 0, -5, -10];
         const N: u32 = 200;

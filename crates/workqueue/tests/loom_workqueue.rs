@@ -7,6 +7,11 @@ use gosync_core::FakeClock;
 use gosync_workqueue::Queue;
 use std::time::Duration;
 
+#[path = "support/recorder.rs"]
+#[allow(dead_code)] // each test binary uses part of it
+mod recorder;
+use recorder::{provider, Recorder};
+
 /// An `add` racing the `done` of the same item (and a getter): the add is never lost and
 /// the item is never handed out while it is still processing.
 #[test]
@@ -184,84 +189,6 @@ fn loom_workqueue_done_and_get_vs_add() {
     });
 }
 
-/// Counts every metric update (plain `std` atomics: read only after the threads are joined).
-#[derive(Default)]
-struct Counts {
-    depth: std::sync::atomic::AtomicI64,
-    adds: std::sync::atomic::AtomicU64,
-    latency: std::sync::atomic::AtomicU64,
-    work: std::sync::atomic::AtomicU64,
-}
-
-struct Metric(std::sync::Arc<Counts>, u8);
-
-impl gosync_workqueue::GaugeMetric for Metric {
-    fn inc(&self) {
-        self.0
-            .depth
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    fn dec(&self) {
-        self.0
-            .depth
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-impl gosync_workqueue::CounterMetric for Metric {
-    fn inc(&self) {
-        if self.1 == 0 {
-            self.0
-                .adds
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-}
-impl gosync_workqueue::HistogramMetric for Metric {
-    fn observe(&self, _: f64) {
-        let n = if self.1 == 0 {
-            &self.0.latency
-        } else {
-            &self.0.work
-        };
-        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-impl gosync_workqueue::SettableGaugeMetric for Metric {
-    fn set(&self, _: f64) {}
-}
-
-struct Provider(std::sync::Arc<Counts>);
-
-impl gosync_workqueue::MetricsProvider for Provider {
-    fn new_depth_metric(&self, _: &str) -> Box<dyn gosync_workqueue::GaugeMetric> {
-        Box::new(Metric(self.0.clone(), 0))
-    }
-    fn new_adds_metric(&self, _: &str) -> Box<dyn gosync_workqueue::CounterMetric> {
-        Box::new(Metric(self.0.clone(), 0))
-    }
-    fn new_latency_metric(&self, _: &str) -> Box<dyn gosync_workqueue::HistogramMetric> {
-        Box::new(Metric(self.0.clone(), 0))
-    }
-    fn new_work_duration_metric(&self, _: &str) -> Box<dyn gosync_workqueue::HistogramMetric> {
-        Box::new(Metric(self.0.clone(), 1))
-    }
-    fn new_unfinished_work_seconds_metric(
-        &self,
-        _: &str,
-    ) -> Box<dyn gosync_workqueue::SettableGaugeMetric> {
-        Box::new(Metric(self.0.clone(), 1))
-    }
-    fn new_longest_running_processor_seconds_metric(
-        &self,
-        _: &str,
-    ) -> Box<dyn gosync_workqueue::SettableGaugeMetric> {
-        Box::new(Metric(self.0.clone(), 1))
-    }
-    fn new_retries_metric(&self, _: &str) -> Box<dyn gosync_workqueue::CounterMetric> {
-        Box::new(Metric(self.0.clone(), 1))
-    }
-}
-
 /// With metrics on, operations take the lock with `try_lock` first and stamp while they
 /// wait when it fails: an `add` racing a getter's `get` + `done` of the same item. Once
 /// every thread is joined, each operation has applied its updates: one add and one latency
@@ -270,12 +197,12 @@ impl gosync_workqueue::MetricsProvider for Provider {
 #[test]
 fn loom_workqueue_metrics_under_contention() {
     loom::model(|| {
-        let counts = std::sync::Arc::new(Counts::default());
+        let rec = std::sync::Arc::new(Recorder::default());
         let fake = FakeClock::new();
         let q: Queue<u8> = Queue::builder()
-            .name("loom")
+            .name("test")
             .clock(fake.clock())
-            .metrics_provider(std::sync::Arc::new(Provider(counts.clone())))
+            .metrics_provider(provider(&rec))
             .build();
         q.add(1);
         let adder = {
@@ -287,22 +214,18 @@ fn loom_workqueue_metrics_under_contention() {
         assert!(q.done(&1));
         adder.join().unwrap();
         // The add either was deduplicated (1 still dirty) or re-queued 1.
-        let queued = q.len() as u64;
-        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
-        let depth = || counts.depth.load(std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(depth(), queued as i64);
-        assert_eq!(load(&counts.adds), 1 + queued);
-        assert_eq!((load(&counts.latency), load(&counts.work)), (1, 1));
+        let queued = q.len();
+        let counts = || (rec.obs("latency").len(), rec.obs("work").len());
+        assert_eq!(rec.gauge("depth"), queued as f64);
+        assert_eq!(rec.gauge("adds"), (1 + queued) as f64);
+        assert_eq!(counts(), (1, 1));
         if queued == 1 {
             // Its add stamped it, even if that add had to wait for the lock.
             assert_eq!(q.get_detached(), Some(1));
             assert!(q.done(&1));
         }
-        assert_eq!(depth(), 0);
-        assert_eq!(
-            (load(&counts.latency), load(&counts.work)),
-            (1 + queued, 1 + queued)
-        );
+        assert_eq!(rec.gauge("depth"), 0.0);
+        assert_eq!(counts(), (1 + queued, 1 + queued));
         q.shut_down();
     });
 }

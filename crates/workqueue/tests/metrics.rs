@@ -1,96 +1,16 @@
 //! client-go `metrics_test.go`: exact metric values on a fake clock.
 #![cfg(not(loom))]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gosync_core::FakeClock;
-use gosync_workqueue::{
-    CounterMetric, GaugeMetric, HistogramMetric, MetricsProvider, Queue, SettableGaugeMetric,
-};
+use gosync_workqueue::Queue;
 
-/// Records every metric value by metric kind.
-#[derive(Default)]
-struct Recorder {
-    gauges: Mutex<HashMap<&'static str, f64>>,
-    observations: Mutex<HashMap<&'static str, Vec<f64>>>,
-}
-
-struct Handle(Arc<Recorder>, &'static str);
-
-impl GaugeMetric for Handle {
-    fn inc(&self) {
-        *self.0.gauges.lock().unwrap().entry(self.1).or_default() += 1.0;
-    }
-    fn dec(&self) {
-        *self.0.gauges.lock().unwrap().entry(self.1).or_default() -= 1.0;
-    }
-}
-impl CounterMetric for Handle {
-    fn inc(&self) {
-        *self.0.gauges.lock().unwrap().entry(self.1).or_default() += 1.0;
-    }
-}
-impl SettableGaugeMetric for Handle {
-    fn set(&self, v: f64) {
-        self.0.gauges.lock().unwrap().insert(self.1, v);
-    }
-}
-impl HistogramMetric for Handle {
-    fn observe(&self, v: f64) {
-        self.0
-            .observations
-            .lock()
-            .unwrap()
-            .entry(self.1)
-            .or_default()
-            .push(v);
-    }
-}
-
-struct Provider(Arc<Recorder>);
-impl MetricsProvider for Provider {
-    fn new_depth_metric(&self, name: &str) -> Box<dyn GaugeMetric> {
-        assert_eq!(name, "test");
-        Box::new(Handle(self.0.clone(), "depth"))
-    }
-    fn new_adds_metric(&self, _: &str) -> Box<dyn CounterMetric> {
-        Box::new(Handle(self.0.clone(), "adds"))
-    }
-    fn new_latency_metric(&self, _: &str) -> Box<dyn HistogramMetric> {
-        Box::new(Handle(self.0.clone(), "latency"))
-    }
-    fn new_work_duration_metric(&self, _: &str) -> Box<dyn HistogramMetric> {
-        Box::new(Handle(self.0.clone(), "work"))
-    }
-    fn new_unfinished_work_seconds_metric(&self, _: &str) -> Box<dyn SettableGaugeMetric> {
-        Box::new(Handle(self.0.clone(), "unfinished"))
-    }
-    fn new_longest_running_processor_seconds_metric(
-        &self,
-        _: &str,
-    ) -> Box<dyn SettableGaugeMetric> {
-        Box::new(Handle(self.0.clone(), "longest"))
-    }
-    fn new_retries_metric(&self, _: &str) -> Box<dyn CounterMetric> {
-        Box::new(Handle(self.0.clone(), "retries"))
-    }
-}
-
-impl Recorder {
-    fn gauge(&self, k: &str) -> f64 {
-        self.gauges.lock().unwrap().get(k).copied().unwrap_or(0.0)
-    }
-    fn obs(&self, k: &str) -> Vec<f64> {
-        self.observations
-            .lock()
-            .unwrap()
-            .get(k)
-            .cloned()
-            .unwrap_or_default()
-    }
-}
+#[path = "support/recorder.rs"]
+#[allow(dead_code)] // each test binary uses part of it
+mod recorder;
+use recorder::{provider, Recorder};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
@@ -107,7 +27,7 @@ fn metric_values() {
     let q = Queue::builder()
         .name("test")
         .clock(fake.clock())
-        .metrics_provider(Arc::new(Provider(rec.clone())))
+        .metrics_provider(provider(&rec))
         .build();
 
     q.add("foo");
@@ -161,9 +81,7 @@ fn metric_values() {
 #[test]
 fn no_metrics_without_a_name() {
     let rec = Arc::new(Recorder::default());
-    let q = Queue::builder()
-        .metrics_provider(Arc::new(Provider(rec.clone())))
-        .build();
+    let q = Queue::builder().metrics_provider(provider(&rec)).build();
     q.add(1);
     assert_eq!(rec.gauge("adds"), 0.0);
 }
