@@ -79,10 +79,6 @@
 //!   controller-runtime, an item added while it is being processed keeps the place of
 //!   that add within its priority, so `done` queues it ahead of later adds; the plain
 //!   [`Queue`] keeps client-go's order (`done` queues it at the back).
-//! * Metric updates are handed to the provider just after the queue's lock is released
-//!   (client-go updates them under its lock): a slow metrics backend never stalls the
-//!   queue. Each operation has applied its updates when it returns; a concurrent scrape
-//!   may see the depth gauge off by the operations in flight.
 //! * Metric durations are measured with [`gosync_core::Clock::nanos`]: on the real clock
 //!   and x86_64 Linux with an invariant TSC that the kernel uses as its clocksource, the
 //!   TSC scaled to nanoseconds (the three timestamps per item cost about 10 ns each

@@ -47,6 +47,11 @@ pub trait HistogramMetric: Send + Sync {
 /// | longest running processor seconds | every 500 ms: age of the oldest in-flight item |
 /// | retries | +1 on every `add_after` (so every `add_rate_limited`) before shutdown |
 ///
+/// As in client-go, the metrics are updated while the queue's lock is held, so each
+/// operation has made its updates when it returns and the metrics never disagree with
+/// the queue. Their methods must therefore be quick, and must not call back into the
+/// queue that updates them (that would deadlock).
+///
 /// # Examples
 ///
 /// ```

@@ -13,7 +13,6 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::hash::Hash;
-use std::mem;
 use std::time::{Duration, Instant};
 
 use gosync_core::Clock;
@@ -21,97 +20,6 @@ use gosync_core::Clock;
 use crate::metrics::QueueMetrics;
 use crate::storage::Storage;
 use crate::table::Table;
-
-/// Metric updates recorded under the state lock and applied to the provider just after it
-/// is released (see `queue::StateGuard`), so that the metrics backend — atomics on cache
-/// lines shared by every thread, or a slower exporter — never lengthens the critical
-/// section. Every operation applies its own updates before it returns. Durations are kept
-/// in nanoseconds and converted to seconds outside the lock.
-///
-/// Each field is written and read (and reset) on its own: moving the record as a whole
-/// made the CPU reload narrow stores with wide loads, a store-forwarding stall on every
-/// operation (about 15 ns of a 40 ns cycle). 32 bytes, so that it shares a cache line
-/// with the ready storage (see [`State`]'s layout).
-#[derive(Debug, Default)]
-#[repr(C)]
-pub(crate) struct Pending {
-    adds: u32,
-    /// Net change, as two's complement (`wrapping_add`).
-    depth: u32,
-    retries: u32,
-    /// Queue latency in nanoseconds plus one; 0: none observed.
-    latency: u64,
-    /// Work duration in nanoseconds plus one; 0: none observed.
-    work: u64,
-}
-
-impl Pending {
-    /// Whether there is nothing to apply.
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        (self.adds | self.depth | self.retries) == 0 && (self.latency | self.work) == 0
-    }
-
-    /// Counts one client-go retry (`AddAfter`).
-    #[inline]
-    pub(crate) fn retry(&mut self) {
-        self.retries += 1;
-    }
-
-    /// Counts an item that became dirty: one add, one more in the depth gauge.
-    #[inline]
-    fn add(&mut self) {
-        self.adds += 1;
-        self.depth = self.depth.wrapping_add(1);
-    }
-
-    /// Moves the recorded updates out, leaving none, one field at a time.
-    #[inline]
-    pub(crate) fn take(&mut self) -> Updates {
-        Updates {
-            adds: mem::take(&mut self.adds),
-            depth: i64::from(mem::take(&mut self.depth) as i32),
-            retries: mem::take(&mut self.retries),
-            latency: mem::take(&mut self.latency),
-            work: mem::take(&mut self.work),
-        }
-    }
-}
-
-/// The updates taken out of a [`Pending`], to apply after the lock is released.
-#[derive(Debug)]
-pub(crate) struct Updates {
-    adds: u32,
-    depth: i64,
-    retries: u32,
-    latency: u64,
-    work: u64,
-}
-
-impl Updates {
-    /// Hands the updates to the provider's metrics.
-    #[inline]
-    pub(crate) fn apply(self, m: &QueueMetrics) {
-        for _ in 0..self.adds {
-            m.adds.inc();
-        }
-        for _ in 0..self.depth.max(0) {
-            m.depth.inc();
-        }
-        for _ in self.depth.min(0)..0 {
-            m.depth.dec();
-        }
-        for _ in 0..self.retries {
-            m.retries.inc();
-        }
-        if self.latency != 0 {
-            m.latency.observe(secs(self.latency - 1));
-        }
-        if self.work != 0 {
-            m.work_duration.observe(secs(self.work - 1));
-        }
-    }
-}
 
 /// client-go's `unfinishedWorkUpdatePeriod`.
 pub(crate) const UNFINISHED_WORK_PERIOD: Duration = Duration::from_millis(500);
@@ -213,12 +121,13 @@ pub(crate) enum Wake {
 #[repr(C, align(128))]
 pub(crate) struct State<T, S: Storage<T>> {
     // Laid out in order (`repr(C)`) so that a hot operation writes two cache lines (for
-    // `Fifo`): `ready` and `pending` fill the first, `items` and the counters the second,
-    // and the read-mostly flags follow. Metrics then write no line that the
-    // queue without metrics does not; left to the compiler, the fields spread over four.
+    // `Fifo`): `ready` (and the metrics handles, read by every operation) fill the first,
+    // `items` and the counters the second, and the read-mostly flags follow. Left to the
+    // compiler, the fields spread over four.
     pub(crate) ready: S,
-    /// Metric updates not yet handed to the provider.
-    pub(crate) pending: Pending,
+    /// The provider's metrics, updated under the lock as client-go does (see
+    /// `queue::StateGuard` for why); `None` without metrics.
+    pub(crate) metrics: Option<Box<QueueMetrics>>,
     /// Keyed by the item, with hashes computed by the caller (outside the lock).
     pub(crate) items: Table<T, Entry<S::Prio, S::Tag>>,
     // `u32`: the item table holds at most 2^31 items, and three counters then fit on the
@@ -230,8 +139,6 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) parked: usize,
     pub(crate) shutting_down: bool,
     pub(crate) draining: bool,
-    /// Whether the queue keeps metrics (fixed at construction).
-    pub(crate) metrics_on: bool,
     /// The value last stored into `Shared::hint`.
     pub(crate) hinted: bool,
     pub(crate) loop_started: bool,
@@ -242,7 +149,7 @@ pub(crate) struct State<T, S: Storage<T>> {
 }
 
 impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
-    pub(crate) fn new(metrics_on: bool) -> Self {
+    pub(crate) fn new(metrics: Option<QueueMetrics>) -> Self {
         State {
             items: Table::new(),
             ready: S::default(),
@@ -255,8 +162,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             shutting_down: false,
             draining: false,
             loop_started: false,
-            metrics_on,
-            pending: Pending::default(),
+            metrics: metrics.map(Box::new),
             next_tick: None,
             parked: 0,
             hinted: false,
@@ -280,8 +186,9 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                 let wake = match at {
                     None => {
                         e.dirty = true;
-                        if self.metrics_on {
-                            self.pending.add();
+                        if let Some(m) = &self.metrics {
+                            m.adds.inc();
+                            m.depth.inc();
                             e.added = now;
                         }
                         e.tag = self.ready.push(item.clone(), hash, prio);
@@ -325,7 +232,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                 }
                 self.dirty += 1;
                 let mut wake = Wake::None;
-                if mark_dirty(e, self.metrics_on.then_some(&mut self.pending), now) {
+                if mark_dirty(e, self.metrics.as_deref(), now) {
                     e.tag = self.ready.push(key.clone(), hash, e.prio);
                     self.queued += 1;
                     wake = Wake::Getter;
@@ -378,12 +285,11 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             self.dirty -= 1;
             self.queued -= 1;
             self.processing += 1;
-            if self.metrics_on {
-                self.pending.depth = self.pending.depth.wrapping_sub(1);
+            if let Some(m) = &self.metrics {
+                m.depth.dec();
                 e.started = now;
                 if e.added != 0 {
-                    debug_assert!(self.pending.latency == 0, "one take per lock hold");
-                    self.pending.latency = since(e.added, now) + 1;
+                    m.latency.observe(secs(since(e.added, now)));
                     e.added = 0;
                 }
             }
@@ -404,10 +310,11 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         }
         e.processing = false;
         self.processing -= 1;
-        if self.metrics_on && e.started != 0 {
-            debug_assert!(self.pending.work == 0, "one finish per lock hold");
-            self.pending.work = since(e.started, now) + 1;
-            e.started = 0;
+        if let Some(m) = &self.metrics {
+            if e.started != 0 {
+                m.work_duration.observe(secs(since(e.started, now)));
+                e.started = 0;
+            }
         }
         let mut wake = Wake::None;
         if e.dirty {
@@ -441,7 +348,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             e.wait = None;
             self.waiting_live -= 1;
             self.dirty += 1;
-            if mark_dirty(e, self.metrics_on.then_some(&mut self.pending), stamp) {
+            if mark_dirty(e, self.metrics.as_deref(), stamp) {
                 e.tag = self.ready.push(w.item, w.hash, e.prio);
                 self.queued += 1;
                 woke += 1;
@@ -515,11 +422,12 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
 /// Marks a non-dirty entry dirty (client-go `Add` past the dedup check). Returns whether
 /// the caller must queue it (it is not processing).
 #[inline]
-fn mark_dirty<P, G>(e: &mut Entry<P, G>, pending: Option<&mut Pending>, now: Ticks) -> bool {
+fn mark_dirty<P, G>(e: &mut Entry<P, G>, metrics: Option<&QueueMetrics>, now: Ticks) -> bool {
     debug_assert!(!e.dirty && e.wait.is_none());
     e.dirty = true;
-    if let Some(p) = pending {
-        p.add();
+    if let Some(m) = metrics {
+        m.adds.inc();
+        m.depth.inc();
         if e.added == 0 {
             e.added = now;
         }
@@ -552,6 +460,8 @@ fn push_waiting<T>(
 mod layout {
     use std::mem::{offset_of, size_of};
 
+    use super::Table;
+
     type St = super::State<u64, crate::storage::Fifo<u64>>;
 
     /// The cache line (64 bytes) a field starts on.
@@ -561,13 +471,12 @@ mod layout {
 
     #[test]
     fn hot_fields_fill_two_cache_lines() {
-        assert_eq!(size_of::<super::Pending>(), 32);
         let end = |off: usize, size: usize| line(off + size - 1);
-        // Line 0: the ready storage and the pending metric updates.
+        // Lines 0 and 1: the ready storage, the metrics handles, the map and the
+        // counters every operation writes.
         assert_eq!(line(offset_of!(St, ready)), 0);
-        assert_eq!(end(offset_of!(St, pending), size_of::<super::Pending>()), 0);
-        // Line 1: the map and the counters every operation writes.
-        assert_eq!(line(offset_of!(St, items)), 1);
+        assert_eq!(end(offset_of!(St, metrics), size_of::<usize>()), 0);
+        assert_eq!(end(offset_of!(St, items), size_of::<Table<u64, ()>>()), 1);
         for off in [
             offset_of!(St, queued),
             offset_of!(St, dirty),
@@ -580,7 +489,6 @@ mod layout {
             offset_of!(St, parked),
             offset_of!(St, shutting_down),
             offset_of!(St, hinted),
-            offset_of!(St, metrics_on),
         ] {
             assert!((1..=2).contains(&line(off)));
         }
