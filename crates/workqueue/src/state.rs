@@ -60,10 +60,17 @@ fn since(from: Ticks, now: Ticks) -> u64 {
     now.saturating_sub(from)
 }
 
-/// Nanoseconds as client-go's `sinceInSeconds` reports them.
+/// Nanoseconds as client-go's `sinceInSeconds` reports them: Go's `Duration.Seconds`,
+/// whole seconds plus the fraction, which from one second up may differ from `ns / 1e9`
+/// in the last bit. Below a second the two agree, and the one division is kept.
 #[inline]
 fn secs(ns: u64) -> f64 {
-    ns as f64 / 1e9
+    const SECOND: u64 = 1_000_000_000;
+    if ns < SECOND {
+        ns as f64 / 1e9
+    } else {
+        (ns / SECOND) as f64 + (ns % SECOND) as f64 / 1e9
+    }
 }
 
 impl<P: Default, G: Default> Entry<P, G> {
@@ -492,5 +499,20 @@ mod layout {
         ] {
             assert!((1..=2).contains(&line(off)));
         }
+    }
+}
+
+#[cfg(test)]
+mod seconds {
+    /// Go: `time.Duration(18006772549927).Seconds()` is 18006.772549927002, where the
+    /// correctly rounded quotient is 18006.772549927.
+    #[test]
+    fn secs_is_gos_duration_seconds() {
+        let ns: u64 = 18_006_772_549_927;
+        assert_eq!(super::secs(ns), 18006.772549927002);
+        assert_ne!(ns as f64 / 1e9, 18006.772549927002);
+        assert_eq!(super::secs(50_000), 50e-6);
+        assert_eq!(super::secs(1_500_000_000), 1.5);
+        assert_eq!(super::secs(0), 0.0);
     }
 }
