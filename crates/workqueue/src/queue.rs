@@ -1000,9 +1000,10 @@ fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>)
                 }
             }
         }
+        // `next_tick` is set only with metrics.
         if st.next_tick.is_some_and(|tick| tick <= now) {
-            let (total, oldest) = st.unfinished_work(stamp);
             if let Some(m) = &st.metrics {
+                let (total, oldest) = st.unfinished_work(stamp);
                 m.unfinished.set(total);
                 m.longest.set(oldest);
             }

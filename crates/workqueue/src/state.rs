@@ -194,8 +194,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                     None => {
                         e.dirty = true;
                         if let Some(m) = &self.metrics {
-                            m.adds.inc();
-                            m.depth.inc();
+                            m.add();
                             e.added = now;
                         }
                         e.tag = self.ready.push(item.clone(), hash, prio);
@@ -433,8 +432,7 @@ fn mark_dirty<P, G>(e: &mut Entry<P, G>, metrics: Option<&QueueMetrics>, now: Ti
     debug_assert!(!e.dirty && e.wait.is_none());
     e.dirty = true;
     if let Some(m) = metrics {
-        m.adds.inc();
-        m.depth.inc();
+        m.add();
         if e.added == 0 {
             e.added = now;
         }
