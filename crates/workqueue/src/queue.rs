@@ -474,10 +474,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     fn done_then_get(&self, done: Option<&T>) -> Option<T> {
         let shared = &*self.shared;
         let hash = done.map(|item| shared.hash(item));
-        let (mut st, mut now) = match done {
-            Some(_) => shared.lock_stamped(),
-            None => shared.lock_for_take(),
-        };
+        let (mut st, mut now) = shared.lock_stamped();
         if let (Some(item), Some(hash)) = (done, hash) {
             // A re-queued item needs no wake-up (protocol rule 3): the `take` below runs in
             // the same lock hold, so the number of ready items does not grow.
@@ -497,7 +494,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 spun = true;
                 drop(st);
                 shared.spin();
-                (st, now) = shared.lock_for_take();
+                (st, now) = shared.lock_stamped();
                 continue;
             }
             // Protocol rule 2.
@@ -526,7 +523,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// ```
     pub fn try_get(&self) -> Result<Guard<'_, T, S>, TryGetError> {
         let shared = &*self.shared;
-        let (mut st, now) = shared.lock_for_take();
+        let (mut st, now) = shared.lock_stamped();
         match shared.take(&mut st, now) {
             Some(item) => {
                 shared.sync_hint(&mut st);
@@ -556,7 +553,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     pub fn get_timeout(&self, timeout: Duration) -> Result<Guard<'_, T, S>, GetTimeoutError> {
         let shared = &*self.shared;
         let deadline = shared.clock.deadline_after(timeout);
-        let (mut st, mut now) = shared.lock_for_take();
+        let (mut st, mut now) = shared.lock_stamped();
         loop {
             if let Some(item) = shared.take(&mut st, now) {
                 shared.sync_hint(&mut st);
@@ -849,37 +846,32 @@ impl<T, S: Storage<T>> Shared<T, S> {
 
     /// [`lock`](Shared::lock), plus the operation's metrics timestamp (0 without metrics).
     ///
-    /// The clock is read after the lock is taken when it is free, and while waiting for
-    /// it when it is not; never just before the attempt, where it held back every lock
-    /// attempt. Measured at 1M items with metrics on, 4 interleaved rounds of 5 runs: the
-    /// Go shape at 4x4 went from 4.6–4.9 to 5.7–6.2 M items/s, at 1x1 from 3.9–4.2 to
-    /// 5.4–5.7. It also stamps an uncontended operation at its place in the lock order.
+    /// When the lock is free, the clock is read just after it is taken, before anything
+    /// else in the hold; when it is not, while waiting for it. Never just before the
+    /// attempt: the read (`rdtsc`, about 10 ns) then delayed every attempt and let the
+    /// other side take the lock in between. Measured with metrics on, Go shape, 1M items:
+    /// reading while waiting took 4x4 from 4.6–4.9 to 5.7–6.2 M items/s and 1x1 from
+    /// 3.9–4.2 to 5.4–5.7 (4 interleaved rounds of 5 runs). Reading first thing in the
+    /// hold, rather than once the hold has found an item to hand out, then took the medians
+    /// of 14–16 interleaved rounds from 7.12 to 7.42 at 1x1, 7.23 to 7.79 at 2x2 and 7.61
+    /// to 7.96 at 4x4 (a getter that finds the queue empty now reads the clock too: once
+    /// per lock attempt, at most twice before it parks).
     #[inline]
     fn lock_stamped(&self) -> (StateGuard<'_, T, S>, Ticks) {
-        let (guard, now) = self.lock_for_take();
-        let now = if now == 0 { self.stamp() } else { now };
-        (guard, now)
-    }
-
-    /// [`lock`](Shared::lock) for an operation that may take an item: like
-    /// [`lock_stamped`](Shared::lock_stamped) when the lock is contended (the clock is read
-    /// while waiting), else no reading yet (0): [`take`](Shared::take) reads the clock only
-    /// if there is an item to hand out, so a getter polling an empty queue never does.
-    #[inline]
-    fn lock_for_take(&self) -> (StateGuard<'_, T, S>, Ticks) {
         if !self.metrics_on {
             return (self.lock(), 0);
         }
         match self.state.try_lock() {
             Some(guard) => {
+                let now = ticks(&self.clock);
                 let guard = StateGuard {
                     shared: self,
                     guard: Some(guard),
                 };
-                (guard, 0)
+                (guard, now)
             }
             None => {
-                let now = self.stamp();
+                let now = ticks(&self.clock);
                 (self.lock(), now)
             }
         }

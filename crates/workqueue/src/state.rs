@@ -316,12 +316,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         }
         e.processing = false;
         self.processing -= 1;
-        if let Some(m) = &self.metrics {
-            if e.started != 0 {
-                m.work_duration.observe(secs(since(e.started, now)));
-                e.started = 0;
-            }
-        }
+        let started = std::mem::take(&mut e.started);
         let mut wake = Wake::None;
         if e.dirty {
             e.tag = self.ready.push_reserved(key.clone(), hash, e.prio, e.tag);
@@ -329,6 +324,13 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             wake = Wake::Getter;
         } else if e.wait.is_none() {
             self.items.remove_at(index);
+        }
+        // Observed last: the provider's atomics would otherwise hold back the table
+        // update behind them.
+        if let Some(m) = &self.metrics {
+            if started != 0 {
+                m.work_duration.observe(secs(since(started, now)));
+            }
         }
         Some(wake)
     }

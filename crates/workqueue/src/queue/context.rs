@@ -89,7 +89,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     pub fn get_context_detached(&self, ctx: &Context) -> Result<T, GetContextError> {
         let shared = &*self.shared;
         {
-            let (mut st, now) = shared.lock_for_take();
+            let (mut st, now) = shared.lock_stamped();
             if let Some(item) = shared.take(&mut st, now) {
                 shared.sync_hint(&mut st);
                 return Ok(item);
@@ -109,7 +109,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 shared.ready.notify_all();
             })
         };
-        let (mut st, mut now) = shared.lock_for_take();
+        let (mut st, mut now) = shared.lock_stamped();
         loop {
             if let Some(item) = shared.take(&mut st, now) {
                 shared.sync_hint(&mut st);
