@@ -16,8 +16,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use criterion::measurement::WallTime;
 use criterion::{
-    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode,
+    Throughput,
 };
 use gosync_workqueue::{
     CounterMetric, GaugeMetric, HistogramMetric, MetricsProvider, Queue, SettableGaugeMetric,
@@ -366,20 +368,14 @@ fn run<Q: WorkQueue>(p: u64, c: u64) -> Duration {
     start.elapsed()
 }
 
-fn throughput<Q: WorkQueue>(c: &mut Criterion) {
-    let mut g = c.benchmark_group("workqueue/throughput");
-    g.sample_size(10);
-    // Each run is a fraction of a second: the same number of runs per sample.
-    g.sampling_mode(SamplingMode::Flat);
-    g.throughput(Throughput::Elements(ITEMS));
-    for (p, n) in [(1u64, 1u64), (2, 2), (4, 4)] {
-        g.bench_with_input(
-            BenchmarkId::new(Q::NAME, format!("{p}x{n}")),
-            &(p, n),
-            |b, &(p, n)| b.iter_custom(|iters| (0..iters).map(|_| run::<Q>(p, n)).sum()),
-        );
-    }
-    g.finish();
+/// One throughput benchmark: `Q` moving [`ITEMS`] items with `p` producers and `n`
+/// consumers.
+fn throughput<Q: WorkQueue>(g: &mut BenchmarkGroup<'_, WallTime>, (p, n): (u64, u64)) {
+    g.bench_with_input(
+        BenchmarkId::new(Q::NAME, format!("{p}x{n}")),
+        &(p, n),
+        |b, &(p, n)| b.iter_custom(|iters| (0..iters).map(|_| run::<Q>(p, n)).sum()),
+    );
 }
 
 fn benches(c: &mut Criterion) {
@@ -387,12 +383,23 @@ fn benches(c: &mut Criterion) {
     cycle::<GosyncMetrics>(c);
     cycle::<Naive>(c);
     cycle::<Channel>(c);
-    throughput::<Gosync>(c);
-    throughput::<GosyncMetrics>(c);
-    throughput::<Worker<Gosync>>(c);
-    throughput::<Worker<GosyncMetrics>>(c);
-    throughput::<Naive>(c);
-    throughput::<Channel>(c);
+    let mut g = c.benchmark_group("workqueue/throughput");
+    g.sample_size(10);
+    // Each run is a fraction of a second: the same number of runs per sample.
+    g.sampling_mode(SamplingMode::Flat);
+    g.throughput(Throughput::Elements(ITEMS));
+    // Shape by shape, so that each metered run follows its unmetered twin within seconds:
+    // on a shared machine the load drifts over minutes, and the metrics cost is their
+    // ratio.
+    for shape in [(1u64, 1u64), (2, 2), (4, 4)] {
+        throughput::<Gosync>(&mut g, shape);
+        throughput::<GosyncMetrics>(&mut g, shape);
+        throughput::<Worker<Gosync>>(&mut g, shape);
+        throughput::<Worker<GosyncMetrics>>(&mut g, shape);
+        throughput::<Naive>(&mut g, shape);
+        throughput::<Channel>(&mut g, shape);
+    }
+    g.finish();
 }
 
 criterion_group! {
