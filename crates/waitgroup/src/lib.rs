@@ -43,6 +43,26 @@
 //!   so tests can drive it with a `FakeClock`), [`WaitGroup::guard`], [`WaitGroup::guard_owned`],
 //!   [`WaitGroup::go_scoped`], [`WaitGroup::go_static`], and [`WaitGroup::count`].
 //! * A `WaitGroup` cannot be copied (Go relies on `go vet` to catch copies).
+//! * Go's misuse panics end the program; here they are ordinary panics that a caller may
+//!   catch, so each misused `add`/`done` is taken back before it panics: the group stays
+//!   usable, and no later `wait` hangs on a counter the misuse changed.
+//! * A waiter may give up (`wait_timeout`, `wait_deadline`, `wait_context`), which Go's
+//!   `Wait` cannot. Giving up leaves the group exactly as if the waiter had never waited,
+//!   so the next round may start at once.
+//! * As in Go, a task that calls `wait` on its own group (for example inside the closure
+//!   given to [`WaitGroup::go`]) deadlocks: its own `done` cannot run before its `wait`
+//!   returns. Wait from outside the tasks the group counts.
+//!
+//! # Panic safety
+//!
+//! The only user code a `WaitGroup` runs is the closure given to [`WaitGroup::go`] (and
+//! `go_static`, `go_scoped`). It runs on its own thread, outside any lock of the group,
+//! with a [`DoneGuard`]-style guard that calls `done` while it unwinds: a panic there
+//! reaches the `JoinHandle`, the group is counted down, and `wait` returns. If the thread
+//! cannot be spawned, the `add` is undone before the spawn panic propagates.
+//!
+//! The group's own panics (the misuse messages above) are raised only after the state is
+//! restored, never while its lock is held.
 //!
 //! # Feature `context`
 //!

@@ -54,7 +54,11 @@ use gosync_core::sync::{thread, Condvar, Mutex};
 /// * a new round started (`add`) before a `wait` of the previous round has returned, when
 ///   that waiter notices it: `sync: WaitGroup is reused before previous Wait has returned`.
 ///
-/// After such a panic the group's state is unspecified, as in Go.
+/// Unlike Go, where these panics end the program, the panicking call is taken back
+/// before it panics: a caller that catches the panic finds the counter as it was, and
+/// waiters are neither stranded nor released early. (A thread that reads the counter in
+/// the instant between the bad change and its undo may see the bad value; only misuse
+/// makes that instant exist.)
 ///
 /// # `WaitGroup` vs `std::sync::Barrier` and `crossbeam_utils::sync::WaitGroup`
 ///
@@ -98,6 +102,13 @@ fn counter(state: u64) -> i32 {
 #[inline]
 fn waiters(state: u64) -> u32 {
     state as u32
+}
+
+/// The state word's increment for a counter change of `d` (two's complement, so adding
+/// it wraps the counter field without touching the waiter field).
+#[inline]
+fn delta_bits(d: i32) -> u64 {
+    ((d as i64) as u64) << 32
 }
 
 impl WaitGroup {
@@ -150,23 +161,42 @@ impl WaitGroup {
         // hands it on through the `permits` lock); Acquire lets the adder that brings the
         // counter to zero see every earlier `done`'s work, since RMWs extend release
         // sequences.
-        let prev = self.state.fetch_add(((d as i64) as u64) << 32, AcqRel);
-        let Some(v) = counter(prev).checked_add(d) else {
-            misuse(if d > 0 { OVERFLOW } else { NEGATIVE });
-        };
-        if v < 0 {
-            misuse(NEGATIVE);
+        let prev = self.state.fetch_add(delta_bits(d), AcqRel);
+        let (c, w) = (counter(prev), waiters(prev));
+        match c.checked_add(d) {
+            // Go's misuse check: the counter was zero yet waiters are still registered,
+            // so their release is under way, and this `add` starts a round concurrently
+            // with it.
+            Some(v) if v >= 0 && !(d > 0 && c == 0 && w != 0) => {
+                if v == 0 && w != 0 {
+                    self.release_waiters();
+                }
+            }
+            Some(v) if v >= 0 => self.undo_and_panic(d, MISUSE),
+            Some(_) => self.undo_and_panic(d, NEGATIVE),
+            None => self.undo_and_panic(d, if d > 0 { OVERFLOW } else { NEGATIVE }),
         }
-        let w = waiters(prev);
-        if w != 0 && d > 0 && v == d {
-            // Go's check: the counter was zero yet waiters are still registered, so their
-            // release is under way, and this `add` starts a round concurrently with it.
-            misuse(MISUSE);
+    }
+
+    /// A misused `add` already applied `d`: take it back, so that a caught panic leaves
+    /// the group as it was (Go's panic ends the process; a Rust caller may catch it and
+    /// wait again), then panic with Go's message.
+    ///
+    /// The state word wraps the counter modulo 2^32 without touching the waiter field,
+    /// so subtracting `d` restores the counter exactly. If the bad value let a waiter
+    /// register, or hid a zero counter from a release, the undo brings the counter back
+    /// to zero with waiters registered, and the undoer releases them.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn undo_and_panic(&self, d: i32, message: &'static str) -> ! {
+        // AcqRel: as in `add`; the undo is an `add` of `-d`.
+        let prev = self.state.fetch_sub(delta_bits(d), AcqRel);
+        let now = prev.wrapping_sub(delta_bits(d));
+        if counter(now) == 0 && waiters(now) != 0 {
+            self.release_waiters();
         }
-        if v > 0 || w == 0 {
-            return;
-        }
-        self.release_waiters();
+        misuse(message)
     }
 
     /// Decrements the counter by one: `add(-1)`.
@@ -191,25 +221,38 @@ impl WaitGroup {
     }
 
     /// The counter reached zero with waiters registered: grant each one a permit.
+    ///
+    /// Idempotent and safe to call at any time: under the `permits` lock it grants
+    /// permits only if the counter is zero, and only to the waiters registered then,
+    /// resetting the state word by compare-exchange, never by a blind store. A waiter
+    /// that gave up has either withdrawn before this (it is not counted) or found the
+    /// counter zero and stays for its permit (see `wait_registered`), so a new round that
+    /// the waiter starts after its wait returned is never erased here.
     #[cold]
     #[inline(never)]
     fn release_waiters(&self) {
         let mut permits = self.permits.lock();
-        // Under the lock, so a timed-out waiter deregistering (also under the lock) is
-        // either already subtracted here or finds its permit. AcqRel: Acquire for the
-        // same reason as in `add`; Release so that the next round starts from this reset.
-        let state = self.state.swap(0, AcqRel);
-        if counter(state) != 0 {
-            // Someone raised the counter after it reached zero while its waiters were
-            // still registered.
-            drop(permits);
-            misuse(MISUSE);
+        // Acquire: as in `add`, the released waiters must see every `done`'s work, which
+        // they acquire from this thread through the `permits` lock.
+        let mut state = self.state.load(Acquire);
+        loop {
+            if counter(state) != 0 || waiters(state) == 0 {
+                // Nothing to release now: either an earlier release already reset the
+                // state, or a misused `add` raised the counter for a moment; its
+                // `undo_and_panic` will bring it back to zero and release the waiters.
+                return;
+            }
+            // AcqRel: Acquire as above; Release so that the next round starts from this
+            // reset. Only waiter registrations (refused at a zero counter) and misused
+            // adds can race this, so a failure means retry with the fresh value.
+            match self.state.compare_exchange(state, 0, AcqRel, Acquire) {
+                Ok(_) => break,
+                Err(s) => state = s,
+            }
         }
-        let w = waiters(state);
-        if w > 0 {
-            *permits += w;
-            self.released.notify_all();
-        }
+        *permits += waiters(state);
+        self.released.notify_all();
+        drop(permits);
     }
 
     /// Blocks until the counter is zero. Returns at once if it already is.
@@ -246,7 +289,11 @@ impl WaitGroup {
     /// Blocks until the counter is zero or `timeout` has passed; returns whether the
     /// counter reached zero. A timeout too large to represent waits without one.
     ///
-    /// A waiter that times out withdraws cleanly: the group's later rounds are unaffected.
+    /// A waiter that times out withdraws cleanly: the group is left exactly as if it had
+    /// never waited, so an `add` after a `false` return is legal and counted. If the
+    /// counter reached zero just as the time ran out, the release of this round is
+    /// already under way; the waiter then takes it and returns `true` (a moment after
+    /// the timeout, never a hang).
     ///
     /// # Examples
     ///
@@ -338,14 +385,22 @@ impl WaitGroup {
     /// [`wake_waiters`](WaitGroup::wake_waiters), so the check cannot miss it.
     pub(crate) fn wait_registered(
         &self,
-        deadline: Option<(&Clock, Instant)>,
+        mut deadline: Option<(&Clock, Instant)>,
         mut stop: impl FnMut() -> bool,
     ) -> bool {
         let mut permits = self.permits.lock();
+        // Set once the waiter wanted to give up but the counter was already zero: its
+        // release is under way, so it stays for the permit (a wait that can end only one
+        // way: `release_waiters` is running and needs nothing from anyone else).
+        let mut staying = false;
         while *permits == 0 {
-            if stop() {
-                self.withdraw();
-                return false;
+            if !staying && stop() {
+                if self.withdraw() {
+                    return false;
+                }
+                staying = true;
+                deadline = None;
+                continue;
             }
             let timed_out = match deadline {
                 None => {
@@ -355,8 +410,11 @@ impl WaitGroup {
                 Some((clock, deadline)) => clock.wait_until(&self.released, &mut permits, deadline),
             };
             if timed_out && *permits == 0 {
-                self.withdraw();
-                return false;
+                if self.withdraw() {
+                    return false;
+                }
+                staying = true;
+                deadline = None;
             }
         }
         *permits -= 1;
@@ -377,11 +435,33 @@ impl WaitGroup {
         counter(self.state.load(Acquire)) == 0
     }
 
-    /// Withdraws a waiter's registration; the caller holds the `permits` lock and found
-    /// no permit. The releaser needs this lock to reset the state, so the registration
-    /// is still counted there. Relaxed: the lock orders it against the releaser's swap.
-    fn withdraw(&self) {
-        self.state.fetch_sub(1, Relaxed);
+    /// Withdraws a waiter's registration, if it still may: the caller holds the
+    /// `permits` lock and found no permit. Returns `false`, withdrawing nothing, if the
+    /// counter is zero: the round is over and `release_waiters` is about to grant this
+    /// waiter its permit (it counts the registration), so withdrawing now would let the
+    /// release run on a state word that no longer describes its round. The waiter then
+    /// takes its permit instead, and its wait succeeds, which is the truth.
+    ///
+    /// While the counter is non-zero no release can be under way (a release needs it
+    /// zero with this registration counted, and only a misused `add` moves it off zero
+    /// before the release is done), so the withdrawal leaves the group exactly as if this
+    /// waiter had never waited.
+    fn withdraw(&self) -> bool {
+        // Relaxed: the `permits` lock orders this against the releaser's reset, and a
+        // waiter that gives up publishes nothing.
+        let mut state = self.state.load(Relaxed);
+        loop {
+            if counter(state) == 0 {
+                return false;
+            }
+            match self
+                .state
+                .compare_exchange_weak(state, state - 1, Relaxed, Relaxed)
+            {
+                Ok(_) => return true,
+                Err(s) => state = s,
+            }
+        }
     }
 
     /// Wakes every parked waiter so that it re-checks its permit and its `stop`
@@ -623,12 +703,62 @@ mod tests {
 
     /// The counter reached zero but the registered waiter has not been released yet:
     /// an `add` that restarts the group now is Go's "Add called concurrently with Wait".
+    /// The misused `add` is taken back, and the waiter it found is released.
     #[test]
-    fn add_during_release_is_misuse() {
+    fn add_during_release_is_misuse_and_undone() {
         let wg = WaitGroup::new();
         wg.state.store(1, Relaxed); // counter 0, one waiter registered
         let r = catch_unwind(AssertUnwindSafe(|| wg.add(1)));
         assert_eq!(message(r), MISUSE);
+        assert_eq!(wg.state.load(Relaxed), 0);
+        assert_eq!(*wg.permits.lock(), 1);
+    }
+
+    /// Overflow and a negative counter panic with the counter as it was before the call.
+    #[test]
+    fn bad_adds_are_undone() {
+        let wg = WaitGroup::new();
+        wg.add(i32::MAX as isize);
+        let r = catch_unwind(AssertUnwindSafe(|| wg.add(1)));
+        assert_eq!(message(r), OVERFLOW);
+        assert_eq!(wg.count(), i32::MAX);
+        wg.add(-(i32::MAX as isize));
+        let r = catch_unwind(AssertUnwindSafe(|| wg.done()));
+        assert_eq!(message(r), NEGATIVE);
+        let r = catch_unwind(AssertUnwindSafe(|| wg.add(-2)));
+        assert_eq!(message(r), NEGATIVE);
+        assert_eq!(wg.state.load(Relaxed), 0);
+        wg.wait();
+    }
+
+    /// A negative `add` let a waiter register for a moment: the undo, which brings the
+    /// counter back to zero, releases it.
+    #[test]
+    fn undo_to_zero_releases_a_waiter_that_registered_meanwhile() {
+        let wg = WaitGroup::new();
+        // As if `done()` on a zero counter had made it -1 and a waiter had then
+        // registered before the undo.
+        wg.state.store(delta_bits(-1) | 1, Relaxed);
+        let r = catch_unwind(AssertUnwindSafe(|| wg.undo_and_panic(-1, NEGATIVE)));
+        assert_eq!(message(r), NEGATIVE);
+        assert_eq!(wg.state.load(Relaxed), 0);
+        assert_eq!(*wg.permits.lock(), 1);
+    }
+
+    /// A waiter that times out after the counter reached zero, before the release ran,
+    /// stays registered and takes its permit: the wait succeeds.
+    #[test]
+    fn give_up_after_zero_stays_for_the_permit() {
+        let wg = WaitGroup::new();
+        wg.state.store(1, Relaxed); // counter 0, this waiter registered, release pending
+        assert!(!wg.withdraw());
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| wg.wait_registered(None, || true));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            wg.release_waiters();
+            assert!(waiter.join().unwrap());
+        });
+        assert_eq!(wg.state.load(Relaxed), 0);
     }
 
     /// A waiter woken for one round that finds the next round already started.
@@ -643,12 +773,14 @@ mod tests {
         assert_eq!(message(r), REUSED);
     }
 
-    /// The release finds the counter raised again after it had reached zero.
+    /// The release finds the counter raised again after it had reached zero (a misused
+    /// `add` before its undo): it leaves the state alone for the undo to release.
     #[test]
-    fn raise_before_release_is_misuse() {
+    fn release_leaves_a_raised_counter_alone() {
         let wg = WaitGroup::new();
         wg.state.store((1 << 32) | 1, Relaxed);
-        let r = catch_unwind(AssertUnwindSafe(|| wg.release_waiters()));
-        assert_eq!(message(r), MISUSE);
+        wg.release_waiters();
+        assert_eq!(wg.state.load(Relaxed), (1 << 32) | 1);
+        assert_eq!(*wg.permits.lock(), 0);
     }
 }

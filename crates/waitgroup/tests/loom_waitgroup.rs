@@ -136,3 +136,100 @@ fn loom_waitgroup_timeout_racing_release() {
         wg.wait();
     });
 }
+
+/// The adversarial follow-up of a timed wait: the waiter gives up and, since its wait has
+/// returned, starts the next round with `add(1)` while the last `done` of the current
+/// round is releasing waiters. The give-up must leave the group as if it had never waited:
+/// the new round's count survives, no `done` panics, and a later `wait` waits for it.
+#[test]
+fn loom_waitgroup_timeout_then_add_racing_release() {
+    loom::model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let timed = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || {
+                // Under loom a timed wait times out at once unless released first.
+                let released = wg.wait_timeout(Duration::from_secs(1));
+                if !released {
+                    wg.add(1); // legal: this thread's wait has returned
+                }
+                released
+            })
+        };
+        let worker = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || wg.done())
+        };
+        let released = timed.join().unwrap();
+        worker.join().unwrap();
+        // The round the timed waiter started (if it gave up) is still counted.
+        assert_eq!(wg.count(), if released { 0 } else { 1 });
+        if !released {
+            wg.done();
+        }
+        wg.wait();
+        assert_eq!(format!("{:?}", &*wg), "WaitGroup { count: 0, waiters: 0 }");
+    });
+}
+
+/// A waiter that gives up on a context races the last `done`, then waits again for the
+/// next round, which a third thread finishes: neither the give-up nor the release may
+/// disturb the new round.
+#[test]
+fn loom_waitgroup_timeout_then_wait_again() {
+    loom::model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let worker = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || wg.done())
+        };
+        if !wg.wait_timeout(Duration::from_secs(1)) {
+            // Gave up: the round may still be running; wait it out for real.
+            wg.wait();
+        }
+        worker.join().unwrap();
+        // A second round, started only after every wait of the first has returned.
+        wg.add(1);
+        let worker = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || wg.done())
+        };
+        let _ = wg.wait_timeout(Duration::from_secs(1));
+        wg.wait();
+        assert_eq!(wg.count(), 0);
+        worker.join().unwrap();
+    });
+}
+
+/// A misused `done` (the counter would go negative) is caught by its caller while a
+/// waiter races it: the undo restores the counter, so the waiter is released by the
+/// real last `done`, never early and never stranded.
+#[test]
+fn loom_waitgroup_caught_misuse_racing_wait() {
+    loom::model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        let work = Arc::new(AtomicUsize::new(0));
+        wg.add(1);
+        let misuser = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wg.add(-2)));
+                assert!(r.is_err());
+            })
+        };
+        let waiter = {
+            let (wg, work) = (Arc::clone(&wg), Arc::clone(&work));
+            thread::spawn(move || {
+                wg.wait();
+                assert_eq!(work.load(Relaxed), 1, "released before the last done");
+            })
+        };
+        misuser.join().unwrap();
+        work.store(1, Relaxed);
+        wg.done();
+        waiter.join().unwrap();
+        assert_eq!(format!("{:?}", &*wg), "WaitGroup { count: 0, waiters: 0 }");
+    });
+}

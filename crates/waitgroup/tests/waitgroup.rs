@@ -319,3 +319,58 @@ fn wait_deadline_on_a_fake_clock_times_out_only_when_advanced() {
         assert!(waiter.join().unwrap());
     });
 }
+
+/// Real threads: a timed waiter gives up while the last `done` is releasing waiters and
+/// at once starts the next round with `add(1)` (legal: its wait returned). The new
+/// round's count must survive the release: no panic in `done`, and the final `wait`
+/// waits for the new round.
+#[test]
+#[ignore = "stress: run in release by the test command"]
+fn stress_timed_waiter_gives_up_then_adds_racing_the_release() {
+    let rounds = 20_000;
+    let wg = Arc::new(WaitGroup::new());
+    let mut gave_up = 0;
+    for _ in 0..rounds {
+        wg.add(1);
+        let start = Arc::new(std::sync::Barrier::new(2));
+        let worker = {
+            let (wg, start) = (Arc::clone(&wg), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                wg.done();
+            })
+        };
+        start.wait();
+        let released = wg.wait_timeout(Duration::from_nanos(200));
+        if !released {
+            gave_up += 1;
+            wg.add(1); // the next round, started by the waiter that gave up
+        }
+        worker.join().expect("`done` panicked: the release erased the new round");
+        if !released {
+            assert_eq!(wg.count(), 1, "the new round's add was lost");
+            wg.done();
+        }
+        assert!(wg.wait_timeout(Duration::from_secs(10)));
+        assert_eq!(format!("{wg:?}"), "WaitGroup { count: 0, waiters: 0 }");
+    }
+    assert!(gave_up > 0, "no round gave up: the race was never tried");
+}
+
+/// Go's misuse panics end the process; here a caller may catch them, so they must not
+/// leave the counter changed: a later `wait` returns, and the group stays usable.
+#[test]
+fn caught_misuse_leaves_the_group_usable() {
+    let wg = WaitGroup::new();
+    assert!(catch_unwind(AssertUnwindSafe(|| wg.done())).is_err());
+    assert!(catch_unwind(AssertUnwindSafe(|| wg.add(-2))).is_err());
+    assert_eq!(wg.count(), 0);
+    assert!(wg.wait_timeout(Duration::from_secs(5)), "wedged by a caught misuse");
+    wg.add(i32::MAX as isize);
+    assert!(catch_unwind(AssertUnwindSafe(|| wg.add(1))).is_err());
+    assert_eq!(wg.count(), i32::MAX);
+    wg.add(-(i32::MAX as isize));
+    wg.add(1);
+    wg.done();
+    wg.wait();
+}
