@@ -12,7 +12,7 @@ use crate::error::{Cause, Error};
 use crate::hook::OnCancel;
 use crate::key::Key;
 use crate::timer::TimerHandle;
-use crate::tree::{state_error, Core, CorePtr, Deferred, Entry, Kind, Node, CANCELED};
+use crate::tree::{state_error, Core, CorePtr, Deferred, Entry, Kind, Links, Node, CANCELED};
 
 /// A cancellation signal, a deadline and request-scoped values, carried across API
 /// boundaries and threads: Go's `context.Context`.
@@ -141,6 +141,7 @@ fn root(name: &'static str, timer: TimerHandle) -> Context {
     Context(Arc::new(Node {
         parent: None,
         kind: Kind::Root { name, timer },
+        links: Links::ROOT,
     }))
 }
 
@@ -247,7 +248,12 @@ where
 }
 
 /// `with_deadline(parent, now + timeout)`, where `now` is the tree's clock (Go's
-/// `WithTimeout`). A timeout too large to represent means no deadline.
+/// `WithTimeout`).
+///
+/// A timeout too large to represent as an `Instant` (such as `Duration::MAX`) means no
+/// deadline: the result is [`with_cancel`]`(parent)` and its [`deadline`](Context::deadline)
+/// is the parent's (`None` under `background()`). Go saturates instead and reports a
+/// deadline about 292 years from now; both never fire in practice.
 ///
 /// # Examples
 ///
@@ -318,6 +324,7 @@ pub fn with_value<T: Send + Sync + 'static>(
             value: Box::new(value),
             core: parent.core_ptr(),
         },
+        links: Links::child_of(&parent.0, true),
     }))
 }
 
@@ -342,6 +349,7 @@ pub fn without_cancel(parent: &Context) -> Context {
     Context(Arc::new(Node {
         parent: Some(parent.clone()),
         kind: Kind::WithoutCancel,
+        links: Links::child_of(&parent.0, false),
     }))
 }
 
@@ -363,9 +371,13 @@ pub fn cause(ctx: &Context) -> Option<Cause> {
 
 /// A new cancellable child of `parent`, registered (or born cancelled).
 fn new_cancel(parent: &Context, own: Option<(Instant, Option<Cause>)>) -> Context {
+    let core = Core::new(parent.core_ptr(), own);
+    // The deadline is boxed: its address survives the move of `core` into the node.
+    let links = Links::with_own(&parent.0, core.own.as_deref());
     let ctx = Context(Arc::new(Node {
         parent: Some(parent.clone()),
-        kind: Kind::Cancel(Core::new(parent.core_ptr(), own)),
+        kind: Kind::Cancel(core),
+        links,
     }));
     ctx.own_core().attach(parent.core());
     ctx
@@ -422,16 +434,10 @@ impl Context {
         }
     }
 
-    /// The timer of the tree (found at the root).
+    /// The timer of the tree (the root's), in one step.
+    #[inline]
     pub(crate) fn timer(&self) -> &TimerHandle {
-        let mut node: &Node = &self.0;
-        loop {
-            match (&node.kind, &node.parent) {
-                (Kind::Root { timer, .. }, _) => return timer,
-                (_, Some(parent)) => node = &parent.0,
-                (_, None) => unreachable!("every chain ends at a root"),
-            }
-        }
+        self.0.timer()
     }
 
     /// Cancels this (cancellable) context with `state` and `cause`, then releases its
@@ -518,8 +524,8 @@ impl Context {
     }
 
     /// The time at which the context will be cancelled by a deadline, its own or an
-    /// ancestor's (Go's `Deadline()`). Like Go's, it looks through the ancestors up to
-    /// the nearest deadline, so it costs one step per level in between.
+    /// ancestor's (Go's `Deadline()`). One load at any depth: each context links to the
+    /// nearest deadline when it is made.
     ///
     /// # Examples
     ///
@@ -532,16 +538,8 @@ impl Context {
     /// assert!(ctx.deadline().is_some());
     /// ```
     pub fn deadline(&self) -> Option<Instant> {
-        // Found by walking up to the nearest node with its own deadline, as Go's
-        // `Deadline()` delegates to the parent: nodes stay small.
-        let mut node: &Node = &self.0;
-        loop {
-            match &node.kind {
-                Kind::Cancel(Core { own: Some(own), .. }) => return Some(own.at),
-                Kind::Root { .. } | Kind::WithoutCancel => return None,
-                _ => node = &node.parent.as_ref()?.0,
-            }
-        }
+        // Each node links to the nearest deadline: one step at any depth.
+        self.0.deadline()
     }
 
     /// The value stored under `key` by the nearest [`with_value`] ancestor (or this
@@ -706,6 +704,16 @@ impl Context {
     /// (use [`after_func`](crate::after_func) for real work). If the context is already
     /// done, `f` runs at once on this thread. On a context that can never be cancelled,
     /// `f` is dropped without running.
+    ///
+    /// # Panics
+    ///
+    /// A panic in `f` never stops the other callbacks and wakers of the same cancel:
+    /// each runs in `catch_unwind`. Where the first panic then goes depends on who
+    /// cancelled: a cancel function ([`CancelFunc::cancel`]) or `on_cancel` on an
+    /// already done context resumes it on the calling thread, after the cancel is
+    /// complete; a deadline fired by the timer thread reports it through the panic
+    /// hook (as any panic is reported) and swallows it, so the thread keeps serving
+    /// every other deadline of the clock.
     ///
     /// # Examples
     ///

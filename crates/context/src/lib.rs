@@ -90,6 +90,29 @@
 //!   panic beyond); Go has no bound.
 //! * Time comes from the tree's clock ([`background_with_clock`]), so deadlines are
 //!   testable without sleeping.
+//! * [`with_timeout`] with a timeout too large to represent as an `Instant` (such as
+//!   `Duration::MAX`) makes a context with **no** deadline: `deadline()` is `None`. Go
+//!   saturates the `time.Time` and reports now + ~292 years.
+//!
+//! # Panic safety
+//!
+//! Where user code runs, and what a panic there leaves:
+//!
+//! * **[`Context::on_cancel`] callbacks and the wakers of [`Done`] futures** run after
+//!   a cancel has updated the whole subtree and released every lock, each inside
+//!   `catch_unwind`, so one panic never keeps the others from running. The first panic
+//!   is resumed on the thread that called cancel (a [`CancelFunc`], a
+//!   [`CancelCauseFunc`], or `on_cancel` on a done context). On the timer thread (a
+//!   deadline) it is reported by the panic hook and swallowed: the thread keeps serving
+//!   every deadline of its clock. If the timer thread cannot be spawned, the next
+//!   deadline tries again.
+//! * **[`after_func`] callbacks** run on a thread of their own: a panic ends that thread
+//!   only.
+//! * **Values** ([`with_value`]) and **causes** are dropped when the last handle of
+//!   their node goes; a panicking `Drop` there unwinds the thread that dropped the
+//!   handle after the node has left the tree (no registry refers to it any more).
+//! * Deadlines are served by the tree's [`Clock`](gosync_core::clock::Clock), which
+//!   runs no user code.
 #![warn(
     missing_docs,
     missing_debug_implementations,

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Deref;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use gosync_core::clock::Clock;
@@ -96,7 +97,12 @@ impl TimerHandle {
             g.running = true;
             let me = self.clone();
             drop(g);
+            // If the thread cannot be spawned (`spawn` panics), clear `running` on the
+            // way out, so the next `insert` tries again instead of trusting a thread
+            // that does not exist.
+            let not_started = NotStarted(self);
             thread::spawn(move || me.run());
+            std::mem::forget(not_started);
         } else if first {
             drop(g);
             self.cv.notify_one();
@@ -133,7 +139,12 @@ impl TimerHandle {
             }
             if fired {
                 drop(g);
-                d.run();
+                // User code (hooks, wakers) runs here, on a thread shared by every
+                // deadline of the clock: a panic must not end it. The panic hook has
+                // already reported it where it happened; the payload is dropped.
+                if let Some(payload) = d.run_caught() {
+                    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                }
                 g = self.inner.lock();
                 continue;
             }
@@ -171,6 +182,15 @@ impl TimerHandle {
     /// The clock deadlines are measured by.
     pub(crate) fn clock(&self) -> &Clock {
         &self.clock
+    }
+}
+
+/// Clears `running` if dropped, i.e. if spawning the timer thread panicked.
+struct NotStarted<'a>(&'a TimerHandle);
+
+impl Drop for NotStarted<'_> {
+    fn drop(&mut self) {
+        self.0.inner.lock().running = false;
     }
 }
 

@@ -84,6 +84,78 @@ pub(crate) struct Node {
     /// drop, for a node whose parent has been taken over by the dropping loop).
     pub(crate) parent: Option<Context>,
     pub(crate) kind: Kind,
+    /// Where this node finds its tree's timer and its deadline in one step, at any
+    /// depth (Go's `WithDeadline` is O(1) per node too).
+    pub(crate) links: Links,
+}
+
+/// Pointers from a node into its ancestors (valid by invariant 1: the ancestors, and so
+/// the root's timer and their boxed deadlines, live at least as long as the node).
+#[derive(Clone, Copy)]
+pub(crate) struct Links {
+    /// The timer in the root's `Kind::Root`; null in a root itself.
+    timer: *const TimerHandle,
+    /// The nearest own deadline of this node or an ancestor, stopping at a
+    /// `without_cancel`; null if none.
+    deadline: *const OwnDeadline,
+}
+
+// SAFETY: the pointees (a `TimerHandle` and an `OwnDeadline`) are `Sync` and are only
+// read, while alive (invariant 1), from any thread.
+unsafe impl Send for Links {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Links {}
+
+impl Links {
+    /// The links of a root.
+    pub(crate) const ROOT: Links = Links {
+        timer: std::ptr::null(),
+        deadline: std::ptr::null(),
+    };
+
+    /// The links of a child of `parent` that has no deadline of its own
+    /// (`inherit: false`: a `without_cancel`, which has none at all).
+    pub(crate) fn child_of(parent: &Node, inherit: bool) -> Links {
+        Links {
+            timer: parent.timer(),
+            deadline: if inherit {
+                parent.links.deadline
+            } else {
+                std::ptr::null()
+            },
+        }
+    }
+
+    /// The links of a child of `parent` with its own deadline `own`, whose box the
+    /// child keeps for its whole life.
+    pub(crate) fn with_own(parent: &Node, own: Option<&OwnDeadline>) -> Links {
+        let mut links = Links::child_of(parent, true);
+        if let Some(own) = own {
+            links.deadline = own;
+        }
+        links
+    }
+}
+
+impl Node {
+    /// The timer of the node's tree, found in one step.
+    #[inline]
+    pub(crate) fn timer(&self) -> &TimerHandle {
+        match &self.kind {
+            Kind::Root { timer, .. } => timer,
+            // SAFETY: a non-root node's `timer` link points into its root, which is
+            // alive while this node is (invariant 1).
+            _ => unsafe { &*self.links.timer },
+        }
+    }
+
+    /// The deadline this node is cancelled by (its own or an ancestor's), if any.
+    #[inline]
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        // SAFETY: the link is null or points to the boxed deadline of this node or of
+        // an ancestor, alive while this node is (invariant 1).
+        unsafe { self.links.deadline.as_ref() }.map(|own| own.at)
+    }
 }
 
 pub(crate) enum Kind {
@@ -211,23 +283,34 @@ pub(crate) struct Deferred {
 }
 
 impl Deferred {
-    /// Wakes the wakers and runs the callbacks. If a callback panics, the others still
-    /// run and the first panic is then resumed.
+    /// Wakes the wakers and runs the callbacks, each inside `catch_unwind`: if one
+    /// panics, every other one still runs (their owners would otherwise wait forever),
+    /// and the first panic is then resumed on this thread.
     pub(crate) fn run(self) {
+        if let Some(p) = self.run_caught() {
+            std::panic::resume_unwind(p);
+        }
+    }
+
+    /// [`run`](Deferred::run), returning the first panic instead of resuming it (for
+    /// the timer thread, which must outlive any user code it runs).
+    pub(crate) fn run_caught(self) -> Option<Box<dyn Any + Send>> {
+        use std::panic::{catch_unwind, AssertUnwindSafe};
         #[cfg(feature = "crossbeam")]
         drop(self.chans);
-        for w in self.wakers {
-            w.wake();
-        }
         let mut panic = None;
-        for f in self.callbacks {
-            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        // A waker's `wake` is user code (an executor's), as is its drop.
+        for w in self.wakers {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| w.wake())) {
                 panic.get_or_insert(p);
             }
         }
-        if let Some(p) = panic {
-            std::panic::resume_unwind(p);
+        for f in self.callbacks {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+                panic.get_or_insert(p);
+            }
         }
+        panic
     }
 }
 
@@ -475,9 +558,7 @@ impl Node {
                     // Acquire pairs with the timer thread's Release store of 0 after
                     // firing (invariant 6).
                     if own.timer_id.load(Acquire) != 0 {
-                        if let Some(parent) = &self.parent {
-                            parent.timer().remove(core);
-                        }
+                        self.timer().remove(core);
                     }
                 }
                 core.detach(self.parent.as_ref().and_then(Context::core));
