@@ -123,9 +123,13 @@ mod imp {
     #[derive(Debug, Default)]
     pub struct Mutex<T>(loom::sync::Mutex<T>);
 
-    /// The guard of [`Mutex`].
+    /// The guard of [`Mutex`]. It remembers its mutex, so that a timed wait can release
+    /// the lock and take it again (see [`Condvar::wait_until`]).
     #[derive(Debug)]
-    pub struct MutexGuard<'a, T>(Option<loom::sync::MutexGuard<'a, T>>);
+    pub struct MutexGuard<'a, T>(
+        Option<loom::sync::MutexGuard<'a, T>>,
+        &'a loom::sync::Mutex<T>,
+    );
 
     impl<T> Mutex<T> {
         /// Creates a mutex holding `value`.
@@ -135,14 +139,19 @@ mod imp {
 
         /// Locks the mutex, blocking the modelled thread until it is free.
         pub fn lock(&self) -> MutexGuard<'_, T> {
-            MutexGuard(Some(self.0.lock().unwrap_or_else(|e| e.into_inner())))
+            MutexGuard(
+                Some(self.0.lock().unwrap_or_else(|e| e.into_inner())),
+                &self.0,
+            )
         }
 
         /// Locks the mutex if it is free.
         pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
             match self.0.try_lock() {
-                Ok(g) => Some(MutexGuard(Some(g))),
-                Err(std::sync::TryLockError::Poisoned(e)) => Some(MutexGuard(Some(e.into_inner()))),
+                Ok(g) => Some(MutexGuard(Some(g), &self.0)),
+                Err(std::sync::TryLockError::Poisoned(e)) => {
+                    Some(MutexGuard(Some(e.into_inner()), &self.0))
+                }
                 Err(std::sync::TryLockError::WouldBlock) => None,
             }
         }
@@ -202,24 +211,28 @@ mod imp {
             guard.0 = Some(self.0.wait(inner).unwrap_or_else(|e| e.into_inner()));
         }
 
-        /// Under loom, time passes instantly: a timed wait times out at once.
+        /// Under loom, time passes instantly: a timed wait times out at once. As a real
+        /// wait does, it releases the lock meanwhile, so the other modelled threads can
+        /// change the state before the waiter takes the lock back and sees its time-out
+        /// (the window a waiter's give-up path must handle).
         pub fn wait_until<T>(
             &self,
-            _guard: &mut MutexGuard<'_, T>,
+            guard: &mut MutexGuard<'_, T>,
             _deadline: Instant,
         ) -> WaitTimeoutResult {
+            drop(guard.0.take().expect("guard present"));
             loom::thread::yield_now();
+            guard.0 = Some(guard.1.lock().unwrap_or_else(|e| e.into_inner()));
             WaitTimeoutResult(true)
         }
 
-        /// Under loom, time passes instantly: a timed wait times out at once.
+        /// Under loom, time passes instantly: as [`wait_until`](Condvar::wait_until).
         pub fn wait_for<T>(
             &self,
-            _guard: &mut MutexGuard<'_, T>,
+            guard: &mut MutexGuard<'_, T>,
             _timeout: Duration,
         ) -> WaitTimeoutResult {
-            loom::thread::yield_now();
-            WaitTimeoutResult(true)
+            self.wait_until(guard, Instant::now())
         }
 
         /// Wakes one waiter.

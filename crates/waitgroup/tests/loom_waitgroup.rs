@@ -190,16 +190,25 @@ fn loom_waitgroup_timeout_then_wait_again() {
             wg.wait();
         }
         worker.join().unwrap();
-        // A second round, started only after every wait of the first has returned.
+        // A second round, started only after every wait of the first has returned. A
+        // stale registration or permit from the first round would release it early.
         wg.add(1);
+        let work = Arc::new(AtomicUsize::new(0));
         let worker = {
-            let wg = Arc::clone(&wg);
-            thread::spawn(move || wg.done())
+            let (wg, work) = (Arc::clone(&wg), Arc::clone(&work));
+            thread::spawn(move || {
+                work.store(1, Relaxed);
+                wg.done();
+            })
         };
-        let _ = wg.wait_timeout(Duration::from_secs(1));
+        if wg.wait_timeout(Duration::from_secs(1)) {
+            assert_eq!(work.load(Relaxed), 1, "released before the round's done");
+        }
         wg.wait();
+        assert_eq!(work.load(Relaxed), 1, "released before the round's done");
         assert_eq!(wg.count(), 0);
         worker.join().unwrap();
+        assert_eq!(format!("{:?}", &*wg), "WaitGroup { count: 0, waiters: 0 }");
     });
 }
 

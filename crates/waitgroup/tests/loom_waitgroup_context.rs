@@ -82,3 +82,36 @@ fn loom_waitgroup_context_cancel_then_done_with_a_plain_waiter() {
         assert_eq!(format!("{:?}", &*wg), "WaitGroup { count: 0, waiters: 0 }");
     });
 }
+
+/// A context waiter gives up and, its wait having returned, starts the next round with
+/// `add(1)`, racing the last `done` of the current round and the cancel: the new
+/// round's count survives the release, no `done` panics, and no hook is left.
+#[test]
+fn loom_waitgroup_context_give_up_then_add_racing_release() {
+    loom::model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let (ctx, cancel) = with_cancel(&background());
+        let canceller = thread::spawn(move || cancel.cancel());
+        let worker = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || wg.done())
+        };
+        let gave_up = match wg.wait_context(&ctx) {
+            Ok(()) => false,
+            Err(e) => {
+                assert_eq!(e, Error::Canceled);
+                wg.add(1); // legal: this wait has returned
+                true
+            }
+        };
+        worker.join().unwrap();
+        canceller.join().unwrap();
+        assert_eq!(wg.count(), i32::from(gave_up));
+        assert_eq!(ctx.registrations(), 0);
+        if gave_up {
+            wg.done();
+        }
+        wg.wait();
+    });
+}

@@ -51,3 +51,35 @@ fn loom_workqueue_context_parked_getter_vs_cancel() {
         q.shut_down();
     });
 }
+
+/// A context getter gives up (its context is cancelled), then blocks in a plain `get`,
+/// while the producer's add races both: the item is delivered exactly once, and the
+/// cancelled call leaves no hook and no stale wake-up registration behind.
+#[test]
+fn loom_workqueue_context_cancelled_then_get_again() {
+    loom::model(|| {
+        let q: Queue<u8> = Queue::new();
+        let (ctx, cancel) = with_cancel(&background());
+        let canceller = thread::spawn(move || cancel.cancel());
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || q.add(1))
+        };
+        let got = q.get_context_detached(&ctx);
+        // Returned either way: its hook is gone (deregistered, or run by the cancel).
+        assert_eq!(ctx.registrations(), 0);
+        let item = match got {
+            Ok(item) => item,
+            Err(e) => {
+                assert_eq!(e, GetContextError::Context(Error::Canceled));
+                q.get_detached().expect("not shut down")
+            }
+        };
+        assert_eq!(item, 1);
+        assert!(q.done(&item));
+        canceller.join().unwrap();
+        producer.join().unwrap();
+        assert_eq!(q.len(), 0);
+        q.shut_down();
+    });
+}
