@@ -94,14 +94,14 @@ impl Limit {
     ///   one event every 3.333333333 s), as far as an `f64` resolves it: an interval
     ///   beyond 2⁵³ ns (about 104 days) is rounded to the `f64` nearest to it.
     ///
-    /// Two ranges are clamped, so that every finite positive rate gives a [`Limit`] that
-    /// keeps refilling:
+    /// Two ranges are clamped, so that a positive rate never becomes [`Limit::ZERO`]:
     ///
     /// * **Tiny rates**: below 10⁹ / 2⁶⁴ ≈ 5.4·10⁻¹¹ events per second (less than one
     ///   event every `u64::MAX` nanoseconds, about 584 years), down to the smallest
     ///   positive `f64`, the rate is clamped *up* to the slowest representable one, one
-    ///   event every `u64::MAX` nanoseconds (`Limit::every(Duration::from_nanos(u64::MAX))`).
-    ///   A [`Limit`] holds its interval in `u64` nanoseconds, so nothing slower exists;
+    ///   event every `u64::MAX` nanoseconds
+    ///   (`Limit::every(Duration::from_nanos(u64::MAX))`). A [`Limit`] holds its
+    ///   interval in `u64` nanoseconds, so nothing slower exists;
     ///   rounding down instead would give [`Limit::ZERO`], which means no token ever again
     ///   after the burst: a different thing from a very slow rate.
     /// * **Huge rates**: from 2⁶⁴ / 1000 ≈ 1.8·10¹⁶ events per second on (when the count
