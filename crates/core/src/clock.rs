@@ -161,6 +161,10 @@ impl Clock {
     /// it is `Instant`-based. Readings taken on different CPUs may disagree by the TSC
     /// skew the kernel tolerates (nanoseconds to a microsecond).
     ///
+    /// A reading more than `u64::MAX` nanoseconds (about 584 years) past the origin
+    /// saturates at `u64::MAX` rather than wrapping around, so readings never go
+    /// backwards; only a fake clock advanced that far can get there.
+    ///
     /// # Examples
     ///
     /// ```
@@ -179,7 +183,7 @@ impl Clock {
             None => crate::nanos::now(),
             Some(fake) => {
                 let now = fake.inner.lock().now;
-                now.saturating_duration_since(fake.origin).as_nanos() as u64
+                crate::nanos::saturating_nanos(now.saturating_duration_since(fake.origin))
             }
         }
     }

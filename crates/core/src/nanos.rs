@@ -17,7 +17,7 @@
 //! [`CALIBRATION`] (a one-time busy wait on the first call).
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How long the one-time calibration of the TSC against `Instant` spins. Over 2 ms, the
 /// two ~20 ns clock reads at each end bound the rate error to about 2e-5.
@@ -37,12 +37,27 @@ pub(crate) fn now() -> u64 {
             if ticks > u64::MAX / 2 {
                 return 0;
             }
-            // 32.32 fixed point; the product fits in u128 and the result in u64 for
-            // centuries of uptime.
-            ((u128::from(ticks) * u128::from(*scale)) >> 32) as u64
+            scale_ticks(ticks, *scale)
         }
-        Source::Instant(origin) => origin.elapsed().as_nanos() as u64,
+        Source::Instant(origin) => saturating_nanos(origin.elapsed()),
     }
+}
+
+/// `d` in whole nanoseconds, saturating at `u64::MAX` (about 584 years) where
+/// `as_nanos() as u64` would wrap around to a small reading.
+#[inline]
+pub(crate) fn saturating_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// `ticks · scale / 2³²` (32.32 fixed point), saturating at `u64::MAX`.
+///
+/// The product fits in u128 (`ticks < 2⁶⁴`, `scale < 2⁶⁴`); the result exceeds u64 only
+/// after about 584 years of uptime, where it saturates instead of wrapping.
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+#[inline]
+fn scale_ticks(ticks: u64, scale: u64) -> u64 {
+    u64::try_from((u128::from(ticks) * u128::from(scale)) >> 32).unwrap_or(u64::MAX)
 }
 
 /// Which counter is read, and how it is scaled.
@@ -131,7 +146,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         let (n1, i1) = (now(), Instant::now());
         let fast = n1 - n0;
-        let real = (i1 - i0).as_nanos() as u64;
+        let real = saturating_nanos(i1 - i0);
         // Within 1% (plus the read skew) of Instant over 50 ms.
         let diff = fast.abs_diff(real);
         assert!(
@@ -139,6 +154,27 @@ mod tests {
             "nanos {fast} vs Instant {real} (tsc: {})",
             uses_tsc()
         );
+    }
+
+    #[test]
+    fn conversions_saturate_instead_of_wrapping() {
+        assert_eq!(saturating_nanos(Duration::from_nanos(u64::MAX)), u64::MAX);
+        assert_eq!(
+            saturating_nanos(Duration::from_nanos(u64::MAX) + Duration::from_nanos(1)),
+            u64::MAX
+        );
+        assert_eq!(saturating_nanos(Duration::MAX), u64::MAX);
+    }
+
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+    #[test]
+    fn tsc_scaling_saturates_instead_of_wrapping() {
+        assert_eq!(scale_ticks(3, 1 << 32), 3);
+        assert_eq!(scale_ticks(u64::MAX, 1 << 32), u64::MAX);
+        // A 4 GHz TSC (scale 2^30) after 2^63 ticks: 2^61 ns, exact.
+        assert_eq!(scale_ticks(1 << 63, 1 << 30), 1 << 61);
+        // A 1 MHz TSC (scale 1000 · 2^32) after 2^62 ticks: beyond u64, saturates.
+        assert_eq!(scale_ticks(1 << 62, 1000 << 32), u64::MAX);
     }
 
     /// Readings do not go backwards by more than the TSC skew between CPUs the kernel

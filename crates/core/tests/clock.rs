@@ -192,3 +192,22 @@ fn clock_conversions_and_debug() {
     assert!(format!("{fake:?}").starts_with("FakeClock"));
     assert_eq!(format!("{:?}", Clock::default()), "Clock::Real");
 }
+
+/// 600 years, more than the `u64::MAX` nanoseconds (about 584 years) a reading can hold.
+const CENTURIES: Duration = Duration::from_secs(600 * 365 * 24 * 3600);
+
+#[test]
+fn fake_nanos_saturate_instead_of_wrapping() {
+    let fake = FakeClock::new();
+    let clock = fake.clock();
+    fake.advance(Duration::from_nanos(u64::MAX - 1));
+    assert_eq!(clock.nanos(), u64::MAX - 1);
+    fake.advance(Duration::from_nanos(1));
+    assert_eq!(clock.nanos(), u64::MAX);
+    // Beyond u64::MAX nanoseconds the reading stays at u64::MAX: it never wraps back to
+    // a small value, so a later reading is never smaller than an earlier one.
+    fake.advance(Duration::from_nanos(1));
+    assert_eq!(clock.nanos(), u64::MAX);
+    fake.advance(CENTURIES);
+    assert_eq!(clock.nanos(), u64::MAX);
+}

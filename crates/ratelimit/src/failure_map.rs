@@ -118,9 +118,32 @@ impl FailureMapBounds {
 struct Entry<K> {
     key: K,
     failures: u32,
+    /// Bits 64..96 of the stamp (see [`Entry::touched`]), beside `failures` so that a
+    /// 96-bit stamp takes no more room than a 64-bit one would.
+    touched_hi: u32,
+    /// Bits 0..64 of the stamp.
+    touched_lo: u64,
+}
+
+/// The largest stamp: 2⁹⁶ − 1 nanoseconds is about 2.5 · 10¹² years, beyond what an
+/// `Instant` can reach from the epoch.
+const STAMP_MAX: u128 = (1 << 96) - 1;
+
+impl<K> Entry<K> {
     /// Last failure: the shard's tick (capacity bound) or the clock's nanoseconds since
-    /// `FailureMap::epoch` (idle expiry).
-    touched: u64,
+    /// `FailureMap::epoch` (idle expiry). Not a `u64`: nanoseconds since the epoch pass
+    /// `u64::MAX` after about 584 years, and a saturated stamp would never expire.
+    #[inline]
+    fn touched(&self) -> u128 {
+        (u128::from(self.touched_hi) << 64) | u128::from(self.touched_lo)
+    }
+
+    #[inline]
+    fn touch(&mut self, stamp: u128) {
+        debug_assert!(stamp <= STAMP_MAX);
+        self.touched_hi = (stamp >> 64) as u32;
+        self.touched_lo = stamp as u64;
+    }
 }
 
 struct Shard<K> {
@@ -128,7 +151,7 @@ struct Shard<K> {
     /// A per-shard logical clock for LRU eviction under a capacity bound.
     tick: u64,
     /// When (nanoseconds since the epoch) this shard is next swept of expired keys.
-    next_sweep: u64,
+    next_sweep: u128,
 }
 
 /// A cache-line padded value, so neighbouring shard locks do not false-share.
@@ -193,14 +216,14 @@ impl<K: Hash + Eq + Clone> FailureMap<K> {
 
     /// The clock's time in nanoseconds since the epoch (only read when a TTL is set).
     #[inline]
-    fn now_nanos(&self) -> u64 {
+    fn now_nanos(&self) -> u128 {
         let since = self.clock.now().saturating_duration_since(self.epoch);
-        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        since.as_nanos().min(STAMP_MAX)
     }
 
     #[inline]
-    fn expired(ttl: Option<u64>, touched: u64, now: u64) -> bool {
-        matches!(ttl, Some(ttl) if now.saturating_sub(touched) >= ttl)
+    fn expired(ttl: Option<u64>, touched: u128, now: u128) -> bool {
+        matches!(ttl, Some(ttl) if now.saturating_sub(touched) >= u128::from(ttl))
     }
 
     /// Records one failure of `key` and returns the failure count *before* it (the
@@ -215,48 +238,53 @@ impl<K: Hash + Eq + Clone> FailureMap<K> {
         let mut shard = self.shard(hash).lock();
         let shard = &mut *shard;
         shard.tick += 1;
-        let stamp = if self.ttl.is_some() { now } else { shard.tick };
+        let stamp = if self.ttl.is_some() {
+            now
+        } else {
+            u128::from(shard.tick)
+        };
         if let Some(e) = shard.table.find_mut(hash, |e| e.key == *key) {
-            let before = if Self::expired(self.ttl, e.touched, now) {
+            let before = if Self::expired(self.ttl, e.touched(), now) {
                 0
             } else {
                 e.failures
             };
             e.failures = before.saturating_add(1);
-            e.touched = stamp;
+            e.touch(stamp);
             return before;
         }
         self.make_room(shard, now);
+        let mut entry = Entry {
+            key: key.clone(),
+            failures: 1,
+            touched_hi: 0,
+            touched_lo: 0,
+        };
+        entry.touch(stamp);
         let hasher = &self.hasher;
-        shard.table.insert_unique(
-            hash,
-            Entry {
-                key: key.clone(),
-                failures: 1,
-                touched: stamp,
-            },
-            |e| hasher.hash_one(&e.key),
-        );
+        shard
+            .table
+            .insert_unique(hash, entry, |e| hasher.hash_one(&e.key));
         0
     }
 
     /// Before inserting into `shard`: sweep expired keys if due, then evict the least
     /// recently failed key if the shard is still full.
     #[cold]
-    fn make_room_slow(&self, shard: &mut Shard<K>, now: u64) {
+    fn make_room_slow(&self, shard: &mut Shard<K>, now: u128) {
         if let Some(ttl) = self.ttl {
             if now >= shard.next_sweep {
                 shard
                     .table
-                    .retain(|e| !Self::expired(Some(ttl), e.touched, now));
-                shard.next_sweep = now.saturating_add(ttl);
+                    .retain(|e| !Self::expired(Some(ttl), e.touched(), now));
+                shard.next_sweep = now + u128::from(ttl);
             }
         }
         if shard.table.len() >= self.shard_capacity {
-            if let Some(oldest) = shard.table.iter().map(|e| e.touched).min() {
+            if let Some(oldest) = shard.table.iter().map(Entry::touched).min() {
                 let mut evicted = false;
                 shard.table.retain(|e| {
-                    let evict = !evicted && e.touched == oldest;
+                    let evict = !evicted && e.touched() == oldest;
                     evicted |= evict;
                     !evict
                 });
@@ -265,7 +293,7 @@ impl<K: Hash + Eq + Clone> FailureMap<K> {
     }
 
     #[inline]
-    fn make_room(&self, shard: &mut Shard<K>, now: u64) {
+    fn make_room(&self, shard: &mut Shard<K>, now: u128) {
         let sweep_due = self.ttl.is_some() && now >= shard.next_sweep;
         if sweep_due || shard.table.len() >= self.shard_capacity {
             self.make_room_slow(shard, now);
@@ -291,7 +319,7 @@ impl<K: Hash + Eq + Clone> FailureMap<K> {
         };
         let shard = self.shard(hash).lock();
         match shard.table.find(hash, |e| e.key == *key) {
-            Some(e) if !Self::expired(self.ttl, e.touched, now) => e.failures,
+            Some(e) if !Self::expired(self.ttl, e.touched(), now) => e.failures,
             _ => 0,
         }
     }
@@ -320,5 +348,35 @@ impl<K> fmt::Debug for FailureMap<K> {
             )
             .field("idle_expiry", &self.ttl.map(Duration::from_nanos))
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_round_trip_and_take_no_more_room_than_a_u64() {
+        let mut e = Entry {
+            key: 0u64,
+            failures: 0,
+            touched_hi: 0,
+            touched_lo: 0,
+        };
+        for stamp in [
+            0,
+            1,
+            u128::from(u64::MAX),
+            u128::from(u64::MAX) + 1,
+            STAMP_MAX,
+        ] {
+            e.touch(stamp);
+            assert_eq!(e.touched(), stamp);
+        }
+        // Key, count and a 64-bit stamp: the high bits fit beside the count.
+        assert_eq!(
+            std::mem::size_of::<Entry<u64>>(),
+            std::mem::size_of::<(u64, u32, u64)>()
+        );
     }
 }

@@ -43,7 +43,48 @@
 //! jitter, max steps, max elapsed time) with a blocking [`Backoff::retry`] that sleeps
 //! through the injected clock.
 //!
-//! # Differences from client-go and x/time/rate
+//! # Panic safety
+//!
+//! User code runs in the places below. None of them holds a lock that a panic could leave
+//! poisoned (the locks are `parking_lot` mutexes, released on unwind and never poisoned),
+//! and none leaves a limiter half-updated: after a panic, every limiter is consistent and
+//! usable.
+//!
+//! * **Members of [`MaxOf`]** (their `when`, `forget` and `num_requeues`): no lock is
+//!   held. If a member panics, the remaining members are still called, then the first
+//!   panic is resumed: every member that does not panic itself records the failure or
+//!   forgets the item, so none keeps a stale backoff because another one panicked.
+//! * **The inner limiter of [`WithMaxWait`] and [`Jittered`]**: no lock is held, and the
+//!   wrapper changes nothing of its own before the inner call returns ([`Jittered`] draws
+//!   its random number afterwards): a panic leaves only what the inner limiter left.
+//! * **Keys' `Hash`, `Eq`, `Clone` and `Drop`** in [`ExponentialLimiter`] and
+//!   [`FastSlowLimiter`] (their failure map):
+//!   * the key asked about is hashed before any lock is taken: a panic there changes
+//!     nothing;
+//!   * `Eq` (against stored keys), `Clone` (storing a new key), `Drop` (of a forgotten,
+//!     evicted or expired key) and `Hash` of stored keys (when a shard's table grows)
+//!     run under the lock of the key's shard;
+//!   * an entry's count and time stamp are written only after every user call for it
+//!     has returned, so a panic in `when` records no failure (though making room for a
+//!     new key may already have evicted or swept others, which stay forgotten), and a
+//!     panic in `Eq` during `forget` leaves the key remembered;
+//!   * a panic in `Drop` comes after the table let go of the key: that key stays
+//!     forgotten (and, in `when`, the new key that evicted it is not recorded);
+//!   * a panic in `Hash` while a table grows keeps the old table with every key; while
+//!     hashbrown rehashes in place it may drop some keys of that shard, which then
+//!     count as forgotten;
+//!   * beyond that, at most the shard's LRU tick has moved, which changes no count.
+//! * **[`Backoff::retry`] / [`Backoff::retry_if`] closures**: no lock is held; the
+//!   backoff is the caller's, borrowed mutably, and a panic leaves it as it was after
+//!   the last delay it handed out (its steps and next delay), ready to go on or to be
+//!   [`reset`](Backoff::reset).
+//! * [`TokenBucket`] runs no user code: its clock is gosync's, and its `when` ignores
+//!   the item.
+//!
+//! # Differences from Go
+//!
+//! Compared with client-go's `util/workqueue` rate limiters, `golang.org/x/time/rate`
+//! and k8s `wait.Backoff`:
 //!
 //! * Exponential delays are exact integer nanoseconds and saturate at `max`; client-go
 //!   computes `base · 2ⁿ` in `float64`.
@@ -54,7 +95,10 @@
 //!   (x/time uses `float64` tokens), rounds wait times up to the nanosecond, and never
 //!   credits an interval twice when callers race on the clock.
 //! * A burst of 0 with a finite limit is an error ([`ConfigError::ZeroBurst`]); float
-//!   rates that are NaN or negative are errors.
+//!   rates that are NaN or negative are errors. Float rates are rounded to an exact
+//!   [`Limit`]: positive rates below one event every `u64::MAX` nanoseconds are clamped
+//!   up to that rate, and rates from about 1.8·10¹⁶/s on are infinite
+//!   ([`Limit::from_qps`]).
 //! * "Never" is `Duration::MAX` (Go's `InfDuration` is about 292 years): the delay of a
 //!   reservation that is not ok, and `when` on a zero-limit bucket once its burst is
 //!   spent. A wait longer than `u64::MAX` nanoseconds (about 584 years) counts as never.
@@ -76,6 +120,8 @@
 //!   `Steps` counts the steps in which the delay may still grow (`Step` itself never
 //!   ends, and `Steps <= 1` means a constant delay). Without `max_steps` the iterator
 //!   is endless, like `Step`.
+//! * [`MaxOf`] calls every member even after one of them panics, and then resumes the
+//!   panic; a Go panic in `NewMaxOfRateLimiter`'s loop skips the members after it.
 //! * A backoff factor below 1 (including k8s's "0 means no growth") is an error: ask
 //!   for a constant delay with factor 1. A [`cap`](BackoffBuilder::cap) of zero caps
 //!   every delay at zero (k8s `Cap: 0` means no cap; ours defaults to no cap).

@@ -82,17 +82,61 @@ impl Limit {
         Limit::new(1, interval)
     }
 
-    /// A rate given as a float number of events per second, as in Go.
+    /// A rate given as a float number of events per second, as in Go (x/time's
+    /// `rate.Limit`).
     ///
-    /// `+∞` is [`Limit::INF`] and `0` is [`Limit::ZERO`]. Other rates are converted to an
-    /// exact fraction: rates of at least 1/s to the nearest 1/1000 event per second (so
-    /// 2.5 is exactly 5 every 2 s), smaller ones to the nearest nanosecond of interval
-    /// (so 0.3 is one event every 3.333333333 s). Rates above about 1.8·10¹⁶/s are
-    /// [`Limit::INF`].
+    /// `+∞` is [`Limit::INF`] and `0` is [`Limit::ZERO`]. Other rates are rounded to an
+    /// exact fraction:
+    ///
+    /// * rates of at least 1/s to the nearest 1/1000 event per second (so 2.5 is exactly
+    ///   5 every 2 s, and 1.0004 is 1/s);
+    /// * smaller rates to the nearest nanosecond of interval between events (so 0.3 is
+    ///   one event every 3.333333333 s), as far as an `f64` resolves it: an interval
+    ///   beyond 2⁵³ ns (about 104 days) is rounded to the `f64` nearest to it.
+    ///
+    /// Two ranges are clamped, so that a positive rate never becomes [`Limit::ZERO`]:
+    ///
+    /// * **Tiny rates**: below 10⁹ / 2⁶⁴ ≈ 5.4·10⁻¹¹ events per second (less than one
+    ///   event every `u64::MAX` nanoseconds, about 584 years), down to the smallest
+    ///   positive `f64`, the rate is clamped *up* to the slowest representable one, one
+    ///   event every `u64::MAX` nanoseconds
+    ///   (`Limit::every(Duration::from_nanos(u64::MAX))`). A [`Limit`] holds its
+    ///   interval in `u64` nanoseconds, so nothing slower exists;
+    ///   rounding down instead would give [`Limit::ZERO`], which means no token ever again
+    ///   after the burst: a different thing from a very slow rate.
+    /// * **Huge rates**: from 2⁶⁴ / 1000 ≈ 1.8·10¹⁶ events per second on (when the count
+    ///   of 1/1000 events no longer fits in a `u64`), the rate is [`Limit::INF`]: a token
+    ///   bucket at such a rate refills any burst in under a nanosecond anyway.
     ///
     /// # Errors
     ///
     /// [`ConfigError::InvalidRate`] for NaN and negative rates.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_ratelimit::Limit;
+    /// use std::time::Duration;
+    ///
+    /// // Rounded to 1/1000 event per second from 1/s up, to the nanosecond below it.
+    /// assert_eq!(Limit::from_qps(2.5).unwrap(), Limit::new(5, Duration::from_secs(2)));
+    /// assert_eq!(Limit::from_qps(1.0004).unwrap(), Limit::per_second(1));
+    /// assert_eq!(
+    ///     Limit::from_qps(0.3).unwrap(),
+    ///     Limit::every(Duration::from_nanos(3_333_333_333))
+    /// );
+    ///
+    /// // Tiny rates are clamped up to the slowest Limit, never down to ZERO.
+    /// let slowest = Limit::every(Duration::from_nanos(u64::MAX));
+    /// assert_eq!(Limit::from_qps(5e-11).unwrap(), slowest);
+    /// assert_eq!(Limit::from_qps(f64::MIN_POSITIVE).unwrap(), slowest);
+    /// assert_ne!(Limit::from_qps(6e-11).unwrap(), slowest); // one event every ~528 years
+    /// assert!(!Limit::from_qps(1e-300).unwrap().is_zero());
+    ///
+    /// // Huge rates are INF.
+    /// assert!(Limit::from_qps(1e17).unwrap().is_inf());
+    /// assert!(!Limit::from_qps(1e16).unwrap().is_inf());
+    /// ```
     pub fn from_qps(qps: f64) -> Result<Limit, ConfigError> {
         if qps.is_nan() || qps < 0.0 {
             return Err(ConfigError::InvalidRate(qps));

@@ -1,6 +1,7 @@
 //! [`MaxOf`]: the longest wait of several limiters (client-go's `MaxOfRateLimiter`).
 
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::RateLimiter;
@@ -11,6 +12,13 @@ use crate::RateLimiter;
 /// and returns the largest delay; [`num_requeues`](RateLimiter::num_requeues) is the
 /// largest of the members'; [`forget`](RateLimiter::forget) reaches every member. With
 /// no members, `when` returns zero and `num_requeues` 0.
+///
+/// # Panics
+///
+/// If a member panics, the remaining members are still called, and the first panic is
+/// then resumed: a failure is recorded, and an item forgotten, by every member that does
+/// not panic itself, so no member is left with a stale backoff because another one
+/// panicked. No lock is held while the members run.
 ///
 /// # Examples
 ///
@@ -53,26 +61,40 @@ impl<K: ?Sized> MaxOf<K> {
     }
 }
 
+impl<K: ?Sized> MaxOf<K> {
+    /// Calls `f` on every member, even after one of them panics; then resumes the first
+    /// panic, if any.
+    #[inline]
+    fn each(&self, mut f: impl FnMut(&dyn RateLimiter<K>)) {
+        let mut first_panic = None;
+        for l in &self.limiters {
+            // AssertUnwindSafe: `f` writes what it captures only after the member
+            // returns, so a panic tears nothing, and the panic still reaches the caller.
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(&**l))) {
+                first_panic.get_or_insert(payload);
+            }
+        }
+        if let Some(payload) = first_panic {
+            panic::resume_unwind(payload);
+        }
+    }
+}
+
 impl<K: ?Sized> RateLimiter<K> for MaxOf<K> {
     fn when(&self, item: &K) -> Duration {
-        self.limiters
-            .iter()
-            .map(|l| l.when(item))
-            .fold(Duration::ZERO, Duration::max)
+        let mut max = Duration::ZERO;
+        self.each(|l| max = max.max(l.when(item)));
+        max
     }
 
     fn forget(&self, item: &K) {
-        for l in &self.limiters {
-            l.forget(item);
-        }
+        self.each(|l| l.forget(item));
     }
 
     fn num_requeues(&self, item: &K) -> u32 {
-        self.limiters
-            .iter()
-            .map(|l| l.num_requeues(item))
-            .max()
-            .unwrap_or(0)
+        let mut max = 0;
+        self.each(|l| max = max.max(l.num_requeues(item)));
+        max
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use gosync_core::clock::Clock;
 use gosync_core::sync::Mutex;
 
+use crate::exponential::nanos_to_duration;
 use crate::{ConfigError, Limit, RateLimiter};
 
 /// A token bucket: up to `burst` tokens, refilled at `limit`, with the semantics of Go's
@@ -32,6 +33,13 @@ use crate::{ConfigError, Limit, RateLimiter};
 /// finds the token there (two successive times to act may therefore be up to 1 ns
 /// closer than the exact spacing; the tokens granted never exceed
 /// `burst + rate · elapsed`).
+///
+/// No [`Limit`], burst or clock reading can overflow that arithmetic: times are counted
+/// in `u128` nanoseconds since the bucket was created (so a fake clock advanced by
+/// centuries still limits correctly), and the refill after an idle period is capped at
+/// the time the bucket needs to fill up, as x/time caps it (`maxElapsed`), so the
+/// balance never exceeds the burst and `elapsed · rate` is never formed for a longer
+/// time than that.
 ///
 /// # Limits and bursts
 ///
@@ -67,25 +75,122 @@ pub struct TokenBucket {
     state: Mutex<State>,
     limit: Limit,
     burst: u32,
+    /// The units one nanosecond refills: `limit.events`, or 1 for [`Limit::ZERO`] (whose
+    /// amounts are then plain units, and which never refills).
+    rate: u64,
+    /// `burst` tokens.
+    full: Amount,
+    /// One token.
+    token: Amount,
     clock: Clock,
     epoch: Instant,
 }
 
-/// The mutable part, in units where one token is `limit.per_ns` and each nanosecond
-/// adds `limit.events`. Times are nanoseconds since `TokenBucket::epoch`.
+/// The mutable part. Times are nanoseconds since `TokenBucket::epoch`: `u128`, so no
+/// clock reading saturates.
 struct State {
-    /// The balance at `last`; negative while reservations are outstanding.
-    tokens: i128,
-    /// When `tokens` was last brought up to date. Never goes backwards.
-    last: u64,
+    /// How far the balance at `last` is below the burst: 0 when the bucket is full,
+    /// more than `full` while reservations are outstanding (the balance is negative).
+    /// Its `ns` is x/time's `maxElapsed`: the refill time that fills the bucket up.
+    missing: Amount,
+    /// When `missing` was last brought up to date. Never goes backwards.
+    last: u128,
     /// The latest time-to-act of any reservation.
-    last_event: u64,
+    last_event: u128,
+}
+
+/// A non-negative amount of the bucket's units (one token is `limit.per_ns` units, and
+/// each nanosecond refills `rate` units), held as `ns · rate − slack` with
+/// `0 <= slack < rate`: `ns` is the time the refill takes to bring the amount, rounded up
+/// to the nanosecond, and `slack` what that whole nanosecond brings beyond it.
+///
+/// Every operation is exact and stays far inside `u128`: an amount is at most the burst
+/// (`ns < 2⁹⁶`), plus a deficit the refill covers within `u64::MAX` nanoseconds (a
+/// reservation further away is refused), plus one more burst being reserved: `ns < 2⁹⁸`,
+/// and in units `< 2¹²⁸` for the burst and the deficit alone. Subtracting a refill is
+/// subtracting a time, so the product `elapsed · rate`, which overflowed `i128` for long
+/// idle times and fast rates, is never formed; a refill longer than `ns` (x/time's
+/// `maxElapsed`) simply leaves zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Amount {
+    ns: u128,
+    slack: u64,
+}
+
+impl Amount {
+    const ZERO: Amount = Amount { ns: 0, slack: 0 };
+
+    /// `units` of a bucket refilling `rate` units per nanosecond (`units <= u32::MAX ·
+    /// u64::MAX`: a burst).
+    fn from_units(units: u128, rate: u64) -> Amount {
+        let rate = u128::from(rate);
+        let ns = units.div_ceil(rate);
+        // ns · rate - units < rate, and ns · rate <= units + rate - 1 fits.
+        let slack = (ns * rate - units) as u64;
+        Amount { ns, slack }
+    }
+
+    /// The amount in units, if it fits in `u128` (it does for the burst and for a
+    /// deficit: see the type docs).
+    fn units(self, rate: u64) -> Option<u128> {
+        self.ns
+            .checked_mul(u128::from(rate))
+            .map(|u| u - u128::from(self.slack))
+    }
+
+    /// `self + other`.
+    fn add(self, other: Amount, rate: u64) -> Amount {
+        let ns = self.ns + other.ns;
+        let slack = u128::from(self.slack) + u128::from(other.slack);
+        if slack >= u128::from(rate) {
+            // A slack is positive only with `ns >= 1`, so `ns >= 1` here.
+            Amount {
+                ns: ns - 1,
+                slack: (slack - u128::from(rate)) as u64,
+            }
+        } else {
+            Amount {
+                ns,
+                slack: slack as u64,
+            }
+        }
+    }
+
+    /// `max(self − other, 0)`.
+    fn saturating_sub(self, other: Amount, rate: u64) -> Amount {
+        // self − other = (self.ns − other.ns) · rate − (self.slack − other.slack).
+        let (ns, slack) = if self.slack >= other.slack {
+            (self.ns.checked_sub(other.ns), self.slack - other.slack)
+        } else {
+            // = (self.ns − other.ns + 1) · rate − (rate − (other.slack − self.slack)).
+            let borrow = other.slack - self.slack;
+            ((self.ns + 1).checked_sub(other.ns), rate - borrow)
+        };
+        match ns {
+            // With `ns == 0` the difference is `-slack <= 0`.
+            Some(ns) if ns > 0 => Amount { ns, slack },
+            _ => Amount::ZERO,
+        }
+    }
+
+    /// `max(self − elapsed · rate, 0)`: what is left after `elapsed` nanoseconds of
+    /// refill. The refill is capped at `ns`, the time that covers the whole amount.
+    fn refilled(self, elapsed: u128) -> Amount {
+        if elapsed >= self.ns {
+            Amount::ZERO
+        } else {
+            Amount {
+                ns: self.ns - elapsed,
+                slack: self.slack,
+            }
+        }
+    }
 }
 
 /// The outcome of reserving tokens, before the lock is released.
 struct Granted {
     ok: bool,
-    act: u64,
+    act: u128,
 }
 
 impl TokenBucket {
@@ -118,14 +223,19 @@ impl TokenBucket {
             return Err(ConfigError::ZeroBurst);
         }
         let epoch = clock.now();
+        let rate = limit.events.max(1);
+        let per_ns = u128::from(limit.per_ns);
         Ok(TokenBucket {
             state: Mutex::new(State {
-                tokens: i128::from(burst) * i128::from(limit.per_ns),
+                missing: Amount::ZERO,
                 last: 0,
                 last_event: 0,
             }),
             limit,
             burst,
+            rate,
+            full: Amount::from_units(u128::from(burst) * per_ns, rate),
+            token: Amount::from_units(per_ns, rate),
             clock,
             epoch,
         })
@@ -155,48 +265,59 @@ impl TokenBucket {
         let now = self.now_ns();
         let st = self.state.lock();
         let now = now.max(st.last);
-        self.advance(&st, now) as f64 / self.limit.per_ns as f64
+        self.balance(self.advance(&st, now))
+    }
+
+    /// The balance, in tokens, of a bucket `missing` below full.
+    fn balance(&self, missing: Amount) -> f64 {
+        let units = |a: Amount| match a.units(self.rate) {
+            Some(u) => u as f64,
+            None => a.ns as f64 * self.rate as f64 - a.slack as f64,
+        };
+        let above_zero = self.full.saturating_sub(missing, self.rate);
+        let signed = if above_zero != Amount::ZERO {
+            units(above_zero)
+        } else {
+            -units(missing.saturating_sub(self.full, self.rate))
+        };
+        // The float division may round a balance just below the burst to above it.
+        (signed / self.limit.per_ns as f64).min(f64::from(self.burst))
     }
 
     #[inline]
-    fn now_ns(&self) -> u64 {
+    fn now_ns(&self) -> u128 {
         let since = self.clock.now().saturating_duration_since(self.epoch);
-        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        since.as_nanos()
     }
 
-    fn instant(&self, ns: u64) -> Option<Instant> {
-        self.epoch.checked_add(Duration::from_nanos(ns))
+    fn instant(&self, ns: u128) -> Option<Instant> {
+        self.epoch.checked_add(nanos_to_duration(ns))
     }
 
-    /// The balance at `now` (>= `st.last`), refilled and capped at the burst.
+    /// How far below full the bucket is at `now` (>= `st.last`), after the refill since
+    /// `st.last`.
     #[inline]
-    fn advance(&self, st: &State, now: u64) -> i128 {
-        let elapsed = i128::from(now - st.last);
-        let cap = i128::from(self.burst) * i128::from(self.limit.per_ns);
-        // elapsed < 2^64 and events < 2^64, so the product fits; the balance is >= a
-        // saturated i128::MIN / 2 in practice, and saturating_add keeps it sane anyway.
-        st.tokens
-            .saturating_add(elapsed * i128::from(self.limit.events))
-            .min(cap)
+    fn advance(&self, st: &State, now: u128) -> Amount {
+        if self.limit.is_zero() {
+            st.missing
+        } else {
+            st.missing.refilled(now - st.last)
+        }
     }
 
-    /// Nanoseconds until a deficit of `missing` units is refilled, rounded up; `None`
-    /// if never (zero limit) or beyond `u64`.
+    /// `n` tokens.
     #[inline]
-    fn refill_ns(&self, missing: i128) -> Option<u64> {
-        if missing <= 0 {
-            return Some(0);
+    fn cost(&self, n: u32) -> Amount {
+        if n == 1 {
+            self.token
+        } else {
+            Amount::from_units(u128::from(n) * u128::from(self.limit.per_ns), self.rate)
         }
-        if self.limit.events == 0 {
-            return None;
-        }
-        let events = i128::from(self.limit.events);
-        u64::try_from((missing + events - 1) / events).ok()
     }
 
     /// x/time's `reserveN`: takes `n` tokens at `now` if they can be had within
-    /// `max_wait` nanoseconds (`None`: any finite wait).
-    fn reserve_at(&self, now: u64, n: u32, max_wait: Option<u64>) -> Granted {
+    /// `max_wait` nanoseconds (`None`: any wait up to `u64::MAX` nanoseconds).
+    fn reserve_at(&self, now: u128, n: u32, max_wait: Option<u128>) -> Granted {
         if self.limit.is_inf() {
             return Granted { ok: true, act: now };
         }
@@ -204,19 +325,27 @@ impl TokenBucket {
         // The clock was read before the lock: a thread that read it earlier may come
         // second. Treat it as arriving at `last`, so no interval is credited twice.
         let now = now.max(st.last);
-        let cost = i128::from(n) * i128::from(self.limit.per_ns);
-        let after = self.advance(&st, now).saturating_sub(cost);
-        let wait = self.refill_ns(-after);
+        let after = self.advance(&st, now).add(self.cost(n), self.rate);
+        // The balance after taking the tokens is `full − after`; below zero, the refill
+        // brings it back to zero in `deficit.ns` nanoseconds (rounded up).
+        let deficit = after.saturating_sub(self.full, self.rate);
+        let wait = if deficit == Amount::ZERO {
+            Some(0)
+        } else if self.limit.is_zero() {
+            None
+        } else {
+            Some(deficit.ns).filter(|&w| w <= u128::from(u64::MAX))
+        };
         let ok = n <= self.burst
             && match (wait, max_wait) {
                 (None, _) => false,
                 (Some(_), None) => true,
                 (Some(w), Some(max)) => w <= max,
             };
-        let act = now.saturating_add(wait.unwrap_or(u64::MAX));
+        let act = now + wait.unwrap_or(0);
         if ok {
             st.last = now;
-            st.tokens = after;
+            st.missing = after;
             st.last_event = act;
         }
         Granted { ok, act }
@@ -325,13 +454,10 @@ impl TokenBucket {
     /// Those of [`wait_n`](TokenBucket::wait_n), and [`WaitError::Timeout`] when the
     /// wait would exceed `timeout`.
     pub fn wait_n_timeout(&self, n: u32, timeout: Duration) -> Result<(), WaitError> {
-        self.wait_inner(
-            n,
-            Some(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)),
-        )
+        self.wait_inner(n, Some(timeout.as_nanos()))
     }
 
-    fn wait_inner(&self, n: u32, max_wait: Option<u64>) -> Result<(), WaitError> {
+    fn wait_inner(&self, n: u32, max_wait: Option<u128>) -> Result<(), WaitError> {
         if n > self.burst && !self.limit.is_inf() {
             return Err(WaitError::ExceedsBurst {
                 n,
@@ -350,7 +476,7 @@ impl TokenBucket {
         if g.act > now {
             match self.instant(g.act) {
                 Some(t) => self.clock.sleep_until(t),
-                None => self.clock.sleep(Duration::from_nanos(g.act - now)),
+                None => self.clock.sleep(nanos_to_duration(g.act - now)),
             }
         }
         Ok(())
@@ -358,30 +484,34 @@ impl TokenBucket {
 
     /// x/time's `CancelAt`: gives back the tokens of a reservation that has not acted
     /// yet, minus those that later reservations already count on.
-    fn cancel_at(&self, r: &Reservation<'_>, now: u64) {
+    fn cancel_at(&self, r: &Reservation<'_>, now: u128) {
         if !r.ok || r.tokens == 0 || self.limit.is_inf() || r.act < now {
             return;
         }
         let mut st = self.state.lock();
         let now = now.max(st.last);
-        let events = i128::from(self.limit.events);
-        let per = i128::from(self.limit.per_ns);
-        let later = i128::from(st.last_event.saturating_sub(r.act));
-        let restore = (i128::from(r.tokens) * per).saturating_sub(later.saturating_mul(events));
-        if restore <= 0 {
+        let cost = self.cost(r.tokens);
+        // The refill of the time from this reservation's act to the last one's is
+        // counted on by the later reservations (a zero limit refills nothing).
+        let restore = if self.limit.is_zero() {
+            cost
+        } else {
+            let later = Amount {
+                ns: st.last_event.saturating_sub(r.act),
+                slack: 0,
+            };
+            cost.saturating_sub(later, self.rate)
+        };
+        if restore == Amount::ZERO {
             return;
         }
-        let cap = i128::from(self.burst) * per;
-        let tokens = self.advance(&st, now).saturating_add(restore).min(cap);
+        // Capped at full: `missing` does not go below zero.
+        st.missing = self.advance(&st, now).saturating_sub(restore, self.rate);
         st.last = now;
-        st.tokens = tokens;
-        if r.act == st.last_event {
+        if r.act == st.last_event && !self.limit.is_zero() {
             // This was the latest reservation: the last event moves back to when the
             // tokens it took would have been ready.
-            let prev = self
-                .refill_ns(i128::from(r.tokens) * per)
-                .and_then(|d| r.act.checked_sub(d));
-            if let Some(prev) = prev.filter(|&p| p >= now) {
+            if let Some(prev) = r.act.checked_sub(cost.ns).filter(|&p| p >= now) {
                 st.last_event = prev;
             }
         }
@@ -395,7 +525,7 @@ impl<K: ?Sized> RateLimiter<K> for TokenBucket {
         let now = self.now_ns();
         let g = self.reserve_at(now, 1, None);
         if g.ok {
-            Duration::from_nanos(g.act - now)
+            nanos_to_duration(g.act - now)
         } else {
             Duration::MAX
         }
@@ -417,10 +547,9 @@ impl fmt::Debug for TokenBucket {
         let mut d = f.debug_struct("TokenBucket");
         d.field("limit", &self.limit).field("burst", &self.burst);
         match self.state.try_lock() {
-            Some(st) if !self.limit.is_inf() => d.field(
-                "tokens_at_last",
-                &(st.tokens as f64 / self.limit.per_ns as f64),
-            ),
+            Some(st) if !self.limit.is_inf() => {
+                d.field("tokens_at_last", &self.balance(st.missing))
+            }
             Some(_) => &mut d,
             None => d.field("tokens_at_last", &"<locked>"),
         };
@@ -439,7 +568,7 @@ pub struct Reservation<'a> {
     ok: bool,
     tokens: u32,
     /// Time to act, in the bucket's nanoseconds since its epoch.
-    act: u64,
+    act: u128,
 }
 
 impl Reservation<'_> {
@@ -460,9 +589,8 @@ impl Reservation<'_> {
         if !self.ok {
             return Duration::MAX;
         }
-        let act = Duration::from_nanos(self.act);
-        let since = t.saturating_duration_since(self.bucket.epoch);
-        act.saturating_sub(since)
+        let since = t.saturating_duration_since(self.bucket.epoch).as_nanos();
+        nanos_to_duration(self.act.saturating_sub(since))
     }
 
     /// When the tokens are due, or `None` if the reservation is not ok (or the time is

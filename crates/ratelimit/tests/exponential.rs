@@ -157,6 +157,46 @@ fn idle_expiry_sweeps_memory() {
     assert!(keys <= 10_000, "{keys} keys held: {dbg}");
 }
 
+/// 600 years: more than the `u64::MAX` nanoseconds (about 584 years) a `u64` can count.
+const CENTURIES: Duration = Duration::from_secs(600 * 365 * 24 * 3600);
+
+#[test]
+fn idle_expiry_works_centuries_after_the_limiter_was_built() {
+    let fake = FakeClock::new();
+    let bounds = FailureMapBounds::new()
+        .idle_expiry(Duration::from_secs(10))
+        .clock(fake.clock());
+    let l = ExponentialLimiter::with_bounds(MS, Duration::from_secs(1), bounds);
+    for _ in 0..3 {
+        fake.advance(CENTURIES);
+        assert_eq!(l.num_requeues(&7), 0);
+        assert_eq!(l.when(&7), MS);
+        fake.advance(Duration::from_secs(9));
+        assert_eq!(l.when(&7), 2 * MS); // refreshed at 9 s
+        fake.advance(Duration::from_secs(9));
+        assert_eq!(l.num_requeues(&7), 2);
+        fake.advance(Duration::from_secs(1));
+        assert_eq!(l.num_requeues(&7), 0, "idle for 10 s: expired");
+        assert_eq!(l.when(&7), MS);
+    }
+    // Expired keys are still swept out of memory.
+    for k in 100..1100 {
+        l.when(&k);
+    }
+    fake.advance(Duration::from_secs(10));
+    for k in 1100..2100 {
+        l.when(&k);
+    }
+    let dbg = format!("{l:?}");
+    let keys: usize = dbg
+        .split("keys: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .expect(&dbg);
+    assert!(keys <= 1001, "{keys} keys held: {dbg}");
+}
+
 #[test]
 fn zero_ttl_makes_every_failure_the_first() {
     let fake = FakeClock::new();

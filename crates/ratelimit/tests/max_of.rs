@@ -1,6 +1,9 @@
 //! MaxOf and the default controller limiter: client-go sequences.
 #![cfg(not(loom))]
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gosync_core::clock::FakeClock;
@@ -67,4 +70,91 @@ fn default_controller_sequence() {
     assert_eq!(l.num_requeues(&0), 19);
     l.forget(&0);
     assert_eq!(l.num_requeues(&0), 0);
+}
+
+/// A member that panics on one key (and counts its calls), and waits zero otherwise.
+struct PanicsOn {
+    key: u32,
+    calls: AtomicU32,
+}
+
+impl PanicsOn {
+    fn new(key: u32) -> Arc<PanicsOn> {
+        Arc::new(PanicsOn {
+            key,
+            calls: AtomicU32::new(0),
+        })
+    }
+    fn check(&self, item: &u32, what: &'static str) {
+        self.calls.fetch_add(1, Relaxed);
+        if *item == self.key {
+            std::panic::panic_any(what);
+        }
+    }
+}
+
+impl RateLimiter<u32> for PanicsOn {
+    fn when(&self, item: &u32) -> Duration {
+        self.check(item, "when");
+        Duration::ZERO
+    }
+    fn forget(&self, item: &u32) {
+        self.check(item, "forget");
+    }
+    fn num_requeues(&self, item: &u32) -> u32 {
+        self.check(item, "num_requeues");
+        0
+    }
+}
+
+/// The panic payload of `f`, which must panic.
+fn panic_of<R>(f: impl FnOnce() -> R) -> &'static str {
+    let payload = catch_unwind(AssertUnwindSafe(f))
+        .err()
+        .expect("did not panic");
+    payload
+        .downcast_ref::<&'static str>()
+        .expect("a &str payload")
+}
+
+#[test]
+fn a_panicking_member_does_not_keep_the_others_from_recording_or_forgetting() {
+    let ms = Duration::from_millis;
+    let exp = Arc::new(ExponentialLimiter::new(ms(1), Duration::from_secs(1)));
+    let (first, last) = (PanicsOn::new(13), PanicsOn::new(13));
+    let l = max_of(vec![
+        Box::new(Arc::clone(&first)),
+        Box::new(Arc::clone(&exp)),
+        Box::new(Arc::clone(&last)),
+    ]);
+    let calls = || (first.calls.load(Relaxed), last.calls.load(Relaxed));
+
+    // `when`: every member records the failure, then the first panic propagates.
+    assert_eq!(panic_of(|| l.when(&13)), "when");
+    assert_eq!(
+        exp.num_requeues(&13),
+        1,
+        "the member after a panic was skipped"
+    );
+    assert_eq!(calls(), (1, 1));
+    assert_eq!(panic_of(|| l.when(&13)), "when");
+    assert_eq!(exp.num_requeues(&13), 2);
+
+    // `forget` reaches every member too, so no member keeps a stale backoff.
+    assert_eq!(panic_of(|| l.forget(&13)), "forget");
+    assert_eq!(
+        exp.num_requeues(&13),
+        0,
+        "the member after a panic did not forget"
+    );
+    assert_eq!(calls(), (3, 3));
+
+    assert_eq!(panic_of(|| l.num_requeues(&13)), "num_requeues");
+    assert_eq!(calls(), (4, 4));
+
+    // Other keys, and the limiter as a whole, are unaffected.
+    assert_eq!(l.when(&1), ms(1));
+    assert_eq!(l.when(&1), ms(2));
+    assert_eq!(l.num_requeues(&1), 2);
+    assert_eq!(l.when(&14), ms(1));
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use gosync_core::clock::FakeClock;
 use gosync_ratelimit::{
-    max_of, Backoff, ExponentialLimiter, FastSlowLimiter, Jitter, Limit, RateLimiter, TokenBucket,
+    max_of, Backoff, ExponentialLimiter, FastSlowLimiter, Jitter, Limit, RateLimiter, Reservation,
+    TokenBucket,
 };
 use proptest::prelude::*;
 
@@ -56,7 +57,153 @@ fn reference_delay(base: Duration, max: Duration, n: u32) -> Duration {
     }
 }
 
+/// One year of 365 days.
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Limits from the slowest to the fastest representable, biased to the extremes where
+/// `elapsed · rate` and the token counts are largest.
+fn limit() -> impl Strategy<Value = Limit> {
+    let ns = Duration::from_nanos;
+    let top = u64::MAX - 3..=u64::MAX;
+    prop_oneof![
+        (1u64..1000, 1u64..10_000_000_000).prop_map(move |(e, p)| Limit::new(e, ns(p))),
+        (any::<u64>(), any::<u64>()).prop_map(move |(e, p)| Limit::new(e, ns(p))),
+        (top.clone(), top.clone()).prop_map(move |(e, p)| Limit::new(e, ns(p))),
+        (top.clone(), 1u64..4).prop_map(move |(e, p)| Limit::new(e, ns(p))),
+        (1u64..4, top).prop_map(move |(e, p)| Limit::new(e, ns(p))),
+        Just(Limit::ZERO),
+        Just(Limit::INF),
+    ]
+}
+
+fn burst() -> impl Strategy<Value = u32> {
+    prop_oneof![1u32..10, any::<u32>(), Just(u32::MAX)]
+}
+
+/// Clock steps from a nanosecond to a thousand years, biased to small steps and to steps
+/// beyond the `u64::MAX` nanoseconds (about 584 years) a `u64` can count.
+fn step() -> impl Strategy<Value = Duration> {
+    prop_oneof![
+        3 => (0u64..1_000_000_000).prop_map(Duration::from_nanos),
+        1 => any::<u64>().prop_map(Duration::from_nanos),
+        1 => (0u32..1000).prop_map(|years| YEAR * years),
+        1 => Just(YEAR * 600),
+    ]
+}
+
+#[derive(Clone, Debug)]
+enum BucketOp {
+    Advance(Duration),
+    /// `allow_n` of this many tokens; `None`: the burst.
+    Allow(Option<u32>),
+    Reserve(Option<u32>),
+    When,
+    /// Cancels the reservation of this index (modulo the number held).
+    Cancel(usize),
+}
+
+fn bucket_ops() -> impl Strategy<Value = Vec<BucketOp>> {
+    let n = prop_oneof![3 => (0u32..4).prop_map(Some), 1 => any::<u32>().prop_map(Some), 1 => Just(None)];
+    prop::collection::vec(
+        prop_oneof![
+            2 => step().prop_map(BucketOp::Advance),
+            2 => n.clone().prop_map(BucketOp::Allow),
+            2 => n.prop_map(BucketOp::Reserve),
+            2 => Just(BucketOp::When),
+            1 => any::<usize>().prop_map(BucketOp::Cancel),
+        ],
+        0..40,
+    )
+}
+
+/// What an operation on a bucket observed.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Allowed(bool),
+    Reserved { ok: bool, delay: Duration },
+    When(Duration),
+    Cancelled,
+    Advanced,
+}
+
+/// A bucket on its own fake clock, the reservations it holds, and what it saw.
+struct Run<'a> {
+    fake: &'a FakeClock,
+    bucket: &'a TokenBucket,
+    held: Vec<Reservation<'a>>,
+}
+
+impl Run<'_> {
+    fn apply(&mut self, op: &BucketOp) -> (Seen, f64) {
+        let burst = self.bucket.burst();
+        let seen = match *op {
+            BucketOp::Advance(d) => {
+                self.fake.advance(d);
+                Seen::Advanced
+            }
+            BucketOp::Allow(n) => Seen::Allowed(self.bucket.allow_n(n.unwrap_or(burst))),
+            BucketOp::Reserve(n) => {
+                let r = self.bucket.reserve_n(n.unwrap_or(burst));
+                let seen = Seen::Reserved {
+                    ok: r.ok(),
+                    delay: r.delay(),
+                };
+                self.held.push(r);
+                seen
+            }
+            BucketOp::When => Seen::When(RateLimiter::<()>::when(self.bucket, &())),
+            BucketOp::Cancel(i) => {
+                if !self.held.is_empty() {
+                    let i = i % self.held.len();
+                    self.held.swap_remove(i).cancel();
+                }
+                Seen::Cancelled
+            }
+        };
+        (seen, self.bucket.tokens())
+    }
+}
+
 proptest! {
+    /// A bucket left idle for any time, up to a thousand years, is full: from then on
+    /// it behaves exactly like a new bucket, for every limit and burst, with clock steps
+    /// up to a thousand years in between. Also checks that nothing overflows (a panic in
+    /// debug builds) and that the balance never exceeds the burst.
+    #[test]
+    fn bucket_idle_for_any_time_behaves_as_new(
+        limit in limit(), burst in burst(), idle in step(), ops in bucket_ops(),
+    ) {
+        let (old_clock, new_clock) = (FakeClock::new(), FakeClock::new());
+        let old = TokenBucket::with_clock(limit, burst, old_clock.clock()).unwrap();
+        old_clock.advance(idle);
+        let new = TokenBucket::with_clock(limit, burst, new_clock.clock()).unwrap();
+        let mut old_run = Run { fake: &old_clock, bucket: &old, held: Vec::new() };
+        let mut new_run = Run { fake: &new_clock, bucket: &new, held: Vec::new() };
+        // Successive reservations at one instant queue up: their delays never shrink
+        // until time moves or a reservation is cancelled.
+        let mut last_delay = Duration::ZERO;
+        for (i, op) in ops.iter().enumerate() {
+            let (seen, tokens) = new_run.apply(op);
+            let (old_seen, old_tokens) = old_run.apply(op);
+            prop_assert_eq!(&old_seen, &seen, "op {} ({:?})", i, op);
+            prop_assert_eq!(old_tokens, tokens, "tokens after op {} ({:?})", i, op);
+            prop_assert!(tokens <= f64::from(burst), "{} tokens above the burst", tokens);
+            let delay = match seen {
+                Seen::Reserved { ok: true, delay } | Seen::When(delay) => delay,
+                Seen::Advanced | Seen::Cancelled => {
+                    last_delay = Duration::ZERO;
+                    continue;
+                }
+                _ => continue,
+            };
+            if delay != Duration::MAX {
+                prop_assert!(delay >= last_delay, "op {}: {:?} after {:?}", i, delay, last_delay);
+                prop_assert!(delay <= Duration::from_nanos(u64::MAX));
+                last_delay = delay;
+            }
+        }
+    }
+
     #[test]
     fn exponential_matches_the_model(base in duration(), max in duration(), ops in ops()) {
         let l = ExponentialLimiter::new(base, max);

@@ -343,3 +343,133 @@ fn debug_and_tokens() {
     let s = format!("{:?}", f.bucket);
     assert!(s.contains("TokenBucket") && s.contains("burst: 4"), "{s}");
 }
+
+/// 600 years: more than the `u64::MAX` nanoseconds (about 584 years) a `u64` can count.
+const CENTURIES: Duration = Duration::from_secs(600 * 365 * 24 * 3600);
+
+/// 300 years: more than 2⁶³ ns, where `elapsed · events` overflowed `i128` for a rate
+/// of about one token per nanosecond or more.
+const THREE_CENTURIES: Duration = Duration::from_secs(300 * 365 * 24 * 3600);
+
+fn when(b: &TokenBucket) -> Duration {
+    RateLimiter::<()>::when(b, &())
+}
+
+#[test]
+fn far_future_clock_keeps_limiting() {
+    let f = Fixture::new(Limit::per_second(10), 3);
+    assert!(f.bucket.allow_n(3));
+    f.fake.advance(CENTURIES);
+    // Refilled, but never beyond the burst.
+    assert_eq!(f.bucket.tokens(), 3.0);
+    assert!(f.bucket.allow_n(3));
+    assert!(!f.bucket.allow());
+    assert_eq!(when(&f.bucket), D);
+    assert_eq!(when(&f.bucket), D * 2);
+    assert_eq!(f.bucket.tokens(), -2.0);
+    f.fake.advance(D * 2);
+    assert_eq!(f.bucket.tokens(), 0.0);
+    assert!(!f.bucket.allow());
+    f.fake.advance(D);
+    assert!(f.bucket.allow());
+    assert!(!f.bucket.allow());
+    let r = f.bucket.reserve();
+    assert_eq!(r.delay(), D);
+    assert_eq!(r.time_to_act(), Some(f.fake.now() + D));
+    r.cancel();
+    assert_eq!(f.bucket.tokens(), 0.0, "the cancel gave the token back");
+    // Far beyond the first 584 years, again and again.
+    for _ in 0..3 {
+        f.fake.advance(CENTURIES);
+        assert!(f.bucket.allow_n(3));
+        assert!(!f.bucket.allow());
+        assert_eq!(when(&f.bucket), D);
+    }
+}
+
+#[test]
+fn far_future_wait_sleeps_the_right_time() {
+    let f = Fixture::new(Limit::per_second(10), 1);
+    f.fake.advance(CENTURIES);
+    f.bucket.wait().unwrap(); // the burst: no sleep
+    std::thread::scope(|s| {
+        let h = s.spawn(|| f.bucket.wait());
+        assert!(f.fake.block_until_waiters(1, Duration::from_secs(10)));
+        f.fake.advance(D - Duration::from_nanos(1));
+        assert_eq!(f.fake.waiters(), 1, "woke up before its token was due");
+        f.fake.advance(Duration::from_nanos(1));
+        h.join().unwrap().unwrap();
+    });
+}
+
+#[test]
+fn huge_rates_with_huge_elapsed_times_do_not_overflow() {
+    let ns = Duration::from_nanos;
+    // About 2⁶⁴ and about 1 token per nanosecond (with the largest numerator and
+    // denominator), and a plain rate.
+    let limits = [
+        Limit::new(u64::MAX, ns(1)),
+        Limit::new(u64::MAX, ns(u64::MAX - 1)),
+        Limit::new(u64::MAX - 1, ns(u64::MAX)),
+        Limit::per_second(1),
+    ];
+    for limit in limits {
+        for burst in [1, 2, u32::MAX] {
+            let f = Fixture::new(limit, burst);
+            assert!(f.bucket.allow_n(burst));
+            for elapsed in [THREE_CENTURIES, CENTURIES, CENTURIES * 3] {
+                let ctx = format!("{limit:?}, burst {burst}, after {elapsed:?}");
+                f.fake.advance(elapsed);
+                assert_eq!(f.bucket.tokens(), f64::from(burst), "{ctx}");
+                assert!(f.bucket.allow_n(burst), "{ctx}: refilled");
+                assert!(!f.bucket.allow(), "{ctx}: emptied");
+                f.fake.advance(elapsed);
+                assert_eq!(when(&f.bucket), Duration::ZERO, "{ctx}: refilled");
+                assert!(f.bucket.allow_n(burst - 1), "{ctx}: the rest of the burst");
+            }
+        }
+    }
+}
+
+#[test]
+fn slowest_rate_refills_exactly_beyond_584_years() {
+    // One token every u64::MAX ns (about 584.5 years), observed after 600 years.
+    let per = u128::from(u64::MAX);
+    let centuries = CENTURIES.as_nanos();
+    let f = Fixture::new(Limit::every(Duration::from_nanos(u64::MAX)), 2);
+    assert!(f.bucket.allow_n(2));
+    f.fake.advance(CENTURIES);
+    assert_eq!(f.bucket.tokens(), (centuries as f64) / (per as f64));
+    assert!(f.bucket.allow());
+    assert!(!f.bucket.allow());
+    // The next token is due once 2 · per ns have passed since the burst was taken.
+    let want = u64::try_from(2 * per - centuries).unwrap();
+    assert_eq!(when(&f.bucket), Duration::from_nanos(want));
+}
+
+#[test]
+fn huge_rates_refill_exactly() {
+    // About one token per nanosecond (2^64 - 1 every 2^64 - 2 ns): after the burst,
+    // each nanosecond brings one token and a sliver.
+    let f = Fixture::new(
+        Limit::new(u64::MAX, Duration::from_nanos(u64::MAX - 1)),
+        u32::MAX,
+    );
+    f.fake.advance(CENTURIES);
+    assert!(f.bucket.allow_n(u32::MAX));
+    assert_eq!(when(&f.bucket), Duration::from_nanos(1));
+    assert_eq!(when(&f.bucket), Duration::from_nanos(2));
+    let r = f.bucket.reserve_n(u32::MAX);
+    assert!(r.ok());
+    // u32::MAX + 2 tokens missing, less a sliver (the sliver each nanosecond brings
+    // beyond one token), rounded up.
+    assert_eq!(r.delay(), Duration::from_nanos(u64::from(u32::MAX) + 2));
+    // 2^64 - 1 tokens per ns: any burst refills in one nanosecond.
+    let f = Fixture::new(Limit::new(u64::MAX, Duration::from_nanos(1)), u32::MAX);
+    f.fake.advance(CENTURIES);
+    assert!(f.bucket.allow_n(u32::MAX));
+    assert!(!f.bucket.allow());
+    assert_eq!(when(&f.bucket), Duration::from_nanos(1));
+    f.fake.advance(Duration::from_nanos(1));
+    assert!(f.bucket.allow_n(u32::MAX));
+}

@@ -39,14 +39,20 @@ impl AddOpts {
         self
     }
 
-    /// Adds the item once `after` has passed on the queue's clock.
+    /// Adds the item once `after` has passed on the queue's clock; zero adds it now.
+    ///
+    /// Together with [`rate_limited`](AddOpts::rate_limited), the item waits the shorter
+    /// of `after` and its limiter's delay, and an `after` of zero counts as unset: the
+    /// limiter's delay applies, as in controller-runtime (whose `After` is a plain
+    /// duration, 0 when unset). So `after(Duration::ZERO)` never bypasses a backoff.
     pub const fn after(mut self, after: Duration) -> Self {
         self.after = Some(after);
         self
     }
 
     /// Delays the item by its rate limiter's `when` (only on a
-    /// [`RateLimitingQueue`](crate::RateLimitingQueue); ignored by a plain priority queue).
+    /// [`RateLimitingQueue`](crate::RateLimitingQueue); ignored by a plain priority queue),
+    /// or by a shorter non-zero [`after`](AddOpts::after).
     pub const fn rate_limited(mut self, rate_limited: bool) -> Self {
         self.rate_limited = rate_limited;
         self

@@ -115,12 +115,37 @@ impl<T: Hash + Eq + Clone + Send + 'static, R: RateLimiter<T>>
 
     /// Adds with options (controller-runtime `AddWithOpts`). With `rate_limited`, the delay
     /// is the limiter's `when` (one failure recorded), or the `after` given if that is
-    /// shorter, as controller-runtime does.
+    /// shorter, as controller-runtime does. An `after` of zero counts as no `after` there
+    /// (controller-runtime: `if after == 0 || rlAfter < after`), so it never bypasses the
+    /// limiter's delay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::FakeClock;
+    /// use gosync_workqueue::ratelimit::ExponentialLimiter;
+    /// use gosync_workqueue::{AddOpts, Queue, RateLimitingQueue};
+    /// use std::time::Duration;
+    ///
+    /// let fake = FakeClock::new();
+    /// let limiter = ExponentialLimiter::new(Duration::from_millis(10), Duration::from_secs(1));
+    /// let q = RateLimitingQueue::priority_with_limiter(Queue::builder().clock(fake.clock()), limiter);
+    /// // The shorter of `after` and the limiter's 10 ms...
+    /// q.add_with_opts("a", AddOpts::new().rate_limited(true).after(Duration::from_millis(3)));
+    /// // ...but an `after` of zero is no `after`: the limiter's 10 ms apply.
+    /// q.add_with_opts("b", AddOpts::new().rate_limited(true).after(Duration::ZERO));
+    /// assert_eq!(q.len(), 0);
+    /// assert_eq!(q.waiting_len(), 2);
+    /// # q.shut_down();
+    /// ```
     pub fn add_with_opts(&self, item: T, opts: AddOpts) {
         let mut after = opts.after;
         if opts.rate_limited {
             let when = self.limiter.when(&item);
-            after = Some(after.map_or(when, |a| a.min(when)));
+            after = Some(match after {
+                Some(a) if !a.is_zero() => a.min(when),
+                _ => when,
+            });
         }
         self.queue
             .add_inner(item, opts.priority, after, opts.rate_limited);

@@ -98,3 +98,36 @@ fn priority_rate_limited_opts() {
     assert_eq!(*q.get().unwrap(), "a");
     q.shut_down();
 }
+
+#[test]
+fn after_zero_with_rate_limited_waits_the_limiters_delay() {
+    // controller-runtime's priority queue: `if after == 0 || rlAfter < after { after =
+    // rlAfter }`, so an After of 0 counts as unset and the limiter's delay applies.
+    let fake = FakeClock::new();
+    let limiter = ExponentialLimiter::new(ms(10), Duration::from_secs(1));
+    let q = RateLimitingQueue::priority_with_limiter(Queue::builder().clock(fake.clock()), limiter);
+    q.add_with_opts("a", AddOpts::new().rate_limited(true).after(Duration::ZERO));
+    assert_eq!(q.num_requeues(&"a"), 1);
+    assert_eq!(q.len(), 0, "After(0) let the item skip its backoff");
+    assert_eq!(q.waiting_len(), 1);
+    assert!(fake.block_until_waiters(1, HANG));
+    fake.advance(ms(10) - Duration::from_nanos(1));
+    assert_eq!(q.len(), 0, "ready before the limiter's 10 ms");
+    fake.advance(Duration::from_nanos(1));
+    assert_eq!(*q.get().unwrap(), "a");
+
+    // The second failure: 20 ms, still not bypassed by After(0).
+    q.add_with_opts("a", AddOpts::new().rate_limited(true).after(Duration::ZERO));
+    assert_eq!(q.len(), 0);
+    assert!(fake.block_until_waiters(1, HANG));
+    fake.advance(ms(20) - Duration::from_nanos(1));
+    assert_eq!(q.len(), 0);
+    fake.advance(Duration::from_nanos(1));
+    assert_eq!(*q.get().unwrap(), "a");
+
+    // Without rate_limited, After(0) is a plain add: ready at once.
+    q.add_with_opts("b", AddOpts::new().after(Duration::ZERO));
+    assert_eq!(q.len(), 1);
+    assert_eq!(*q.get().unwrap(), "b");
+    q.shut_down();
+}
