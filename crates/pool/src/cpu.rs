@@ -8,6 +8,9 @@
 //!   a thread always uses the same shard and threads spread over the shards.
 //! * Under loom: a simulated CPU, set per modelled thread with `set_simulated_cpu`, and
 //!   two CPUs.
+//! * Under Miri (which can run neither the rseq read nor `sched_getcpu`): four simulated
+//!   CPUs; each thread starts on its round-robin index and migrates to the next CPU every
+//!   few calls, so Miri checks the slot protocol through steals and migrations too.
 //!
 //! The process-wide caches below use std atomics directly: they are write-once
 //! configuration, not part of the pool protocol, and are replaced entirely under loom.
@@ -40,7 +43,7 @@ mod imp {
     /// (e.g. `0-3` or `0,2-5`), so every id `sched_getcpu` can return has its own shard,
     /// including CPUs hot-plugged later. Not `available_parallelism`, which counts the
     /// CPUs this process may use *now* (affinity, cgroup quota), not their ids.
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(miri)))]
     fn possible_cpus() -> usize {
         std::fs::read_to_string("/sys/devices/system/cpu/possible")
             .ok()
@@ -48,11 +51,55 @@ mod imp {
             .unwrap_or_else(available)
     }
 
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(all(not(target_os = "linux"), not(miri)))]
     fn possible_cpus() -> usize {
         available()
     }
 
+    /// Under Miri: four simulated CPUs (see the module docs).
+    #[cfg(miri)]
+    fn possible_cpus() -> usize {
+        MIRI_CPUS
+    }
+
+    #[cfg(miri)]
+    const MIRI_CPUS: usize = 4;
+
+    #[cfg(miri)]
+    thread_local! {
+        /// The simulated CPU the thread is pinned to, if any (tests that Go pins to a P).
+        static PINNED: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+
+    /// Under Miri: pins the calling thread to simulated CPU `cpu` (modulo the count), or
+    /// lets it migrate again (`None`).
+    #[cfg(miri)]
+    pub(crate) fn pin_simulated_cpu(cpu: Option<usize>) {
+        PINNED.with(|p| p.set(cpu.map(|c| c % MIRI_CPUS)));
+    }
+
+    /// Under Miri: the thread's round-robin index, moved to the next simulated CPU every
+    /// `MIGRATE_EVERY` calls.
+    #[cfg(miri)]
+    #[inline]
+    pub(crate) fn current() -> usize {
+        const MIGRATE_EVERY: usize = 5;
+        thread_local! {
+            static CALLS: Cell<usize> = const { Cell::new(0) };
+        }
+        if let Some(cpu) = PINNED.try_with(Cell::get).ok().flatten() {
+            return cpu;
+        }
+        let calls = CALLS
+            .try_with(|c| {
+                c.set(c.get().wrapping_add(1));
+                c.get()
+            })
+            .unwrap_or(0);
+        (thread_index() + calls / MIGRATE_EVERY) % MIRI_CPUS
+    }
+
+    #[cfg_attr(miri, allow(dead_code))]
     fn available() -> usize {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     }
@@ -69,7 +116,7 @@ mod imp {
     }
 
     /// The calling thread's CPU (Linux), a hint that may be stale by the time it is used.
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(miri)))]
     #[inline]
     pub(crate) fn current() -> usize {
         #[cfg(all(
@@ -85,7 +132,10 @@ mod imp {
     /// Which source [`current`] uses on the calling thread: `"rseq"`, `"sched_getcpu"`
     /// or `"thread index"`.
     pub(crate) fn source() -> &'static str {
+        #[cfg(miri)]
+        return "miri";
         #[cfg(all(
+            not(miri),
             target_os = "linux",
             target_env = "gnu",
             any(target_arch = "x86_64", target_arch = "aarch64")
@@ -93,16 +143,17 @@ mod imp {
         if super::rseq::cpu_id().is_some() {
             return "rseq";
         }
-        #[cfg(target_os = "linux")]
+        #[cfg(all(target_os = "linux", not(miri)))]
         // SAFETY: `sched_getcpu` has no preconditions; it returns -1 on failure.
         if unsafe { libc::sched_getcpu() } >= 0 {
             return "sched_getcpu";
         }
+        #[cfg_attr(miri, allow(unreachable_code))]
         "thread index"
     }
 
     /// glibc's `sched_getcpu()`, else the per-thread index.
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(miri)))]
     #[inline]
     pub(crate) fn getcpu() -> usize {
         // SAFETY: `sched_getcpu` has no preconditions; it returns -1 on failure.
@@ -115,7 +166,7 @@ mod imp {
     }
 
     /// The calling thread's shard hint on platforms without a cheap CPU id.
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(all(not(target_os = "linux"), not(miri)))]
     #[inline]
     pub(crate) fn current() -> usize {
         thread_index()
@@ -177,6 +228,7 @@ pub(crate) use imp::*;
 /// (`__rseq_size > 0`) and the field holds a real CPU id; otherwise `sched_getcpu`.
 #[cfg(all(
     not(loom),
+    not(miri),
     target_os = "linux",
     target_env = "gnu",
     any(target_arch = "x86_64", target_arch = "aarch64")
@@ -317,7 +369,8 @@ mod tests {
         assert!(current() < n);
     }
 
-    #[cfg(target_os = "linux")]
+    // Miri can call neither `sched_getcpu` nor read the rseq area.
+    #[cfg(all(target_os = "linux", not(miri)))]
     #[test]
     fn rseq_agrees_with_sched_getcpu() {
         // Pinned to one CPU, both sources must name it (no migration in between).
@@ -340,6 +393,7 @@ mod tests {
     }
 
     #[cfg(all(
+        not(miri),
         target_os = "linux",
         target_env = "gnu",
         any(target_arch = "x86_64", target_arch = "aarch64")
@@ -357,6 +411,7 @@ mod tests {
     }
 
     #[cfg(all(
+        not(miri),
         target_os = "linux",
         target_env = "gnu",
         any(target_arch = "x86_64", target_arch = "aarch64")
@@ -373,6 +428,7 @@ mod tests {
     /// `__rseq_size` to 0): the pool must notice and use `sched_getcpu`. Runs this test
     /// binary again as a child with the tunable set.
     #[cfg(all(
+        not(miri),
         target_os = "linux",
         target_env = "gnu",
         any(target_arch = "x86_64", target_arch = "aarch64")

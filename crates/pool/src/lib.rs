@@ -106,6 +106,15 @@ pub fn cpu_id_source() -> &'static str {
     cpu::source()
 }
 
+/// Under Miri: pins the calling thread to simulated CPU `cpu` (there are four), or lets
+/// it migrate every few calls again (`None`, the default). For the tests, which pin
+/// threads to CPUs with `sched_setaffinity` outside Miri.
+#[cfg(miri)]
+#[doc(hidden)]
+pub fn miri_pin_cpu(cpu: Option<usize>) {
+    cpu::pin_simulated_cpu(cpu);
+}
+
 /// Under loom: moves the calling modelled thread to simulated CPU `cpu` (there are two,
 /// 0 and 1; a thread starts on 0). Lets models exercise stealing and migration.
 #[cfg(loom)]

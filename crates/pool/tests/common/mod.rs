@@ -7,7 +7,10 @@ use std::sync::Arc;
 /// Pins the calling thread to one CPU, so its shard never changes and the pool behaves
 /// deterministically (Go's tests pin the goroutine to its P with `runtime_procPin`).
 pub fn pin_to_one_cpu() {
-    #[cfg(target_os = "linux")]
+    // Miri can call neither `sched_getcpu` nor `sched_setaffinity`: pin the simulated CPU.
+    #[cfg(miri)]
+    gosync_pool::miri_pin_cpu(Some(0));
+    #[cfg(all(target_os = "linux", not(miri)))]
     // SAFETY: `cpu_set_t` is plain data (zero is the empty set); `sched_setaffinity` on
     // the calling thread (pid 0) with a correctly sized set has no other preconditions.
     unsafe {
@@ -64,9 +67,12 @@ impl Drop for Tracked {
     }
 }
 
-/// The CPUs this thread may run on (Linux; empty elsewhere).
+/// The CPUs this thread may run on (Linux; empty elsewhere; Miri's four simulated ones).
+#[cfg_attr(miri, allow(unreachable_code))]
 pub fn allowed_cpus() -> Vec<usize> {
-    #[cfg(target_os = "linux")]
+    #[cfg(miri)]
+    return (0..4).collect();
+    #[cfg(all(target_os = "linux", not(miri)))]
     // SAFETY: `cpu_set_t` is plain data; `sched_getaffinity` on the calling thread with a
     // correctly sized set only writes the set.
     unsafe {
@@ -82,7 +88,9 @@ pub fn allowed_cpus() -> Vec<usize> {
 
 /// Pins the calling thread to `cpu` (Linux; a no-op elsewhere).
 pub fn pin_to(cpu: usize) {
-    #[cfg(target_os = "linux")]
+    #[cfg(miri)]
+    gosync_pool::miri_pin_cpu(Some(cpu));
+    #[cfg(all(target_os = "linux", not(miri)))]
     // SAFETY: as in `pin_to_one_cpu`.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -90,6 +98,6 @@ pub fn pin_to(cpu: usize) {
         let r = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
         assert_eq!(r, 0, "sched_setaffinity failed");
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(all(not(target_os = "linux"), not(miri)))]
     let _ = cpu;
 }
