@@ -42,6 +42,7 @@
 //! ```
 
 use std::fmt;
+use std::mem;
 use std::time::{Duration, Instant};
 
 use crate::sync::{thread, Arc, Condvar, Mutex, MutexGuard};
@@ -116,12 +117,35 @@ struct Waiter {
     cv: CondvarPtr,
 }
 
+impl FakeInner {
+    fn remove_waiter(&mut self, id: u64) {
+        if let Some(pos) = self.waiters.iter().position(|w| w.id == id) {
+            self.waiters.swap_remove(pos);
+        }
+    }
+}
+
+/// Removes a fake-clock waiter's entry if its `wait_until` unwinds out of the condvar
+/// wait (forgotten on the normal path, which removes the entry itself).
+struct Deregister<'a> {
+    fake: &'a FakeShared,
+    id: u64,
+}
+
+impl Drop for Deregister<'_> {
+    fn drop(&mut self) {
+        // Lock order as on the normal path: the waiter's own mutex (still held by the
+        // unwinding caller's guard), then the clock's.
+        self.fake.inner.lock().remove_waiter(self.id);
+    }
+}
+
 /// A pointer to the condition variable a fake-clock waiter sleeps on.
 ///
 /// Invariant: a `Waiter` is only in `FakeInner::waiters` while its thread is inside
 /// `Clock::wait_until`, which borrows the `Condvar` for its whole duration and removes
-/// the entry (under `FakeShared::inner`) before returning. So the pointer is valid
-/// whenever it is read under that lock.
+/// the entry (under `FakeShared::inner`) before returning or unwinding (`Deregister`).
+/// So the pointer is valid whenever it is read under that lock.
 struct CondvarPtr(*const Condvar);
 
 // SAFETY: the pointee is a `Condvar`, which is `Sync`; the pointer is only dereferenced
@@ -241,6 +265,12 @@ impl Clock {
     /// On a fake clock the waiter registers its deadline with the clock, and the
     /// [`FakeClock::advance`] that reaches it notifies `cv`. The wait is then counted by
     /// [`FakeClock::waiters`] until it returns.
+    ///
+    /// # Panics
+    ///
+    /// If `cv.wait` panics: parking_lot does when `cv` is waited on with two different
+    /// mutexes at once. The wait is deregistered from the fake clock first, and the
+    /// caller's guard is still locked while the panic unwinds.
     pub fn wait_until<T>(
         &self,
         cv: &Condvar,
@@ -265,15 +295,20 @@ impl Clock {
             });
             id
         };
+        // From here the entry points at `cv`: it must be removed before this function
+        // returns or unwinds (invariant of `CondvarPtr`). `cv.wait` can unwind:
+        // parking_lot panics when one condvar is used with two mutexes at once. Without
+        // this guard the stale entry would outlive `cv`, and `wake_due`, which notifies
+        // until the entry is gone, would spin forever.
+        let deregister = Deregister { fake, id };
         fake.registered.notify_all();
         // An `advance` that reaches `deadline` between the registration above and this
         // wait notifies too early; it keeps notifying until this entry is removed, so
         // the wake-up is not lost (see `FakeClock::wake_due`).
         cv.wait(guard);
+        mem::forget(deregister);
         let mut inner = fake.inner.lock();
-        if let Some(pos) = inner.waiters.iter().position(|w| w.id == id) {
-            inner.waiters.swap_remove(pos);
-        }
+        inner.remove_waiter(id);
         inner.now >= deadline
     }
 

@@ -45,6 +45,25 @@
 //! * [`FakeClock::advance`] returns only after every wait it made due has woken up, so a
 //!   test that advances the clock never races the threads it released into the old time.
 //!
+//!
+//! # Panic safety
+//!
+//! The crate calls no user closure, hook or trait method. Where a panic can still start:
+//!
+//! * **The caller's condition variable in [`Clock::wait_until`]**
+//!   ([`wait_timeout`](Clock::wait_timeout)): `cv.wait` panics if `cv` is waited on
+//!   with two different mutexes at once (parking_lot's check). On a fake clock the
+//!   waiter registered its deadline before parking; a drop guard removes the entry while
+//!   the panic unwinds, so [`FakeClock::advance`] never notifies a stale condition
+//!   variable (it would otherwise keep notifying it forever). The panic reaches the
+//!   caller with its guard still locked; the clock's own lock is not held.
+//! * **[`FakeClock::advance`] past `Instant`'s range, [`FakeClock::set`] backwards**:
+//!   panic before the time changes; the clock's lock is released by the unwinding, and
+//!   its sleepers and waiters are untouched.
+//! * [`Clock::sleep`] and [`Clock::sleep_until`] wait on a mutex and condition variable
+//!   of their own; [`FakeClock::advance`] only notifies the registered condition
+//!   variables, which runs no user code.
+//!
 //! [loom]: https://docs.rs/loom
 #![warn(
     missing_docs,

@@ -38,6 +38,32 @@
 //! * [`OnceValue::get`] returns `&T` instead of a copy; [`once_values`] takes a function
 //!   returning `Result<T, E>` (Go's `(T, error)` idiom) and returns `Result<&T, &E>`.
 //! * Extra: [`Once::is_done`], [`OnceValue::try_get`], [`OnceFunc::is_done`].
+//!
+//! # Panic safety
+//!
+//! Where user code runs, and what a panic there leaves:
+//!
+//! * **The function of [`Once::call_once`]** runs on the calling thread with no lock
+//!   held, after the `Once` is marked running. If it panics, a drop guard marks the
+//!   `Once` done and wakes the waiters while the panic unwinds; the payload reaches that
+//!   caller untouched. The waiters return normally; later calls return at once.
+//! * **Drop of that function's captures**: when it runs, at the end of the call (a panic
+//!   there is the function panicking, as above). When it does not run (the `Once` is
+//!   done, or became done while the caller waited), on the caller's thread once
+//!   `call_once` has decided, with no lock held: the panic reaches that caller only. A
+//!   recursive call panics, and its captures are dropped during that unwinding: a panic
+//!   in their `Drop` then aborts the process, as any panic in `Drop` during unwinding.
+//! * **The function of [`once_func`], [`once_value`], [`once_values`]** (and the `Drop`
+//!   of its captures, which the call consumes) runs on the first caller's thread inside
+//!   `catch_unwind`, with no lock held. The outcome is stored before the cell is marked
+//!   done: on a panic the first caller gets the original payload, and every waiter and
+//!   later caller panics again (see [`OnceValue`]).
+//! * **The panic payload** is only read (`downcast_ref`, and a copy of a `String`
+//!   payload), never kept: the caller that ran the function receives it and drops it.
+//! * **Drop of a function that never ran, and of the stored value** (`T`; `T` or `E` for
+//!   [`once_values`]): with the cell, on the thread that drops it, when no other thread
+//!   can reach it. The panic propagates out of that drop; the cell's other parts are
+//!   still dropped.
 #![warn(
     missing_docs,
     missing_debug_implementations,

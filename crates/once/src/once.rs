@@ -69,7 +69,8 @@ impl Once {
     /// # Panics
     ///
     /// Propagates a panic of `f` to this caller (the `Once` still counts as done), and
-    /// panics if called recursively from inside `f` on the same thread.
+    /// panics if called recursively from inside `f` on the same thread. If `f` does not
+    /// run, it is dropped in this call: a panic in its `Drop` reaches this caller only.
     ///
     /// # Examples
     ///

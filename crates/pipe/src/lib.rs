@@ -77,6 +77,38 @@
 //! timeout. The context is checked where the call would wait, as a timeout is: data
 //! that is ready is still transferred.
 //!
+//! # Panic safety
+//!
+//! Where user code runs, and what a panic there leaves. The pipe has one lock (its
+//! state) and runs no user code under it.
+//!
+//! * **The conversion of `close_with_error`'s argument** (`Into<Box<dyn Error + Send +
+//!   Sync>>`) runs in that call before the pipe is touched: the end stays open.
+//! * **`Drop` of the user error**, where its last handle goes:
+//!   * a later `close_with_error` on an end already closed (the first cause wins): in
+//!     that call, after the close is complete and the lock released; the panic
+//!     propagates out of it, and the first cause stays;
+//!   * the stored error: in the drop of whatever held it last: an [`io::Error`] or
+//!     [`CloseError`] handed out, or the pipe's last end (after that end's own close),
+//!     or, with the feature `context`, the wake-up hook a call left on a context (see
+//!     below). The pipe itself is gone by then.
+//! * **`Display`, `Debug` and `source` of the user error** never run in the pipe (the
+//!   ends' `Debug` shows two flags); only in the caller's code, through the
+//!   [`io::Error`] or [`CloseError`] it received.
+//! * **Feature `context`**: a call about to park registers a wake-up hook
+//!   (`Context::on_cancel`) that locks the pipe and notifies its condition variables; it
+//!   runs on the thread that cancels the context, or on the context's timer thread for a
+//!   deadline, and runs no user code, but the hook owns a handle of the pipe: if the
+//!   ends are dropped while a cancel is running it, its drop drops the pipe and the
+//!   stored user error there. The context runs hooks inside `catch_unwind`: the panic is
+//!   resumed on the cancelling thread once the cancel is complete, or swallowed on the
+//!   timer thread, which keeps running. `Context::err`, checked under the pipe's lock,
+//!   is an atomic load.
+//! * The `Read`/`Write` adapters (`ContextReader`, `ContextWriter`) and
+//!   `Read`/`Write` on the ends take no user reader or writer: only byte slices.
+//!
+//! [`io::Error`]: std::io::Error
+//!
 //! # Performance
 //!
 //! One `memcpy` per byte, no allocation per write, and no syscalls while both sides are

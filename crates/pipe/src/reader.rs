@@ -64,7 +64,13 @@ impl PipeReader {
     /// reader's own later reads fail with [`ClosedPipe`](crate::ClosedPipe).
     ///
     /// Only the first close of each end counts: if the reader is already closed, `err`
-    /// is dropped.
+    /// is dropped, in this call and with no lock held.
+    ///
+    /// # Panics
+    ///
+    /// If converting `err` panics (the end stays open), or if a later `err` is dropped
+    /// because the end was already closed and its `Drop` panics (after the lock is
+    /// released; the first cause stays).
     ///
     /// # Examples
     ///

@@ -15,7 +15,8 @@
 //!    no copy can still be running when the writer retracts the offer. A reader that
 //!    drains the offer clears it and wakes the writer.
 //! 4. Closing either end records the first cause for that end (Go's `onceError`), and
-//!    wakes everyone. From then on readers never touch the offer (Go's `done` is checked
+//!    wakes everyone. A later cause is dropped after the lock is released: user code
+//!    (the error's `Drop`) never runs under it. From then on readers never touch the offer (Go's `done` is checked
 //!    first), and the writer retracts it and returns: data in flight is abandoned.
 //!
 //! # Spinning
@@ -207,6 +208,19 @@ impl State {
             (None, Some(cause)) => cause.to_io(io::ErrorKind::BrokenPipe),
             _ => ClosedPipe.into(),
         }
+    }
+}
+
+/// Records `cause` in `slot` unless an earlier close did (the first cause wins), and
+/// hands a later one back instead of dropping it: its user error's `Drop` may panic or
+/// use this pipe, so the caller drops it once the lock is released.
+#[must_use = "a later cause must be dropped after the lock is released"]
+fn first_wins(slot: &mut Option<Cause>, cause: Cause) -> Option<Cause> {
+    if slot.is_none() {
+        *slot = Some(cause);
+        None
+    } else {
+        Some(cause)
     }
 }
 
@@ -493,15 +507,19 @@ impl Shared {
     /// Closes the reader end (Go's `closeRead`).
     pub(crate) fn close_read(&self, cause: Cause) {
         let mut st = self.state.lock();
-        st.rerr.get_or_insert(cause);
+        let later = first_wins(&mut st.rerr, cause);
         self.closed(st);
+        // User code (the error's `Drop`), run without the lock.
+        drop(later);
     }
 
     /// Closes the writer end (Go's `closeWrite`).
     pub(crate) fn close_write(&self, cause: Cause) {
         let mut st = self.state.lock();
-        st.werr.get_or_insert(cause);
+        let later = first_wins(&mut st.werr, cause);
         self.closed(st);
+        // User code (the error's `Drop`), run without the lock.
+        drop(later);
     }
 
     /// Wakes every parked call so that it re-checks its [`Interrupt`]. Locking first

@@ -63,7 +63,14 @@ impl PipeWriter {
 
     /// Closes the writer with an error (Go's `PipeWriter.CloseWithError`): reads fail
     /// with `err` (see [`CloseError`](crate::CloseError)) instead of returning end of
-    /// file. Only the first close of each end counts.
+    /// file. Only the first close of each end counts: if the writer is already closed,
+    /// `err` is dropped, in this call and with no lock held.
+    ///
+    /// # Panics
+    ///
+    /// If converting `err` panics (the end stays open), or if a later `err` is dropped
+    /// because the end was already closed and its `Drop` panics (after the lock is
+    /// released; the first cause stays).
     ///
     /// # Examples
     ///

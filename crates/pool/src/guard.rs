@@ -19,7 +19,9 @@ use crate::Pool;
 ///
 /// # Panics
 ///
-/// Dropping the guard runs the pool's reset hook; see [`Builder::reset`](crate::Builder::reset).
+/// Dropping the guard returns the object as [`Pool::put`] does, with the same panics:
+/// the reset hook ([`Builder::reset`](crate::Builder::reset)), and, for a guard that
+/// holds its object itself, dropping it into a full shard or the automatic trim after.
 ///
 /// # Examples
 ///

@@ -62,6 +62,38 @@
 //! * A pool in a `static` is built lazily (`std::sync::LazyLock`), since it allocates
 //!   its per-CPU slots up front; Go's zero `Pool` is ready to use.
 //!
+//! # Panic safety
+//!
+//! Where user code runs, and what a panic there leaves. The pool never runs user code
+//! under a lock (its one lock, the automatic trim's schedule, is released before the
+//! trim); what a thread can hold is the claim on a slot (a guard in place), and every
+//! path below gives it up.
+//!
+//! * **The constructor** (a `get` or `take` that finds nothing idle) runs before the
+//!   call claims or counts anything: the panic propagates out of that call, and
+//!   [`PoolStats::created`] counts only the calls that returned.
+//! * **The reset hook** ([`Builder::reset`]), on every return (guard drop, [`Pool::put`]):
+//!   if it panics, the object is counted in [`PoolStats::dropped`], moved out of its
+//!   slot if the guard held it in place (the slot is freed), and dropped while the panic
+//!   unwinds out of the guard's drop or `put`. A panic in the object's `Drop` during
+//!   that unwinding aborts the process, as does a reset panic in a guard dropped while
+//!   its thread is already unwinding (any panic in `Drop` during unwinding does).
+//! * **`Drop` of `T`** when the pool drops an object: it is counted in `dropped` and out
+//!   of its slot first, and the panic propagates out of the call that dropped it:
+//!   * returned to a full shard: out of that `put` or guard drop; the idle objects stay;
+//!   * trimmed: out of [`Pool::trim`], or out of the `get`/`take`/return that ran the
+//!     automatic trim (a `get`/`take` before it took or built anything, a return after
+//!     it completed). The objects that trim had not reached yet stay idle, for the next;
+//!   * the reset hook panicked: above;
+//!   * the pool itself is dropped: out of the pool's drop. Its other idle objects and
+//!     its constructor are still dropped (a second panic among them aborts); these drops
+//!     are not counted in `dropped`.
+//! * **`Drop` of the constructor's captures**: with the pool, after its idle objects.
+//! * **Guards**: a panic in user code while a [`PoolGuard`] lives returns its object as
+//!   the thread unwinds (through the reset hook, as any return). [`Pool::take`],
+//!   [`PoolGuard::into_inner`] and the guard's `Deref` run no user code besides the
+//!   constructor; a detached object's drop is its owner's.
+//!
 //! # Shard selection and cost
 //!
 //! On Linux (glibc 2.35+, x86_64 or aarch64) the current CPU is read straight from the

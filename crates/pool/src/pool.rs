@@ -253,7 +253,9 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     ///
     /// # Panics
     ///
-    /// If the constructor panics; the pool is unaffected.
+    /// If the constructor panics; the pool is unaffected. With
+    /// [`auto_trim`](Builder::auto_trim), also if an object this call trims panics when
+    /// dropped (before it takes or builds anything; see [`trim`](Pool::trim)).
     ///
     /// # Examples
     ///
@@ -303,7 +305,7 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     ///
     /// # Panics
     ///
-    /// If the constructor panics; the pool is unaffected.
+    /// As [`get`](Pool::get).
     ///
     /// # Examples
     ///
@@ -328,8 +330,9 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     ///
     /// # Panics
     ///
-    /// If the reset hook panics (the object is dropped), or if dropping the object
-    /// (shard full) panics.
+    /// If the reset hook panics (the object is dropped), if dropping the object (shard
+    /// full) panics, or, with [`auto_trim`](Builder::auto_trim), if an object the
+    /// automatic trim drops after that panics.
     ///
     /// # Examples
     ///
