@@ -18,6 +18,7 @@
 //! let (ctx, _cancel) = with_timeout(&ctx, Duration::from_secs(30));
 //! let (ctx, cancel) = with_cancel_cause(&ctx);
 //!
+//! let (started, has_started) = std::sync::mpsc::channel();
 //! let worker = {
 //!     let ctx = ctx.clone();
 //!     std::thread::spawn(move || {
@@ -25,12 +26,13 @@
 //!         let mut steps = 0;
 //!         while !ctx.is_done() {
 //!             steps += 1; // one unit of work
+//!             let _ = started.send(());
 //!             ctx.wait_timeout(Duration::from_millis(1));
 //!         }
 //!         (id, steps > 0, ctx.err(), ctx.cause().unwrap().to_string())
 //!     })
 //! };
-//! std::thread::sleep(Duration::from_millis(5));
+//! has_started.recv().unwrap(); // the worker is under way
 //! cancel.cancel(std::io::Error::other("client went away"));
 //! let (id, worked, err, cause) = worker.join().unwrap();
 //! assert_eq!((id, worked, err), (7, true, Some(Error::Canceled)));
