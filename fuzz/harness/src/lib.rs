@@ -12,6 +12,9 @@
 //!
 //! * [`pipe_ops`]: the pipe against a queue of pending writes.
 //! * [`workqueue_ops`]: the work queue against the model of its property test.
+//! * [`ratelimit_ops`]: the token bucket against an exact rational-arithmetic bucket,
+//!   the exponential and fast/slow limiters against per-item failure maps, and `max_of`
+//!   over the three.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -20,7 +23,10 @@
 )]
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
 
+mod input;
+
 pub mod pipe_ops;
+pub mod ratelimit_ops;
 pub mod workqueue_ops;
 
 /// A target's entry point: runs one input, panicking where the primitive and its model
@@ -29,7 +35,8 @@ pub type Run = fn(&[u8]);
 
 /// The fuzz targets by name (the file names in `fuzz/fuzz_targets/` and the directory
 /// names in `fuzz/seeds/`) with their `run` functions.
-pub const TARGETS: [(&str, Run); 2] = [
+pub const TARGETS: [(&str, Run); 3] = [
     ("pipe_ops", pipe_ops::run),
     ("workqueue_ops", workqueue_ops::run),
+    ("ratelimit_ops", ratelimit_ops::run),
 ];

@@ -37,6 +37,11 @@ fn workqueue_ops_seeds() {
     replay("workqueue_ops", gosync_fuzz_harness::workqueue_ops::run);
 }
 
+#[test]
+fn ratelimit_ops_seeds() {
+    replay("ratelimit_ops", gosync_fuzz_harness::ratelimit_ops::run);
+}
+
 /// Every target has a seed directory and a test above.
 #[test]
 fn every_target_is_replayed() {
