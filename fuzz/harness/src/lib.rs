@@ -15,6 +15,8 @@
 //! * [`ratelimit_ops`]: the token bucket against an exact rational-arithmetic bucket,
 //!   the exponential and fast/slow limiters against per-item failure maps, and `max_of`
 //!   over the three.
+//! * [`context_ops`]: a context tree (cancels, deadlines on a fake clock, values,
+//!   `without_cancel`, dropped handles) against a model of which nodes are done and why.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -25,6 +27,7 @@
 
 mod input;
 
+pub mod context_ops;
 pub mod pipe_ops;
 pub mod ratelimit_ops;
 pub mod workqueue_ops;
@@ -35,8 +38,9 @@ pub type Run = fn(&[u8]);
 
 /// The fuzz targets by name (the file names in `fuzz/fuzz_targets/` and the directory
 /// names in `fuzz/seeds/`) with their `run` functions.
-pub const TARGETS: [(&str, Run); 3] = [
+pub const TARGETS: [(&str, Run); 4] = [
     ("pipe_ops", pipe_ops::run),
     ("workqueue_ops", workqueue_ops::run),
     ("ratelimit_ops", ratelimit_ops::run),
+    ("context_ops", context_ops::run),
 ];

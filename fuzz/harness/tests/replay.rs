@@ -42,6 +42,11 @@ fn ratelimit_ops_seeds() {
     replay("ratelimit_ops", gosync_fuzz_harness::ratelimit_ops::run);
 }
 
+#[test]
+fn context_ops_seeds() {
+    replay("context_ops", gosync_fuzz_harness::context_ops::run);
+}
+
 /// Every target has a seed directory and a test above.
 #[test]
 fn every_target_is_replayed() {
