@@ -30,9 +30,11 @@ step cargo test --locked --workspace --all-features
 step env RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
 step cargo test --locked --workspace --release --tests -- --ignored
 # Loom: every `tests/loom_*.rs` model, in release with bounded preemptions. A separate
-# target dir keeps the `--cfg loom` build from invalidating the normal one.
+# target dir keeps the `--cfg loom` build from invalidating the normal one. The fuzz harness
+# has no loom models (its tests replay the fuzz seeds on the normal build).
 step env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
     cargo test --locked --release --workspace --exclude gosync-benches --exclude gosync-examples \
+    --exclude gosync-fuzz-harness \
     --tests loom_
 
 echo

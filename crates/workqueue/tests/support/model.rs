@@ -1,6 +1,6 @@
 //! The reference model of the work queue and the driver that checks a [`Queue`] against
 //! it, op by op. Shared by the model proptest (`tests/model.rs`) and the fuzz target
-//! (`fuzz/fuzz_targets/workqueue_ops.rs`, which includes this file by path).
+//! (`fuzz/harness/src/workqueue_ops.rs`, which includes this file by path).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};

@@ -1,0 +1,5 @@
+//! The `ratelimit_ops` fuzz target: the logic (decoding and the reference model) is
+//! `gosync_fuzz_harness::ratelimit_ops`, which also replays the seeds in `cargo test`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| gosync_fuzz_harness::ratelimit_ops::run(data));
