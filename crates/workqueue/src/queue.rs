@@ -3,6 +3,7 @@
 use std::fmt;
 use std::hash::Hash;
 use std::ops::{Deref, DerefMut};
+use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use gosync_core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -17,7 +18,7 @@ pub use context::GetContextError;
 use crate::builder::QueueBuilder;
 use crate::error::{GetTimeoutError, TryGetError};
 use crate::metrics::QueueMetrics;
-use crate::state::{ticks, State, Ticks, Wake, UNFINISHED_WORK_PERIOD};
+use crate::state::{ticks, Finished, ItemRef, State, Ticks, Wake, UNFINISHED_WORK_PERIOD};
 use crate::storage::{Fifo, Priority, Storage};
 use crate::table::{self, Hasher, Table};
 
@@ -187,6 +188,15 @@ pub(crate) struct Shared<T, S: Storage<T>> {
 /// An item handed out by [`Queue::get`]: it stays *processing* until the guard is dropped
 /// (or [`done`](Guard::done)), which calls [`Queue::done`]. Dereferences to the item.
 ///
+/// # Panics
+///
+/// As [`Queue::done`], except that a guard queues its own item again when it was re-added,
+/// so no `Clone` runs, and that nobody can retry: if the item's `Hash` or `Eq` panics in
+/// the guard's `done`, the queue cannot find the item, which stays processing (a
+/// [`shut_down_with_drain`](Queue::shut_down_with_drain) then waits for it until a
+/// [`shut_down`](Queue::shut_down)). Keys whose `Hash` or `Eq` may panic are safer handled
+/// detached ([`Queue::get_detached`], [`Queue::done`]).
+///
 /// # Examples
 ///
 /// ```
@@ -325,6 +335,13 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// becomes dirty and, unless it is being processed, is queued and one waiting getter
     /// is woken. If it was waiting for a delay, it is ready now and no longer waiting.
     ///
+    /// # Panics
+    ///
+    /// With 2^31 items in the queue. If the item's `Hash`, `Eq` or `Clone` or the metrics
+    /// provider panics, the panic propagates and the queue is as before the call; if the
+    /// item's `Drop` panics (the queue already held an equal item), the add is made (see
+    /// [Panic safety](crate#panic-safety)).
+    ///
     /// # Examples
     ///
     /// ```
@@ -341,10 +358,14 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         if st.shutting_down {
             return;
         }
-        let wake = st.insert(item, hash, S::Prio::default(), None, now);
+        let (wake, spare) = st.insert(item, hash, S::Prio::default(), None, now);
         if wake == Wake::Getter {
             self.shared.wake_getter(st);
+        } else {
+            drop(st);
         }
+        // The item's `Drop` (user code) after the unlock.
+        drop(spare);
     }
 
     /// Adds `item` once `delay` has passed on the queue's clock (client-go `AddAfter`).
@@ -353,6 +374,11 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// the earlier ready time; an item that is already dirty stays as it is (it will be
     /// processed no later than asked). A delay beyond what `Instant` can represent means
     /// "never" and is dropped. Counts one retry in the metrics, as client-go does.
+    ///
+    /// # Panics
+    ///
+    /// As [`add`](Queue::add) (a panicking retries metric too leaves the queue as before
+    /// the call).
     ///
     /// # Examples
     ///
@@ -393,8 +419,9 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 None => return, // "never"
             },
         };
-        match st.insert(item, hash, prio, at, now) {
-            Wake::None => {}
+        let (wake, spare) = st.insert(item, hash, prio, at, now);
+        match wake {
+            Wake::None => drop(st),
             Wake::Getter => shared.wake_getter(st),
             Wake::Timer => {
                 if st.loop_started {
@@ -405,12 +432,20 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 }
             }
         }
+        // The item's `Drop` (user code) after the unlock.
+        drop(spare);
     }
 
     /// Blocks until an item is ready and hands it out, marked processing; `None` once the
     /// queue is shut down and empty (client-go `Get`).
     ///
     /// After shutdown the items still queued are handed out before `None`.
+    ///
+    /// # Panics
+    ///
+    /// If the item's `Eq` or the metrics provider panics while the item is handed out, the
+    /// panic propagates and the item stays ready; another waiting getter is woken for it.
+    /// The same holds for every `get` variant.
     ///
     /// # Examples
     ///
@@ -468,17 +503,22 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// assert_eq!(seen, [1, 2]);
     /// ```
     pub fn done_and_get_detached(&self, item: &T) -> Option<T> {
-        self.done_then_get(Some(item))
+        self.done_then_get(Some(ItemRef::Borrowed(item)))
     }
 
-    fn done_then_get(&self, done: Option<&T>) -> Option<T> {
+    fn done_then_get(&self, done: Option<ItemRef<'_, T>>) -> Option<T> {
         let shared = &*self.shared;
-        let hash = done.map(|item| shared.hash(item));
+        let hash = done.as_ref().map(|item| shared.hash(item.get()));
         let (mut st, mut now) = shared.lock_stamped();
         if let (Some(item), Some(hash)) = (done, hash) {
             // A re-queued item needs no wake-up (protocol rule 3): the `take` below runs in
-            // the same lock hold, so the number of ready items does not grow.
-            shared.finish(&mut st, item, hash, now);
+            // the same lock hold, so the number of ready items does not grow. But if the
+            // metrics panic before that `take`, a getter is woken for it.
+            if let Some(finished) = shared.finish(&mut st, item, hash) {
+                let pass_on = WakeOnUnwind(&shared.ready);
+                shared.finished(&st, finished, now);
+                std::mem::forget(pass_on);
+            }
         }
         let mut spun = false;
         loop {
@@ -594,7 +634,15 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// queued again now. Returns whether `item` was processing.
     ///
     /// `done` of an item that is not processing is a no-op that returns `false` (client-go
-    /// would queue a duplicate if the item was dirty). Guards call this when dropped.
+    /// would queue a duplicate if the item was dirty). Guards do the same when dropped.
+    ///
+    /// # Panics
+    ///
+    /// If the item's `Hash`, `Eq` or `Clone` panics (the clone is queued when the item was
+    /// re-added), the panic propagates and the item stays processing: call `done` again.
+    /// If the metrics provider or the `Drop` of an item the queue lets go of panics, the
+    /// `done` is made (the item queued again, and a getter woken for it) before the panic
+    /// propagates.
     ///
     /// # Examples
     ///
@@ -606,15 +654,32 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// ```
     #[inline]
     pub fn done(&self, item: &T) -> bool {
+        self.done_inner(ItemRef::Borrowed(item))
+    }
+
+    /// [`done`](Queue::done) of a borrowed item, or of a guard's own item (which needs no
+    /// clone to be queued again).
+    #[inline]
+    fn done_inner(&self, item: ItemRef<'_, T>) -> bool {
         let shared = &*self.shared;
-        let hash = shared.hash(item);
+        let hash = shared.hash(item.get());
         let (mut st, now) = shared.lock_stamped();
-        let Some(wake) = shared.finish(&mut st, item, hash, now) else {
+        let Some(mut finished) = shared.finish(&mut st, item, hash) else {
             return false;
         };
+        let wake = finished.wake;
+        // The keys the queue let go are dropped after the unlock.
+        let spare = std::mem::take(&mut finished.spare);
+        // If the metrics panic, the item queued again above still gets its getter.
+        let pass_on = WakeOnUnwind(&shared.ready);
+        shared.finished(&st, finished, now);
+        std::mem::forget(pass_on);
         if wake == Wake::Getter {
             shared.wake_getter(st);
+        } else {
+            drop(st);
         }
+        drop(spare);
         true
     }
 
@@ -685,6 +750,12 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// Workers must keep calling `get` and finishing their items for the drain to end.
     /// Calling it from a worker that holds an item deadlocks, as in client-go.
     ///
+    /// # Panics
+    ///
+    /// The waiting items (dropped by the shutdown) are dropped last, once the drain is
+    /// over: a panic in their `Drop` propagates from a queue that is shut down and
+    /// drained. The same holds for [`shut_down`](Queue::shut_down).
+    ///
     /// # Examples
     ///
     /// ```
@@ -704,7 +775,9 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         let mut st = shared.state.lock();
         st.shutting_down = true;
         st.draining = drain;
-        st.drop_waiting();
+        // Dropped last (their `Drop` is user code): a panic there leaves the queue shut
+        // down, every waiter woken and the drain done.
+        let waiting = st.take_waiting();
         shared.sync_hint(&mut st);
         shared.ready.notify_all();
         shared.drained.notify_all();
@@ -715,9 +788,11 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         drop(st);
         let handle = shared.delay_thread.lock().take();
         if let Some(handle) = handle {
-            // The loop exits as soon as it sees `shutting_down`; it never panics.
+            // The loop exits as soon as it sees `shutting_down`; it catches the panics of
+            // the user code it runs, so it never panics.
             let _ = handle.join();
         }
+        drop(waiting);
     }
 
     /// Whether the queue is shut down (client-go `ShuttingDown`).
@@ -742,9 +817,10 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// Starts the delay loop thread; called under the state lock.
     #[cold]
     fn start_loop(&self, st: &mut State<T, S>) {
-        st.loop_started = true;
         let shared = Arc::clone(&self.shared);
         let handle = thread::spawn(move || delay_loop(&shared));
+        // Only once spawned: if the spawn panics, the next delayed add tries again.
+        st.loop_started = true;
         *self.shared.delay_thread.lock() = Some(handle);
     }
 }
@@ -879,6 +955,9 @@ impl<T, S: Storage<T>> Shared<T, S> {
 
     /// [`State::take`] with the timestamp `now`, or, if that is 0 (not read yet), one read
     /// now, and only if an item is ready (with metrics; without, every stamp is 0).
+    ///
+    /// If the item's `Eq` or the metrics panic, the item stays ready and another getter is
+    /// woken in this one's place: it may be the one the add woke.
     #[inline]
     fn take(&self, st: &mut State<T, S>, now: Ticks) -> Option<T>
     where
@@ -889,20 +968,42 @@ impl<T, S: Storage<T>> Shared<T, S> {
         } else {
             now
         };
-        st.take(now)
+        let pass_on = WakeOnUnwind(&self.ready);
+        let item = st.take(now);
+        std::mem::forget(pass_on);
+        item
     }
 
-    /// [`State::finish`] plus the wake-up a drain may be owed now (under the lock).
+    /// [`State::finish`] plus the wake-up a drain may be owed now (under the lock). The
+    /// caller then hands the result to [`finished`](Shared::finished).
     #[inline]
-    fn finish(&self, st: &mut State<T, S>, item: &T, hash: u64, now: Ticks) -> Option<Wake>
+    fn finish(&self, st: &mut State<T, S>, item: ItemRef<'_, T>, hash: u64) -> Option<Finished<T>>
     where
         T: Hash + Eq + Clone,
     {
-        let wake = st.finish(item, hash, now)?;
+        let finished = st.finish(item, hash)?;
         if st.draining && st.drained() {
             self.drained.notify_all();
         }
-        Some(wake)
+        Some(finished)
+    }
+
+    /// After [`finish`](Shared::finish) and its wake-ups (or a guard that makes them on
+    /// unwind): the user code of a `done`, still under the lock. Observes the work
+    /// duration (after the table update, so the provider's atomics do not hold it back),
+    /// then drops the keys the queue let go of that the caller has not taken.
+    #[inline]
+    fn finished(&self, st: &State<T, S>, finished: Finished<T>, now: Ticks) {
+        if let Some(m) = &st.metrics {
+            if finished.started != 0 {
+                m.work_duration
+                    .observe(crate::state::secs(crate::state::since(
+                        finished.started,
+                        now,
+                    )));
+            }
+        }
+        drop(finished);
     }
 
     /// `item`'s hash in the item table, computed before the lock is taken; also starts
@@ -968,7 +1069,32 @@ impl<T, S: Storage<T>> Shared<T, S> {
     }
 }
 
+/// Drops the payload of a panic the delay loop caught. A payload whose own `Drop` panics
+/// is leaked instead: nothing may unwind out of the loop.
+#[cold]
+fn discard(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
+/// Notifies one waiter of a condition variable if dropped while unwinding: a caller whose
+/// user code panicked passes on a wake-up it owes or may have consumed. On the normal
+/// path it is `mem::forget`-ten (no cost).
+struct WakeOnUnwind<'a>(&'a Condvar);
+
+impl Drop for WakeOnUnwind<'_> {
+    #[cold]
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
+
 /// client-go's `waitingLoop`: moves due items into the queue and ticks the metrics.
+///
+/// The user code it runs (metrics, the `Drop` of superseded items; never an item's `Eq`,
+/// `Hash` or `Clone`) runs inside `catch_unwind`: a panic there is reported by the panic
+/// hook, as any panic is, then its payload is dropped and the loop goes on.
 fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>) {
     let clock = &shared.clock;
     let mut st = shared.state.lock();
@@ -978,7 +1104,11 @@ fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>)
         }
         let now = clock.now();
         let stamp = shared.stamp();
-        let woke = st.fire_due(now, stamp);
+        let mut woke = 0;
+        // The user code `fire_due` runs (metrics, `Drop` of superseded items) may panic: the
+        // panic is caught here (the panic hook has reported it), and the items fired
+        // before it are woken for; the loop goes on and fires the rest.
+        let fired = panic::catch_unwind(AssertUnwindSafe(|| st.fire_due(now, stamp, &mut woke)));
         if woke > 0 {
             shared.sync_hint(&mut st);
             // Protocol rule 3: wake only getters that are parked.
@@ -992,14 +1122,24 @@ fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>)
                 }
             }
         }
+        if let Err(payload) = fired {
+            discard(payload);
+            continue;
+        }
         // `next_tick` is set only with metrics.
         if st.next_tick.is_some_and(|tick| tick <= now) {
+            // Set first: a panicking gauge does not make the tick due again at once.
+            st.next_tick = now.checked_add(UNFINISHED_WORK_PERIOD);
             if let Some(m) = &st.metrics {
                 let (total, oldest) = st.unfinished_work(stamp);
-                m.unfinished.set(total);
-                m.longest.set(oldest);
+                let set = panic::catch_unwind(AssertUnwindSafe(|| {
+                    m.unfinished.set(total);
+                    m.longest.set(oldest);
+                }));
+                if let Err(payload) = set {
+                    discard(payload);
+                }
             }
-            st.next_tick = now.checked_add(UNFINISHED_WORK_PERIOD);
         }
         match st.next_deadline() {
             None => shared.timer.wait(&mut st),
@@ -1080,7 +1220,7 @@ impl<'a, T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Guard<'
         let queue = self.queue;
         let item = self.into_inner();
         queue
-            .done_and_get_detached(&item)
+            .done_then_get(Some(ItemRef::Owned(item)))
             .map(|next| queue.guard(next))
     }
 
@@ -1127,7 +1267,8 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Deref for G
 impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Drop for Guard<'_, T, S> {
     fn drop(&mut self) {
         if let Some(item) = self.item.take() {
-            self.queue.done(&item);
+            // The item itself is queued again if it was re-added: no clone.
+            self.queue.done_inner(ItemRef::Owned(item));
         }
     }
 }

@@ -21,6 +21,8 @@ pub trait Storage<T>: sealed::Sealed + Default + Send {
     /// The priority an item is added with (`()` for FIFO).
     type Prio: Copy + Default + Ord + Send + fmt::Debug;
     /// Identifies one queued copy of an item (`()` for FIFO, where copies are never stale).
+    /// Where copies can be stale, tags are unique across all items, so that the queue can
+    /// tell a live copy by its tag alone, without comparing items (user code).
     #[doc(hidden)]
     type Tag: Copy + Default + Eq + Send;
 
@@ -35,6 +37,10 @@ pub trait Storage<T>: sealed::Sealed + Default + Send {
     /// `Done` does); returns the tag of this copy.
     #[doc(hidden)]
     fn push_reserved(&mut self, item: T, hash: u64, prio: Self::Prio, tag: Self::Tag) -> Self::Tag;
+    /// The next copy (item, hash, tag), which may be stale, left in place: the queue
+    /// looks its item up (running the item's `Eq`, which may panic) before it takes it.
+    #[doc(hidden)]
+    fn peek(&self) -> Option<(&T, u64, Self::Tag)>;
     /// Takes the next copy (item, hash, tag), which may be stale.
     #[doc(hidden)]
     fn pop(&mut self) -> Option<(T, u64, Self::Tag)>;
@@ -46,7 +52,7 @@ pub trait Storage<T>: sealed::Sealed + Default + Send {
     /// Number of copies held, stale ones included.
     #[doc(hidden)]
     fn copies(&self) -> usize;
-    /// Keeps only the copies for which `live` returns true.
+    /// Keeps only the copies for which `live` returns true (it must not panic).
     #[doc(hidden)]
     fn retain(&mut self, live: impl FnMut(&T, u64, Self::Tag) -> bool);
 }
@@ -78,6 +84,11 @@ impl<T: Send> Storage<T> for Fifo<T> {
     #[inline]
     fn push_reserved(&mut self, item: T, hash: u64, (): (), (): ()) {
         self.0.push_back((item, hash));
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<(&T, u64, ())> {
+        self.0.front().map(|(t, hash)| (t, *hash, ()))
     }
 
     #[inline]
@@ -189,6 +200,10 @@ impl<T: Send> Storage<T> for Priority<T> {
             item,
         });
         tag
+    }
+
+    fn peek(&self) -> Option<(&T, u64, Seq)> {
+        self.heap.peek().map(|s| (&s.item, s.hash, Seq(s.seq)))
     }
 
     fn pop(&mut self) -> Option<(T, u64, Seq)> {

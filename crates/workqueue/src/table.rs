@@ -155,12 +155,17 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    /// Frees the cell a full index slot points to, dropping its key and entry in place.
+    /// Frees the cell a full index slot points to; returns its key and entry, for the
+    /// caller to drop once the table is consistent again (a key's `Drop` is user code).
     #[inline]
-    fn free_cell(&mut self, slot: u64) {
+    fn free_cell(&mut self, slot: u64) -> (K, V) {
         let cell = cell_of(slot);
-        self.cells[cell] = Cell::Free(self.free);
+        let old = mem::replace(&mut self.cells[cell], Cell::Free(self.free));
         self.free = cell as u32;
+        match old {
+            Cell::Full(k, v) => (k, v),
+            Cell::Free(_) => unreachable!("an index slot points to a free cell"),
+        }
     }
 
     /// The first empty index slot of the probe that starts at `fragment`'s home.
@@ -217,6 +222,14 @@ impl<K: Hash + Eq, V> Table<K, V> {
         self.probe(hash, |slot| self.full(slot).0 == key)
     }
 
+    /// The position of the first entry with `hash`'s fragment for which `is` is true,
+    /// without comparing keys: for an entry identified by something unique in it (the
+    /// delay heap's push number), so that no user code (`Eq`) runs.
+    #[inline]
+    pub(crate) fn find_by(&self, hash: u64, mut is: impl FnMut(&V) -> bool) -> Option<usize> {
+        self.probe(hash, |slot| is(self.full(slot).1)).ok()
+    }
+
     /// Walks `hash`'s probe: `Ok` with the first slot with its fragment that `is` accepts,
     /// or `Err` with the first empty slot (0 while the index has no slots).
     #[inline(always)]
@@ -241,17 +254,10 @@ impl<K: Hash + Eq, V> Table<K, V> {
     }
 
     /// The entry of `key`, if any.
-    #[inline]
-    pub(crate) fn get(&self, hash: u64, key: &K) -> Option<&V> {
+    #[cfg(test)]
+    fn get(&self, hash: u64, key: &K) -> Option<&V> {
         let i = self.find(hash, key).ok()?;
         Some(self.full(self.index[i]).1)
-    }
-
-    /// The entry of `key`, if any, for changing.
-    #[inline]
-    pub(crate) fn get_mut(&mut self, hash: u64, key: &K) -> Option<&mut V> {
-        let i = self.find(hash, key).ok()?;
-        Some(self.full_mut(self.index[i]).1)
     }
 
     /// The key and the entry at a position `find` returned as `Ok` (and that no insert or
@@ -261,6 +267,15 @@ impl<K: Hash + Eq, V> Table<K, V> {
         let slot = self.index[position];
         debug_assert!(slot != EMPTY, "position of a full slot");
         self.full_mut(slot)
+    }
+
+    /// The entry at a position `find` returned as `Ok` (and that no insert or removal has
+    /// moved since).
+    #[inline]
+    pub(crate) fn value_at(&self, position: usize) -> &V {
+        let slot = self.index[position];
+        debug_assert!(slot != EMPTY, "position of a full slot");
+        self.full(slot).1
     }
 
     /// Hints the CPU to fetch the cell of the entry `hash` most likely belongs to (the
@@ -279,12 +294,23 @@ impl<K: Hash + Eq, V> Table<K, V> {
         }
     }
 
+    /// Panics if the table is full (2^31 entries), so that a caller can check before it
+    /// changes anything else; [`insert_vacant`](Table::insert_vacant) then cannot panic.
+    #[inline]
+    pub(crate) fn check_room(&self) {
+        assert!(
+            (self.len as usize) < MAX_CELLS,
+            "gosync_workqueue: more than 2^31 items in one queue"
+        );
+    }
+
     /// Inserts `key`, which is absent: `vacant` is what `find` returned for it as `Err` (no
     /// insert or removal since). Returns the position of its index slot.
     ///
     /// # Panics
     ///
-    /// With 2^31 entries already in the table.
+    /// With 2^31 entries already in the table (see [`check_room`](Table::check_room)),
+    /// before anything is changed.
     #[inline]
     pub(crate) fn insert_vacant(&mut self, vacant: usize, hash: u64, key: K, value: V) -> usize {
         let mut i = vacant;
@@ -315,11 +341,13 @@ impl<K: Hash + Eq, V> Table<K, V> {
         i
     }
 
-    /// Removes (and drops, in place) the entry at `position`, a full slot.
-    pub(crate) fn remove_at(&mut self, position: usize) {
+    /// Removes the entry at `position`, a full slot, and returns it: the caller drops it
+    /// once its own state is consistent (a key's `Drop` is user code, which may panic).
+    #[must_use = "the removed key is dropped by the caller, at a point where a panic is safe"]
+    pub(crate) fn remove_at(&mut self, position: usize) -> (K, V) {
         let slot = self.index[position];
         debug_assert!(slot != EMPTY, "position of a full slot");
-        self.free_cell(slot);
+        let removed = self.free_cell(slot);
         self.len -= 1;
         // Backward shift: move each following slot of the run into the hole if its home is
         // not after the hole, so that every probe sequence stays unbroken.
@@ -342,10 +370,15 @@ impl<K: Hash + Eq, V> Table<K, V> {
         if self.len as usize * SHRINK_BELOW < self.index.len() && self.index.len() > MIN_SLOTS {
             self.rebuild(slots_for(self.len as usize));
         }
+        removed
     }
 
     /// Keeps only the entries for which `keep` returns true; may change every position.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+    /// Returns the removed entries, for the caller to drop (see
+    /// [`remove_at`](Table::remove_at)). `keep` must not panic.
+    #[must_use = "the removed keys are dropped by the caller, at a point where a panic is safe"]
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) -> Vec<(K, V)> {
+        let mut removed = Vec::new();
         for i in 0..self.index.len() {
             let slot = self.index[i];
             if slot == EMPTY {
@@ -353,13 +386,14 @@ impl<K: Hash + Eq, V> Table<K, V> {
             }
             let (k, v) = self.full_mut(slot);
             if !keep(k, v) {
-                self.free_cell(slot);
+                removed.push(self.free_cell(slot));
                 self.index[i] = EMPTY;
                 self.len -= 1;
             }
         }
         // The holes broke probe runs: rebuild everything, sized for what is left.
         self.rebuild(slots_for(self.len as usize));
+        removed
     }
 }
 
@@ -449,7 +483,7 @@ mod tests {
         let h = hash(&k);
         let i = t.find(h, &k).ok()?;
         let v = *t.at_mut(i).1;
-        t.remove_at(i);
+        let _ = t.remove_at(i);
         Some(v)
     }
 
@@ -496,7 +530,7 @@ mod tests {
         for k in [3, 0, 11, 19, 7] {
             let i = t.find(fixed(k), &k).unwrap();
             assert_eq!(t.at_mut(i), (&k, &mut k.clone()));
-            t.remove_at(i);
+            let _ = t.remove_at(i);
         }
         for k in 0..20 {
             let found = t.get(fixed(k), &k).copied();
@@ -522,13 +556,13 @@ mod tests {
                     2 => {
                         let got = t.find(h(k), &k).ok().map(|i| {
                             let v = *t.at_mut(i).1;
-                            t.remove_at(i);
+                            let _ = t.remove_at(i);
                             v
                         });
                         prop_assert_eq!(got, model.remove(&k));
                     }
                     _ => {
-                        t.retain(|k, _| k % 3 != 0);
+                        let _ = t.retain(|k, _| k % 3 != 0);
                         model.retain(|k, _| k % 3 != 0);
                     }
                 }
