@@ -15,7 +15,9 @@
 //! operation will use is prefetched: before the lock for `add` and `done`, one item ahead
 //! for `get`. So a deep queue, whose table no longer fits in the cache, still holds the
 //! lock over cached lines. The priority machinery lives in a storage type parameter, so
-//! the plain FIFO queue carries none of it.
+//! the plain FIFO queue carries none of it. Memory is given back as a queue drains: each
+//! container (ready order, delay heap, item table) shrinks when it falls below a quarter
+//! full, to a size that many more operations must pass before the next reallocation.
 //!
 //! # Examples
 //!

@@ -1280,3 +1280,83 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> fmt::Debug
         f.debug_struct("Guard").finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod memory {
+    use std::time::{Duration, Instant};
+
+    use gosync_core::FakeClock;
+
+    use super::*;
+
+    /// The room the queue's containers have, in elements: the ready order, the delay heap,
+    /// the item table's index slots and cells.
+    fn capacities<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static>(
+        q: &Queue<T, S>,
+    ) -> [usize; 4] {
+        let st = q.shared.state.lock();
+        let (index, cells) = st.items.capacity();
+        [st.ready.capacity(), st.waiting.capacity(), index, cells]
+    }
+
+    /// After a drain and a little more activity, every container is back to a small size.
+    fn assert_small(caps: [usize; 4], peak: [usize; 4]) {
+        let names = ["ready order", "delay heap", "index slots", "cells"];
+        for ((name, cap), peak) in names.iter().zip(caps).zip(peak) {
+            assert!(
+                cap <= 256,
+                "the {name} keeps room for {cap} items (peak {peak}) after a drain"
+            );
+        }
+    }
+
+    const N: u64 = 100_000;
+
+    #[test]
+    fn fifo_gives_memory_back_after_a_drain() {
+        let q: Queue<u64> = Queue::new();
+        for k in 0..N {
+            q.add(k);
+        }
+        let peak = capacities(&q);
+        assert!(peak[0] >= N as usize);
+        while let Ok(item) = q.try_get() {
+            item.done();
+        }
+        for k in 0..10 {
+            q.add(k);
+            q.try_get().unwrap().done();
+        }
+        assert_small(capacities(&q), peak);
+    }
+
+    #[test]
+    fn priority_delaying_queue_gives_memory_back_after_a_drain() {
+        let fake = FakeClock::new();
+        let q: PriorityQueue<u64> = Queue::builder().clock(fake.clock()).build_priority();
+        for k in 0..N {
+            q.add_after(k, Duration::from_secs(1));
+        }
+        let mut peak = capacities(&q);
+        assert!(peak[1] >= N as usize);
+        assert!(fake.block_until_waiters(1, Duration::from_secs(20)));
+        fake.advance(Duration::from_secs(1));
+        let hang = Instant::now() + Duration::from_secs(20);
+        while q.len() < N as usize {
+            assert!(Instant::now() < hang, "the delay thread did not fire");
+            std::thread::yield_now();
+        }
+        peak[0] = capacities(&q)[0];
+        assert!(peak[0] >= N as usize);
+        while let Ok(item) = q.try_get() {
+            item.done();
+        }
+        for k in 0..10 {
+            q.add_after(k, Duration::from_secs(1));
+            q.add(k);
+            q.try_get().unwrap().done();
+        }
+        assert_small(capacities(&q), peak);
+        q.shut_down();
+    }
+}

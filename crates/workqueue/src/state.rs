@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use gosync_core::Clock;
 
 use crate::metrics::QueueMetrics;
-use crate::storage::Storage;
+use crate::storage::{shrink_heap, Storage};
 use crate::table::Table;
 
 /// client-go's `unfinishedWorkUpdatePeriod`.
@@ -432,6 +432,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                 m.add();
             }
         }
+        shrink_heap(&mut self.waiting);
     }
 
     /// The earliest time the delay loop must wake at (a due item or a metrics tick).
@@ -507,6 +508,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                     .find_by(w.hash, |e| e.wait.as_deref() == live)
                     .is_some()
             });
+            shrink_heap(&mut self.waiting);
         }
     }
 }

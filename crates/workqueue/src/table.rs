@@ -106,6 +106,12 @@ impl<K, V> Table<K, V> {
     /// The size of an index slot, for [`prefetch_at`].
     pub(crate) const SLOT_SIZE: usize = mem::size_of::<u64>();
 
+    /// The index slots and the cells allocated (for the tests of shrinking).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> (usize, usize) {
+        (self.index.len(), self.cells.capacity())
+    }
+
     /// The number of entries.
     #[cfg(test)]
     fn len(&self) -> usize {
