@@ -70,6 +70,23 @@ use crate::table::{self, Hasher, Table};
 /// `add_after` of a waiting item keeps the earlier of the two times; `add_after` of an item
 /// that is already dirty does nothing. An item that is processing and not dirty can wait.
 ///
+/// # Keys: `Hash` and `Eq`
+///
+/// Items are keys, as in a [`HashMap`](std::collections::HashMap): the queue finds an item
+/// by its `Hash` and tells items apart by `Eq`, so the two must agree. It is a logic error
+/// for two items that are equal to hash differently, for `Eq` not to be an equivalence
+/// relation (reflexive, symmetric, transitive: an item not equal to itself, such as one
+/// holding a float NaN, is never found again), or for an item's hash or equality to change
+/// while the queue holds it (which takes a `Cell`, `RefCell`, global state, I/O or
+/// `unsafe` code). The behaviour that results is not specified, but it is confined to the
+/// queue and is never undefined behaviour. It may include: equal items not deduplicated
+/// (one key processed twice, even by two workers at once); an item handed out never, or
+/// [`done`](Queue::done) not finding it, so that it stays dirty or processing and
+/// [`shut_down_with_drain`](Queue::shut_down_with_drain) waits until a
+/// [`shut_down`](Queue::shut_down); wrong counts ([`len`](Queue::len), metrics); panics and
+/// leaks. (A `Hash`, `Eq` or `Clone` that panics is not a logic error: see
+/// [Panic safety](crate#panic-safety).)
+///
 /// # Limits
 ///
 /// At most 2^31 items at once (dirty, processing or waiting): an add beyond that panics.
