@@ -11,9 +11,10 @@
 #![cfg(not(loom))]
 
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicI64, AtomicU8, Ordering::SeqCst};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, Once};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
@@ -22,7 +23,7 @@ use gosync_core::FakeClock;
 use gosync_workqueue::ratelimit::ExponentialLimiter;
 use gosync_workqueue::{
     AddOpts, CounterMetric, GaugeMetric, HistogramMetric, MetricsProvider, Priority, Queue,
-    QueueBuilder, RateLimitingQueue, SettableGaugeMetric, TryGetError,
+    QueueBuilder, RateLimitingQueue, SettableGaugeMetric, Storage, TryGetError,
 };
 
 const HANG: Duration = Duration::from_secs(10);
@@ -47,6 +48,8 @@ thread_local! {
     static ARMED_KINDS: Cell<u8> = const { Cell::new(0) };
     /// Whether the armed panic was raised.
     static FIRED: Cell<bool> = const { Cell::new(false) };
+    /// The kind of user code the armed panic was raised in.
+    static FIRED_KIND: Cell<u8> = const { Cell::new(0) };
 }
 
 /// Kinds of user code that panic, every time, on every thread but `REMOTE_SPARED`.
@@ -54,6 +57,9 @@ static REMOTE: AtomicU8 = AtomicU8::new(0);
 static REMOTE_SPARED: Mutex<Option<ThreadId>> = Mutex::new(None);
 /// One-shot: the next user code of these kinds on a thread but `REMOTE_SPARED` panics.
 static REMOTE_ONCE: AtomicU8 = AtomicU8::new(0);
+
+/// How many armed panics were raised (on any thread).
+static INJECTED_COUNT: AtomicUsize = AtomicUsize::new(0);
 
 /// Every test of this file takes this lock: the remote switches are process-wide.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -104,6 +110,8 @@ fn user_code(kind: u8, what: &str) {
         });
     if local {
         FIRED.with(|f| f.set(true));
+        FIRED_KIND.with(|k| k.set(kind));
+        INJECTED_COUNT.fetch_add(1, SeqCst);
         panic!("{INJECTED}: {what}");
     }
     let remote = REMOTE.load(SeqCst) & kind != 0;
@@ -853,5 +861,144 @@ fn guard_drop_finishes_its_item_despite_panics() {
             let q = w.clone();
             returns_in_time("shut_down_with_drain", move || q.shut_down_with_drain());
         }
+    }
+}
+
+/// A xorshift generator: `rand(n)` is in `0..n`.
+fn rng(seed: u64) -> impl FnMut(u32) -> u32 {
+    let mut x = seed | 1;
+    move |n: u32| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % u64::from(n)) as u32
+    }
+}
+
+/// A stress worker: gets items (detached or guarded) and finishes them, with a panic
+/// injected at random into about a third of its operations, until the queue is shut down
+/// and empty. Checks that no item is handed to two workers at once.
+fn consume<S: Storage<Key> + 'static>(
+    q: &Queue<Key, S>,
+    in_flight: &Mutex<HashSet<u8>>,
+    rand: &mut impl FnMut(u32) -> u32,
+) {
+    let process = |k: &Key| {
+        assert!(
+            in_flight.lock().unwrap().insert(k.0),
+            "handed out twice at once"
+        );
+        thread::yield_now();
+        assert!(in_flight.lock().unwrap().remove(&k.0));
+    };
+    loop {
+        let guarded = rand(2) == 0;
+        arm(1 + rand(12), ALL);
+        let got = panic::catch_unwind(AssertUnwindSafe(|| {
+            if guarded {
+                q.get().map(Ok)
+            } else {
+                q.get_detached().map(Err)
+            }
+        }));
+        disarm();
+        match got {
+            Ok(None) => return, // shut down and empty
+            Err(_) => continue, // the item stays ready
+            Ok(Some(Ok(guard))) => {
+                process(&guard);
+                // A guard's done rolls back only on a panicking Hash or Eq (nobody could
+                // retry it): those are not armed here.
+                arm(1 + rand(12), CLONE | DROP | METRIC);
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(guard)));
+                disarm();
+            }
+            Ok(Some(Err(key))) => {
+                process(&key);
+                arm(1 + rand(12), ALL);
+                let done = panic::catch_unwind(AssertUnwindSafe(|| q.done(&key)));
+                let fired = disarm();
+                let kind = FIRED_KIND.with(Cell::get);
+                if done.is_err() && fired && kind & (HASH | EQ | CLONE) != 0 {
+                    // Rolled back: still processing, ours to finish.
+                    assert!(q.done(&key), "a rolled-back done left it unprocessed");
+                }
+            }
+        }
+    }
+}
+
+/// Workers and producers on many threads, with panics injected at random into a third of
+/// their operations (every kind of user code): no item is ever handed to two workers at
+/// once, and once the panics stop and every key is added again, a drain returns (nothing
+/// was lost, nothing left dirty but unqueued, nobody left asleep).
+#[test]
+#[ignore = "stress: run in release with --ignored"]
+fn stress_random_panics_from_many_threads() {
+    let _s = serial();
+    const KEYS: u8 = 64;
+    const OPS: u32 = 20_000;
+    for kind in [Kind::Fifo, Kind::Prio] {
+        let w = {
+            let limiter =
+                ExponentialLimiter::new(Duration::from_micros(1), Duration::from_millis(1));
+            let b = Queue::builder()
+                .name("stress")
+                .metrics_provider(Arc::new(Metrics::default()));
+            match kind {
+                Kind::Fifo => Wq::Fifo(RateLimitingQueue::with_limiter(b, limiter)),
+                Kind::Prio => Wq::Prio(RateLimitingQueue::priority_with_limiter(b, limiter)),
+            }
+        };
+        let in_flight = Arc::new(Mutex::new(HashSet::new()));
+        let injected = INJECTED_COUNT.load(SeqCst);
+        let consumers: Vec<_> = (0..3u64)
+            .map(|c| {
+                let (w, in_flight) = (w.clone(), in_flight.clone());
+                thread::spawn(move || {
+                    let mut rand = rng(0x9E37_79B9 + c);
+                    each!(&w, q => consume(q, &in_flight, &mut rand));
+                })
+            })
+            .collect();
+        let producers: Vec<_> = (0..3u64)
+            .map(|p| {
+                let w = w.clone();
+                thread::spawn(move || {
+                    let mut rand = rng(0x85EB_CA6B + p);
+                    for _ in 0..OPS {
+                        let k = rand(u32::from(KEYS)) as u8;
+                        arm(1 + rand(12), ALL);
+                        let _ = panic::catch_unwind(AssertUnwindSafe(|| match rand(4) {
+                            0 => w.add_after(k, 0),
+                            1 => each!(&w, q => q.add_after(Key(k), Duration::from_micros(50))),
+                            2 => each!(&w, q => q.add_rate_limited(Key(k))),
+                            _ => w.add(k),
+                        }));
+                        disarm();
+                    }
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        // No more panics: every key once more, then a drain must end.
+        for k in 0..KEYS {
+            w.add(k);
+        }
+        let q = w.clone();
+        returns_in_time("the drain after random panics", move || {
+            q.shut_down_with_drain()
+        });
+        for c in consumers {
+            c.join().unwrap();
+        }
+        assert!(in_flight.lock().unwrap().is_empty());
+        let injected = INJECTED_COUNT.load(SeqCst) - injected;
+        assert!(
+            injected > OPS as usize,
+            "{kind:?}: only {injected} panics injected"
+        );
     }
 }
