@@ -111,27 +111,31 @@
 //!   (`add`, `add_after`, `done`). Never under the lock or on the delay thread: every
 //!   copy of an item carries its hash. A panic leaves the queue as before the call. (The
 //!   table's hasher itself, a seeded `foldhash`, is the crate's own and does not panic.)
-//! * **`Eq`**: under the lock, in the lookup that starts `add`, `add_after`, `done` and
-//!   each `get`, before anything is changed: the queue is as before the call; a getter's
-//!   item stays ready and another waiting getter is woken in its place. Never on the
-//!   delay thread: a delayed item finds its entry by its unique push number.
+//! * **`Eq`**: under the lock, in the lookup that starts `add`, `add_after` and `done`,
+//!   before anything is changed, and in each `get`, whose copy taken from the ready order
+//!   is put back at its head if the lookup panics (a drop guard): the queue is as before
+//!   the call, the getter's item stays ready and another waiting getter is woken in its
+//!   place. Never on the delay thread: a delayed item finds its entry by its unique push
+//!   number.
 //! * **`Clone`**: under the lock, before anything is changed: an `add`/`add_after` of a
 //!   new item (one copy for the order, one for the table), and [`Queue::done`] of an item
 //!   re-added while processing (the copy it queues again). The queue is as before the
 //!   call. A [`Guard`] queues its own item and never clones; neither does re-adding an
 //!   item the queue already holds (the item passed becomes the copy).
 //! * **`Drop`** of items the queue lets go of (a deduplicated add, a finished item, a
-//!   superseded copy): after the state change, with the wake-ups made (after the unlock
-//!   where the call returns right after), so a panic there leaves the call's effect
-//!   made. Two exceptions: the stale copies an `add` compacts away are dropped before it
+//!   superseded copy): once the state change is complete and no wake-up is owed any more
+//!   (after the unlock, for an `add`), so a panic there leaves the call's effect made.
+//!   Two exceptions: the stale copies an `add` compacts away are dropped before it
 //!   changes anything (a panic leaves it undone), and the waiting items a shutdown drops
 //!   are dropped last, once the queue is shut down, every getter woken, the delay thread
-//!   joined and the drain over.
+//!   joined and the drain over. (Items whose type has no drop glue are simply dropped
+//!   where they are let go of: nothing runs.)
 //! * **Metrics provider**: `new_*_metric` in the builder (no queue is made). The metric
 //!   methods run under the lock: in `add`, `add_after` and `get` before anything is
-//!   changed (as before the call, though a metric updated just before the panicking one
-//!   keeps its update), in `done` after the table update and with its wake-ups guarded
-//!   (the item is done). On the delay thread, see below.
+//!   changed (`get`: as `Eq` above), which leaves the queue as before the call (though a
+//!   metric updated just before the panicking one keeps its update); in `done` after the
+//!   table update, with a getter woken on unwind for an item it queued again (the item is
+//!   done). On the delay thread, see below.
 //! * **Delay thread**: runs only metrics (an item's add when it fires, the unfinished-work
 //!   gauges every 500 ms) and the `Drop` of superseded delayed copies, after the state
 //!   change of each item and inside `catch_unwind`. A panic there is reported by the panic

@@ -490,7 +490,8 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// assert!(!q.done(&k)); // not processing any more: a no-op
     /// ```
     pub fn get_detached(&self) -> Option<T> {
-        self.done_then_get(None)
+        let (st, now) = self.shared.lock_stamped();
+        self.get_locked(st, now)
     }
 
     /// [`done`](Queue::done) of `item`, then [`get_detached`](Queue::get_detached), in one
@@ -520,23 +521,26 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// assert_eq!(seen, [1, 2]);
     /// ```
     pub fn done_and_get_detached(&self, item: &T) -> Option<T> {
-        self.done_then_get(Some(ItemRef::Borrowed(item)))
+        self.done_then_get(ItemRef::Borrowed(item))
     }
 
-    fn done_then_get(&self, done: Option<ItemRef<'_, T>>) -> Option<T> {
+    fn done_then_get(&self, item: ItemRef<'_, T>) -> Option<T> {
         let shared = &*self.shared;
-        let hash = done.as_ref().map(|item| shared.hash(item.get()));
-        let (mut st, mut now) = shared.lock_stamped();
-        if let (Some(item), Some(hash)) = (done, hash) {
-            // A re-queued item needs no wake-up (protocol rule 3): the `take` below runs in
-            // the same lock hold, so the number of ready items does not grow. But if the
-            // metrics panic before that `take`, a getter is woken for it.
-            if let Some(finished) = shared.finish(&mut st, item, hash) {
-                let pass_on = WakeOnUnwind(&shared.ready);
-                shared.finished(&st, finished, now);
-                std::mem::forget(pass_on);
-            }
+        let hash = shared.hash(item.get());
+        let (mut st, now) = shared.lock_stamped();
+        // A re-queued item needs no wake-up (protocol rule 3): the `take` below runs in the
+        // same lock hold, so the number of ready items does not grow. (If the metrics panic
+        // before that `take`, `finished` wakes a getter for it.)
+        if let Some(finished) = shared.finish(&mut st, item, hash) {
+            shared.finished(&st, finished, now);
         }
+        self.get_locked(st, now)
+    }
+
+    /// The blocking `get` under the lock `st` (stamped `now`): takes the next ready item, or
+    /// spins and parks until there is one or the queue is shut down.
+    fn get_locked<'a>(&'a self, mut st: StateGuard<'a, T, S>, mut now: Ticks) -> Option<T> {
+        let shared = &*self.shared;
         let mut spun = false;
         loop {
             if let Some(item) = shared.take(&mut st, now) {
@@ -681,22 +685,14 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         let shared = &*self.shared;
         let hash = shared.hash(item.get());
         let (mut st, now) = shared.lock_stamped();
-        let Some(mut finished) = shared.finish(&mut st, item, hash) else {
+        let Some(finished) = shared.finish(&mut st, item, hash) else {
             return false;
         };
         let wake = finished.wake;
-        // The keys the queue let go are dropped after the unlock.
-        let spare = std::mem::take(&mut finished.spare);
-        // If the metrics panic, the item queued again above still gets its getter.
-        let pass_on = WakeOnUnwind(&shared.ready);
         shared.finished(&st, finished, now);
-        std::mem::forget(pass_on);
         if wake == Wake::Getter {
             shared.wake_getter(st);
-        } else {
-            drop(st);
         }
-        drop(spare);
         true
     }
 
@@ -1005,22 +1001,24 @@ impl<T, S: Storage<T>> Shared<T, S> {
         Some(finished)
     }
 
-    /// After [`finish`](Shared::finish) and its wake-ups (or a guard that makes them on
-    /// unwind): the user code of a `done`, still under the lock. Observes the work
-    /// duration (after the table update, so the provider's atomics do not hold it back),
-    /// then drops the keys the queue let go of that the caller has not taken.
+    /// After [`finish`](Shared::finish): the user code of a `done`, still under the lock
+    /// and before the caller's wake-up. Observes the work duration (after the table
+    /// update, so the provider's atomics do not hold it back); if that panics, a getter
+    /// is woken for the item `finish` may have queued again. Then drops the items the
+    /// queue let go of: there are some only if nothing was queued again, so no wake-up
+    /// is owed.
     #[inline]
     fn finished(&self, st: &State<T, S>, finished: Finished<T>, now: Ticks) {
+        let Finished { started, spare, .. } = finished;
         if let Some(m) = &st.metrics {
-            if finished.started != 0 {
+            if started != 0 {
+                let pass_on = WakeOnUnwind(&self.ready);
                 m.work_duration
-                    .observe(crate::state::secs(crate::state::since(
-                        finished.started,
-                        now,
-                    )));
+                    .observe(crate::state::secs(crate::state::since(started, now)));
+                std::mem::forget(pass_on);
             }
         }
-        drop(finished);
+        drop(spare);
     }
 
     /// `item`'s hash in the item table, computed before the lock is taken; also starts
@@ -1237,7 +1235,7 @@ impl<'a, T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Guard<'
         let queue = self.queue;
         let item = self.into_inner();
         queue
-            .done_then_get(Some(ItemRef::Owned(item)))
+            .done_then_get(ItemRef::Owned(item))
             .map(|next| queue.guard(next))
     }
 

@@ -206,8 +206,9 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         let index = match self.items.find(hash, &item) {
             Ok(index) => index,
             Err(vacant) => {
-                self.items.check_room();
                 let copy = item.clone();
+                // The table's only panic (more than 2^31 items), before any write.
+                let vacant = self.items.reserve_one(vacant, hash);
                 let mut e = Entry::new(prio);
                 let wake = match at {
                     None => {
@@ -252,7 +253,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                     return (Wake::None, None);
                 }
             }
-            return (Wake::None, Some(item));
+            return (Wake::None, spare(item));
         }
         match at {
             None => {
@@ -275,7 +276,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                 } else {
                     // Processing: `finish` queues it at the place of this add.
                     e.tag = self.ready.reserve();
-                    (Wake::None, Some(item))
+                    (Wake::None, spare(item))
                 };
                 (wake, spare)
             }
@@ -284,7 +285,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
                     e.prio = prio;
                 }
                 match e.wait.as_deref() {
-                    Some(&(old, _)) if old <= at => return (Wake::None, Some(item)),
+                    Some(&(old, _)) if old <= at => return (Wake::None, spare(item)),
                     Some(_) => {}
                     None => self.waiting_live += 1,
                 }
@@ -299,35 +300,46 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     /// Takes the next ready item and marks it processing (client-go `Get` minus the wait).
     /// `now` is the caller's metrics timestamp (0 without metrics).
     ///
-    /// The user code that runs here (the item's `Eq`, the metrics) runs while the item is
-    /// still in place: a panic in it leaves the item ready. A stale copy's `Drop` runs
-    /// once it is removed.
+    /// The user code that runs here (the item's `Eq`, the metrics) runs before the item's
+    /// entry is changed, and the copy taken from the ready order is put back if it panics
+    /// ([`Unpop`]): the item stays ready. A stale copy's `Drop` runs once it is removed.
     #[inline]
     pub(crate) fn take(&mut self, now: Ticks) -> Option<T> {
         loop {
-            let (item, hash, tag) = self.ready.peek()?;
-            let live = match self.items.find(hash, item) {
-                Ok(position) => {
-                    let e = self.items.value_at(position);
-                    (e.dirty && !e.processing && e.tag == tag).then_some((position, e.added))
-                }
+            let copy = self.ready.pop()?;
+            let guard = Unpop {
+                ready: &mut self.ready,
+                copy: Some(copy),
+            };
+            let Some((item, hash, tag, _)) = &guard.copy else {
+                unreachable!("just set")
+            };
+            let e = match self.items.find(*hash, item) {
+                Ok(position) => Some(self.items.at_mut(position).1),
                 Err(_) => None,
             };
-            let Some((position, added)) = live else {
-                // A stale copy (priority storage only).
-                drop(self.ready.pop());
+            let Some(e) = e.filter(|e| e.dirty && !e.processing && e.tag == *tag) else {
+                // A stale copy (priority storage only): dropped once removed.
+                drop(guard.take());
                 continue;
             };
             if let Some(m) = &self.metrics {
                 m.depth.dec();
-                if added != 0 {
-                    m.latency.observe(secs(since(added, now)));
+                if e.added != 0 {
+                    m.latency.observe(secs(since(e.added, now)));
                 }
             }
             // No user code from here on.
-            let Some((item, _, _)) = self.ready.pop() else {
-                unreachable!("peeked")
-            };
+            let item = guard.take();
+            e.dirty = false;
+            e.processing = true;
+            if self.metrics.is_some() {
+                e.started = now;
+                e.added = 0;
+            }
+            self.dirty -= 1;
+            self.queued -= 1;
+            self.processing += 1;
             // In a deep queue the entries are cold: fetch coming ones now, in two stages, so
             // that they are cached by the time a getter takes them: the index slot of the
             // far one, and the entry of the near one (whose index slot is cached: it was
@@ -339,16 +351,6 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             if let Some(near) = near {
                 self.items.prefetch_entry(near);
             }
-            let (_, e) = self.items.at_mut(position);
-            e.dirty = false;
-            e.processing = true;
-            if self.metrics.is_some() {
-                e.started = now;
-                e.added = 0;
-            }
-            self.dirty -= 1;
-            self.queued -= 1;
-            self.processing += 1;
             return Some(item);
         }
     }
@@ -384,7 +386,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             self.queued += 1;
             wake = Wake::Getter;
         } else if e.wait.is_none() {
-            removed = Some(self.items.remove_at(index).0);
+            removed = self.items.remove_at(index);
         }
         Some(Finished {
             wake,
@@ -472,10 +474,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             e.wait = None;
             e.dirty || e.processing
         });
-        heap.into_iter()
-            .map(|w| w.item)
-            .chain(removed.into_iter().map(|(k, _)| k))
-            .collect()
+        heap.into_iter().map(|w| w.item).chain(removed).collect()
     }
 
     /// Drops the stale copies in `ready` once they outnumber the live ones (at most one
@@ -513,6 +512,36 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     }
 }
 
+/// The copy [`State::take`] popped from the ready order, put back if the user code that
+/// runs while it is looked up panics (std's `BinaryHeap` `Hole` in spirit): dropped only
+/// while unwinding; [`take`](Unpop::take) disarms it (a `mem::forget`, no cost).
+struct Unpop<'a, T, S: Storage<T>> {
+    ready: &'a mut S,
+    copy: Option<(T, u64, S::Tag, S::Prio)>,
+}
+
+impl<T, S: Storage<T>> Unpop<'_, T, S> {
+    /// The item, for the caller to keep or drop; nothing is put back.
+    #[inline]
+    fn take(mut self) -> T {
+        let copy = self.copy.take();
+        std::mem::forget(self);
+        let Some((item, ..)) = copy else {
+            unreachable!("taken once")
+        };
+        item
+    }
+}
+
+impl<T, S: Storage<T>> Drop for Unpop<'_, T, S> {
+    #[cold]
+    fn drop(&mut self) {
+        if let Some((item, hash, tag, prio)) = self.copy.take() {
+            self.ready.unpop(item, hash, tag, prio);
+        }
+    }
+}
+
 /// An item passed to [`State::finish`]: borrowed (`Queue::done`), or owned by a
 /// [`Guard`](crate::Guard), which then needs no clone to queue it again.
 pub(crate) enum ItemRef<'a, T> {
@@ -538,13 +567,25 @@ impl<T: Clone> ItemRef<'_, T> {
         }
     }
 
-    /// The owned item, if any, for the caller to drop.
+    /// The owned item, if any, for the caller to drop (see [`spare`]).
     #[inline]
     fn into_spare(self) -> Option<T> {
         match self {
             ItemRef::Borrowed(_) => None,
-            ItemRef::Owned(t) => Some(t),
+            ItemRef::Owned(t) => spare(t),
         }
+    }
+}
+
+/// An item the queue lets go of, kept for the caller to drop where a panic is safe if
+/// dropping it runs code (a user `Drop`); otherwise dropped now, where nothing runs, so
+/// that the hot path of a plain key type carries nothing.
+#[inline(always)]
+pub(crate) fn spare<T>(item: T) -> Option<T> {
+    if std::mem::needs_drop::<T>() {
+        Some(item)
+    } else {
+        None
     }
 }
 

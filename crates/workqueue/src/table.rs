@@ -161,16 +161,23 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    /// Frees the cell a full index slot points to; returns its key and entry, for the
-    /// caller to drop once the table is consistent again (a key's `Drop` is user code).
+    /// Frees the cell a full index slot points to. The entry is dropped in place (`V`'s
+    /// drop must run no user code); the key is returned, for the caller to drop once the
+    /// table is consistent again, if dropping it runs code (a key's `Drop` is user code).
     #[inline]
-    fn free_cell(&mut self, slot: u64) -> (K, V) {
+    fn free_cell(&mut self, slot: u64) -> Option<K> {
         let cell = cell_of(slot);
-        let old = mem::replace(&mut self.cells[cell], Cell::Free(self.free));
+        let free = Cell::Free(self.free);
         self.free = cell as u32;
-        match old {
-            Cell::Full(k, v) => (k, v),
-            Cell::Free(_) => unreachable!("an index slot points to a free cell"),
+        if mem::needs_drop::<K>() {
+            match mem::replace(&mut self.cells[cell], free) {
+                Cell::Full(k, _) => Some(k),
+                Cell::Free(_) => unreachable!("an index slot points to a free cell"),
+            }
+        } else {
+            // Nothing runs: as cheap as an overwrite.
+            self.cells[cell] = free;
+            None
         }
     }
 
@@ -275,15 +282,6 @@ impl<K: Hash + Eq, V> Table<K, V> {
         self.full_mut(slot)
     }
 
-    /// The entry at a position `find` returned as `Ok` (and that no insert or removal has
-    /// moved since).
-    #[inline]
-    pub(crate) fn value_at(&self, position: usize) -> &V {
-        let slot = self.index[position];
-        debug_assert!(slot != EMPTY, "position of a full slot");
-        self.full(slot).1
-    }
-
     /// Hints the CPU to fetch the cell of the entry `hash` most likely belongs to (the
     /// first index slot of its probe with its fragment), for a lookup soon. Reads the index
     /// (call it under the lock), not the cell.
@@ -300,31 +298,43 @@ impl<K: Hash + Eq, V> Table<K, V> {
         }
     }
 
-    /// Panics if the table is full (2^31 entries), so that a caller can check before it
-    /// changes anything else; [`insert_vacant`](Table::insert_vacant) then cannot panic.
+    /// Makes room for one more entry, for `hash`, whose vacant position `find` returned
+    /// (as `Err`): grows the index if the entry would fill it past half. Returns the
+    /// vacant position to pass to [`insert_vacant`](Table::insert_vacant), probed again
+    /// after a growth. Called before the caller changes anything else, so that the
+    /// table's only panic comes first.
+    ///
+    /// # Panics
+    ///
+    /// With 2^31 entries already in the table, before anything is changed.
     #[inline]
-    pub(crate) fn check_room(&self) {
+    pub(crate) fn reserve_one(&mut self, vacant: usize, hash: u64) -> usize {
+        if (self.len as usize + 1) * 2 > self.index.len() {
+            return self.grow_for(hash);
+        }
+        vacant
+    }
+
+    #[cold]
+    fn grow_for(&mut self, hash: u64) -> usize {
+        // The index is at most half full: 2^31 entries fill 2^32 slots, the most that
+        // 32-bit fragments address, and one more would need a larger index.
         assert!(
             (self.len as usize) < MAX_CELLS,
             "gosync_workqueue: more than 2^31 items in one queue"
         );
+        self.rehash((self.index.len() * 2).max(MIN_SLOTS));
+        self.empty_slot(fragment(hash))
     }
 
-    /// Inserts `key`, which is absent: `vacant` is what `find` returned for it as `Err` (no
-    /// insert or removal since). Returns the position of its index slot.
-    ///
-    /// # Panics
-    ///
-    /// With 2^31 entries already in the table (see [`check_room`](Table::check_room)),
-    /// before anything is changed.
+    /// Inserts `key`, which is absent, at `vacant`: what
+    /// [`reserve_one`](Table::reserve_one) returned for it (no insert or removal since).
+    /// Returns the position of its index slot. Does not panic.
     #[inline]
     pub(crate) fn insert_vacant(&mut self, vacant: usize, hash: u64, key: K, value: V) -> usize {
-        let mut i = vacant;
+        let i = vacant;
         let fragment = fragment(hash);
-        if (self.len as usize + 1) * 2 > self.index.len() {
-            self.rehash((self.index.len() * 2).max(MIN_SLOTS));
-            i = self.empty_slot(fragment);
-        }
+        debug_assert!((self.len as usize + 1) * 2 <= self.index.len(), "reserved");
         debug_assert!(self.index[i] == EMPTY);
         let cell = if self.free != NONE {
             let cell = self.free as usize;
@@ -335,10 +345,8 @@ impl<K: Hash + Eq, V> Table<K, V> {
             self.cells[cell] = Cell::Full(key, value);
             cell
         } else {
-            assert!(
-                self.cells.len() < MAX_CELLS,
-                "gosync_workqueue: more than 2^31 items in one queue"
-            );
+            // No free cell: every cell is full, and `reserve_one` checked their number.
+            debug_assert!(self.cells.len() < MAX_CELLS);
             self.cells.push(Cell::Full(key, value));
             self.cells.len() - 1
         };
@@ -347,10 +355,11 @@ impl<K: Hash + Eq, V> Table<K, V> {
         i
     }
 
-    /// Removes the entry at `position`, a full slot, and returns it: the caller drops it
-    /// once its own state is consistent (a key's `Drop` is user code, which may panic).
+    /// Removes the entry at `position`, a full slot. Returns its key if dropping it runs
+    /// code: the caller drops it once its own state is consistent (a key's `Drop` is user
+    /// code, which may panic).
     #[must_use = "the removed key is dropped by the caller, at a point where a panic is safe"]
-    pub(crate) fn remove_at(&mut self, position: usize) -> (K, V) {
+    pub(crate) fn remove_at(&mut self, position: usize) -> Option<K> {
         let slot = self.index[position];
         debug_assert!(slot != EMPTY, "position of a full slot");
         let removed = self.free_cell(slot);
@@ -380,10 +389,10 @@ impl<K: Hash + Eq, V> Table<K, V> {
     }
 
     /// Keeps only the entries for which `keep` returns true; may change every position.
-    /// Returns the removed entries, for the caller to drop (see
+    /// Returns the removed keys whose drop runs code, for the caller to drop (see
     /// [`remove_at`](Table::remove_at)). `keep` must not panic.
     #[must_use = "the removed keys are dropped by the caller, at a point where a panic is safe"]
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) -> Vec<(K, V)> {
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) -> Vec<K> {
         let mut removed = Vec::new();
         for i in 0..self.index.len() {
             let slot = self.index[i];
@@ -392,7 +401,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
             }
             let (k, v) = self.full_mut(slot);
             if !keep(k, v) {
-                removed.push(self.free_cell(slot));
+                removed.extend(self.free_cell(slot));
                 self.index[i] = EMPTY;
                 self.len -= 1;
             }
@@ -479,6 +488,7 @@ mod tests {
                 false
             }
             Err(vacant) => {
+                let vacant = t.reserve_one(vacant, h);
                 t.insert_vacant(vacant, h, k, v);
                 true
             }
@@ -531,6 +541,7 @@ mod tests {
         for k in 0..20 {
             let h = fixed(k);
             let Err(v) = t.find(h, &k) else { panic!() };
+            let v = t.reserve_one(v, h);
             t.insert_vacant(v, h, k, k);
         }
         for k in [3, 0, 11, 19, 7] {
@@ -557,7 +568,11 @@ mod tests {
                 match op {
                     0 | 1 => match t.find(h(k), &k) {
                         Ok(i) => { *t.at_mut(i).1 += 1; *model.get_mut(&k).unwrap() += 1; }
-                        Err(v) => { t.insert_vacant(v, h(k), k, 0); model.insert(k, 0); }
+                        Err(v) => {
+                            let v = t.reserve_one(v, h(k));
+                            t.insert_vacant(v, h(k), k, 0);
+                            model.insert(k, 0);
+                        }
                     },
                     2 => {
                         let got = t.find(h(k), &k).ok().map(|i| {
