@@ -346,7 +346,9 @@ fn stress_timed_waiter_gives_up_then_adds_racing_the_release() {
             gave_up += 1;
             wg.add(1); // the next round, started by the waiter that gave up
         }
-        worker.join().expect("`done` panicked: the release erased the new round");
+        worker
+            .join()
+            .expect("`done` panicked: the release erased the new round");
         if !released {
             assert_eq!(wg.count(), 1, "the new round's add was lost");
             wg.done();
@@ -365,7 +367,10 @@ fn caught_misuse_leaves_the_group_usable() {
     assert!(catch_unwind(AssertUnwindSafe(|| wg.done())).is_err());
     assert!(catch_unwind(AssertUnwindSafe(|| wg.add(-2))).is_err());
     assert_eq!(wg.count(), 0);
-    assert!(wg.wait_timeout(Duration::from_secs(5)), "wedged by a caught misuse");
+    assert!(
+        wg.wait_timeout(Duration::from_secs(5)),
+        "wedged by a caught misuse"
+    );
     wg.add(i32::MAX as isize);
     assert!(catch_unwind(AssertUnwindSafe(|| wg.add(1))).is_err());
     assert_eq!(wg.count(), i32::MAX);
