@@ -15,7 +15,9 @@
 //! operation will use is prefetched: before the lock for `add` and `done`, one item ahead
 //! for `get`. So a deep queue, whose table no longer fits in the cache, still holds the
 //! lock over cached lines. The priority machinery lives in a storage type parameter, so
-//! the plain FIFO queue carries none of it.
+//! the plain FIFO queue carries none of it. Memory is given back as a queue drains: each
+//! container (ready order, delay heap, item table) shrinks when it falls below a quarter
+//! full, to a size that many more operations must pass before the next reallocation.
 //!
 //! # Examples
 //!
@@ -55,7 +57,9 @@
 //!   `Context` is cancelled or reaches its deadline (no thread is left blocked, unlike
 //!   Go's `select` around `Get`).
 //!
-//! # Differences from client-go
+//! # Differences from Go
+//!
+//! From client-go's `util/workqueue` (and controller-runtime's priority queue):
 //!
 //! * [`Queue::get`] returns a [`Guard`] that calls `done` when dropped (also when the
 //!   worker panics), so a forgotten `Done` cannot wedge a key. The Go shape remains:
@@ -90,6 +94,67 @@
 //!   global `SetProvider`.
 //! * The queue is one type for the plain, delaying and (through [`RateLimitingQueue`])
 //!   rate-limited interfaces; a delaying queue costs nothing until its first `add_after`.
+//! * A panic in user code leaves the queue consistent (see [Panic safety](#panic-safety));
+//!   on the delay thread it is caught and the thread goes on, where a panic in client-go's
+//!   waiting goroutine ends the process.
+//!
+//! # Panic safety
+//!
+//! User code (the key type's `Clone`, `Eq`, `Hash` and `Drop`, the [`MetricsProvider`]
+//! and its metrics, a rate limiter) may panic. The queue runs it where nothing is
+//! half-updated: before an operation's first write or after its last one, never between.
+//! A panic therefore leaves the queue as it was before the call or as after it, and
+//! reaches the caller that ran the user code. Where each runs, and what a panic there
+//! leaves:
+//!
+//! * **`Hash`** of the item: in the calling thread, before the queue's lock is taken
+//!   (`add`, `add_after`, `done`). Never under the lock or on the delay thread: every
+//!   copy of an item carries its hash. A panic leaves the queue as before the call. (The
+//!   table's hasher itself, a seeded `foldhash`, is the crate's own and does not panic.)
+//! * **`Eq`**: under the lock, in the lookup that starts `add`, `add_after` and `done`,
+//!   before anything is changed, and in each `get`, whose copy taken from the ready order
+//!   is put back at its head if the lookup panics (a drop guard): the queue is as before
+//!   the call, the getter's item stays ready and another waiting getter is woken in its
+//!   place. Never on the delay thread: a delayed item finds its entry by its unique push
+//!   number.
+//! * **`Clone`**: under the lock, before anything is changed: an `add`/`add_after` of a
+//!   new item (one copy for the order, one for the table), and [`Queue::done`] of an item
+//!   re-added while processing (the copy it queues again). The queue is as before the
+//!   call. A [`Guard`] queues its own item and never clones; neither does re-adding an
+//!   item the queue already holds (the item passed becomes the copy).
+//! * **`Drop`** of items the queue lets go of (a deduplicated add, a finished item, a
+//!   superseded copy): once the state change is complete and no wake-up is owed any more
+//!   (after the unlock, for an `add`), so a panic there leaves the call's effect made.
+//!   Two exceptions: the stale copies an `add` compacts away are dropped before it
+//!   changes anything (a panic leaves it undone), and the waiting items a shutdown drops
+//!   are dropped last, once the queue is shut down, every getter woken, the delay thread
+//!   joined and the drain over. (Items whose type has no drop glue are simply dropped
+//!   where they are let go of: nothing runs.)
+//! * **Metrics provider**: `new_*_metric` in the builder (no queue is made). The metric
+//!   methods run under the lock: in `add`, `add_after` and `get` before anything is
+//!   changed (`get`: as `Eq` above), which leaves the queue as before the call (though a
+//!   metric updated just before the panicking one keeps its update); in `done` after the
+//!   table update, with a getter woken on unwind for an item it queued again (the item is
+//!   done). On the delay thread, see below.
+//! * **Delay thread**: runs only metrics (an item's add when it fires, the unfinished-work
+//!   gauges every 500 ms) and the `Drop` of superseded delayed copies, after the state
+//!   change of each item and inside `catch_unwind`. A panic there is reported by the panic
+//!   hook as any panic is (printed to stderr by default), its payload is then dropped, and
+//!   the thread goes on: the items fired before it are ready (and getters woken for them),
+//!   and the later ones still fire.
+//! * **Rate limiter** ([`RateLimitingQueue`]: `when`, `forget`, `num_requeues`, and the
+//!   key's `Hash`, `Eq`, `Clone` it runs): in the calling thread, before the queue is
+//!   touched and outside its lock. The queue is as before the call; the limiter's own
+//!   state is the limiter's (the `ratelimit` limiters record the failure or not).
+//!
+//! Operations that combine two are atomic one half at a time: a panic in the `get` half
+//! of [`Queue::done_and_get_detached`] or [`Guard::done_and_get`] leaves the `done` made.
+//! A guard cannot retry its `done`: if the item's `Hash` or `Eq` panics there, the queue
+//! cannot find the item, which stays processing (see [`Guard`]).
+//!
+//! The user code that runs under the queue's lock must not call back into that queue
+//! (it would deadlock). The queue's own panics (more than 2^31 items) are raised before
+//! anything is changed.
 #![warn(
     missing_docs,
     missing_debug_implementations,

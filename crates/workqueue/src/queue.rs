@@ -3,6 +3,7 @@
 use std::fmt;
 use std::hash::Hash;
 use std::ops::{Deref, DerefMut};
+use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use gosync_core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -17,7 +18,7 @@ pub use context::GetContextError;
 use crate::builder::QueueBuilder;
 use crate::error::{GetTimeoutError, TryGetError};
 use crate::metrics::QueueMetrics;
-use crate::state::{ticks, State, Ticks, Wake, UNFINISHED_WORK_PERIOD};
+use crate::state::{ticks, Finished, ItemRef, State, Ticks, Wake, UNFINISHED_WORK_PERIOD};
 use crate::storage::{Fifo, Priority, Storage};
 use crate::table::{self, Hasher, Table};
 
@@ -68,6 +69,23 @@ use crate::table::{self, Hasher, Table};
 /// it, so the item is processed a second time when the delay ends: kubernetes#126027);
 /// `add_after` of a waiting item keeps the earlier of the two times; `add_after` of an item
 /// that is already dirty does nothing. An item that is processing and not dirty can wait.
+///
+/// # Keys: `Hash` and `Eq`
+///
+/// Items are keys, as in a [`HashMap`](std::collections::HashMap): the queue finds an item
+/// by its `Hash` and tells items apart by `Eq`, so the two must agree. It is a logic error
+/// for two items that are equal to hash differently, for `Eq` not to be an equivalence
+/// relation (reflexive, symmetric, transitive: an item not equal to itself, such as one
+/// holding a float NaN, is never found again), or for an item's hash or equality to change
+/// while the queue holds it (which takes a `Cell`, `RefCell`, global state, I/O or
+/// `unsafe` code). The behaviour that results is not specified, but it is confined to the
+/// queue and is never undefined behaviour. It may include: equal items not deduplicated
+/// (one key processed twice, even by two workers at once); an item handed out never, or
+/// [`done`](Queue::done) not finding it, so that it stays dirty or processing and
+/// [`shut_down_with_drain`](Queue::shut_down_with_drain) waits until a
+/// [`shut_down`](Queue::shut_down); wrong counts ([`len`](Queue::len), metrics); panics and
+/// leaks. (A `Hash`, `Eq` or `Clone` that panics is not a logic error: see
+/// [Panic safety](crate#panic-safety).)
 ///
 /// # Limits
 ///
@@ -186,6 +204,15 @@ pub(crate) struct Shared<T, S: Storage<T>> {
 
 /// An item handed out by [`Queue::get`]: it stays *processing* until the guard is dropped
 /// (or [`done`](Guard::done)), which calls [`Queue::done`]. Dereferences to the item.
+///
+/// # Panics
+///
+/// As [`Queue::done`], except that a guard queues its own item again when it was re-added,
+/// so no `Clone` runs, and that nobody can retry: if the item's `Hash` or `Eq` panics in
+/// the guard's `done`, the queue cannot find the item, which stays processing (a
+/// [`shut_down_with_drain`](Queue::shut_down_with_drain) then waits for it until a
+/// [`shut_down`](Queue::shut_down)). Keys whose `Hash` or `Eq` may panic are safer handled
+/// detached ([`Queue::get_detached`], [`Queue::done`]).
 ///
 /// # Examples
 ///
@@ -325,6 +352,13 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// becomes dirty and, unless it is being processed, is queued and one waiting getter
     /// is woken. If it was waiting for a delay, it is ready now and no longer waiting.
     ///
+    /// # Panics
+    ///
+    /// With 2^31 items in the queue. If the item's `Hash`, `Eq` or `Clone` or the metrics
+    /// provider panics, the panic propagates and the queue is as before the call; if the
+    /// item's `Drop` panics (the queue already held an equal item), the add is made (see
+    /// [Panic safety](crate#panic-safety)).
+    ///
     /// # Examples
     ///
     /// ```
@@ -341,10 +375,14 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         if st.shutting_down {
             return;
         }
-        let wake = st.insert(item, hash, S::Prio::default(), None, now);
+        let (wake, spare) = st.insert(item, hash, S::Prio::default(), None, now);
         if wake == Wake::Getter {
             self.shared.wake_getter(st);
+        } else {
+            drop(st);
         }
+        // The item's `Drop` (user code) after the unlock.
+        drop(spare);
     }
 
     /// Adds `item` once `delay` has passed on the queue's clock (client-go `AddAfter`).
@@ -353,6 +391,11 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// the earlier ready time; an item that is already dirty stays as it is (it will be
     /// processed no later than asked). A delay beyond what `Instant` can represent means
     /// "never" and is dropped. Counts one retry in the metrics, as client-go does.
+    ///
+    /// # Panics
+    ///
+    /// As [`add`](Queue::add) (a panicking retries metric too leaves the queue as before
+    /// the call).
     ///
     /// # Examples
     ///
@@ -393,8 +436,9 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 None => return, // "never"
             },
         };
-        match st.insert(item, hash, prio, at, now) {
-            Wake::None => {}
+        let (wake, spare) = st.insert(item, hash, prio, at, now);
+        match wake {
+            Wake::None => drop(st),
             Wake::Getter => shared.wake_getter(st),
             Wake::Timer => {
                 if st.loop_started {
@@ -405,12 +449,20 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 }
             }
         }
+        // The item's `Drop` (user code) after the unlock.
+        drop(spare);
     }
 
     /// Blocks until an item is ready and hands it out, marked processing; `None` once the
     /// queue is shut down and empty (client-go `Get`).
     ///
     /// After shutdown the items still queued are handed out before `None`.
+    ///
+    /// # Panics
+    ///
+    /// If the item's `Eq` or the metrics provider panics while the item is handed out, the
+    /// panic propagates and the item stays ready; another waiting getter is woken for it.
+    /// The same holds for every `get` variant.
     ///
     /// # Examples
     ///
@@ -438,7 +490,8 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// assert!(!q.done(&k)); // not processing any more: a no-op
     /// ```
     pub fn get_detached(&self) -> Option<T> {
-        self.done_then_get(None)
+        let (st, now) = self.shared.lock_stamped();
+        self.get_locked(st, now)
     }
 
     /// [`done`](Queue::done) of `item`, then [`get_detached`](Queue::get_detached), in one
@@ -468,18 +521,26 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// assert_eq!(seen, [1, 2]);
     /// ```
     pub fn done_and_get_detached(&self, item: &T) -> Option<T> {
-        self.done_then_get(Some(item))
+        self.done_then_get(ItemRef::Borrowed(item))
     }
 
-    fn done_then_get(&self, done: Option<&T>) -> Option<T> {
+    fn done_then_get(&self, item: ItemRef<'_, T>) -> Option<T> {
         let shared = &*self.shared;
-        let hash = done.map(|item| shared.hash(item));
-        let (mut st, mut now) = shared.lock_stamped();
-        if let (Some(item), Some(hash)) = (done, hash) {
-            // A re-queued item needs no wake-up (protocol rule 3): the `take` below runs in
-            // the same lock hold, so the number of ready items does not grow.
-            shared.finish(&mut st, item, hash, now);
+        let hash = shared.hash(item.get());
+        let (mut st, now) = shared.lock_stamped();
+        // A re-queued item needs no wake-up (protocol rule 3): the `take` below runs in the
+        // same lock hold, so the number of ready items does not grow. (If the metrics panic
+        // before that `take`, `finished` wakes a getter for it.)
+        if let Some(finished) = shared.finish(&mut st, item, hash) {
+            shared.finished(&st, finished, now);
         }
+        self.get_locked(st, now)
+    }
+
+    /// The blocking `get` under the lock `st` (stamped `now`): takes the next ready item, or
+    /// spins and parks until there is one or the queue is shut down.
+    fn get_locked<'a>(&'a self, mut st: StateGuard<'a, T, S>, mut now: Ticks) -> Option<T> {
+        let shared = &*self.shared;
         let mut spun = false;
         loop {
             if let Some(item) = shared.take(&mut st, now) {
@@ -594,7 +655,15 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// queued again now. Returns whether `item` was processing.
     ///
     /// `done` of an item that is not processing is a no-op that returns `false` (client-go
-    /// would queue a duplicate if the item was dirty). Guards call this when dropped.
+    /// would queue a duplicate if the item was dirty). Guards do the same when dropped.
+    ///
+    /// # Panics
+    ///
+    /// If the item's `Hash`, `Eq` or `Clone` panics (the clone is queued when the item was
+    /// re-added), the panic propagates and the item stays processing: call `done` again.
+    /// If the metrics provider or the `Drop` of an item the queue lets go of panics, the
+    /// `done` is made (the item queued again, and a getter woken for it) before the panic
+    /// propagates.
     ///
     /// # Examples
     ///
@@ -606,12 +675,21 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// ```
     #[inline]
     pub fn done(&self, item: &T) -> bool {
+        self.done_inner(ItemRef::Borrowed(item))
+    }
+
+    /// [`done`](Queue::done) of a borrowed item, or of a guard's own item (which needs no
+    /// clone to be queued again).
+    #[inline]
+    fn done_inner(&self, item: ItemRef<'_, T>) -> bool {
         let shared = &*self.shared;
-        let hash = shared.hash(item);
+        let hash = shared.hash(item.get());
         let (mut st, now) = shared.lock_stamped();
-        let Some(wake) = shared.finish(&mut st, item, hash, now) else {
+        let Some(finished) = shared.finish(&mut st, item, hash) else {
             return false;
         };
+        let wake = finished.wake;
+        shared.finished(&st, finished, now);
         if wake == Wake::Getter {
             shared.wake_getter(st);
         }
@@ -685,6 +763,12 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// Workers must keep calling `get` and finishing their items for the drain to end.
     /// Calling it from a worker that holds an item deadlocks, as in client-go.
     ///
+    /// # Panics
+    ///
+    /// The waiting items (dropped by the shutdown) are dropped last, once the drain is
+    /// over: a panic in their `Drop` propagates from a queue that is shut down and
+    /// drained. The same holds for [`shut_down`](Queue::shut_down).
+    ///
     /// # Examples
     ///
     /// ```
@@ -704,7 +788,9 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         let mut st = shared.state.lock();
         st.shutting_down = true;
         st.draining = drain;
-        st.drop_waiting();
+        // Dropped last (their `Drop` is user code): a panic there leaves the queue shut
+        // down, every waiter woken and the drain done.
+        let waiting = st.take_waiting();
         shared.sync_hint(&mut st);
         shared.ready.notify_all();
         shared.drained.notify_all();
@@ -715,9 +801,11 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         drop(st);
         let handle = shared.delay_thread.lock().take();
         if let Some(handle) = handle {
-            // The loop exits as soon as it sees `shutting_down`; it never panics.
+            // The loop exits as soon as it sees `shutting_down`; it catches the panics of
+            // the user code it runs, so it never panics.
             let _ = handle.join();
         }
+        drop(waiting);
     }
 
     /// Whether the queue is shut down (client-go `ShuttingDown`).
@@ -742,9 +830,10 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// Starts the delay loop thread; called under the state lock.
     #[cold]
     fn start_loop(&self, st: &mut State<T, S>) {
-        st.loop_started = true;
         let shared = Arc::clone(&self.shared);
         let handle = thread::spawn(move || delay_loop(&shared));
+        // Only once spawned: if the spawn panics, the next delayed add tries again.
+        st.loop_started = true;
         *self.shared.delay_thread.lock() = Some(handle);
     }
 }
@@ -879,6 +968,9 @@ impl<T, S: Storage<T>> Shared<T, S> {
 
     /// [`State::take`] with the timestamp `now`, or, if that is 0 (not read yet), one read
     /// now, and only if an item is ready (with metrics; without, every stamp is 0).
+    ///
+    /// If the item's `Eq` or the metrics panic, the item stays ready and another getter is
+    /// woken in this one's place: it may be the one the add woke.
     #[inline]
     fn take(&self, st: &mut State<T, S>, now: Ticks) -> Option<T>
     where
@@ -889,20 +981,44 @@ impl<T, S: Storage<T>> Shared<T, S> {
         } else {
             now
         };
-        st.take(now)
+        let pass_on = WakeOnUnwind(&self.ready);
+        let item = st.take(now);
+        std::mem::forget(pass_on);
+        item
     }
 
-    /// [`State::finish`] plus the wake-up a drain may be owed now (under the lock).
+    /// [`State::finish`] plus the wake-up a drain may be owed now (under the lock). The
+    /// caller then hands the result to [`finished`](Shared::finished).
     #[inline]
-    fn finish(&self, st: &mut State<T, S>, item: &T, hash: u64, now: Ticks) -> Option<Wake>
+    fn finish(&self, st: &mut State<T, S>, item: ItemRef<'_, T>, hash: u64) -> Option<Finished<T>>
     where
         T: Hash + Eq + Clone,
     {
-        let wake = st.finish(item, hash, now)?;
+        let finished = st.finish(item, hash)?;
         if st.draining && st.drained() {
             self.drained.notify_all();
         }
-        Some(wake)
+        Some(finished)
+    }
+
+    /// After [`finish`](Shared::finish): the user code of a `done`, still under the lock
+    /// and before the caller's wake-up. Observes the work duration (after the table
+    /// update, so the provider's atomics do not hold it back); if that panics, a getter
+    /// is woken for the item `finish` may have queued again. Then drops the items the
+    /// queue let go of: there are some only if nothing was queued again, so no wake-up
+    /// is owed.
+    #[inline]
+    fn finished(&self, st: &State<T, S>, finished: Finished<T>, now: Ticks) {
+        let Finished { started, spare, .. } = finished;
+        if let Some(m) = &st.metrics {
+            if started != 0 {
+                let pass_on = WakeOnUnwind(&self.ready);
+                m.work_duration
+                    .observe(crate::state::secs(crate::state::since(started, now)));
+                std::mem::forget(pass_on);
+            }
+        }
+        drop(spare);
     }
 
     /// `item`'s hash in the item table, computed before the lock is taken; also starts
@@ -968,7 +1084,32 @@ impl<T, S: Storage<T>> Shared<T, S> {
     }
 }
 
+/// Drops the payload of a panic the delay loop caught. A payload whose own `Drop` panics
+/// is leaked instead: nothing may unwind out of the loop.
+#[cold]
+fn discard(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
+/// Notifies one waiter of a condition variable if dropped while unwinding: a caller whose
+/// user code panicked passes on a wake-up it owes or may have consumed. On the normal
+/// path it is `mem::forget`-ten (no cost).
+struct WakeOnUnwind<'a>(&'a Condvar);
+
+impl Drop for WakeOnUnwind<'_> {
+    #[cold]
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
+
 /// client-go's `waitingLoop`: moves due items into the queue and ticks the metrics.
+///
+/// The user code it runs (metrics, the `Drop` of superseded items; never an item's `Eq`,
+/// `Hash` or `Clone`) runs inside `catch_unwind`: a panic there is reported by the panic
+/// hook, as any panic is, then its payload is dropped and the loop goes on.
 fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>) {
     let clock = &shared.clock;
     let mut st = shared.state.lock();
@@ -978,7 +1119,11 @@ fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>)
         }
         let now = clock.now();
         let stamp = shared.stamp();
-        let woke = st.fire_due(now, stamp);
+        let mut woke = 0;
+        // The user code `fire_due` runs (metrics, `Drop` of superseded items) may panic: the
+        // panic is caught here (the panic hook has reported it), and the items fired
+        // before it are woken for; the loop goes on and fires the rest.
+        let fired = panic::catch_unwind(AssertUnwindSafe(|| st.fire_due(now, stamp, &mut woke)));
         if woke > 0 {
             shared.sync_hint(&mut st);
             // Protocol rule 3: wake only getters that are parked.
@@ -992,14 +1137,24 @@ fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>)
                 }
             }
         }
+        if let Err(payload) = fired {
+            discard(payload);
+            continue;
+        }
         // `next_tick` is set only with metrics.
         if st.next_tick.is_some_and(|tick| tick <= now) {
+            // Set first: a panicking gauge does not make the tick due again at once.
+            st.next_tick = now.checked_add(UNFINISHED_WORK_PERIOD);
             if let Some(m) = &st.metrics {
                 let (total, oldest) = st.unfinished_work(stamp);
-                m.unfinished.set(total);
-                m.longest.set(oldest);
+                let set = panic::catch_unwind(AssertUnwindSafe(|| {
+                    m.unfinished.set(total);
+                    m.longest.set(oldest);
+                }));
+                if let Err(payload) = set {
+                    discard(payload);
+                }
             }
-            st.next_tick = now.checked_add(UNFINISHED_WORK_PERIOD);
         }
         match st.next_deadline() {
             None => shared.timer.wait(&mut st),
@@ -1080,7 +1235,7 @@ impl<'a, T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Guard<'
         let queue = self.queue;
         let item = self.into_inner();
         queue
-            .done_and_get_detached(&item)
+            .done_then_get(ItemRef::Owned(item))
             .map(|next| queue.guard(next))
     }
 
@@ -1127,7 +1282,8 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Deref for G
 impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Drop for Guard<'_, T, S> {
     fn drop(&mut self) {
         if let Some(item) = self.item.take() {
-            self.queue.done(&item);
+            // The item itself is queued again if it was re-added: no clone.
+            self.queue.done_inner(ItemRef::Owned(item));
         }
     }
 }
@@ -1137,5 +1293,85 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> fmt::Debug
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Guard").finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod memory {
+    use std::time::{Duration, Instant};
+
+    use gosync_core::FakeClock;
+
+    use super::*;
+
+    /// The room the queue's containers have, in elements: the ready order, the delay heap,
+    /// the item table's index slots and cells.
+    fn capacities<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static>(
+        q: &Queue<T, S>,
+    ) -> [usize; 4] {
+        let st = q.shared.state.lock();
+        let (index, cells) = st.items.capacity();
+        [st.ready.capacity(), st.waiting.capacity(), index, cells]
+    }
+
+    /// After a drain and a little more activity, every container is back to a small size.
+    fn assert_small(caps: [usize; 4], peak: [usize; 4]) {
+        let names = ["ready order", "delay heap", "index slots", "cells"];
+        for ((name, cap), peak) in names.iter().zip(caps).zip(peak) {
+            assert!(
+                cap <= 256,
+                "the {name} keeps room for {cap} items (peak {peak}) after a drain"
+            );
+        }
+    }
+
+    const N: u64 = 100_000;
+
+    #[test]
+    fn fifo_gives_memory_back_after_a_drain() {
+        let q: Queue<u64> = Queue::new();
+        for k in 0..N {
+            q.add(k);
+        }
+        let peak = capacities(&q);
+        assert!(peak[0] >= N as usize);
+        while let Ok(item) = q.try_get() {
+            item.done();
+        }
+        for k in 0..10 {
+            q.add(k);
+            q.try_get().unwrap().done();
+        }
+        assert_small(capacities(&q), peak);
+    }
+
+    #[test]
+    fn priority_delaying_queue_gives_memory_back_after_a_drain() {
+        let fake = FakeClock::new();
+        let q: PriorityQueue<u64> = Queue::builder().clock(fake.clock()).build_priority();
+        for k in 0..N {
+            q.add_after(k, Duration::from_secs(1));
+        }
+        let mut peak = capacities(&q);
+        assert!(peak[1] >= N as usize);
+        assert!(fake.block_until_waiters(1, Duration::from_secs(20)));
+        fake.advance(Duration::from_secs(1));
+        let hang = Instant::now() + Duration::from_secs(20);
+        while q.len() < N as usize {
+            assert!(Instant::now() < hang, "the delay thread did not fire");
+            std::thread::yield_now();
+        }
+        peak[0] = capacities(&q)[0];
+        assert!(peak[0] >= N as usize);
+        while let Ok(item) = q.try_get() {
+            item.done();
+        }
+        for k in 0..10 {
+            q.add_after(k, Duration::from_secs(1));
+            q.add(k);
+            q.try_get().unwrap().done();
+        }
+        assert_small(capacities(&q), peak);
+        q.shut_down();
     }
 }

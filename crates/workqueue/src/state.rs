@@ -9,6 +9,18 @@
 //!    (the fix for kubernetes#126027). A heap entry is live iff its (time, push number)
 //!    equals `wait`, so a stale entry never fires, even at the same time as the live one.
 //! 4. `queued`, `dirty`, `processing`, `waiting_live` count the entries with those states.
+//!
+//! # Panic safety
+//!
+//! User code runs under the lock here: the item's `Eq` (table lookups), `Clone` (a new
+//! item needs two copies; `finish` of a borrowed item that is queued again), `Drop`, and
+//! the metrics. An operation of a caller runs it before its first write; the delay
+//! thread's [`State::fire_due`] runs it after the writes for each item. Items the state
+//! lets go of are handed back to the caller, to be dropped once the invariants hold again
+//! and the wake-ups are made. No `Hash` runs here: hashes are computed by the callers,
+//! outside the lock, and stored with every copy. Where no user code is wanted, an entry
+//! is found by something unique in it (a delay heap entry's push number, a priority
+//! copy's tag) instead of by `Eq`.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -18,7 +30,7 @@ use std::time::{Duration, Instant};
 use gosync_core::Clock;
 
 use crate::metrics::QueueMetrics;
-use crate::storage::Storage;
+use crate::storage::{shrink_heap, Storage};
 use crate::table::Table;
 
 /// client-go's `unfinishedWorkUpdatePeriod`.
@@ -56,7 +68,7 @@ pub(crate) fn ticks(clock: &Clock) -> Ticks {
 /// Nanoseconds between two [`Ticks`] readings (0 if the later one is not later: readings
 /// on two CPUs may be skewed by a few nanoseconds).
 #[inline]
-fn since(from: Ticks, now: Ticks) -> u64 {
+pub(crate) fn since(from: Ticks, now: Ticks) -> u64 {
     now.saturating_sub(from)
 }
 
@@ -64,7 +76,7 @@ fn since(from: Ticks, now: Ticks) -> u64 {
 /// whole seconds plus the fraction, which from one second up may differ from `ns / 1e9`
 /// in the last bit. Below a second the two agree, and the one division is kept.
 #[inline]
-fn secs(ns: u64) -> f64 {
+pub(crate) fn secs(ns: u64) -> f64 {
     const SECOND: u64 = 1_000_000_000;
     if ns < SECOND {
         ns as f64 / 1e9
@@ -178,6 +190,11 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
 
     /// Adds `item` (whose hash is `hash`) now (`at == None`) or at `at`. The caller has
     /// checked `shutting_down`; `now` is its metrics timestamp (0 without metrics).
+    ///
+    /// Returns the wake-up owed and `item` itself if the queue did not keep it, for the
+    /// caller to drop after the wake-up (its `Drop` is user code). The user code that runs
+    /// here (the item's `Eq`, its `Clone` for a new item, the metrics) runs before the
+    /// first write: a panic in it leaves the state as it was.
     pub(crate) fn insert(
         &mut self,
         item: T,
@@ -185,90 +202,144 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         prio: S::Prio,
         at: Option<Instant>,
         now: Ticks,
-    ) -> Wake {
+    ) -> (Wake, Option<T>) {
         let index = match self.items.find(hash, &item) {
             Ok(index) => index,
             Err(vacant) => {
+                let copy = item.clone();
+                // The table's only panic (more than 2^31 items), before any write.
+                let vacant = self.items.reserve_one(vacant, hash);
                 let mut e = Entry::new(prio);
                 let wake = match at {
                     None => {
-                        e.dirty = true;
                         if let Some(m) = &self.metrics {
                             m.add();
                             e.added = now;
                         }
-                        e.tag = self.ready.push(item.clone(), hash, prio);
+                        // No user code from here on.
+                        e.dirty = true;
+                        e.tag = self.ready.push(copy, hash, prio);
                         self.dirty += 1;
                         self.queued += 1;
                         Wake::Getter
                     }
                     Some(at) => {
                         let (heap, seq) = (&mut self.waiting, &mut self.wait_seq);
-                        let wake = push_waiting(heap, seq, item.clone(), hash, at);
+                        let wake = push_waiting(heap, seq, copy, hash, at);
                         e.wait = Some(Box::new((at, self.wait_seq)));
                         self.waiting_live += 1;
                         wake
                     }
                 };
                 self.items.insert_vacant(vacant, hash, item, e);
-                return wake;
+                return (wake, None);
             }
         };
-        let (key, e) = self.items.at_mut(index);
+        // Stale copies are made only here, so they are compacted here, before anything
+        // is changed: compaction drops items (user code), and must not run between the
+        // writes below and the caller's wake-up. It moves no table entry.
+        self.compact_ready();
+        self.compact_waiting();
+        // The queue already holds a key equal to `item`: `item` itself becomes the new
+        // copy, if one is needed (as client-go queues the item passed to `Add`).
+        let (_, e) = self.items.at_mut(index);
         if e.dirty {
             // It will be processed anyway, no later than any delay asked for now.
             if prio > e.prio {
                 e.prio = prio;
                 if !e.processing {
                     // Re-position: the old copy becomes stale.
-                    e.tag = self.ready.push(key.clone(), hash, prio);
-                    self.compact_ready();
+                    e.tag = self.ready.push(item, hash, prio);
+                    return (Wake::None, None);
                 }
             }
-            return Wake::None;
-        }
-        if prio > e.prio {
-            e.prio = prio;
+            return (Wake::None, spare(item));
         }
         match at {
             None => {
+                if let Some(m) = &self.metrics {
+                    m.add();
+                }
+                // No user code from here on.
+                if prio > e.prio {
+                    e.prio = prio;
+                }
                 if e.wait.take().is_some() {
                     // kubernetes#126027: the waiting entry is dropped.
                     self.waiting_live -= 1;
                 }
                 self.dirty += 1;
-                let mut wake = Wake::None;
-                if mark_dirty(e, self.metrics.as_deref(), now) {
-                    e.tag = self.ready.push(key.clone(), hash, e.prio);
+                let (wake, spare) = if mark_dirty(e, self.metrics.is_some(), now) {
+                    e.tag = self.ready.push(item, hash, e.prio);
                     self.queued += 1;
-                    wake = Wake::Getter;
+                    (Wake::Getter, None)
                 } else {
                     // Processing: `finish` queues it at the place of this add.
                     e.tag = self.ready.reserve();
-                }
-                self.compact_waiting();
-                wake
+                    (Wake::None, spare(item))
+                };
+                (wake, spare)
             }
             Some(at) => {
+                if prio > e.prio {
+                    e.prio = prio;
+                }
                 match e.wait.as_deref() {
-                    Some(&(old, _)) if old <= at => return Wake::None,
+                    Some(&(old, _)) if old <= at => return (Wake::None, spare(item)),
                     Some(_) => {}
                     None => self.waiting_live += 1,
                 }
                 let (heap, seq) = (&mut self.waiting, &mut self.wait_seq);
-                let wake = push_waiting(heap, seq, key.clone(), hash, at);
+                let wake = push_waiting(heap, seq, item, hash, at);
                 e.wait = Some(Box::new((at, self.wait_seq)));
-                self.compact_waiting();
-                wake
+                (wake, None)
             }
         }
     }
 
     /// Takes the next ready item and marks it processing (client-go `Get` minus the wait).
     /// `now` is the caller's metrics timestamp (0 without metrics).
+    ///
+    /// The user code that runs here (the item's `Eq`, the metrics) runs before the item's
+    /// entry is changed, and the copy taken from the ready order is put back if it panics
+    /// ([`Unpop`]): the item stays ready. A stale copy's `Drop` runs once it is removed.
     #[inline]
     pub(crate) fn take(&mut self, now: Ticks) -> Option<T> {
-        while let Some((item, hash, tag)) = self.ready.pop() {
+        loop {
+            let copy = self.ready.pop()?;
+            let guard = Unpop {
+                ready: &mut self.ready,
+                copy: Some(copy),
+            };
+            let Some((item, hash, tag, _)) = &guard.copy else {
+                unreachable!("just set")
+            };
+            let e = match self.items.find(*hash, item) {
+                Ok(position) => Some(self.items.at_mut(position).1),
+                Err(_) => None,
+            };
+            let Some(e) = e.filter(|e| e.dirty && !e.processing && e.tag == *tag) else {
+                // A stale copy (priority storage only): dropped once removed.
+                drop(guard.take());
+                continue;
+            };
+            if let Some(m) = &self.metrics {
+                m.depth.dec();
+                if e.added != 0 {
+                    m.latency.observe(secs(since(e.added, now)));
+                }
+            }
+            // No user code from here on.
+            let item = guard.take();
+            e.dirty = false;
+            e.processing = true;
+            if self.metrics.is_some() {
+                e.started = now;
+                e.added = 0;
+            }
+            self.dirty -= 1;
+            self.queued -= 1;
+            self.processing += 1;
             // In a deep queue the entries are cold: fetch coming ones now, in two stages, so
             // that they are cached by the time a getter takes them: the index slot of the
             // far one, and the entry of the near one (whose index slot is cached: it was
@@ -280,59 +351,48 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             if let Some(near) = near {
                 self.items.prefetch_entry(near);
             }
-            let Some(e) = self.items.get_mut(hash, &item) else {
-                continue;
-            };
-            if !e.dirty || e.processing || e.tag != tag {
-                continue; // a stale copy (priority storage only)
-            }
-            e.dirty = false;
-            e.processing = true;
-            self.dirty -= 1;
-            self.queued -= 1;
-            self.processing += 1;
-            if let Some(m) = &self.metrics {
-                m.depth.dec();
-                e.started = now;
-                if e.added != 0 {
-                    m.latency.observe(secs(since(e.added, now)));
-                    e.added = 0;
-                }
-            }
             return Some(item);
         }
-        None
     }
 
     /// Ends the processing of `item` (client-go `Done`), whose hash is `hash`. Returns
-    /// `None` if it was not processing (a no-op), else whether a getter must be woken.
-    /// `now` is the caller's metrics timestamp (0 without metrics).
+    /// `None` if it was not processing (a no-op).
+    ///
+    /// The user code that runs here (the item's `Eq`, and its `Clone` when it is queued
+    /// again and only borrowed) runs before the first write: a panic in it leaves the
+    /// item processing. The work-duration metric is left to the caller
+    /// ([`Finished::started`]), as is the drop of the keys the queue let go.
     #[inline]
-    pub(crate) fn finish(&mut self, item: &T, hash: u64, now: Ticks) -> Option<Wake> {
-        let index = self.items.find(hash, item).ok()?;
-        let (key, e) = self.items.at_mut(index);
+    pub(crate) fn finish(&mut self, item: ItemRef<'_, T>, hash: u64) -> Option<Finished<T>> {
+        let index = self.items.find(hash, item.get()).ok()?;
+        let (_, e) = self.items.at_mut(index);
         if !e.processing {
             return None;
         }
+        let (copy, spare) = if e.dirty {
+            (Some(item.into_owned()), None)
+        } else {
+            (None, item.into_spare())
+        };
+        // No user code from here on.
+        let (_, e) = self.items.at_mut(index);
         e.processing = false;
         self.processing -= 1;
         let started = std::mem::take(&mut e.started);
         let mut wake = Wake::None;
-        if e.dirty {
-            e.tag = self.ready.push_reserved(key.clone(), hash, e.prio, e.tag);
+        let mut removed = None;
+        if let Some(copy) = copy {
+            e.tag = self.ready.push_reserved(copy, hash, e.prio, e.tag);
             self.queued += 1;
             wake = Wake::Getter;
         } else if e.wait.is_none() {
-            self.items.remove_at(index);
+            removed = self.items.remove_at(index);
         }
-        // Observed last: the provider's atomics would otherwise hold back the table
-        // update behind them.
-        if let Some(m) = &self.metrics {
-            if started != 0 {
-                m.work_duration.observe(secs(since(started, now)));
-            }
-        }
-        Some(wake)
+        Some(Finished {
+            wake,
+            started,
+            spare: [spare, removed],
+        })
     }
 
     /// Whether a drain may end: nothing processing and nothing dirty.
@@ -341,31 +401,40 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         self.processing == 0 && self.dirty == 0
     }
 
-    /// Moves every waiting item whose time has come into the queue; returns how many became
-    /// ready for a getter. `stamp` is the metrics timestamp of `now` (0 without metrics).
-    pub(crate) fn fire_due(&mut self, now: Instant, stamp: Ticks) -> usize {
-        let mut woke = 0;
+    /// Moves every waiting item whose time has come into the queue, counting in `woke` the
+    /// items that became ready for a getter. `stamp` is the metrics timestamp of `now`
+    /// (0 without metrics).
+    ///
+    /// Runs on the delay thread. No `Eq`, `Hash` or `Clone` of an item runs here: a heap
+    /// entry finds its item's entry by its (time, push number), which is unique. The user
+    /// code that does run (the metrics, the `Drop` of a stale or superseded copy) runs
+    /// after the item's state change: a panic in it leaves that item fired and the state
+    /// consistent, and `woke` counts what was fired before it.
+    pub(crate) fn fire_due(&mut self, now: Instant, stamp: Ticks, woke: &mut usize) {
         while self.waiting.peek().is_some_and(|w| w.at <= now) {
             let Some(w) = self.waiting.pop() else { break };
-            let Some(e) = self.items.get_mut(w.hash, &w.item) else {
-                continue;
+            let live = Some(&(w.at, w.seq));
+            let Some(index) = self.items.find_by(w.hash, |e| e.wait.as_deref() == live) else {
+                continue; // stale: dropped here, the state is consistent
             };
-            if e.wait.as_deref() != Some(&(w.at, w.seq)) {
-                continue; // stale
-            }
+            let (_, e) = self.items.at_mut(index);
             e.wait = None;
             self.waiting_live -= 1;
             self.dirty += 1;
-            if mark_dirty(e, self.metrics.as_deref(), stamp) {
+            if mark_dirty(e, self.metrics.is_some(), stamp) {
                 e.tag = self.ready.push(w.item, w.hash, e.prio);
                 self.queued += 1;
-                woke += 1;
+                *woke += 1;
             } else {
                 // Processing: `finish` queues it at the place it became ready.
                 e.tag = self.ready.reserve();
+                drop(w);
+            }
+            if let Some(m) = &self.metrics {
+                m.add();
             }
         }
-        woke
+        shrink_heap(&mut self.waiting);
     }
 
     /// The earliest time the delay loop must wake at (a due item or a metrics tick).
@@ -391,53 +460,154 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         (total, oldest)
     }
 
-    /// Forgets every waiting item (at shutdown: they would never be added).
-    pub(crate) fn drop_waiting(&mut self) {
+    /// Forgets every waiting item (at shutdown: they would never be added). Returns them,
+    /// for the caller to drop once the queue is consistent and every waiter is woken (their
+    /// `Drop` is user code).
+    #[must_use = "the waiting items are dropped by the caller, at a point where a panic is safe"]
+    pub(crate) fn take_waiting(&mut self) -> Vec<T> {
         if self.waiting_live == 0 && self.waiting.is_empty() {
-            return;
+            return Vec::new();
         }
-        self.waiting.clear();
+        let heap = std::mem::take(&mut self.waiting);
         self.waiting_live = 0;
-        self.items.retain(|_, e| {
+        let removed = self.items.retain(|_, e| {
             e.wait = None;
             e.dirty || e.processing
         });
+        heap.into_iter().map(|w| w.item).chain(removed).collect()
     }
 
+    /// Drops the stale copies in `ready` once they outnumber the live ones (at most one
+    /// more than [`STALE_SLACK`] over twice their number). Decides without user code: a
+    /// copy is live iff an entry with its hash is dirty, not processing and has its tag
+    /// (tags of storages with stale copies are unique). The stale copies' `Drop` is user
+    /// code: call it where a panic is safe.
+    #[inline]
     fn compact_ready(&mut self) {
         if self.ready.copies() > 2 * self.queued as usize + STALE_SLACK {
             let items = &self.items;
-            self.ready.retain(|t, hash, tag| {
+            self.ready.retain(|_, hash, tag| {
                 items
-                    .get(hash, t)
-                    .is_some_and(|e| e.dirty && !e.processing && e.tag == tag)
+                    .find_by(hash, |e| e.dirty && !e.processing && e.tag == tag)
+                    .is_some()
             });
         }
     }
 
+    /// Drops the stale entries of the delay heap once they outnumber the live ones (as
+    /// [`compact_ready`](State::compact_ready)). Decides without user code: an entry is
+    /// live iff an entry with its hash waits for its (time, push number), which is unique.
+    #[inline]
     fn compact_waiting(&mut self) {
         if self.waiting.len() > 2 * self.waiting_live + STALE_SLACK {
             let items = &self.items;
             self.waiting.retain(|w| {
+                let live = Some(&(w.at, w.seq));
                 items
-                    .get(w.hash, &w.item)
-                    .is_some_and(|e| e.wait.as_deref() == Some(&(w.at, w.seq)))
+                    .find_by(w.hash, |e| e.wait.as_deref() == live)
+                    .is_some()
             });
+            shrink_heap(&mut self.waiting);
         }
     }
 }
 
-/// Marks a non-dirty entry dirty (client-go `Add` past the dedup check). Returns whether
-/// the caller must queue it (it is not processing).
+/// The copy [`State::take`] popped from the ready order, put back if the user code that
+/// runs while it is looked up panics (std's `BinaryHeap` `Hole` in spirit): dropped only
+/// while unwinding; [`take`](Unpop::take) disarms it (a `mem::forget`, no cost).
+struct Unpop<'a, T, S: Storage<T>> {
+    ready: &'a mut S,
+    copy: Option<(T, u64, S::Tag, S::Prio)>,
+}
+
+impl<T, S: Storage<T>> Unpop<'_, T, S> {
+    /// The item, for the caller to keep or drop; nothing is put back.
+    #[inline]
+    fn take(mut self) -> T {
+        let copy = self.copy.take();
+        std::mem::forget(self);
+        let Some((item, ..)) = copy else {
+            unreachable!("taken once")
+        };
+        item
+    }
+}
+
+impl<T, S: Storage<T>> Drop for Unpop<'_, T, S> {
+    #[cold]
+    fn drop(&mut self) {
+        if let Some((item, hash, tag, prio)) = self.copy.take() {
+            self.ready.unpop(item, hash, tag, prio);
+        }
+    }
+}
+
+/// An item passed to [`State::finish`]: borrowed (`Queue::done`), or owned by a
+/// [`Guard`](crate::Guard), which then needs no clone to queue it again.
+pub(crate) enum ItemRef<'a, T> {
+    Borrowed(&'a T),
+    Owned(T),
+}
+
+impl<T: Clone> ItemRef<'_, T> {
+    #[inline]
+    pub(crate) fn get(&self) -> &T {
+        match self {
+            ItemRef::Borrowed(t) => t,
+            ItemRef::Owned(t) => t,
+        }
+    }
+
+    /// The item, cloned if borrowed (user code).
+    #[inline]
+    fn into_owned(self) -> T {
+        match self {
+            ItemRef::Borrowed(t) => t.clone(),
+            ItemRef::Owned(t) => t,
+        }
+    }
+
+    /// The owned item, if any, for the caller to drop (see [`spare`]).
+    #[inline]
+    fn into_spare(self) -> Option<T> {
+        match self {
+            ItemRef::Borrowed(_) => None,
+            ItemRef::Owned(t) => spare(t),
+        }
+    }
+}
+
+/// An item the queue lets go of, kept for the caller to drop where a panic is safe if
+/// dropping it runs code (a user `Drop`); otherwise dropped now, where nothing runs, so
+/// that the hot path of a plain key type carries nothing.
+#[inline(always)]
+pub(crate) fn spare<T>(item: T) -> Option<T> {
+    if std::mem::needs_drop::<T>() {
+        Some(item)
+    } else {
+        None
+    }
+}
+
+/// What [`State::finish`] leaves to its caller.
+pub(crate) struct Finished<T> {
+    /// The wake-up owed.
+    pub(crate) wake: Wake,
+    /// When processing started, for the work-duration metric (0: not set).
+    pub(crate) started: Ticks,
+    /// Items the queue let go, for the caller to drop where a panic is safe.
+    pub(crate) spare: [Option<T>; 2],
+}
+
+/// Marks a non-dirty entry dirty (client-go `Add` past the dedup check); no user code (the
+/// caller counts the add in the metrics). Returns whether the caller must queue it (it is
+/// not processing).
 #[inline]
-fn mark_dirty<P, G>(e: &mut Entry<P, G>, metrics: Option<&QueueMetrics>, now: Ticks) -> bool {
+fn mark_dirty<P, G>(e: &mut Entry<P, G>, metered: bool, now: Ticks) -> bool {
     debug_assert!(!e.dirty && e.wait.is_none());
     e.dirty = true;
-    if let Some(m) = metrics {
-        m.add();
-        if e.added == 0 {
-            e.added = now;
-        }
+    if metered && e.added == 0 {
+        e.added = now;
     }
     !e.processing
 }

@@ -106,6 +106,12 @@ impl<K, V> Table<K, V> {
     /// The size of an index slot, for [`prefetch_at`].
     pub(crate) const SLOT_SIZE: usize = mem::size_of::<u64>();
 
+    /// The index slots and the cells allocated (for the tests of shrinking).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> (usize, usize) {
+        (self.index.len(), self.cells.capacity())
+    }
+
     /// The number of entries.
     #[cfg(test)]
     fn len(&self) -> usize {
@@ -155,12 +161,24 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    /// Frees the cell a full index slot points to, dropping its key and entry in place.
+    /// Frees the cell a full index slot points to. The entry is dropped in place (`V`'s
+    /// drop must run no user code); the key is returned, for the caller to drop once the
+    /// table is consistent again, if dropping it runs code (a key's `Drop` is user code).
     #[inline]
-    fn free_cell(&mut self, slot: u64) {
+    fn free_cell(&mut self, slot: u64) -> Option<K> {
         let cell = cell_of(slot);
-        self.cells[cell] = Cell::Free(self.free);
+        let free = Cell::Free(self.free);
         self.free = cell as u32;
+        if mem::needs_drop::<K>() {
+            match mem::replace(&mut self.cells[cell], free) {
+                Cell::Full(k, _) => Some(k),
+                Cell::Free(_) => unreachable!("an index slot points to a free cell"),
+            }
+        } else {
+            // Nothing runs: as cheap as an overwrite.
+            self.cells[cell] = free;
+            None
+        }
     }
 
     /// The first empty index slot of the probe that starts at `fragment`'s home.
@@ -217,6 +235,14 @@ impl<K: Hash + Eq, V> Table<K, V> {
         self.probe(hash, |slot| self.full(slot).0 == key)
     }
 
+    /// The position of the first entry with `hash`'s fragment for which `is` is true,
+    /// without comparing keys: for an entry identified by something unique in it (the
+    /// delay heap's push number), so that no user code (`Eq`) runs.
+    #[inline]
+    pub(crate) fn find_by(&self, hash: u64, mut is: impl FnMut(&V) -> bool) -> Option<usize> {
+        self.probe(hash, |slot| is(self.full(slot).1)).ok()
+    }
+
     /// Walks `hash`'s probe: `Ok` with the first slot with its fragment that `is` accepts,
     /// or `Err` with the first empty slot (0 while the index has no slots).
     #[inline(always)]
@@ -241,17 +267,10 @@ impl<K: Hash + Eq, V> Table<K, V> {
     }
 
     /// The entry of `key`, if any.
-    #[inline]
-    pub(crate) fn get(&self, hash: u64, key: &K) -> Option<&V> {
+    #[cfg(test)]
+    fn get(&self, hash: u64, key: &K) -> Option<&V> {
         let i = self.find(hash, key).ok()?;
         Some(self.full(self.index[i]).1)
-    }
-
-    /// The entry of `key`, if any, for changing.
-    #[inline]
-    pub(crate) fn get_mut(&mut self, hash: u64, key: &K) -> Option<&mut V> {
-        let i = self.find(hash, key).ok()?;
-        Some(self.full_mut(self.index[i]).1)
     }
 
     /// The key and the entry at a position `find` returned as `Ok` (and that no insert or
@@ -279,20 +298,43 @@ impl<K: Hash + Eq, V> Table<K, V> {
         }
     }
 
-    /// Inserts `key`, which is absent: `vacant` is what `find` returned for it as `Err` (no
-    /// insert or removal since). Returns the position of its index slot.
+    /// Makes room for one more entry, for `hash`, whose vacant position `find` returned
+    /// (as `Err`): grows the index if the entry would fill it past half. Returns the
+    /// vacant position to pass to [`insert_vacant`](Table::insert_vacant), probed again
+    /// after a growth. Called before the caller changes anything else, so that the
+    /// table's only panic comes first.
     ///
     /// # Panics
     ///
-    /// With 2^31 entries already in the table.
+    /// With 2^31 entries already in the table, before anything is changed.
+    #[inline]
+    pub(crate) fn reserve_one(&mut self, vacant: usize, hash: u64) -> usize {
+        if (self.len as usize + 1) * 2 > self.index.len() {
+            return self.grow_for(hash);
+        }
+        vacant
+    }
+
+    #[cold]
+    fn grow_for(&mut self, hash: u64) -> usize {
+        // The index is at most half full: 2^31 entries fill 2^32 slots, the most that
+        // 32-bit fragments address, and one more would need a larger index.
+        assert!(
+            (self.len as usize) < MAX_CELLS,
+            "gosync_workqueue: more than 2^31 items in one queue"
+        );
+        self.rehash((self.index.len() * 2).max(MIN_SLOTS));
+        self.empty_slot(fragment(hash))
+    }
+
+    /// Inserts `key`, which is absent, at `vacant`: what
+    /// [`reserve_one`](Table::reserve_one) returned for it (no insert or removal since).
+    /// Returns the position of its index slot. Does not panic.
     #[inline]
     pub(crate) fn insert_vacant(&mut self, vacant: usize, hash: u64, key: K, value: V) -> usize {
-        let mut i = vacant;
+        let i = vacant;
         let fragment = fragment(hash);
-        if (self.len as usize + 1) * 2 > self.index.len() {
-            self.rehash((self.index.len() * 2).max(MIN_SLOTS));
-            i = self.empty_slot(fragment);
-        }
+        debug_assert!((self.len as usize + 1) * 2 <= self.index.len(), "reserved");
         debug_assert!(self.index[i] == EMPTY);
         let cell = if self.free != NONE {
             let cell = self.free as usize;
@@ -303,10 +345,8 @@ impl<K: Hash + Eq, V> Table<K, V> {
             self.cells[cell] = Cell::Full(key, value);
             cell
         } else {
-            assert!(
-                self.cells.len() < MAX_CELLS,
-                "gosync_workqueue: more than 2^31 items in one queue"
-            );
+            // No free cell: every cell is full, and `reserve_one` checked their number.
+            debug_assert!(self.cells.len() < MAX_CELLS);
             self.cells.push(Cell::Full(key, value));
             self.cells.len() - 1
         };
@@ -315,11 +355,14 @@ impl<K: Hash + Eq, V> Table<K, V> {
         i
     }
 
-    /// Removes (and drops, in place) the entry at `position`, a full slot.
-    pub(crate) fn remove_at(&mut self, position: usize) {
+    /// Removes the entry at `position`, a full slot. Returns its key if dropping it runs
+    /// code: the caller drops it once its own state is consistent (a key's `Drop` is user
+    /// code, which may panic).
+    #[must_use = "the removed key is dropped by the caller, at a point where a panic is safe"]
+    pub(crate) fn remove_at(&mut self, position: usize) -> Option<K> {
         let slot = self.index[position];
         debug_assert!(slot != EMPTY, "position of a full slot");
-        self.free_cell(slot);
+        let removed = self.free_cell(slot);
         self.len -= 1;
         // Backward shift: move each following slot of the run into the hole if its home is
         // not after the hole, so that every probe sequence stays unbroken.
@@ -342,10 +385,15 @@ impl<K: Hash + Eq, V> Table<K, V> {
         if self.len as usize * SHRINK_BELOW < self.index.len() && self.index.len() > MIN_SLOTS {
             self.rebuild(slots_for(self.len as usize));
         }
+        removed
     }
 
     /// Keeps only the entries for which `keep` returns true; may change every position.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+    /// Returns the removed keys whose drop runs code, for the caller to drop (see
+    /// [`remove_at`](Table::remove_at)). `keep` must not panic.
+    #[must_use = "the removed keys are dropped by the caller, at a point where a panic is safe"]
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) -> Vec<K> {
+        let mut removed = Vec::new();
         for i in 0..self.index.len() {
             let slot = self.index[i];
             if slot == EMPTY {
@@ -353,13 +401,14 @@ impl<K: Hash + Eq, V> Table<K, V> {
             }
             let (k, v) = self.full_mut(slot);
             if !keep(k, v) {
-                self.free_cell(slot);
+                removed.extend(self.free_cell(slot));
                 self.index[i] = EMPTY;
                 self.len -= 1;
             }
         }
         // The holes broke probe runs: rebuild everything, sized for what is left.
         self.rebuild(slots_for(self.len as usize));
+        removed
     }
 }
 
@@ -439,6 +488,7 @@ mod tests {
                 false
             }
             Err(vacant) => {
+                let vacant = t.reserve_one(vacant, h);
                 t.insert_vacant(vacant, h, k, v);
                 true
             }
@@ -449,7 +499,7 @@ mod tests {
         let h = hash(&k);
         let i = t.find(h, &k).ok()?;
         let v = *t.at_mut(i).1;
-        t.remove_at(i);
+        let _ = t.remove_at(i);
         Some(v)
     }
 
@@ -491,12 +541,13 @@ mod tests {
         for k in 0..20 {
             let h = fixed(k);
             let Err(v) = t.find(h, &k) else { panic!() };
+            let v = t.reserve_one(v, h);
             t.insert_vacant(v, h, k, k);
         }
         for k in [3, 0, 11, 19, 7] {
             let i = t.find(fixed(k), &k).unwrap();
             assert_eq!(t.at_mut(i), (&k, &mut k.clone()));
-            t.remove_at(i);
+            let _ = t.remove_at(i);
         }
         for k in 0..20 {
             let found = t.get(fixed(k), &k).copied();
@@ -517,18 +568,22 @@ mod tests {
                 match op {
                     0 | 1 => match t.find(h(k), &k) {
                         Ok(i) => { *t.at_mut(i).1 += 1; *model.get_mut(&k).unwrap() += 1; }
-                        Err(v) => { t.insert_vacant(v, h(k), k, 0); model.insert(k, 0); }
+                        Err(v) => {
+                            let v = t.reserve_one(v, h(k));
+                            t.insert_vacant(v, h(k), k, 0);
+                            model.insert(k, 0);
+                        }
                     },
                     2 => {
                         let got = t.find(h(k), &k).ok().map(|i| {
                             let v = *t.at_mut(i).1;
-                            t.remove_at(i);
+                            let _ = t.remove_at(i);
                             v
                         });
                         prop_assert_eq!(got, model.remove(&k));
                     }
                     _ => {
-                        t.retain(|k, _| k % 3 != 0);
+                        let _ = t.retain(|k, _| k % 3 != 0);
                         model.retain(|k, _| k % 3 != 0);
                     }
                 }

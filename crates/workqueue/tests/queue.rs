@@ -503,3 +503,68 @@ fn done_and_get_leaves_the_other_item_to_a_blocked_getter() {
     got.sort_unstable();
     assert_eq!(got, [1, 2]);
 }
+
+/// Keys whose `Hash` and `Eq` disagree are a logic error (see the `Queue` docs): what the
+/// queue then does is unspecified, but it stays inside the queue (no undefined behaviour,
+/// no hang of the queue's own making), and a `shut_down` still ends a drain that waits for
+/// an item the queue has lost track of.
+#[test]
+fn inconsistent_keys_are_a_logic_error_that_shut_down_still_ends() {
+    use std::hash::{Hash, Hasher};
+
+    /// Never equal, not even to itself (as a float NaN).
+    #[derive(Clone, Debug, Hash)]
+    #[allow(clippy::derived_hash_with_manual_eq)] // the logic error under test
+    struct Nan(u8);
+    impl PartialEq for Nan {
+        fn eq(&self, _: &Nan) -> bool {
+            false
+        }
+    }
+    impl Eq for Nan {}
+
+    /// Equal to every other, but hashed by its value.
+    #[derive(Clone, Debug)]
+    struct AllEqual(u8);
+    impl PartialEq for AllEqual {
+        fn eq(&self, _: &AllEqual) -> bool {
+            true
+        }
+    }
+    impl Eq for AllEqual {}
+    impl Hash for AllEqual {
+        fn hash<H: Hasher>(&self, h: &mut H) {
+            self.0.hash(h);
+        }
+    }
+
+    fn exercise<T: Hash + Eq + Clone + Send + 'static>(key: fn(u8) -> T) {
+        let fake = FakeClock::new();
+        let q: Queue<T> = Queue::builder().clock(fake.clock()).build();
+        for i in 0..40u8 {
+            q.add(key(i % 4));
+            q.add_after(key(i % 3), Duration::from_secs(1));
+            if let Ok(item) = q.try_get() {
+                q.add(key(i % 5));
+                drop(item);
+            }
+            q.done(&key(i % 6));
+            if i % 8 == 0 {
+                fake.advance(Duration::from_secs(1));
+            }
+        }
+        let _ = (q.len(), q.waiting_len(), format!("{q:?}"));
+        let drain = {
+            let q = q.clone();
+            thread::spawn(move || q.shut_down_with_drain())
+        };
+        thread::sleep(Duration::from_millis(50));
+        q.shut_down(); // forces a drain waiting for a lost item to return
+        drain.join().unwrap();
+        while q.try_get().is_ok() {}
+        assert!(q.shutting_down());
+    }
+
+    exercise(Nan);
+    exercise(AllEqual);
+}
