@@ -51,6 +51,85 @@ impl CancelFunc {
     pub fn context(&self) -> &Context {
         &self.ctx
     }
+
+    /// Turns this function into a guard that cancels the context when it is dropped,
+    /// also while unwinding from a panic (tokio-util's `CancellationToken::drop_guard`).
+    /// For a scope that must cancel its work on every way out, early returns included;
+    /// [`DropGuard::disarm`] gives the function back when the scope succeeded.
+    ///
+    /// Go's `defer cancel()`. Plain `CancelFunc`s do not cancel on drop, as in Go.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel};
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// let worker = {
+    ///     let _guard = cancel.drop_guard();
+    ///     let ctx = ctx.clone();
+    ///     std::thread::spawn(move || ctx.wait()) // stops once the scope is left
+    /// }; // the guard cancels here
+    /// worker.join().unwrap();
+    /// assert!(ctx.is_done());
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// let guard = cancel.drop_guard();
+    /// let cancel = guard.disarm(); // success: keep the context alive
+    /// assert!(!ctx.is_done());
+    /// # drop(cancel);
+    /// ```
+    pub fn drop_guard(self) -> DropGuard {
+        DropGuard { cancel: Some(self) }
+    }
+}
+
+/// Cancels its context when dropped, unless [disarmed](DropGuard::disarm). Made by
+/// [`CancelFunc::drop_guard`].
+///
+/// # Panics
+///
+/// Dropping the guard runs the cancel, so it panics where [`CancelFunc::cancel`] does
+/// (an `on_cancel` callback panicked). If the guard is dropped while its thread is
+/// already unwinding, such a second panic aborts the process, as any panic in a drop
+/// during unwinding does; keep `on_cancel` callbacks from panicking.
+#[must_use = "dropping the guard at once cancels the context"]
+pub struct DropGuard {
+    cancel: Option<CancelFunc>,
+}
+
+impl DropGuard {
+    /// Gives the cancel function back without cancelling.
+    pub fn disarm(mut self) -> CancelFunc {
+        self.cancel
+            .take()
+            .expect("a guard holds its function until dropped")
+    }
+
+    /// The context the guard cancels.
+    pub fn context(&self) -> &Context {
+        &self
+            .cancel
+            .as_ref()
+            .expect("a guard holds its function until dropped")
+            .ctx
+    }
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        if let Some(cancel) = self.cancel.take() {
+            cancel.cancel();
+        }
+    }
+}
+
+impl fmt::Debug for DropGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DropGuard")
+            .field("armed", &self.cancel.is_some())
+            .finish()
+    }
 }
 
 impl fmt::Debug for CancelFunc {

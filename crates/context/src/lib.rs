@@ -73,7 +73,9 @@
 //!
 //! * Lifetime: a child is released from its parent when it is cancelled **or** when all
 //!   its handles are dropped, so forgetting to call cancel leaks nothing (Go needs
-//!   `go vet`'s lostcancel check). Dropping a [`CancelFunc`] does not cancel.
+//!   `go vet`'s lostcancel check). Dropping a [`CancelFunc`] does not cancel; for
+//!   Go's `defer cancel()`, [`CancelFunc::drop_guard`] returns a [`DropGuard`] that does
+//!   (also on a panic) unless disarmed.
 //! * `Done()` is not a channel: wait with [`Context::wait`],
 //!   [`Context::wait_timeout`], `.done().await`, or `done_chan()` in a
 //!   `crossbeam_channel::select!`.
@@ -132,7 +134,7 @@ mod key;
 mod timer;
 mod tree;
 
-pub use cancel::{CancelCauseFunc, CancelFunc};
+pub use cancel::{CancelCauseFunc, CancelFunc, DropGuard};
 pub use context::{
     background, background_with_clock, cause, todo, with_cancel, with_cancel_cause, with_deadline,
     with_deadline_cause, with_timeout, with_timeout_cause, with_value, without_cancel, Context,

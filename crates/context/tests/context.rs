@@ -783,3 +783,28 @@ fn a_long_chain_of_deadlines_is_linear() {
         started.elapsed()
     );
 }
+
+#[test]
+fn drop_guard_cancels_on_drop_and_on_unwind_unless_disarmed() {
+    let (ctx, cancel) = with_cancel(&background());
+    drop(cancel.drop_guard());
+    assert_eq!(ctx.err(), Some(Error::Canceled));
+
+    let (ctx, cancel) = with_cancel(&background());
+    let guard = cancel.drop_guard();
+    assert!(guard.context().same(&ctx));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _guard = guard;
+        panic!("the scope fails");
+    }));
+    assert!(r.is_err());
+    assert!(ctx.is_done(), "the guard cancels while unwinding");
+
+    let (ctx, cancel) = with_cancel(&background());
+    let guard = cancel.drop_guard();
+    assert_eq!(format!("{guard:?}"), "DropGuard { armed: true }");
+    let cancel = guard.disarm();
+    assert!(!ctx.is_done(), "a disarmed guard does not cancel");
+    cancel.cancel();
+    assert!(ctx.is_done());
+}

@@ -333,7 +333,31 @@ impl Clock {
 impl FakeClock {
     /// A fake clock whose time starts at the real `Instant::now()` and then stands still.
     pub fn new() -> FakeClock {
-        let origin = Instant::now();
+        FakeClock::starting_at(Instant::now())
+    }
+
+    /// A fake clock whose time starts at `start` and then stands still: client-go's
+    /// `NewFakeClock(t)`. Its [`Clock::nanos`] counts from `start`.
+    ///
+    /// A Rust `Instant` has no calendar meaning, so `start` is usually derived from
+    /// another instant: a recorded one, a deadline under test, or `Instant::now()` plus
+    /// an offset.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::FakeClock;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let start = Instant::now() + Duration::from_secs(3600); // an hour from now
+    /// let fake = FakeClock::starting_at(start);
+    /// assert_eq!(fake.now(), start);
+    /// assert_eq!(fake.clock().nanos(), 0);
+    /// fake.advance(Duration::from_secs(1));
+    /// assert_eq!(fake.clock().now(), start + Duration::from_secs(1));
+    /// ```
+    pub fn starting_at(start: Instant) -> FakeClock {
+        let origin = start;
         FakeClock {
             shared: Arc::new(FakeShared {
                 origin,
@@ -393,20 +417,95 @@ impl FakeClock {
         self.wake_due(inner);
     }
 
-    /// How many threads are blocked in a sleep or timed wait on this clock
-    /// (client-go's `HasWaiters` is `waiters() > 0`).
+    /// How many waits with a deadline are blocked on this clock right now (client-go's
+    /// `HasWaiters` is `waiters() > 0`).
+    ///
+    /// # What counts
+    ///
+    /// Every thread inside a [`Clock::sleep`], [`Clock::sleep_until`] or
+    /// [`Clock::wait_until`] (and so every gosync timed wait built on them: `wait_deadline`,
+    /// `get_timeout`, a token bucket's `wait`, ...) on a clock of this fake, from the
+    /// moment it registers its deadline until it has woken up. That includes gosync's
+    /// own background threads while they wait for a deadline on this clock: the timer
+    /// thread of a context tree made with `background_with_clock` (while any context of
+    /// the tree has a pending deadline) and the delay thread of a delaying work queue
+    /// (while an item waits). A thread waiting with no deadline (an idle timer thread, a
+    /// plain `wait`) is not counted.
+    ///
+    /// So when a test's clock also drives such background deadlines, a count is not a
+    /// count of the test's own waiters; wait for a specific deadline with
+    /// [`block_until_waiter_at`](FakeClock::block_until_waiter_at) instead.
     pub fn waiters(&self) -> usize {
         self.shared.inner.lock().waiters.len()
+    }
+
+    /// How many of the [`waiters`](FakeClock::waiters) wait for exactly `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::FakeClock;
+    /// use std::time::Duration;
+    ///
+    /// let fake = FakeClock::new();
+    /// let deadline = fake.now() + Duration::from_secs(5);
+    /// assert_eq!(fake.waiters_at(deadline), 0);
+    /// ```
+    pub fn waiters_at(&self, deadline: Instant) -> usize {
+        let inner = self.shared.inner.lock();
+        inner
+            .waiters
+            .iter()
+            .filter(|w| w.deadline == deadline)
+            .count()
     }
 
     /// Blocks until at least `n` threads are asleep on this clock, or until `timeout` of
     /// *real* time has passed. Returns whether `n` was reached.
     ///
-    /// Use it to let the code under test reach its sleep before advancing time.
+    /// Use it to let the code under test reach its sleep before advancing time. It
+    /// counts every waiter on the clock, background threads included (see
+    /// [`waiters`](FakeClock::waiters)); to wait for one particular wait, use
+    /// [`block_until_waiter_at`](FakeClock::block_until_waiter_at).
     pub fn block_until_waiters(&self, n: usize, timeout: Duration) -> bool {
+        self.block_until(timeout, |inner| inner.waiters.len() >= n)
+    }
+
+    /// Blocks until some thread waits on this clock for exactly `deadline`, or until
+    /// `timeout` of *real* time has passed. Returns whether such a waiter was seen.
+    ///
+    /// The precise form of [`block_until_waiters`](FakeClock::block_until_waiters): a
+    /// test that knows the deadline its code waits for (a fake clock stands still, so
+    /// `fake.now() + timeout` is the deadline of a `wait_timeout(timeout)`) is not fooled
+    /// by other waits on the same clock, such as a context tree's timer thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::FakeClock;
+    /// use std::time::Duration;
+    ///
+    /// let fake = FakeClock::new();
+    /// let clock = fake.clock();
+    /// let deadline = fake.now() + Duration::from_secs(60);
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| clock.sleep_until(deadline));
+    ///     s.spawn(|| clock.sleep(Duration::from_secs(1))); // another wait on the clock
+    ///     assert!(fake.block_until_waiter_at(deadline, Duration::from_secs(10)));
+    ///     fake.advance(Duration::from_secs(60)); // wakes both
+    /// });
+    /// ```
+    pub fn block_until_waiter_at(&self, deadline: Instant, timeout: Duration) -> bool {
+        self.block_until(timeout, |inner| {
+            inner.waiters.iter().any(|w| w.deadline == deadline)
+        })
+    }
+
+    /// Waits on `registered` until `done(inner)` or `timeout` of real time.
+    fn block_until(&self, timeout: Duration, done: impl Fn(&FakeInner) -> bool) -> bool {
         let deadline = Instant::now().checked_add(timeout);
         let mut inner = self.shared.inner.lock();
-        while inner.waiters.len() < n {
+        while !done(&inner) {
             match deadline {
                 Some(deadline) => {
                     if self
@@ -415,7 +514,7 @@ impl FakeClock {
                         .wait_until(&mut inner, deadline)
                         .timed_out()
                     {
-                        return inner.waiters.len() >= n;
+                        return done(&inner);
                     }
                 }
                 None => self.shared.registered.wait(&mut inner),

@@ -211,3 +211,51 @@ fn fake_nanos_saturate_instead_of_wrapping() {
     fake.advance(CENTURIES);
     assert_eq!(clock.nanos(), u64::MAX);
 }
+
+#[test]
+fn a_fake_clock_can_start_at_a_given_instant() {
+    let start = Instant::now() + Duration::from_secs(7 * 24 * 3600);
+    let fake = FakeClock::starting_at(start);
+    let clock = fake.clock();
+    assert_eq!(clock.now(), start);
+    assert_eq!(clock.nanos(), 0);
+    fake.advance(Duration::from_millis(5));
+    assert_eq!(clock.now(), start + Duration::from_millis(5));
+    assert_eq!(clock.nanos(), 5_000_000);
+    // An instant in the past works too.
+    let past = Instant::now();
+    std::thread::sleep(Duration::from_millis(2));
+    assert_eq!(FakeClock::starting_at(past).now(), past);
+}
+
+/// `block_until_waiter_at` waits for the one wait a test cares about, not for any
+/// waiter: another thread already waiting on the clock (as a context tree's timer
+/// thread would be) does not satisfy it.
+#[test]
+fn block_until_waiter_at_ignores_other_waiters() {
+    let fake = FakeClock::new();
+    let clock = fake.clock();
+    let other = fake.now() + Duration::from_secs(1);
+    let mine = fake.now() + Duration::from_secs(60);
+    std::thread::scope(|s| {
+        s.spawn(|| clock.sleep_until(other));
+        assert!(fake.block_until_waiters(1, Duration::from_secs(10)));
+        // The count is satisfied by the other waiter; the precise query is not.
+        assert_eq!(fake.waiters_at(mine), 0);
+        assert!(!fake.block_until_waiter_at(mine, Duration::from_millis(20)));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let clock = &clock;
+        s.spawn(move || {
+            clock.sleep_until(mine);
+            tx.send(()).unwrap();
+        });
+        assert!(fake.block_until_waiter_at(mine, Duration::from_secs(10)));
+        assert_eq!(fake.waiters_at(mine), 1);
+        assert_eq!(fake.waiters(), 2);
+        fake.advance(Duration::from_secs(1));
+        assert!(rx.try_recv().is_err(), "woken before its deadline");
+        fake.advance(Duration::from_secs(59));
+        rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    });
+    assert_eq!(fake.waiters(), 0);
+}

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use gosync_core::clock::Clock;
 
-use crate::pool::{DEFAULT_CAPACITY, MAX_CAPACITY};
+use crate::pool::{New, Reset, DEFAULT_BURST, DEFAULT_CAPACITY, MAX_CAPACITY};
 use crate::Pool;
 
-/// Configures a [`Pool`]: reset hook, per-CPU capacity, automatic trimming. Made by
-/// [`Pool::builder`].
+/// Configures a [`Pool`]: reset hook, per-CPU capacity, burst capacity, automatic
+/// trimming. Made by [`Pool::builder`].
 ///
 /// # Examples
 ///
@@ -25,20 +25,25 @@ use crate::Pool;
 /// assert_eq!(pool.stats().capacity, 4);
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
-pub struct Builder<T, F = fn() -> T> {
-    new: F,
-    reset: Option<fn(&mut T)>,
+pub struct Builder<T> {
+    new: New<T>,
+    reset: Option<Reset<T>>,
     capacity: usize,
+    burst: usize,
     auto_trim: Option<Duration>,
     clock: Clock,
 }
 
-impl<T, F: Fn() -> T> Builder<T, F> {
-    pub(crate) fn new(new: F) -> Builder<T, F> {
+impl<T> Builder<T> {
+    pub(crate) fn new<F>(new: F) -> Builder<T>
+    where
+        F: Fn() -> T + Send + Sync + 'static,
+    {
         Builder {
-            new,
+            new: Box::new(new),
             reset: None,
             capacity: DEFAULT_CAPACITY,
+            burst: DEFAULT_BURST,
             auto_trim: None,
             clock: Clock::default(),
         }
@@ -46,7 +51,8 @@ impl<T, F: Fn() -> T> Builder<T, F> {
 
     /// Runs `reset` on every object given back to the pool (by a guard or
     /// [`Pool::put`]), before it is stored, so that [`Pool::get`] never sees a used
-    /// object's contents. A plain function (or a closure that captures nothing).
+    /// object's contents. Any `Fn(&mut T)`: a method such as `Vec::clear`, or a closure,
+    /// capturing or not.
     ///
     /// If `reset` panics, the object is dropped and counted in
     /// [`PoolStats::dropped`](crate::PoolStats::dropped), and the panic propagates out of
@@ -61,15 +67,29 @@ impl<T, F: Fn() -> T> Builder<T, F> {
     /// let pool = Pool::builder(String::new).reset(String::clear).build();
     /// pool.get().push_str("secret");
     /// assert_eq!(*pool.get(), "");
+    ///
+    /// // A capturing closure: keep at most `max` bytes of capacity.
+    /// let max = 4096;
+    /// let pool = Pool::builder(Vec::<u8>::new)
+    ///     .reset(move |v: &mut Vec<u8>| {
+    ///         v.clear();
+    ///         v.shrink_to(max);
+    ///     })
+    ///     .build();
+    /// # drop(pool);
     /// ```
-    pub fn reset(mut self, reset: fn(&mut T)) -> Self {
-        self.reset = Some(reset);
+    pub fn reset<R>(mut self, reset: R) -> Self
+    where
+        R: Fn(&mut T) + Send + Sync + 'static,
+    {
+        self.reset = Some(Box::new(reset));
         self
     }
 
-    /// Keeps at most `capacity` idle objects per CPU (default [`DEFAULT_CAPACITY`]); an
-    /// object given back to a full CPU shard is dropped. The pool holds at most
-    /// `capacity` × (possible CPUs) idle objects.
+    /// Gives each CPU `capacity` slots (default [`DEFAULT_CAPACITY`]): the lock-free
+    /// places for idle objects and for objects checked out in place. An object given back
+    /// to a CPU whose slots are all full or busy goes to the burst store
+    /// ([`burst_capacity`](Builder::burst_capacity)).
     ///
     /// The slots are allocated by [`build`](Builder::build): `capacity` × (possible
     /// CPUs) slots of `max(128, size_of::<T>() + 8)` bytes rounded up to 128 (each slot
@@ -87,7 +107,7 @@ impl<T, F: Fn() -> T> Builder<T, F> {
     ///
     /// let pool = Pool::builder(|| 0u32).per_cpu_capacity(1).build();
     /// let s = pool.stats();
-    /// assert_eq!(s.capacity * s.shards, s.shards); // one idle object per CPU at most
+    /// assert_eq!(s.capacity * s.shards, s.shards); // one slot per CPU
     /// ```
     pub fn per_cpu_capacity(mut self, capacity: usize) -> Self {
         assert!(
@@ -95,6 +115,35 @@ impl<T, F: Fn() -> T> Builder<T, F> {
             "gosync_pool: per-CPU capacity must be in 1..={MAX_CAPACITY}, got {capacity}"
         );
         self.capacity = capacity;
+        self
+    }
+
+    /// Keeps up to `burst` × (possible CPUs) idle objects beyond the slots, in one
+    /// shared store (default [`DEFAULT_BURST`] per CPU): a burst of returns (hundreds of
+    /// objects put back at once) is kept for reuse, as Go keeps it, instead of being
+    /// dropped. The store is a mutex-guarded stack used only when a CPU's slots are full
+    /// (returns) or nothing is idle in any slot (gets), and the victim rule of
+    /// [`Pool::trim`] empties it like the slots. `0` turns it off: an object given back
+    /// to a full CPU shard is then dropped at once.
+    ///
+    /// The pool holds at most (`capacity` + `burst`) × (possible CPUs) idle objects.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_pool::Pool;
+    ///
+    /// let pool = Pool::builder(|| vec![0u8; 1024]).burst_capacity(16).build();
+    /// let burst: Vec<_> = (0..100).map(|_| pool.take()).collect();
+    /// for buf in burst {
+    ///     pool.put(buf); // the slots of this CPU, then 16 × CPUs in the store
+    /// }
+    /// let s = pool.stats();
+    /// assert!(s.burst <= 16 * s.shards);
+    /// assert_eq!(s.idle + s.dropped, 100);
+    /// ```
+    pub fn burst_capacity(mut self, burst: usize) -> Self {
+        self.burst = burst;
         self
     }
 
@@ -167,21 +216,23 @@ impl<T, F: Fn() -> T> Builder<T, F> {
     /// let pool = Pool::builder(|| 1).build();
     /// assert_eq!(pool.stats().created, 0);
     /// ```
-    pub fn build(self) -> Pool<T, F> {
+    pub fn build(self) -> Pool<T> {
         Pool::from_builder(
             self.new,
             self.reset,
             self.capacity,
+            self.burst,
             self.auto_trim.map(|d| (d, self.clock)),
         )
     }
 }
 
-impl<T, F> fmt::Debug for Builder<T, F> {
+impl<T> fmt::Debug for Builder<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("reset", &self.reset.is_some())
             .field("capacity", &self.capacity)
+            .field("burst", &self.burst)
             .field("auto_trim", &self.auto_trim)
             .finish_non_exhaustive()
     }

@@ -6,8 +6,10 @@
 //! and calls the constructor only when no object is idle anywhere. On top of Go's design
 //! it is typed, hands objects out in a [`PoolGuard`] that returns them on drop, runs an
 //! optional reset hook, and bounds its memory, since Rust has no garbage collector to
-//! empty the pool: at most a fixed number of idle objects per CPU, and idle objects are
-//! dropped by [`Pool::trim`] with Go's victim rule (idle through two trims: dropped).
+//! empty the pool: at most a fixed number of idle objects per CPU (a few lock-free slots
+//! plus a burst store, so a burst of returned objects is kept for reuse), and idle
+//! objects are dropped by [`Pool::trim`] with Go's victim rule (idle through two trims:
+//! dropped).
 //!
 //! # Examples
 //!
@@ -44,9 +46,12 @@
 //!   [`Pool::take`]/[`Pool::put`].
 //! * A constructor is required, so `get` always returns an object (Go's `Get` returns
 //!   `nil` when `New` is unset). There is no `Put(nil)`.
-//! * Bounded: at most `per_cpu_capacity` idle objects per CPU (default
-//!   [`DEFAULT_CAPACITY`]); an object returned to a full CPU shard is dropped at once.
-//!   Go's per-P shared list is unbounded.
+//! * Bounded: `per_cpu_capacity` lock-free slots per CPU (default [`DEFAULT_CAPACITY`])
+//!   plus a shared burst store of `burst_capacity` idle objects per CPU (default
+//!   [`DEFAULT_BURST`]); an object returned when both are full is dropped at once. Go's
+//!   per-P shared lists are unbounded (until the next garbage collections).
+//! * Owned guards: [`Pool::get_owned`] on an `Arc<Pool>` returns an [`OwnedPoolGuard`]
+//!   that can move into another thread or a task.
 //! * No garbage collector: Go empties its pools at every GC, moving them to a *victim*
 //!   generation that the next GC frees. Here [`Pool::trim`] is that GC step, called by
 //!   you or by the optional automatic policy ([`Builder::auto_trim`]), which runs on
@@ -124,8 +129,8 @@ mod pool;
 mod slot;
 
 pub use builder::Builder;
-pub use guard::PoolGuard;
-pub use pool::{Pool, PoolStats, DEFAULT_CAPACITY, MAX_CAPACITY};
+pub use guard::{OwnedPoolGuard, PoolGuard};
+pub use pool::{Pool, PoolStats, DEFAULT_BURST, DEFAULT_CAPACITY, MAX_CAPACITY};
 
 /// Where the pool reads the calling thread's CPU id: `"rseq"` (the kernel-maintained
 /// field of the thread's rseq area, the fast path on Linux with glibc 2.35+),

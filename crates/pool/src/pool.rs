@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::mem;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gosync_core::clock::Clock;
@@ -9,8 +10,16 @@ use gosync_core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use gosync_core::sync::Mutex;
 
 use crate::cpu;
-use crate::slot::Slot;
-use crate::{Builder, PoolGuard};
+use crate::slot::{self, Slot};
+use crate::{Builder, OwnedPoolGuard, PoolGuard};
+
+/// The constructor, type-erased: it runs only when nothing is idle, so its indirect call
+/// costs nothing on the paths that reuse an object, and `Pool<T>` can be named as a
+/// struct field whatever closure built it.
+pub(crate) type New<T> = Box<dyn Fn() -> T + Send + Sync>;
+
+/// The reset hook, type-erased (any `Fn(&mut T)`, capturing or not).
+pub(crate) type Reset<T> = Box<dyn Fn(&mut T) + Send + Sync>;
 
 /// A set of reusable objects shared by many threads, like Go's `sync.Pool`.
 ///
@@ -22,7 +31,8 @@ use crate::{Builder, PoolGuard};
 /// # Design
 ///
 /// The pool has one *shard* per possible CPU, each with `capacity` slots (8 by default,
-/// see [`Builder::per_cpu_capacity`]). Slot 0 plays Go's per-P `private` role and the
+/// see [`Builder::per_cpu_capacity`]), plus one shared *burst store* for idle objects
+/// beyond the slots (256 per possible CPU by default, see [`Builder::burst_capacity`]). Slot 0 plays Go's per-P `private` role and the
 /// others its `shared` stack: a thread uses its current CPU's shard from slot 0 up,
 /// steals from the other shards (from their top, away from their owner) when its own has
 /// nothing idle, and only then calls the constructor. Each slot is claimed with one
@@ -37,18 +47,26 @@ use crate::{Builder, PoolGuard};
 /// is busy, the guard holds the object itself and returns it like `put`.
 /// [`take`](Pool::take) and [`put`](Pool::put) move the object out and in.
 ///
+/// An object returned to a CPU whose slots are all full or busy goes to the burst store
+/// (one mutex, taken only on that path and when nothing is idle in any slot), so a burst
+/// of returns (one thread putting back hundreds of objects, as Go's tests do) is kept for
+/// reuse, as Go's per-P shared lists keep it, and a guard that holds a slot for a long
+/// time does not shrink what the pool can keep.
+///
 /// The CPU id comes from the thread's rseq area on Linux (one load; `sched_getcpu()` as
 /// the fallback); elsewhere each thread gets its own shard index, assigned round-robin.
 ///
 /// # When objects are dropped
 ///
 /// Memory is bounded: each possible CPU has `capacity` slots, holding idle objects or
-/// objects checked out in place, so at most `capacity` idle objects per CPU. Objects
-/// checked out are the caller's. The pool drops an idle or returned object exactly when:
+/// objects checked out in place, and the burst store holds at most `burst` × (possible
+/// CPUs) idle objects, so at most (`capacity` + `burst`) × (possible CPUs) idle objects
+/// in all. Objects checked out are the caller's. The pool drops an idle or returned
+/// object exactly when:
 ///
 /// 1. it is returned by [`put`](Pool::put) (or by a guard that held it outside the
-///    slots) to a CPU whose slots are all full or busy: it is dropped at once, inside
-///    that call;
+///    slots) to a CPU whose slots are all full or busy while the burst store is full: it
+///    is dropped at once, inside that call;
 /// 2. the reset hook panics on it (dropped while the panic unwinds out of the return);
 /// 3. it is idle and a [`trim`](Pool::trim) finds it has been idle through an earlier
 ///    trim: Go's *victim* rule. Each trim ages every idle object by one generation and
@@ -89,13 +107,19 @@ use crate::{Builder, PoolGuard};
 ///
 /// BUFS.get().push(1);
 /// ```
-pub struct Pool<T, F = fn() -> T> {
+pub struct Pool<T> {
     /// `shards * capacity` slots; shard `i` is `slots[i * capacity..][..capacity]`.
     slots: Box<[Slot<T>]>,
     shards: usize,
     capacity: usize,
-    new: F,
-    reset: Option<fn(&mut T)>,
+    /// Idle objects beyond the slots, each with the trim generation it was stored at.
+    burst: Mutex<Vec<(T, usize)>>,
+    /// `burst.len()`, readable without the lock (for `stats` and the empty check).
+    burst_len: AtomicUsize,
+    /// The most objects `burst` keeps.
+    burst_max: usize,
+    new: New<T>,
+    reset: Option<Reset<T>>,
     /// The trim generation: idle objects are stamped with it when returned.
     generation: AtomicUsize,
     /// Constructor calls that returned.
@@ -152,6 +176,8 @@ pub struct PoolStats {
     pub shards: usize,
     /// Slots per shard.
     pub capacity: usize,
+    /// Idle objects in the burst store (included in `idle`).
+    pub burst: usize,
 }
 
 impl PoolStats {
@@ -182,12 +208,16 @@ impl PoolStats {
 /// The default number of idle objects a pool keeps per CPU ([`Builder::per_cpu_capacity`]).
 pub const DEFAULT_CAPACITY: usize = 8;
 
+/// The default number of idle objects the burst store keeps per possible CPU, beyond the
+/// slots ([`Builder::burst_capacity`]).
+pub const DEFAULT_BURST: usize = 256;
+
 /// The largest accepted [`Builder::per_cpu_capacity`]. Capacities are meant to be small:
 /// a return scans its shard's slots from the first for a free one, and a `get` from the
 /// first for an idle one.
 pub const MAX_CAPACITY: usize = 1024;
 
-impl<T, F: Fn() -> T> Pool<T, F> {
+impl<T> Pool<T> {
     /// Creates a pool that builds objects with `new` when it has none idle, holds up to
     /// [`DEFAULT_CAPACITY`] idle objects per CPU, has no reset
     /// hook and no automatic trim. See [`Pool::builder`] for the options.
@@ -203,7 +233,10 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     /// std::thread::spawn(move || p.get()[0] = 1).join().unwrap();
     /// assert_eq!(pool.stats().created, 1);
     /// ```
-    pub fn new(new: F) -> Pool<T, F> {
+    pub fn new<F>(new: F) -> Pool<T>
+    where
+        F: Fn() -> T + Send + Sync + 'static,
+    {
         Builder::new(new).build()
     }
 
@@ -217,16 +250,20 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     /// let pool = Pool::builder(String::new).reset(String::clear).per_cpu_capacity(2).build();
     /// assert_eq!(pool.stats().capacity, 2);
     /// ```
-    pub fn builder(new: F) -> Builder<T, F> {
+    pub fn builder<F>(new: F) -> Builder<T>
+    where
+        F: Fn() -> T + Send + Sync + 'static,
+    {
         Builder::new(new)
     }
 
     pub(crate) fn from_builder(
-        new: F,
-        reset: Option<fn(&mut T)>,
+        new: New<T>,
+        reset: Option<Reset<T>>,
         capacity: usize,
+        burst: usize,
         auto_trim: Option<(Duration, Clock)>,
-    ) -> Pool<T, F> {
+    ) -> Pool<T> {
         let shards = cpu::shards();
         let slots = (0..shards * capacity).map(|_| Slot::new()).collect();
         let auto_trim = auto_trim.map(|(interval, clock)| AutoTrim {
@@ -238,6 +275,9 @@ impl<T, F: Fn() -> T> Pool<T, F> {
             slots,
             shards,
             capacity,
+            burst: Mutex::new(Vec::new()),
+            burst_len: AtomicUsize::new(0),
+            burst_max: burst.saturating_mul(shards),
             new,
             reset,
             generation: AtomicUsize::new(0),
@@ -269,7 +309,7 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     /// assert_eq!(*pool.get(), 8); // the same object, no reset hook
     /// ```
     #[inline]
-    pub fn get(&self) -> PoolGuard<'_, T, F> {
+    pub fn get(&self) -> PoolGuard<'_, T> {
         if self.auto_trim.is_some() {
             self.tick();
         }
@@ -286,11 +326,8 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     /// of this CPU if there is one (checked out in place), else hold it in the guard.
     #[cold]
     #[inline(never)]
-    fn get_slow(&self, shard: usize) -> PoolGuard<'_, T, F> {
-        let mut value = match self.steal(shard) {
-            Some(v) => v,
-            None => self.construct(),
-        };
+    fn get_slow(&self, shard: usize) -> PoolGuard<'_, T> {
+        let mut value = self.take_slow(shard);
         for slot in self.shard(shard) {
             match slot.try_claim_empty(value) {
                 Ok(()) => return PoolGuard::in_slot(self, slot),
@@ -298,6 +335,29 @@ impl<T, F: Fn() -> T> Pool<T, F> {
             }
         }
         PoolGuard::owned(self, value, shard)
+    }
+
+    /// [`get`](Pool::get) for a pool in an [`Arc`]: the guard holds a clone of the `Arc`
+    /// instead of a borrow, so it can move into another thread or a task.
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Pool::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_pool::Pool;
+    /// use std::sync::Arc;
+    ///
+    /// let pool = Arc::new(Pool::new(String::new));
+    /// let mut s = pool.get_owned();
+    /// std::thread::spawn(move || s.push_str("moved")).join().unwrap();
+    /// assert_eq!(*pool.get(), "moved"); // given back when the thread dropped it
+    /// ```
+    #[inline]
+    pub fn get_owned(self: &Arc<Self>) -> OwnedPoolGuard<T> {
+        OwnedPoolGuard::from_guard(self, self.get())
     }
 
     /// Returns an idle object, or a new one from the constructor, for the caller to keep:
@@ -325,13 +385,13 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     }
 
     /// Gives an object to the pool: Go's `Put`. Runs the reset hook, then keeps the
-    /// object in the current CPU's shard, or drops it if that shard is full. The object
-    /// need not have come from this pool.
+    /// object in the current CPU's shard, or in the burst store if that shard is full, or
+    /// drops it if both are full. The object need not have come from this pool.
     ///
     /// # Panics
     ///
-    /// If the reset hook panics (the object is dropped), if dropping the object (shard
-    /// full) panics, or, with [`auto_trim`](Builder::auto_trim), if an object the
+    /// If the reset hook panics (the object is dropped), if dropping the object (shard and
+    /// burst store full) panics, or, with [`auto_trim`](Builder::auto_trim), if an object the
     /// automatic trim drops after that panics.
     ///
     /// # Examples
@@ -339,13 +399,20 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     /// ```
     /// use gosync_pool::Pool;
     ///
-    /// let pool = Pool::builder(|| 0).per_cpu_capacity(1).build();
+    /// let pool = Pool::builder(|| 0).per_cpu_capacity(1).burst_capacity(0).build();
     /// for i in 0..100 {
     ///     pool.put(i);
     /// }
     /// let s = pool.stats();
     /// assert!(s.idle <= s.shards); // one per CPU at most: the others were dropped
     /// assert_eq!(s.idle + s.dropped, 100);
+    ///
+    /// // By default a burst of returns is kept (here 100 of 100):
+    /// let pool = Pool::new(|| 0);
+    /// for i in 0..100 {
+    ///     pool.put(i);
+    /// }
+    /// assert_eq!(pool.stats().idle, 100);
     /// ```
     #[inline]
     pub fn put(&self, value: T) {
@@ -383,12 +450,40 @@ impl<T, F: Fn() -> T> Pool<T, F> {
         // object; coherence alone orders a `put` that happens before this trim before
         // this increment, which is all the victim rule promises.
         let current = self.generation.fetch_add(1, Relaxed).wrapping_add(1);
+        self.trim_burst(current);
         for slot in self.slots.iter() {
             if let Some(v) = slot.try_take_expired(current) {
                 self.dropped.fetch_add(1, Relaxed);
                 drop(v);
             }
         }
+    }
+
+    /// The victim rule on the burst store. The expired objects are moved out under the
+    /// lock and dropped after it, so a panicking `Drop` leaves the store consistent (the
+    /// rest of the expired ones are then dropped while the panic unwinds).
+    fn trim_burst(&self, current: usize) {
+        if self.burst_len.load(Relaxed) == 0 {
+            return;
+        }
+        let expired: Vec<(T, usize)> = {
+            let mut burst = self.burst.lock();
+            let mut kept = Vec::with_capacity(burst.len());
+            let mut expired = Vec::new();
+            for (v, generation) in burst.drain(..) {
+                if slot::generation_expired(generation, current) {
+                    expired.push((v, generation));
+                } else {
+                    kept.push((v, generation));
+                }
+            }
+            // Rebuilt at its new size: a past burst's allocation is given back.
+            *burst = kept;
+            self.burst_len.store(burst.len(), Relaxed);
+            expired
+        };
+        self.dropped.fetch_add(expired.len(), Relaxed);
+        drop(expired);
     }
 
     /// The pool's counters. Never blocks; see [`PoolStats`].
@@ -404,14 +499,16 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     /// ```
     #[must_use]
     pub fn stats(&self) -> PoolStats {
+        let burst = self.burst_len.load(Relaxed);
         PoolStats {
-            idle: self.slots.iter().filter(|s| s.is_full()).count(),
+            idle: self.slots.iter().filter(|s| s.is_full()).count() + burst,
             created: self.created.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             trims: self.generation.load(Relaxed),
             stolen: self.stolen.load(Relaxed),
             shards: self.shards,
             capacity: self.capacity,
+            burst,
         }
     }
 
@@ -448,10 +545,24 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     #[cold]
     #[inline(never)]
     fn take_slow(&self, shard: usize) -> T {
-        match self.steal(shard) {
-            Some(v) => v,
-            None => self.construct(),
+        if let Some(v) = self.steal(shard) {
+            return v;
         }
+        if let Some(v) = self.take_burst() {
+            return v;
+        }
+        self.construct()
+    }
+
+    /// The most recently stored object of the burst store (the warmest in cache).
+    fn take_burst(&self) -> Option<T> {
+        if self.burst_len.load(Relaxed) == 0 {
+            return None;
+        }
+        let mut burst = self.burst.lock();
+        let (v, _) = burst.pop()?;
+        self.burst_len.store(burst.len(), Relaxed);
+        Some(v)
     }
 
     /// Takes an idle object from another CPU's shard, from the top (away from its owner).
@@ -478,7 +589,7 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     /// Gives back an object a guard holds in place in `slot`: reset, then FULL.
     #[inline]
     pub(crate) fn release_slot(&self, slot: &Slot<T>) {
-        if let Some(reset) = self.reset {
+        if let Some(reset) = &self.reset {
             /// If the hook unwinds: count the object dropped, move it out and free the
             /// slot; the object is dropped here, during the unwinding.
             struct FreeOnUnwind<'a, T> {
@@ -511,7 +622,7 @@ impl<T, F: Fn() -> T> Pool<T, F> {
     /// Resets `value` and keeps it in `shard`, or drops it if the shard is full.
     #[inline]
     pub(crate) fn put_at(&self, shard: usize, mut value: T) {
-        if let Some(reset) = self.reset {
+        if let Some(reset) = &self.reset {
             self.run_reset(reset, &mut value);
         }
         // Relaxed: see `trim`.
@@ -525,7 +636,7 @@ impl<T, F: Fn() -> T> Pool<T, F> {
         self.put_full(value);
     }
 
-    fn run_reset(&self, reset: fn(&mut T), value: &mut T) {
+    fn run_reset(&self, reset: &Reset<T>, value: &mut T) {
         /// Counts the object as dropped if the hook unwinds (the caller's unwinding then
         /// drops it).
         struct CountOnUnwind<'a>(&'a AtomicUsize);
@@ -539,11 +650,28 @@ impl<T, F: Fn() -> T> Pool<T, F> {
         mem::forget(guard);
     }
 
+    /// The CPU's slots are all full or busy: keep `value` in the burst store, or drop it
+    /// if that is full too.
     #[cold]
     #[inline(never)]
     fn put_full(&self, value: T) {
-        self.dropped.fetch_add(1, Relaxed);
-        drop(value);
+        let value = {
+            let mut burst = self.burst.lock();
+            if burst.len() < self.burst_max {
+                // Relaxed: see `trim`.
+                let generation = self.generation.load(Relaxed);
+                burst.push((value, generation));
+                self.burst_len.store(burst.len(), Relaxed);
+                None
+            } else {
+                Some(value)
+            }
+        };
+        if let Some(value) = value {
+            // Dropped after the lock is released: its `Drop` is user code.
+            self.dropped.fetch_add(1, Relaxed);
+            drop(value);
+        }
         self.maybe_auto_trim();
     }
 
@@ -592,12 +720,13 @@ fn far_future() -> Instant {
         .unwrap_or(now)
 }
 
-impl<T, F> fmt::Debug for Pool<T, F> {
+impl<T> fmt::Debug for Pool<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("shards", &self.shards)
             .field("capacity", &self.capacity)
             .field("idle", &self.slots.iter().filter(|s| s.is_full()).count())
+            .field("burst", &self.burst_len.load(Relaxed))
             .field("created", &self.created.load(Relaxed))
             .field("dropped", &self.dropped.load(Relaxed))
             .field("stolen", &self.stolen.load(Relaxed))

@@ -55,6 +55,14 @@ fn expired(stamp: usize, current: usize) -> bool {
     (2..=GEN_MASK / 2).contains(&age(stamp, current))
 }
 
+/// Whether an object stored (outside the slots) at trim generation `generation` has
+/// been idle through an earlier trim, seen by the trim of generation `current`: the
+/// slots' victim rule, for the burst store.
+#[inline]
+pub(crate) fn generation_expired(generation: usize, current: usize) -> bool {
+    expired(full(generation), current)
+}
+
 /// Padded to 128 bytes (crossbeam's `CachePadded` choice on x86_64: the adjacent-line
 /// prefetcher pairs 64-byte lines), so threads on different CPUs never share a line.
 #[repr(align(128))]

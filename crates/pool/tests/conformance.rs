@@ -68,8 +68,11 @@ fn test_pool() {
 /// (42), and the next miss calls the constructor again (3).
 #[test]
 fn test_pool_new() {
-    let i = AtomicUsize::new(0);
-    let pool = Pool::new(|| i.fetch_add(1, SeqCst) + 1);
+    let i = Arc::new(AtomicUsize::new(0));
+    let pool = Pool::new({
+        let i = Arc::clone(&i);
+        move || i.fetch_add(1, SeqCst) + 1
+    });
     assert_eq!(pool.take(), 1);
     assert_eq!(pool.take(), 2);
     pin_to_one_cpu();
@@ -87,9 +90,12 @@ const N: usize = 100;
 fn test_pool_gc() {
     for _try in 0..3 {
         let census = Census::new();
-        let pool = Pool::builder(|| Tracked::new(&census))
-            .per_cpu_capacity(N)
-            .build();
+        let pool = Pool::builder({
+            let census = Arc::clone(&census);
+            move || Tracked::new(&census)
+        })
+        .per_cpu_capacity(N)
+        .build();
         for _ in 0..N {
             pool.put(Tracked::new(&census));
         }
@@ -103,16 +109,21 @@ fn test_pool_gc() {
 }
 
 /// `TestPoolRelease` (`testPool(drain = false)`): N objects put and never got are all
-/// released by GC; here by two trims (and those past the per-CPU capacity at once).
+/// released by GC; here by two trims (and those past the pool's bound at once).
 #[test]
 fn test_pool_release() {
     for _try in 0..3 {
         let census = Census::new();
-        let pool = Pool::new(|| Tracked::new(&census));
+        let pool = Pool::new({
+            let census = Arc::clone(&census);
+            move || Tracked::new(&census)
+        });
         for _ in 0..N {
             pool.put(Tracked::new(&census));
         }
-        assert!(census.live() <= pool.stats().capacity * pool.stats().shards);
+        let s = pool.stats();
+        assert_eq!(census.live(), s.idle);
+        assert!(s.idle <= (s.capacity + gosync_pool::DEFAULT_BURST) * s.shards);
         pool.trim();
         pool.trim();
         assert_eq!(
@@ -256,7 +267,10 @@ fn test_pool_zero_values_round_trip() {
 #[test]
 fn test_pool_overflow() {
     let census = Census::new();
-    let pool = Pool::new(|| Tracked::new(&census));
+    let pool = Pool::new({
+        let census = Arc::clone(&census);
+        move || Tracked::new(&census)
+    });
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
@@ -274,4 +288,46 @@ fn test_pool_overflow() {
     let s = pool.stats();
     assert!(s.idle <= s.capacity * s.shards, "{s:?}");
     assert_eq!(census.live(), s.idle);
+}
+
+/// Go's cross-thread reuse (the burst shape of `TestPool`'s intent): one thread puts 100
+/// objects and exits, another then gets 100. Go hands back (nearly) all of them; with
+/// default settings every one is reused here too (the slots of the putter's CPU, then
+/// the burst store), and none is constructed.
+#[test]
+fn cross_thread_burst_is_reused_with_default_settings() {
+    const BURST: usize = 100;
+    let census = Census::new();
+    let pool = Arc::new(Pool::new({
+        let census = Arc::clone(&census);
+        move || Tracked::new(&census)
+    }));
+    let objects: Vec<Tracked> = (0..BURST).map(|_| Tracked::new(&census)).collect();
+    {
+        let pool = Arc::clone(&pool);
+        std::thread::spawn(move || {
+            for o in objects {
+                pool.put(o);
+            }
+        })
+        .join()
+        .unwrap();
+    }
+    let got: Vec<Tracked> = std::thread::spawn({
+        let pool = Arc::clone(&pool);
+        move || (0..BURST).map(|_| pool.take()).collect()
+    })
+    .join()
+    .unwrap();
+    let s = pool.stats();
+    assert_eq!(s.created, 0, "constructed {} of {BURST}: {s:?}", s.created);
+    assert_eq!((s.dropped, s.idle), (0, 0), "{s:?}");
+    assert_eq!(got.len(), BURST);
+    // Memory stays bounded by the victim rule: put back, two trims, all gone.
+    for o in got {
+        pool.put(o);
+    }
+    pool.trim();
+    pool.trim();
+    assert_eq!(census.live(), 0);
 }

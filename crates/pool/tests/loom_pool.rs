@@ -50,13 +50,19 @@ impl Drop for Obj {
     }
 }
 
-type ObjPool = Pool<Obj, Box<dyn Fn() -> Obj + Send + Sync>>;
+type ObjPool = Pool<Obj>;
 
+/// A pool of `capacity` slots per CPU and no burst store: the slot protocol alone.
 fn pool(census: &Arc<Census>, capacity: usize) -> Arc<ObjPool> {
+    pool_with_burst(census, capacity, 0)
+}
+
+fn pool_with_burst(census: &Arc<Census>, capacity: usize, burst: usize) -> Arc<ObjPool> {
     let c = Arc::clone(census);
     Arc::new(
-        Pool::builder(Box::new(move || Obj::new(&c)) as Box<dyn Fn() -> Obj + Send + Sync>)
+        Pool::builder(move || Obj::new(&c))
             .per_cpu_capacity(capacity)
+            .burst_capacity(burst)
             .build(),
     )
 }
@@ -65,7 +71,7 @@ fn pool(census: &Arc<Census>, capacity: usize) -> Arc<ObjPool> {
 fn check_quiescent(pool: &ObjPool, census: &Census) {
     let s = pool.stats();
     assert_eq!(census.live(), s.idle, "{s:?}");
-    assert!(s.idle <= s.capacity * s.shards, "{s:?}");
+    assert!(s.idle <= s.capacity * s.shards + s.burst, "{s:?}");
 }
 
 /// CPU 0 has one idle object; a thread on CPU 1 steals while the owner on CPU 0 takes
@@ -262,5 +268,42 @@ fn loom_pool_overlapping_trims_keep_fresh_objects() {
         let s = pool.stats();
         assert_eq!((s.idle, s.dropped, s.trims), (1, 0, 2), "{s:?}");
         check_quiescent(&pool, &census);
+    });
+}
+
+/// The burst store: a thread on CPU 0 returns two objects to its one slot (the second
+/// goes to the store), while a thread on CPU 1 takes (from CPU 0's slot, the store, or
+/// the constructor) and returns, and the main thread trims. No object is lost, handed
+/// to two threads, or dropped twice, and the store's bound holds.
+#[test]
+fn loom_pool_burst_store_put_take_trim() {
+    loom::model(|| {
+        let census = Arc::new(Census::default());
+        let pool = pool_with_burst(&census, 1, 1);
+        let putter = {
+            let (pool, census) = (Arc::clone(&pool), Arc::clone(&census));
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    let mut o = Obj::new(&census);
+                    o.touch();
+                    pool.put(o);
+                }
+            })
+        };
+        let taker = {
+            let pool = Arc::clone(&pool);
+            thread::spawn(move || {
+                loom_set_cpu(1);
+                let mut o = pool.take();
+                o.touch();
+                pool.put(o);
+            })
+        };
+        pool.trim();
+        putter.join().unwrap();
+        taker.join().unwrap();
+        check_quiescent(&pool, &census);
+        let s = pool.stats();
+        assert!(s.burst <= s.shards, "{s:?}");
     });
 }

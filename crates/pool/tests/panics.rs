@@ -83,13 +83,13 @@ fn reset(o: &mut Obj) {
     }
 }
 
-fn in_slot<T, F: Fn() -> T>(g: &PoolGuard<'_, T, F>) -> bool {
+fn in_slot<T>(g: &PoolGuard<'_, T>) -> bool {
     format!("{g:?}").contains("in_slot: true")
 }
 
 /// Asserts the pool's counters against the census: every object made is idle, dropped
 /// by the pool, dropped by the test, or still held (`held`).
-fn assert_consistent<F: Fn() -> Obj>(pool: &Pool<Obj, F>, census: &Census, held: usize) {
+fn assert_consistent(pool: &Pool<Obj>, census: &Census, held: usize) {
     let s = pool.stats();
     assert_eq!(census.live(), s.idle + held, "{s:?}");
     assert_eq!(s.live(), held as isize, "{s:?}");
@@ -97,7 +97,7 @@ fn assert_consistent<F: Fn() -> Obj>(pool: &Pool<Obj, F>, census: &Census, held:
 
 /// With the thread pinned to one CPU, every slot of its shard can be checked out in
 /// place: none was left busy.
-fn assert_no_slot_left_busy<F: Fn() -> Obj>(pool: &Pool<Obj, F>) {
+fn assert_no_slot_left_busy(pool: &Pool<Obj>) {
     let cap = pool.stats().capacity;
     let guards: Vec<_> = (0..cap).map(|_| pool.get()).collect();
     assert!(guards.iter().all(in_slot), "a slot of this CPU stayed busy");
@@ -110,12 +110,15 @@ fn assert_no_slot_left_busy<F: Fn() -> Obj>(pool: &Pool<Obj, F>) {
 fn constructor_panic_on_the_nth_call_leaves_nothing_behind() {
     pin_to_one_cpu();
     let census = Arc::new(Census::default());
-    let calls = AtomicUsize::new(0);
-    let pool = Pool::builder(|| {
-        if calls.fetch_add(1, SeqCst) % 3 == 2 {
-            panic!("constructor call {}", calls.load(SeqCst));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let pool = Pool::builder({
+        let (calls, census) = (Arc::clone(&calls), Arc::clone(&census));
+        move || {
+            if calls.fetch_add(1, SeqCst) % 3 == 2 {
+                panic!("constructor call {}", calls.load(SeqCst));
+            }
+            Obj::new(&census)
         }
-        Obj::new(&census)
     })
     .per_cpu_capacity(2)
     .reset(reset)
@@ -147,10 +150,13 @@ fn constructor_panic_on_the_nth_call_leaves_nothing_behind() {
 fn reset_panic_in_an_in_slot_guard_drops_the_object_and_frees_the_slot() {
     pin_to_one_cpu();
     let census = Arc::new(Census::default());
-    let pool = Pool::builder(|| Obj::new(&census))
-        .per_cpu_capacity(1)
-        .reset(reset)
-        .build();
+    let pool = Pool::builder({
+        let census = Arc::clone(&census);
+        move || Obj::new(&census)
+    })
+    .per_cpu_capacity(1)
+    .reset(reset)
+    .build();
     let mut g = pool.get();
     assert!(in_slot(&g));
     g.panic_on_reset = true;
@@ -175,10 +181,13 @@ fn reset_panic_in_an_in_slot_guard_drops_the_object_and_frees_the_slot() {
 fn reset_panic_in_an_owned_guard_or_put_drops_the_object_and_touches_no_slot() {
     pin_to_one_cpu();
     let census = Arc::new(Census::default());
-    let pool = Pool::builder(|| Obj::new(&census))
-        .per_cpu_capacity(1)
-        .reset(reset)
-        .build();
+    let pool = Pool::builder({
+        let census = Arc::clone(&census);
+        move || Obj::new(&census)
+    })
+    .per_cpu_capacity(1)
+    .reset(reset)
+    .build();
     let held = pool.get();
     let mut owned = pool.get();
     assert!(in_slot(&held) && !in_slot(&owned));
@@ -207,10 +216,14 @@ fn reset_panic_in_an_owned_guard_or_put_drops_the_object_and_touches_no_slot() {
 fn drop_panic_of_an_object_returned_to_a_full_shard() {
     pin_to_one_cpu();
     let census = Arc::new(Census::default());
-    let pool = Pool::builder(|| Obj::new(&census))
-        .per_cpu_capacity(1)
-        .reset(reset)
-        .build();
+    let pool = Pool::builder({
+        let census = Arc::clone(&census);
+        move || Obj::new(&census)
+    })
+    .per_cpu_capacity(1)
+    .burst_capacity(0) // the drop-on-full path
+    .reset(reset)
+    .build();
     let (a, mut b) = (pool.take(), pool.take());
     pool.put(a); // the CPU's only slot
     b.panic_on_drop = true;
@@ -240,9 +253,12 @@ fn drop_panic_of_an_object_returned_to_a_full_shard() {
 fn drop_panic_in_trim_stops_that_trim_only() {
     pin_to_one_cpu();
     let census = Arc::new(Census::default());
-    let pool = Pool::builder(|| Obj::new(&census))
-        .per_cpu_capacity(3)
-        .build();
+    let pool = Pool::builder({
+        let census = Arc::clone(&census);
+        move || Obj::new(&census)
+    })
+    .per_cpu_capacity(3)
+    .build();
     let objs: Vec<_> = (0..3).map(|_| pool.take()).collect();
     for mut o in objs {
         o.panic_on_drop = o.id != 1;
@@ -279,6 +295,7 @@ fn drop_panic_in_an_automatic_trim_propagates_out_of_the_call_that_ran_it() {
             move || Obj::new(&census)
         })
         .per_cpu_capacity(2)
+        .burst_capacity(0) // the drop-on-full path
         .auto_trim(Duration::from_secs(1))
         .clock(fake.clock())
         .build(),
@@ -390,10 +407,14 @@ fn drop_panic_when_the_pool_is_dropped_still_drops_everything_else() {
 fn panic_while_holding_guards_returns_the_objects() {
     pin_to_one_cpu();
     let census = Arc::new(Census::default());
-    let pool = Pool::builder(|| Obj::new(&census))
-        .per_cpu_capacity(1)
-        .reset(|o| o.panic_on_drop = false)
-        .build();
+    let pool = Pool::builder({
+        let census = Arc::clone(&census);
+        move || Obj::new(&census)
+    })
+    .per_cpu_capacity(1)
+    .burst_capacity(0) // the drop-on-full path
+    .reset(|o| o.panic_on_drop = false)
+    .build();
     let r = catch_unwind(AssertUnwindSafe(|| {
         let mut a = pool.get();
         let mut b = pool.get();
@@ -444,6 +465,7 @@ fn concurrent_panics_leave_the_counters_consistent() {
             }
         })
         .per_cpu_capacity(2)
+        .burst_capacity(0) // the drop-on-full path
         .reset(reset)
         .build(),
     );
@@ -552,4 +574,47 @@ fn drop_panic_after_a_reset_panic_aborts() {
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
     assert!(!out.contains("still running"), "{out}");
     assert_eq!(status.signal(), Some(6), "expected SIGABRT, got {status:?}");
+}
+
+/// Entry: `Drop` of objects the victim rule drops from the burst store. They are moved
+/// out under the store's lock and dropped after it: a panicking `Drop` reaches the caller
+/// of `trim`, the store is already consistent (the survivors kept, the lock free), and
+/// the other expired objects are dropped during the unwinding.
+#[test]
+fn drop_panic_in_a_burst_trim_leaves_the_store_consistent() {
+    pin_to_one_cpu();
+    let census = Arc::new(Census::default());
+    let pool = Pool::builder({
+        let census = Arc::clone(&census);
+        move || Obj::new(&census)
+    })
+    .per_cpu_capacity(1)
+    .build();
+    let mut objs: Vec<_> = (0..7).map(|_| pool.take()).collect();
+    let fresh = objs.pop().expect("seven");
+    for mut o in objs {
+        o.panic_on_drop = o.id == 3;
+        pool.put(o); // one in the slot, five in the burst store
+    }
+    assert_eq!(pool.stats().burst, 5);
+    pool.trim(); // ages them
+    pool.put(fresh); // returned after the first trim: survives the second
+    let r = catch_unwind(AssertUnwindSafe(|| pool.trim()));
+    assert_eq!(panic_text(&*r.unwrap_err()), "drop 3");
+    let s = pool.stats();
+    assert_eq!((s.burst, s.dropped), (1, 5), "{s:?}");
+    // Left: the fresh object (in the store) and the slot's aged one, which the panicking
+    // trim did not reach (the store is trimmed first); the store's lock is free.
+    assert_eq!(pool.stats().idle, 2);
+    assert_consistent(&pool, &census, 0);
+    let (a, b) = (pool.take(), pool.take());
+    let mut ids = [a.id, b.id];
+    ids.sort_unstable();
+    assert_eq!(ids, [0, 6]);
+    pool.put(a);
+    pool.put(b);
+    pool.trim();
+    pool.trim();
+    assert_eq!(census.live(), 0);
+    assert_consistent(&pool, &census, 0);
 }

@@ -18,7 +18,7 @@ fn assert_send_sync<T: Send + Sync>() {}
 #[test]
 fn pool_and_guard_are_send_and_sync() {
     assert_send_sync::<Pool<Vec<u8>>>();
-    assert_send_sync::<Pool<String, Box<dyn Fn() -> String + Send + Sync>>>();
+    assert_send_sync::<gosync_pool::OwnedPoolGuard<String>>();
     assert_send_sync::<PoolGuard<'static, Vec<u8>>>();
 }
 
@@ -40,8 +40,11 @@ fn get_after_put_returns_the_object_on_the_same_cpu() {
 #[test]
 fn a_new_pool_calls_the_constructor() {
     pin_to_one_cpu();
-    let calls = AtomicUsize::new(0);
-    let pool = Pool::new(|| calls.fetch_add(1, SeqCst) + 1);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let pool = Pool::new({
+        let calls = Arc::clone(&calls);
+        move || calls.fetch_add(1, SeqCst) + 1
+    });
     assert_eq!(pool.take(), 1);
     assert_eq!(pool.take(), 2);
     pool.put(42);
@@ -57,7 +60,10 @@ fn a_new_pool_calls_the_constructor() {
 fn trimming_twice_drops_idle_objects() {
     pin_to_one_cpu();
     let census = Census::new();
-    let pool = Pool::new(|| Tracked::new(&census));
+    let pool = Pool::new({
+        let census = Arc::clone(&census);
+        move || Tracked::new(&census)
+    });
     let (a, b) = (pool.take(), pool.take());
     pool.put(a);
     pool.put(b);
@@ -149,7 +155,10 @@ fn threads_on_different_cpus_use_their_own_shards() {
 #[test]
 fn guard_dropped_on_another_thread_returns_the_object() {
     let census = Census::new();
-    let pool = Pool::new(|| Tracked::new(&census));
+    let pool = Pool::new({
+        let census = Arc::clone(&census);
+        move || Tracked::new(&census)
+    });
     let g = pool.get();
     let id = g.id;
     std::thread::scope(|s| {
@@ -175,15 +184,20 @@ fn reset_hook_runs_on_every_return() {
 #[test]
 fn capacity_bounds_the_idle_objects() {
     let census = Census::new();
-    let pool = Pool::builder(|| Tracked::new(&census))
-        .per_cpu_capacity(2)
-        .build();
+    let pool = Pool::builder({
+        let census = Arc::clone(&census);
+        move || Tracked::new(&census)
+    })
+    .per_cpu_capacity(2)
+    .burst_capacity(3)
+    .build();
     let held: Vec<_> = (0..100).map(|_| pool.take()).collect();
     for t in held {
         pool.put(t);
     }
     let s = pool.stats();
-    assert!(s.idle <= 2 * s.shards, "{s:?}");
+    assert!(s.idle <= (2 + 3) * s.shards, "{s:?}");
+    assert!(s.burst <= 3 * s.shards, "{s:?}");
     assert_eq!(s.idle + s.dropped, 100);
     assert_eq!(census.live(), s.idle);
     assert_eq!(s.capacity, 2);
@@ -205,7 +219,10 @@ fn default_capacity_and_bad_capacity() {
 #[test]
 fn dropping_the_pool_drops_idle_objects_once() {
     let census = Census::new();
-    let pool = Pool::new(|| Tracked::new(&census));
+    let pool = Pool::new({
+        let census = Arc::clone(&census);
+        move || Tracked::new(&census)
+    });
     let kept = pool.take();
     drop((pool.get(), pool.get()));
     assert_eq!(census.live(), 3);
@@ -221,9 +238,12 @@ fn dropping_the_pool_drops_idle_objects_once() {
 fn forgetting_a_guard_leaks_only_its_object() {
     pin_to_one_cpu();
     let census = Census::new();
-    let pool = Pool::builder(|| Tracked::new(&census))
-        .per_cpu_capacity(2)
-        .build();
+    let pool = Pool::builder({
+        let census = Arc::clone(&census);
+        move || Tracked::new(&census)
+    })
+    .per_cpu_capacity(2)
+    .build();
     std::mem::forget(pool.get());
     for _ in 0..10 {
         drop(pool.get());
@@ -255,12 +275,15 @@ fn zero_sized_types_work() {
 
 #[test]
 fn constructor_panic_leaves_the_pool_consistent() {
-    let fail = AtomicBool::new(true);
-    let pool = Pool::new(|| {
-        if fail.load(SeqCst) {
-            panic!("constructor failed");
+    let fail = Arc::new(AtomicBool::new(true));
+    let pool = Pool::new({
+        let fail = Arc::clone(&fail);
+        move || {
+            if fail.load(SeqCst) {
+                panic!("constructor failed");
+            }
+            5
         }
-        5
     });
     assert!(catch_unwind(AssertUnwindSafe(|| pool.take())).is_err());
     assert_eq!(pool.stats().created, 0);
@@ -272,9 +295,12 @@ fn constructor_panic_leaves_the_pool_consistent() {
 #[test]
 fn reset_panic_drops_the_object_once_and_frees_no_slot_twice() {
     let census = Census::new();
-    let pool = Pool::builder(|| Tracked::new(&census))
-        .reset(|t| assert!(t.id % 2 == 0, "odd object"))
-        .build();
+    let pool = Pool::builder({
+        let census = Arc::clone(&census);
+        move || Tracked::new(&census)
+    })
+    .reset(|t| assert!(t.id % 2 == 0, "odd object"))
+    .build();
     let (even, odd) = (pool.take(), pool.take());
     assert_eq!((even.id, odd.id), (0, 1));
     assert!(catch_unwind(AssertUnwindSafe(|| pool.put(odd))).is_err());
@@ -298,9 +324,12 @@ fn reset_panic_drops_the_object_once_and_frees_no_slot_twice() {
 #[test]
 fn drop_panics_are_contained() {
     let census = Census::new();
-    let pool = Pool::builder(|| Tracked::new(&census))
-        .per_cpu_capacity(1)
-        .build();
+    let pool = Pool::builder({
+        let census = Arc::clone(&census);
+        move || Tracked::new(&census)
+    })
+    .per_cpu_capacity(1)
+    .build();
     // Fill every shard's only slot, then give back one more that panics when dropped.
     let shards = pool.stats().shards;
     let held: Vec<_> = (0..shards * 2).map(|_| pool.take()).collect();
@@ -327,7 +356,10 @@ fn drop_panics_are_contained() {
 #[test]
 fn pool_drop_with_panicking_objects_drops_the_rest() {
     let census = Census::new();
-    let pool = Pool::new(|| Tracked::new(&census));
+    let pool = Pool::new({
+        let census = Arc::clone(&census);
+        move || Tracked::new(&census)
+    });
     pin_to_one_cpu();
     let mut a = pool.take();
     let b = pool.take();
@@ -362,11 +394,15 @@ fn auto_trim_follows_the_fake_clock() {
     pin_to_one_cpu();
     let fake = FakeClock::new();
     let census = Census::new();
-    let pool = Pool::builder(|| Tracked::new(&census))
-        .per_cpu_capacity(1)
-        .auto_trim(Duration::from_secs(10))
-        .clock(fake.clock())
-        .build();
+    let pool = Pool::builder({
+        let census = Arc::clone(&census);
+        move || Tracked::new(&census)
+    })
+    .per_cpu_capacity(1)
+    .burst_capacity(0)
+    .auto_trim(Duration::from_secs(10))
+    .clock(fake.clock())
+    .build();
     pool.put(Tracked::new(&census)); // idle in this CPU's slot
                                      // Not due: a full-shard return drops only the extra object.
     pool.put(Tracked::new(&census));
@@ -410,10 +446,11 @@ fn stress_no_object_is_handed_to_two_users() {
         _t: Tracked,
     }
     let census = Census::new();
-    let pool = Pool::builder(|| Obj {
+    let c = Arc::clone(&census);
+    let pool = Pool::builder(move || Obj {
         in_use: AtomicBool::new(false),
         words: [0; 16],
-        _t: Tracked::new(&census),
+        _t: Tracked::new(&c),
     })
     .per_cpu_capacity(4)
     .build();
@@ -471,9 +508,12 @@ fn stress_no_object_is_handed_to_two_users() {
 #[ignore = "stress: run in release by ci/test.sh"]
 fn stress_guards_dropped_on_other_threads() {
     let census = Census::new();
-    let pool = Arc::new(Pool::new(|| Tracked::new(&census)));
+    let pool = Arc::new(Pool::new({
+        let census = Arc::clone(&census);
+        move || Tracked::new(&census)
+    }));
     std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<PoolGuard<'_, Tracked, _>>(64);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<PoolGuard<'_, Tracked>>(64);
         let p = &pool;
         s.spawn(move || {
             for _ in 0..200_000 {
@@ -489,4 +529,108 @@ fn stress_guards_dropped_on_other_threads() {
     let s = pool.stats();
     assert_eq!(census.live(), s.idle);
     assert_eq!(s.live(), 0);
+}
+
+/// A guard held for a long time occupies its slot, but does not shrink what the pool
+/// can keep: returns beyond the free slots go to the burst store.
+#[test]
+fn a_long_held_guard_does_not_shrink_what_the_pool_keeps() {
+    pin_to_one_cpu();
+    let pool = Pool::builder(|| vec![0u8; 64]).per_cpu_capacity(1).build();
+    let held = pool.get(); // the CPU's only slot, busy from now on
+    let extra: Vec<_> = (0..50).map(|_| pool.take()).collect();
+    for v in extra {
+        pool.put(v);
+    }
+    let s = pool.stats();
+    assert_eq!((s.idle, s.burst, s.dropped), (50, 50, 0), "{s:?}");
+    drop(held);
+    assert_eq!(pool.stats().idle, 51);
+    // The store is served before the constructor.
+    let again: Vec<_> = (0..51).map(|_| pool.take()).collect();
+    assert_eq!(pool.stats().created, 51);
+    drop(again);
+}
+
+/// `burst_capacity(0)`: the old bound, an object returned to a full shard is dropped.
+#[test]
+fn burst_capacity_zero_drops_past_the_slots() {
+    pin_to_one_cpu();
+    let pool = Pool::builder(|| 0u8)
+        .per_cpu_capacity(1)
+        .burst_capacity(0)
+        .build();
+    pool.put(1);
+    pool.put(2);
+    let s = pool.stats();
+    assert_eq!((s.idle, s.burst, s.dropped), (1, 0, 1), "{s:?}");
+}
+
+/// The burst store ages and drops its objects with the slots' victim rule, and gives a
+/// past burst's memory back.
+#[test]
+fn trim_applies_the_victim_rule_to_the_burst_store() {
+    pin_to_one_cpu();
+    let pool = Pool::builder(|| 0u32).per_cpu_capacity(1).build();
+    for i in 0..10 {
+        pool.put(i);
+    }
+    assert_eq!(pool.stats().burst, 9);
+    pool.trim();
+    assert_eq!(pool.stats().burst, 9, "one trim: victims, still kept");
+    pool.put(100); // returned after the first trim: survives the second
+    pool.trim();
+    let s = pool.stats();
+    // The nine aged ones in the store and the aged one in the slot are dropped.
+    assert_eq!((s.burst, s.dropped), (1, 10), "{s:?}");
+    pool.trim();
+    assert_eq!(pool.stats().idle, 0);
+}
+
+/// An owned guard moves into another thread and gives its object back from there.
+#[test]
+fn owned_guards_move_into_threads() {
+    let pool = Arc::new(Pool::new(|| vec![0u8; 8]));
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let mut g = pool.get_owned();
+            std::thread::spawn(move || {
+                g[0] = i;
+                assert!(std::ptr::eq(
+                    &**gosync_pool::OwnedPoolGuard::pool(&g),
+                    &**gosync_pool::OwnedPoolGuard::pool(&g)
+                ));
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let s = pool.stats();
+    assert_eq!((s.created, s.idle), (4, 4), "{s:?}");
+    let kept = gosync_pool::OwnedPoolGuard::into_inner(pool.get_owned());
+    assert_eq!(kept.len(), 8);
+    assert_eq!(Arc::strong_count(&pool), 1, "into_inner drops its Arc");
+}
+
+/// `Pool<T>` names a pool whatever closure built it (a capturing one included), and the
+/// reset hook takes any `Fn(&mut T)`.
+#[test]
+fn pool_t_is_nameable_with_a_capturing_constructor_and_reset() {
+    struct Service {
+        buffers: Pool<Vec<u8>>,
+    }
+    let size = 512;
+    let keep = 1024;
+    let svc = Service {
+        buffers: Pool::builder(move || Vec::with_capacity(size))
+            .reset(move |v: &mut Vec<u8>| {
+                v.clear();
+                v.shrink_to(keep);
+            })
+            .build(),
+    };
+    svc.buffers.get().extend_from_slice(&[1; 4096]);
+    let b = svc.buffers.get();
+    assert!(b.is_empty() && b.capacity() <= 4096);
 }

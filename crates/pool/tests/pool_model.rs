@@ -1,6 +1,7 @@
 //! Property test: any sequence of get / take / return / put / detach / drop / trim
-//! against a reference model of one CPU's shard (the test thread is pinned to one CPU,
-//! so every operation uses the same shard, as in Go's tests with `runtime_procPin`).
+//! against a reference model of one CPU's shard and the burst store (the test thread is
+//! pinned to one CPU, so every operation uses the same shard, as in Go's tests with
+//! `runtime_procPin`).
 #![cfg(not(loom))]
 
 mod common;
@@ -57,9 +58,12 @@ enum Held {
     Owned,
 }
 
-/// The reference: one shard's slots, used in order from the first.
+/// The reference: one shard's slots, used in order from the first, and the burst store,
+/// a stack of (id, generation) of at most `burst_max` objects.
 struct Model {
     slots: Vec<Slot>,
+    burst: Vec<(usize, usize)>,
+    burst_max: usize,
     generation: usize,
     next_id: usize,
     created: usize,
@@ -83,7 +87,10 @@ impl Model {
             self.slots[i] = Slot::Busy(id);
             return (id, Held::InSlot(i));
         }
-        let id = self.construct();
+        let id = match self.burst.pop() {
+            Some((id, _)) => id,
+            None => self.construct(),
+        };
         match self.slots.iter().position(|s| *s == Slot::Empty) {
             Some(i) => {
                 self.slots[i] = Slot::Busy(id);
@@ -103,13 +110,17 @@ impl Model {
                 self.slots[i] = Slot::Empty;
                 id
             }
-            None => self.construct(),
+            None => match self.burst.pop() {
+                Some((id, _)) => id,
+                None => self.construct(),
+            },
         }
     }
 
     fn put(&mut self, id: usize) {
         match self.slots.iter_mut().find(|s| **s == Slot::Empty) {
             Some(s) => *s = Slot::Full(id, self.generation),
+            None if self.burst.len() < self.burst_max => self.burst.push((id, self.generation)),
             None => self.dropped += 1,
         }
     }
@@ -133,6 +144,10 @@ impl Model {
 
     fn trim(&mut self) {
         self.generation += 1;
+        let current = self.generation;
+        let before = self.burst.len();
+        self.burst.retain(|&(_, g)| current - g < 2);
+        self.dropped += before - self.burst.len();
         for s in &mut self.slots {
             if matches!(s, Slot::Full(_, g) if self.generation - *g >= 2) {
                 *s = Slot::Empty;
@@ -146,23 +161,30 @@ impl Model {
             .iter()
             .filter(|s| matches!(s, Slot::Full(..)))
             .count()
+            + self.burst.len()
     }
 }
 
-fn run(ops: Vec<Op>, capacity: usize) {
+fn run(ops: Vec<Op>, capacity: usize, burst: usize) {
     pin_to_one_cpu();
     let census = Census::new();
-    let pool = Pool::builder(|| Tracked::new(&census))
-        .per_cpu_capacity(capacity)
-        .build();
+    let pool = Pool::builder({
+        let census = std::sync::Arc::clone(&census);
+        move || Tracked::new(&census)
+    })
+    .per_cpu_capacity(capacity)
+    .burst_capacity(burst)
+    .build();
     let mut model = Model {
         slots: vec![Slot::Empty; capacity],
+        burst: Vec::new(),
+        burst_max: burst * pool.stats().shards,
         generation: 0,
         next_id: 0,
         created: 0,
         dropped: 0,
     };
-    let mut guards: Vec<(PoolGuard<'_, Tracked, _>, Held)> = Vec::new();
+    let mut guards: Vec<(PoolGuard<'_, Tracked>, Held)> = Vec::new();
     let mut owned: Vec<Tracked> = Vec::new();
     for op in ops {
         match op {
@@ -209,6 +231,7 @@ fn run(ops: Vec<Op>, capacity: usize) {
         }
         let s = pool.stats();
         assert_eq!(s.idle, model.idle(), "idle");
+        assert_eq!(s.burst, model.burst.len(), "burst");
         assert_eq!(s.created, model.created, "created");
         assert_eq!(s.dropped, model.dropped, "dropped");
         assert_eq!(s.trims, model.generation, "trims");
@@ -228,7 +251,11 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn pool_matches_the_model(ops in proptest::collection::vec(op(), 0..64), capacity in 1..4usize) {
-        run(ops, capacity);
+    fn pool_matches_the_model(
+        ops in proptest::collection::vec(op(), 0..64),
+        capacity in 1..4usize,
+        burst in 0..3usize,
+    ) {
+        run(ops, capacity, burst);
     }
 }

@@ -332,9 +332,12 @@ impl WaitGroup {
     /// let clock = fake.clock();
     /// let wg = WaitGroup::new();
     /// wg.add(1);
+    /// let deadline = clock.now() + Duration::from_secs(60);
     /// std::thread::scope(|s| {
-    ///     let waiter = s.spawn(|| wg.wait_deadline(&clock, clock.now() + Duration::from_secs(60)));
-    ///     assert!(fake.block_until_waiters(1, Duration::from_secs(10)));
+    ///     let waiter = s.spawn(|| wg.wait_deadline(&clock, deadline));
+    ///     // Until the waiter is asleep on exactly this deadline (other waits on the
+    ///     // same clock, such as a context's timer thread, do not count).
+    ///     assert!(fake.block_until_waiter_at(deadline, Duration::from_secs(10)));
     ///     fake.advance(Duration::from_secs(60)); // a minute passes at once
     ///     assert!(!waiter.join().unwrap());
     /// });
@@ -475,8 +478,24 @@ impl WaitGroup {
     }
 
     /// The current counter value (racy by nature; for diagnostics and tests).
-    pub fn count(&self) -> i32 {
-        counter(self.state.load(Relaxed))
+    ///
+    /// An `isize`, the type [`add`](WaitGroup::add) takes (Go's `int`), so a count can be
+    /// handed back to `add` as it is; it is always within `0..=i32::MAX` (Go's counter is
+    /// an `int32`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_waitgroup::WaitGroup;
+    ///
+    /// let wg = WaitGroup::new();
+    /// wg.add(3);
+    /// let n = wg.count();
+    /// wg.add(-n); // the same type as `add` takes
+    /// assert_eq!(wg.count(), 0);
+    /// ```
+    pub fn count(&self) -> isize {
+        counter(self.state.load(Relaxed)) as isize
     }
 
     /// Raises the counter by one and returns a guard that calls [`done`](WaitGroup::done)
@@ -527,8 +546,13 @@ impl WaitGroup {
         }
     }
 
-    /// Go 1.25's `WaitGroup.Go`: raises the counter, runs `f` on a new thread, and calls
-    /// `done` when `f` returns **or panics**.
+    /// Go 1.25's `WaitGroup.Go`, on an `Arc<WaitGroup>`: raises the counter, runs `f` on
+    /// a new thread, and calls `done` when `f` returns **or panics**.
+    ///
+    /// The new thread needs a `'static` handle to the group, so this takes the group as
+    /// an [`Arc`] (it keeps a clone until `f` ends). For a group in a `static`, use
+    /// [`go_static`](WaitGroup::go_static); inside [`std::thread::scope`], with a borrowed
+    /// group, use [`go_scoped`](WaitGroup::go_scoped).
     ///
     /// A panic in `f` is not swallowed: it ends that thread as any panic does, and its
     /// payload is in the returned handle's `join()`. `done` still runs (while unwinding),
@@ -721,7 +745,7 @@ mod tests {
         wg.add(i32::MAX as isize);
         let r = catch_unwind(AssertUnwindSafe(|| wg.add(1)));
         assert_eq!(message(r), OVERFLOW);
-        assert_eq!(wg.count(), i32::MAX);
+        assert_eq!(wg.count(), i32::MAX as isize);
         wg.add(-(i32::MAX as isize));
         let r = catch_unwind(AssertUnwindSafe(|| wg.done()));
         assert_eq!(message(r), NEGATIVE);

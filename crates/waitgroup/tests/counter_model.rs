@@ -38,7 +38,7 @@ proptest! {
             }
             prop_assert!(r.is_ok());
             model = next as i64;
-            prop_assert_eq!(i64::from(wg.count()), model);
+            prop_assert_eq!(wg.count() as i64, model);
             prop_assert_eq!(wg.wait_timeout(Duration::ZERO), model == 0);
         }
     }

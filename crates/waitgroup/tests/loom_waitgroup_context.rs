@@ -107,7 +107,7 @@ fn loom_waitgroup_context_give_up_then_add_racing_release() {
         };
         worker.join().unwrap();
         canceller.join().unwrap();
-        assert_eq!(wg.count(), i32::from(gave_up));
+        assert_eq!(wg.count(), isize::from(gave_up));
         assert_eq!(ctx.registrations(), 0);
         if gave_up {
             wg.done();
