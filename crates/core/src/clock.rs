@@ -488,11 +488,12 @@ impl FakeClock {
     /// let fake = FakeClock::new();
     /// let clock = fake.clock();
     /// let deadline = fake.now() + Duration::from_secs(60);
+    /// let other = fake.now() + Duration::from_secs(1);
     /// std::thread::scope(|s| {
     ///     s.spawn(|| clock.sleep_until(deadline));
-    ///     s.spawn(|| clock.sleep(Duration::from_secs(1))); // another wait on the clock
+    ///     s.spawn(|| clock.sleep_until(other)); // another wait on the clock
     ///     assert!(fake.block_until_waiter_at(deadline, Duration::from_secs(10)));
-    ///     fake.advance(Duration::from_secs(60)); // wakes both
+    ///     fake.advance(Duration::from_secs(60)); // wakes both (or `other` never sleeps)
     /// });
     /// ```
     pub fn block_until_waiter_at(&self, deadline: Instant, timeout: Duration) -> bool {
