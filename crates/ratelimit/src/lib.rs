@@ -145,7 +145,9 @@ mod max_of;
 mod rate_limiter;
 mod rng;
 mod token_bucket;
+mod wide;
 mod with_max_wait;
+
 
 pub use backoff::{Backoff, BackoffBuilder};
 pub use default_controller::{
@@ -161,3 +163,4 @@ pub use max_of::{max_of, MaxOf};
 pub use rate_limiter::RateLimiter;
 pub use token_bucket::{Reservation, TokenBucket, WaitError};
 pub use with_max_wait::{with_max_wait, WithMaxWait};
+
