@@ -132,6 +132,7 @@
     rust_2018_idioms
 )]
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backoff;
 mod default_controller;
@@ -148,6 +149,8 @@ mod token_bucket;
 mod wide;
 mod with_max_wait;
 
+#[cfg(feature = "context")]
+mod context;
 
 pub use backoff::{Backoff, BackoffBuilder};
 pub use default_controller::{
@@ -164,3 +167,5 @@ pub use rate_limiter::RateLimiter;
 pub use token_bucket::{Reservation, TokenBucket, WaitError};
 pub use with_max_wait::{with_max_wait, WithMaxWait};
 
+#[cfg(feature = "context")]
+pub use context::WaitContextError;

@@ -824,6 +824,14 @@ impl TokenBucket {
         Ok(())
     }
 
+    /// The burst, if `n` tokens exceed it and the limit is finite (x/time's first check
+    /// in `WaitN`).
+    #[cfg(feature = "context")]
+    pub(crate) fn exceeded_burst(&self, n: u32) -> Option<u32> {
+        let st = self.state.lock();
+        (n > st.config.burst && !st.config.limit.is_inf()).then_some(st.config.burst)
+    }
+
     /// x/time's `CancelAt`: gives back the tokens of a reservation that has not acted
     /// yet, minus those that later reservations already count on.
     pub(crate) fn cancel_at(&self, r: &Reservation<'_>, now: u128) {
