@@ -88,9 +88,13 @@ use crate::{ConfigError, Limit, RateLimiter};
 /// The balance is kept exact across a limit change whenever the new limit's token
 /// fraction can represent it, as it always can for whole tokens; otherwise it is rounded
 /// *down* by less than one part of a token (the refill of less than a nanosecond at the
-/// new rate), so a change never grants a sliver more than x/time's exact arithmetic. A
-/// deficit the new rate would need more than `u64::MAX` nanoseconds (about 584 years)
-/// to refill is capped at that: reservations that far away are refused anyway.
+/// new rate), so a change never grants a sliver more than x/time's exact arithmetic.
+/// One bound keeps the arithmetic overflow-free: a deficit that the new rate would need
+/// more than 2¹²⁶ nanoseconds (about 2.7·10²¹ years) to refill is capped there. It takes
+/// a debt of more than 2⁶² tokens (billions of maximal reservations at a very fast
+/// limit) followed by a very slow limit to reach it; reservations are refused long
+/// before (beyond `u64::MAX` nanoseconds), and only a later return to a fast limit would
+/// show the debt forgiven beyond the cap.
 ///
 /// # Examples
 ///
@@ -256,11 +260,11 @@ impl State {
 /// `0 <= slack < rate`: `ns` is the time the refill takes to bring the amount, rounded up
 /// to the nanosecond, and `slack` what that whole nanosecond brings beyond it.
 ///
-/// Every operation is exact and stays far inside `u128`: an amount is at most the burst
-/// (`ns < 2⁹⁶`), plus a deficit the refill covers within `u64::MAX` nanoseconds (a
-/// reservation further away is refused, and a limit change caps the deficit there), plus
-/// one more burst being reserved: `ns < 2⁹⁸`,
-/// and in units `< 2¹²⁸` for the burst and the deficit alone. Subtracting a refill is
+/// Every operation is exact and stays inside `u128`: an amount is at most the burst
+/// (`ns < 2⁹⁶`), plus a deficit (a reservation whose refill would take more than
+/// `u64::MAX` nanoseconds is refused, and a limit change caps the deficit at
+/// [`DEFICIT_CAP_NS`]), plus one more burst being reserved: `ns < 2¹²⁷`. Its units
+/// (`ns · rate < 2¹⁹¹`) fit in 256 bits even times another limit's units per token. Subtracting a refill is
 /// subtracting a time, so the product `elapsed · rate`, which overflowed `i128` for long
 /// idle times and fast rates, is never formed; a refill longer than `ns` (x/time's
 /// `maxElapsed`) simply leaves zero.
@@ -283,15 +287,15 @@ impl Amount {
         Amount { ns, slack }
     }
 
-    /// The amount in units, if it fits in `u128` (it does for the burst and for a
-    /// deficit: see the type docs).
+    /// The amount in units, if it fits in `u128` (it does for the burst, and for a
+    /// deficit the refill covers within `u64::MAX` nanoseconds).
     fn units(self, rate: u64) -> Option<u128> {
         self.ns
             .checked_mul(u128::from(rate))
             .map(|u| u - u128::from(self.slack))
     }
 
-    /// The amount in units, exactly (`ns < 2⁹⁸`, so it fits).
+    /// The amount in units, exactly (`ns < 2¹²⁷`, so it fits).
     fn wide_units(self, rate: u64) -> U256 {
         U256::from_u128(self.ns)
             .checked_mul_u64(rate)
@@ -892,22 +896,26 @@ impl TokenBucket {
     }
 }
 
+/// The longest refill, in nanoseconds, a deficit may need after a limit change (about
+/// 2.7·10²¹ years); see "Changing the limit and the burst" on [`TokenBucket`].
+const DEFICIT_CAP_NS: u128 = 1 << 126;
+
 /// `missing`, counted in `from`'s units, in `to`'s units: exact when `to` can represent
 /// it, otherwise rounded up by less than one unit of `to` (the balance is rounded down,
 /// never up). A deficit beyond `full` (in `to`'s units) that `to`'s rate would need
-/// more than `u64::MAX` nanoseconds to refill is capped there.
+/// more than [`DEFICIT_CAP_NS`] to refill is capped there.
 fn rescale(missing: Amount, from: Scale, to: Scale, full: Amount) -> Amount {
     if from == to || missing == Amount::ZERO {
         return missing;
     }
     let cap = full.add(
         Amount {
-            ns: u128::from(u64::MAX),
+            ns: DEFICIT_CAP_NS,
             slack: 0,
         },
         to.rate,
     );
-    // units < 2⁹⁸ · 2⁶⁴ (see `Amount`), times `to.token_units` < 2²²⁶: fits.
+    // units < 2¹²⁷ · 2⁶⁴ (see `Amount`), times `to.token_units` < 2²⁵⁵: fits.
     let units = missing
         .wide_units(from.rate)
         .checked_mul_u64(to.token_units)
