@@ -725,7 +725,8 @@ mod wait_context {
         assert_eq!(l.bucket.wait_context(&ctx, 2), Ok(()));
         let (l2, ctx2) = (l.clone(), ctx.clone());
         let waiter = spawn(move || l2.bucket.wait_context(&ctx2, 1));
-        assert!(l.fake.block_until_waiters(1, HANG));
+        // The waiter and the context's timer thread, which sleeps until the deadline.
+        assert!(l.fake.block_until_waiters(2, HANG));
         assert_eq!(
             l.bucket.wait_context(&ctx, 1),
             Err(WaitContextError::ExceedsDeadline { n: 1 })
