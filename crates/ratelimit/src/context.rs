@@ -92,11 +92,13 @@ impl TokenBucket {
     /// bucket.wait_context(&root, 2).unwrap(); // in the burst: no sleep
     ///
     /// // 3 tokens with 1 left are due in 200 ms: beyond a 100 ms deadline.
-    /// let (ctx, _cancel) = with_timeout(&root, Duration::from_millis(100));
-    /// assert_eq!(
-    ///     bucket.wait_context(&ctx, 3),
-    ///     Err(WaitContextError::ExceedsDeadline { n: 3 })
-    /// );
+    /// {
+    ///     let (ctx, _cancel) = with_timeout(&root, Duration::from_millis(100));
+    ///     assert_eq!(
+    ///         bucket.wait_context(&ctx, 3),
+    ///         Err(WaitContextError::ExceedsDeadline { n: 3 })
+    ///     );
+    /// }
     ///
     /// // A cancel while it sleeps: it wakes at once and gives the tokens back.
     /// let (ctx, cancel) = with_cancel(&root);
