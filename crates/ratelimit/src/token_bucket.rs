@@ -264,10 +264,10 @@ impl State {
 /// (`ns < 2⁹⁶`), plus a deficit (a reservation whose refill would take more than
 /// `u64::MAX` nanoseconds is refused, and a limit change caps the deficit at
 /// [`DEFICIT_CAP_NS`]), plus one more burst being reserved: `ns < 2¹²⁷`. Its units
-/// (`ns · rate < 2¹⁹¹`) fit in 256 bits even times another limit's units per token. Subtracting a refill is
-/// subtracting a time, so the product `elapsed · rate`, which overflowed `i128` for long
-/// idle times and fast rates, is never formed; a refill longer than `ns` (x/time's
-/// `maxElapsed`) simply leaves zero.
+/// (`ns · rate < 2¹⁹¹`) fit in 256 bits even times another limit's units per token.
+/// Subtracting a refill is subtracting a time, so the product `elapsed · rate`, which
+/// overflowed `i128` for long idle times and fast rates, is never formed; a refill
+/// longer than `ns` (x/time's `maxElapsed`) simply leaves zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Amount {
     ns: u128,
@@ -814,9 +814,7 @@ impl TokenBucket {
         let act = match out.result {
             Ok(act) => act,
             Err(Refusal::ExceedsBurst(burst)) => return Err(WaitError::ExceedsBurst { n, burst }),
-            Err(_) if max_wait.is_some() && !out.limit.is_zero() => {
-                return Err(WaitError::Timeout)
-            }
+            Err(_) if max_wait.is_some() && !out.limit.is_zero() => return Err(WaitError::Timeout),
             Err(_) => return Err(WaitError::Never),
         };
         if act > now {

@@ -107,13 +107,13 @@ mod tests {
             big.checked_add_u64(5).unwrap().div_rem_u64(u64::MAX),
             (max, 5)
         );
-        assert_eq!(
-            big.checked_sub_u64(1).unwrap().div_ceil_u64(u64::MAX),
-            max
-        );
+        assert_eq!(big.checked_sub_u64(1).unwrap().div_ceil_u64(u64::MAX), max);
         assert_eq!(U256::from_u128(0).checked_sub_u64(1), None);
         assert_eq!(
-            U256::from_u128(u128::MAX).checked_add_u64(1).unwrap().to_u128(),
+            U256::from_u128(u128::MAX)
+                .checked_add_u64(1)
+                .unwrap()
+                .to_u128(),
             None
         );
         let top = U256([u64::MAX; 4]);

@@ -484,7 +484,7 @@ const NS: Duration = Duration::from_nanos(1);
 fn set_limit_at_an_older_time_counts_as_the_last_update() {
     let f = Fixture::new(Limit::per_second(10), 2);
     let _ = f.reserve(2, 2, 2, true); // last update at t2, balance 0
-    // t1 is before t2: the change takes effect at t2, with no refill credited twice.
+                                      // t1 is before t2: the change takes effect at t2, with no refill credited twice.
     f.bucket.set_limit_at(f.t0 + D, Limit::per_second(5));
     assert_eq!(f.bucket.tokens(), 0.0);
     // 5/s from t2: one token at t4.
@@ -504,7 +504,7 @@ fn infinite_limit_freezes_the_balance_and_any_time_later_fills_it() {
     assert!(r.ok());
     assert_eq!(r.delay(), Duration::ZERO);
     r.cancel(); // an infinite reservation took nothing: nothing to give back
-    // Cancelling while the limit is infinite does nothing either (x/time: `Inf` returns).
+                // Cancelling while the limit is infinite does nothing either (x/time: `Inf` returns).
     pending.cancel();
     assert_eq!(f.bucket.tokens(), -1.0, "frozen at the same instant");
     // Back to a finite limit at the same instant: the balance is still there.
@@ -526,7 +526,11 @@ fn infinite_limit_set_burst_fills_like_any_advance() {
     f.fake.advance(NS);
     f.bucket.set_burst(3); // x/time: advance under Inf, then the new burst
     f.bucket.set_limit(Limit::per_second(1));
-    assert_eq!(f.bucket.tokens(), 0.0, "the burst was 0 when the time passed");
+    assert_eq!(
+        f.bucket.tokens(),
+        0.0,
+        "the burst was 0 when the time passed"
+    );
     let f = Fixture::new(Limit::INF, 0);
     f.bucket.set_burst(3);
     f.fake.advance(NS);
@@ -549,7 +553,10 @@ fn zero_limit_keeps_a_fractional_balance_exactly() {
     // Half a token at 3/s: 1/6 s, rounded up to the nanosecond.
     f.bucket.set_limit(Limit::per_second(3));
     assert_eq!(f.bucket.tokens(), 0.5);
-    assert_eq!(f.bucket.reserve().delay(), Duration::from_nanos(166_666_667));
+    assert_eq!(
+        f.bucket.reserve().delay(),
+        Duration::from_nanos(166_666_667)
+    );
 }
 
 #[test]

@@ -112,7 +112,11 @@ fn giving_up_returns_only_what_later_reservations_do_not_count_on() {
     assert!(f.fake.block_until_waiters(2, HANG));
     cancel.cancel();
     assert_eq!(first.join().unwrap(), CANCELED);
-    assert_eq!(f.bucket.tokens(), -2.0, "the second waiter counts on that token");
+    assert_eq!(
+        f.bucket.tokens(),
+        -2.0,
+        "the second waiter counts on that token"
+    );
     f.fake.advance(D * 2 - NS);
     assert_eq!(f.fake.waiters(), 1, "the second still waits for t2");
     f.fake.advance(NS);
@@ -162,7 +166,11 @@ fn set_limit_does_not_wake_a_context_waiter() {
     cancel.cancel();
     assert_eq!(waiter.join().unwrap(), CANCELED);
     // -2 at t0, +0.1 at 1/s, +2 back: 0.1 tokens.
-    assert!((f.bucket.tokens() - 0.1).abs() < 1e-9, "{}", f.bucket.tokens());
+    assert!(
+        (f.bucket.tokens() - 0.1).abs() < 1e-9,
+        "{}",
+        f.bucket.tokens()
+    );
 }
 
 /// The cancel races the wake-up at the time to act: the waiter always returns, and
@@ -201,15 +209,27 @@ fn real_clock_cancel_is_prompt_and_deadlines_allow_short_waits() {
     thread::sleep(Duration::from_millis(20));
     cancel.cancel();
     assert_eq!(waiter.join().unwrap(), CANCELED);
-    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
-    assert!(bucket.tokens() > -0.5, "the token came back: {}", bucket.tokens());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        bucket.tokens() > -0.5,
+        "the token came back: {}",
+        bucket.tokens()
+    );
 
     let bucket = TokenBucket::new(Limit::every(Duration::from_millis(20)), 1).unwrap();
     assert!(bucket.allow());
     let (ctx, _cancel) = with_timeout(&background(), Duration::from_secs(10));
     let start = Instant::now();
     assert_eq!(bucket.wait_context(&ctx, 1), Ok(()));
-    assert!(start.elapsed() >= Duration::from_millis(15), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(15),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
