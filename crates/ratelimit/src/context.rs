@@ -119,7 +119,12 @@ impl TokenBucket {
             return Err(WaitContextError::Done(err));
         }
         let now = self.now_ns();
-        let deadline = ctx.deadline().map(|d| self.nanos_at(d).saturating_sub(now));
+        let deadline = match ctx.deadline().map(|d| self.nanos_at(d)) {
+            // Past, but not yet fired by the context's timer: x/time's negative wait
+            // limit refuses even tokens that are there.
+            Some(d) if d < now => return Err(WaitContextError::ExceedsDeadline { n }),
+            d => d.map(|d| d - now),
+        };
         let out = self.reserve_at(now, n, deadline);
         let act = match out.result {
             Ok(act) => act,

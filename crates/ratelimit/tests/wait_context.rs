@@ -244,3 +244,19 @@ fn errors_display_like_x_time() {
     let boxed: Box<dyn std::error::Error> = Box::new(e);
     assert!(boxed.source().is_none());
 }
+
+/// A deadline already past, before the context's timer has fired it: x/time's wait limit
+/// is negative and refuses even tokens that are there.
+#[test]
+fn a_deadline_past_but_not_yet_fired_refuses_at_once() {
+    let f = Fixture::new(Limit::per_second(10), 3);
+    // On the real clock, so the fake one's timer never fires it.
+    let (ctx, _cancel) = with_timeout(&background(), Duration::from_secs(3600));
+    f.fake.advance(Duration::from_secs(7200));
+    assert!(!ctx.is_done());
+    assert_eq!(
+        f.bucket.wait_context(&ctx, 1),
+        Err(WaitContextError::ExceedsDeadline { n: 1 })
+    );
+    assert_eq!(f.bucket.tokens(), 3.0);
+}
