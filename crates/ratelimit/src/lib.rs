@@ -106,8 +106,8 @@
 //!   reservation that is not ok, and `when` on a zero-limit bucket once its burst is
 //!   spent. A wait longer than `u64::MAX` nanoseconds (about 584 years) counts as never.
 //! * A [`Limit::ZERO`] bucket refuses a reservation it cannot fill from its balance (not
-//!   ok, delay `Duration::MAX`, nothing taken); x/time grants it with an `InfDuration`
-//!   delay and holds the tokens until it is cancelled. A cancelled reservation of a
+//!   ok, delay `Duration::MAX`, nothing taken); current x/time grants it with an
+//!   `InfDuration` delay and holds the tokens until it is cancelled. A cancelled reservation of a
 //!   zero-limit bucket gives its tokens back, as in x/time. Cancelling a reservation
 //!   made at [`Limit::INF`] does nothing (x/time, if the limit has become finite since,
 //!   hands back tokens that were never taken).
@@ -132,6 +132,12 @@
 //! * [`TokenBucket::wait`] / [`TokenBucket::wait_n`] take no context;
 //!   [`TokenBucket::wait_n_timeout`] is `WaitN(ctx, n)` with only a context deadline,
 //!   and `TokenBucket::wait_context` (feature `context`, below) is `WaitN(ctx, n)`.
+//! * `wait_context` on a zero limit, with no deadline, fails at once with
+//!   `WaitContextError::Never`; x/time's `WaitN` blocks until the context is done.
+//!   When the tokens come due as the context is done, the tokens win (x/time's
+//!   `select` picks at random). A waiter that gives up cancels its reservation as of
+//!   the instant it saw the context done (x/time: the instant `Cancel` reads the clock),
+//!   so the tokens come back even if their time to act passes meanwhile.
 //! * [`Backoff`] keeps returning `cap` after reaching it until `max_steps` (k8s
 //!   `wait.Backoff.Step` zeroes its remaining steps when it hits the cap), and its
 //!   jitter never exceeds the delay (k8s `wait.Jitter` adds up to `factor · d` on top).
@@ -141,12 +147,6 @@
 //!   is endless, like `Step`.
 //! * [`MaxOf`] calls every member even after one of them panics, and then resumes the
 //!   panic; a Go panic in `NewMaxOfRateLimiter`'s loop skips the members after it.
-//! * `wait_context` on a zero limit, with no deadline, fails at once with
-//!   `WaitContextError::Never`; x/time's `WaitN` blocks until the context is done.
-//!   When the tokens come due as the context is done, the tokens win (x/time's
-//!   `select` picks at random). A waiter that gives up cancels its reservation as of
-//!   the instant it saw the context done (x/time: the instant `Cancel` reads the clock),
-//!   so the tokens come back even if their time to act passes meanwhile.
 //! * A backoff factor below 1 (including k8s's "0 means no growth") is an error: ask
 //!   for a constant delay with factor 1. A [`cap`](BackoffBuilder::cap) of zero caps
 //!   every delay at zero (k8s `Cap: 0` means no cap; ours defaults to no cap).
