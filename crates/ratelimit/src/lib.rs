@@ -32,7 +32,8 @@
 //! * [`ExponentialLimiter`]: `min(base · 2ⁿ, max)` per item.
 //! * [`FastSlowLimiter`]: a fast delay for the first attempts of an item, then a slow one.
 //! * [`TokenBucket`]: an overall rate (every `when` reserves a token), also usable
-//!   directly: `allow`, `reserve`, `wait`.
+//!   directly: `allow`, `reserve`, `wait`, and `wait_context` (feature `context`);
+//!   its limit and burst can change while it is in use (`set_limit`, `set_burst`).
 //! * [`MaxOf`] / [`max_of`]: the longest wait of several limiters.
 //! * [`WithMaxWait`] / [`with_max_wait`]: caps another limiter's delay.
 //! * [`Jittered`]: randomizes another limiter's delay ([`Jitter::Full`] or
@@ -79,7 +80,9 @@
 //!   the last delay it handed out (its steps and next delay), ready to go on or to be
 //!   [`reset`](Backoff::reset).
 //! * [`TokenBucket`] runs no user code: its clock is gosync's, and its `when` ignores
-//!   the item.
+//!   the item. `wait_context` registers an `on_cancel` hook of its own (it only
+//!   notifies the waiter); the context runs each hook in `catch_unwind`, so a panicking
+//!   hook of someone else's cannot keep it from waking the waiter.
 //!
 //! # Differences from Go
 //!
@@ -102,17 +105,39 @@
 //! * "Never" is `Duration::MAX` (Go's `InfDuration` is about 292 years): the delay of a
 //!   reservation that is not ok, and `when` on a zero-limit bucket once its burst is
 //!   spent. A wait longer than `u64::MAX` nanoseconds (about 584 years) counts as never.
-//! * A cancelled reservation of a [`Limit::ZERO`] bucket gives its tokens back (x/time
-//!   decrements the burst itself and hands back a meaningless count), and cancelling an
-//!   [`Limit::INF`] reservation does nothing.
-//! * The token bucket's times come from its [`Clock`](gosync_core::clock::Clock); there
-//!   are no `*At(t)` variants and no `SetLimit`/`SetBurst`. Time never goes backwards
-//!   for the bucket: a reading older than its last update counts as that update, where
-//!   x/time moves its clock back and credits the interval again (its jump-backwards
-//!   tests note the result "should violate Limit,Burst").
-//! * [`TokenBucket::wait`] takes no cancellation context; cancel a
-//!   [`Reservation`] instead.
-//! * [`TokenBucket::wait_n_timeout`] replaces `WaitN(ctx, n)` with a context deadline.
+//! * A [`Limit::ZERO`] bucket refuses a reservation it cannot fill from its balance (not
+//!   ok, delay `Duration::MAX`, nothing taken); current x/time grants it with an
+//!   `InfDuration` delay and holds the tokens until it is cancelled. A cancelled reservation of a
+//!   zero-limit bucket gives its tokens back, as in x/time. Cancelling a reservation
+//!   made at [`Limit::INF`] does nothing (x/time, if the limit has become finite since,
+//!   hands back tokens that were never taken).
+//! * The token bucket's times come from its [`Clock`](gosync_core::clock::Clock). The
+//!   `*At(t)` variants are [`TokenBucket::set_limit_at`], [`TokenBucket::set_burst_at`]
+//!   and [`Reservation::cancel_at`]; there is no `AllowN(t)`/`ReserveN(t)`/`TokensAt(t)`.
+//!   Time never goes backwards for the bucket: a reading (or a `t`) older than its last
+//!   update counts as that update, where x/time moves its clock back and credits the
+//!   interval again (its jump-backwards tests note the result "should violate
+//!   Limit,Burst"; so `TestReserveSetBurst`'s last request, which x/time takes at t0
+//!   after a `SetBurstAt(t3)`, acts 0.9 s after t3 here, not after t0).
+//! * [`TokenBucket::set_limit_at`] keeps the balance exactly when the new limit's token
+//!   fraction can hold it (always for whole tokens) and otherwise rounds it down by less
+//!   than one part of a token; a deficit that would take the new limit more than 2¹²⁶ ns
+//!   to refill is capped there. x/time's `float64` balance rounds either way.
+//! * [`Reservation::cancel`] never gives back more than the reservation took. After a
+//!   limit change, a later reservation at a faster limit can act before an earlier one;
+//!   x/time then counts the negative interval between them as tokens later reservations
+//!   gave up, and hands back more than was taken.
+//! * [`TokenBucket::set_burst`] accepts 0, as x/time's `SetBurst` does (the constructors
+//!   reject it with a finite limit, above).
+//! * [`TokenBucket::wait`] / [`TokenBucket::wait_n`] take no context;
+//!   [`TokenBucket::wait_n_timeout`] is `WaitN(ctx, n)` with only a context deadline,
+//!   and `TokenBucket::wait_context` (feature `context`, below) is `WaitN(ctx, n)`.
+//! * `wait_context` on a zero limit, with no deadline, fails at once with
+//!   `WaitContextError::Never`; x/time's `WaitN` blocks until the context is done.
+//!   When the tokens come due as the context is done, the tokens win (x/time's
+//!   `select` picks at random). A waiter that gives up cancels its reservation as of
+//!   the instant it saw the context done (x/time: the instant `Cancel` reads the clock),
+//!   so the tokens come back even if their time to act passes meanwhile.
 //! * [`Backoff`] keeps returning `cap` after reaching it until `max_steps` (k8s
 //!   `wait.Backoff.Step` zeroes its remaining steps when it hits the cap), and its
 //!   jitter never exceeds the delay (k8s `wait.Jitter` adds up to `factor · d` on top).
@@ -125,6 +150,15 @@
 //! * A backoff factor below 1 (including k8s's "0 means no growth") is an error: ask
 //!   for a constant delay with factor 1. A [`cap`](BackoffBuilder::cap) of zero caps
 //!   every delay at zero (k8s `Cap: 0` means no cap; ours defaults to no cap).
+//!
+//! # Feature `context`
+//!
+//! Off by default. With it, `TokenBucket::wait_context(&ctx, n)` is x/time's
+//! `WaitN(ctx, n)` on a [`gosync_context`](https://docs.rs/gosync-context) `Context`:
+//! it fails at once if `n` exceeds the burst, if the context is already done, or if the
+//! tokens would come after the context's deadline; otherwise it sleeps on the bucket's
+//! clock until they are due, or until the context is done, which wakes it at once and
+//! gives the tokens back (`WaitContextError::Done`).
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -132,6 +166,7 @@
     rust_2018_idioms
 )]
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backoff;
 mod default_controller;
@@ -145,7 +180,11 @@ mod max_of;
 mod rate_limiter;
 mod rng;
 mod token_bucket;
+mod wide;
 mod with_max_wait;
+
+#[cfg(feature = "context")]
+mod context;
 
 pub use backoff::{Backoff, BackoffBuilder};
 pub use default_controller::{
@@ -161,3 +200,6 @@ pub use max_of::{max_of, MaxOf};
 pub use rate_limiter::RateLimiter;
 pub use token_bucket::{Reservation, TokenBucket, WaitError};
 pub use with_max_wait::{with_max_wait, WithMaxWait};
+
+#[cfg(feature = "context")]
+pub use context::WaitContextError;

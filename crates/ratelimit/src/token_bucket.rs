@@ -6,9 +6,11 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use gosync_core::clock::Clock;
+use gosync_core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use gosync_core::sync::Mutex;
 
 use crate::exponential::nanos_to_duration;
+use crate::wide::U256;
 use crate::{ConfigError, Limit, RateLimiter};
 
 /// A token bucket: up to `burst` tokens, refilled at `limit`, with the semantics of Go's
@@ -20,7 +22,11 @@ use crate::{ConfigError, Limit, RateLimiter};
 ///   take the tokens (the balance may go negative) and tell how long to wait before
 ///   acting; the [`Reservation`] can be cancelled to give the tokens back.
 /// * [`wait`](TokenBucket::wait) / [`wait_n`](TokenBucket::wait_n) reserve and sleep
-///   through the bucket's [`Clock`].
+///   through the bucket's [`Clock`]; `wait_context` (feature `context`) also gives up,
+///   giving the tokens back, when a `gosync_context::Context` is done.
+/// * [`set_limit`](TokenBucket::set_limit) / [`set_burst`](TokenBucket::set_burst)
+///   (and their `_at` variants) change the rate and the size while the bucket is in
+///   use.
 ///
 /// As a [`RateLimiter`] (client-go's `BucketRateLimiter`) every `when` reserves one
 /// token and returns the reservation's delay, whatever the item, so delays queue up:
@@ -44,12 +50,51 @@ use crate::{ConfigError, Limit, RateLimiter};
 /// # Limits and bursts
 ///
 /// * [`Limit::INF`] allows every event at once and ignores the burst.
-/// * [`Limit::ZERO`] grants the initial `burst` tokens, then nothing ever again: `allow`
-///   is false, a reservation is not ok (its delay is `Duration::MAX`) and `wait` fails.
+/// * [`Limit::ZERO`] grants the tokens the bucket holds, then nothing ever again (until
+///   the limit is changed): `allow` is false, a reservation is not ok (its delay is
+///   `Duration::MAX`) and `wait` fails.
 /// * A burst of 0 with a finite limit is rejected by the constructors
 ///   ([`ConfigError::ZeroBurst`]); x/time accepts it and never allows anything.
+///   [`set_burst`](TokenBucket::set_burst) accepts 0, as x/time's `SetBurst` does: the
+///   bucket then allows nothing (but `n == 0`) until the burst is raised or the limit
+///   made infinite.
 /// * A request for more than `burst` tokens at once is never granted (unless the limit
 ///   is infinite).
+///
+/// # Changing the limit and the burst
+///
+/// [`set_limit_at`](TokenBucket::set_limit_at) and
+/// [`set_burst_at`](TokenBucket::set_burst_at) follow x/time's `SetLimitAt` and
+/// `SetBurstAt`:
+///
+/// * The bucket is first brought up to the given time at the **old** limit and burst,
+///   so the tokens that accrued until then are kept; the balance (possibly negative,
+///   while reservations are pending) carries over, and the new limit refills it from
+///   then on. A larger burst does not fill the bucket; a smaller one caps the balance.
+/// * Pending reservations keep their time to act: the new limit and burst may be
+///   violated, or under-used, by reservations made before the change. Sleepers in
+///   `wait`, `wait_n_timeout` and `wait_context` are not woken: they act at the time
+///   they were given (x/time's `WaitN` keeps its timer too).
+/// * [`Reservation::cancel`] gives back the reservation's tokens minus those that later
+///   reservations count on, the latter counted at the limit in force when the
+///   reservation was made (x/time keeps that limit in the reservation), and adds them to
+///   the balance at the current limit, up to the current burst.
+/// * Becoming [`Limit::INF`] freezes the balance (nothing is taken while it is
+///   infinite; cancelling does nothing). Leaving it again, any time later, finds the
+///   bucket full: an infinite rate fills any bucket in no time (x/time:
+///   `tokensFromDuration` of `Inf`). Becoming [`Limit::ZERO`] keeps the balance as it
+///   is, without refill.
+///
+/// The balance is kept exact across a limit change whenever the new limit's token
+/// fraction can represent it, as it always can for whole tokens; otherwise it is rounded
+/// *down* by less than one part of a token (the refill of less than a nanosecond at the
+/// new rate), so a change never grants a sliver more than x/time's exact arithmetic.
+/// One bound keeps the arithmetic overflow-free: a deficit that the new rate would need
+/// more than 2¹²⁶ nanoseconds (about 2.7·10²¹ years) to refill is capped there. It takes
+/// a debt of more than 2⁶² tokens (billions of maximal reservations at a very fast
+/// limit) followed by a very slow limit to reach it; reservations are refused long
+/// before (beyond `u64::MAX` nanoseconds), and only a later return to a fast limit would
+/// show the debt forgiven beyond the cap.
 ///
 /// # Examples
 ///
@@ -70,18 +115,18 @@ use crate::{ConfigError, Limit, RateLimiter};
 /// assert_eq!(r.delay(), Duration::from_millis(100));
 /// r.cancel(); // gives the token back
 /// assert_eq!(bucket.reserve().delay(), Duration::from_millis(100));
+///
+/// bucket.set_limit(Limit::per_second(100)); // ten times faster from now on
+/// assert_eq!(bucket.reserve().delay(), Duration::from_millis(20));
 /// ```
 pub struct TokenBucket {
     state: Mutex<State>,
-    limit: Limit,
-    burst: u32,
-    /// The units one nanosecond refills: `limit.events`, or 1 for [`Limit::ZERO`] (whose
-    /// amounts are then plain units, and which never refills).
-    rate: u64,
-    /// `burst` tokens.
-    full: Amount,
-    /// One token.
-    token: Amount,
+    /// Whether the limit is [`Limit::INF`]: `state.config.limit.is_inf()`, written under
+    /// the lock by `set_limit_at`, read without it by the infinite fast path of
+    /// `reserve_at`. Relaxed: it guards no data (an infinite limit touches no state), and
+    /// a reader ordered after a `set_limit_at` by any happens-before edge sees its store
+    /// (coherence); a reader that sees `false` checks the limit again under the lock.
+    inf: AtomicBool,
     clock: Clock,
     epoch: Instant,
 }
@@ -90,27 +135,139 @@ pub struct TokenBucket {
 /// clock reading saturates.
 struct State {
     /// How far the balance at `last` is below the burst: 0 when the bucket is full,
-    /// more than `full` while reservations are outstanding (the balance is negative).
-    /// Its `ns` is x/time's `maxElapsed`: the refill time that fills the bucket up.
+    /// more than `config.full` while reservations are outstanding (the balance is
+    /// negative). Its `ns` is x/time's `maxElapsed`: the refill time that fills the
+    /// bucket up. Counted in `config.scale`'s units.
     missing: Amount,
     /// When `missing` was last brought up to date. Never goes backwards.
     last: u128,
     /// The latest time-to-act of any reservation.
     last_event: u128,
+    config: Config,
 }
 
-/// A non-negative amount of the bucket's units (one token is `limit.per_ns` units, and
-/// each nanosecond refills `rate` units), held as `ns · rate − slack` with
+/// The limit and burst, and the amounts derived from them.
+#[derive(Clone, Copy, Debug)]
+struct Config {
+    limit: Limit,
+    burst: u32,
+    scale: Scale,
+    /// `burst` tokens.
+    full: Amount,
+    /// One token.
+    token: Amount,
+}
+
+/// The units amounts are counted in: one token is `token_units` units, and each
+/// nanosecond refills `rate` units. For a finite non-zero limit, its fraction
+/// (`per_ns`, `events`); [`Limit::ZERO`] and [`Limit::INF`], which refill nothing or
+/// everything, keep the scale of the limit before them (at first 1 and 1), so a balance
+/// passes through them unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Scale {
+    token_units: u64,
+    rate: u64,
+}
+
+impl Scale {
+    const PLAIN: Scale = Scale {
+        token_units: 1,
+        rate: 1,
+    };
+}
+
+impl Config {
+    fn new(limit: Limit, burst: u32, previous: Scale) -> Config {
+        let scale = if limit.is_inf() || limit.is_zero() {
+            previous
+        } else {
+            Scale {
+                token_units: limit.per_ns,
+                rate: limit.events,
+            }
+        };
+        let token = u128::from(scale.token_units);
+        Config {
+            limit,
+            burst,
+            scale,
+            full: Amount::from_units(u128::from(burst) * token, scale.rate),
+            token: Amount::from_units(token, scale.rate),
+        }
+    }
+
+    /// `n` tokens.
+    #[inline]
+    fn cost(&self, n: u32) -> Amount {
+        if n == 1 {
+            self.token
+        } else {
+            let units = u128::from(n) * u128::from(self.scale.token_units);
+            Amount::from_units(units, self.scale.rate)
+        }
+    }
+}
+
+impl State {
+    /// How far below full the bucket is at `now` (>= `self.last`), after the refill
+    /// since `self.last`.
+    #[inline]
+    fn advanced(&self, now: u128) -> Amount {
+        let limit = self.config.limit;
+        if limit.is_zero() {
+            self.missing
+        } else if limit.is_inf() {
+            // Any time at an infinite rate fills the bucket (x/time: `tokensFromDuration`
+            // of `Inf` for a positive duration is beyond any burst).
+            if now > self.last {
+                Amount::ZERO
+            } else {
+                self.missing
+            }
+        } else {
+            self.missing.refilled(now - self.last)
+        }
+    }
+
+    /// Brings `missing` up to `now` (>= `self.last`).
+    fn advance_to(&mut self, now: u128) {
+        self.missing = self.advanced(now);
+        self.last = now;
+    }
+
+    /// The balance, in tokens, of a bucket `missing` below full.
+    fn balance(&self, missing: Amount) -> f64 {
+        let Config {
+            full, scale, burst, ..
+        } = self.config;
+        let units = |a: Amount| match a.units(scale.rate) {
+            Some(u) => u as f64,
+            None => a.ns as f64 * scale.rate as f64 - a.slack as f64,
+        };
+        let above_zero = full.saturating_sub(missing, scale.rate);
+        let signed = if above_zero != Amount::ZERO {
+            units(above_zero)
+        } else {
+            -units(missing.saturating_sub(full, scale.rate))
+        };
+        // The float division may round a balance just below the burst to above it.
+        (signed / scale.token_units as f64).min(f64::from(burst))
+    }
+}
+
+/// A non-negative amount of the bucket's units (one token is `scale.token_units` units,
+/// and each nanosecond refills `scale.rate` units), held as `ns · rate − slack` with
 /// `0 <= slack < rate`: `ns` is the time the refill takes to bring the amount, rounded up
 /// to the nanosecond, and `slack` what that whole nanosecond brings beyond it.
 ///
-/// Every operation is exact and stays far inside `u128`: an amount is at most the burst
-/// (`ns < 2⁹⁶`), plus a deficit the refill covers within `u64::MAX` nanoseconds (a
-/// reservation further away is refused), plus one more burst being reserved: `ns < 2⁹⁸`,
-/// and in units `< 2¹²⁸` for the burst and the deficit alone. Subtracting a refill is
-/// subtracting a time, so the product `elapsed · rate`, which overflowed `i128` for long
-/// idle times and fast rates, is never formed; a refill longer than `ns` (x/time's
-/// `maxElapsed`) simply leaves zero.
+/// Every operation is exact and stays inside `u128`: an amount is at most the burst
+/// (`ns < 2⁹⁶`), plus a deficit (a reservation whose refill would take more than
+/// `u64::MAX` nanoseconds is refused, and a limit change caps the deficit at
+/// [`DEFICIT_CAP_NS`]), plus one more burst being reserved: `ns < 2¹²⁷`. Its units
+/// (`ns · rate < 2¹⁹¹`) fit in 256 bits even times another limit's units per token.
+/// Subtracting a refill is subtracting a time, so the product `elapsed · rate`, which
+/// overflowed `i128` for long idle times and fast rates, is never formed; a refill
+/// longer than `ns` (x/time's `maxElapsed`) simply leaves zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Amount {
     ns: u128,
@@ -130,12 +287,36 @@ impl Amount {
         Amount { ns, slack }
     }
 
-    /// The amount in units, if it fits in `u128` (it does for the burst and for a
-    /// deficit: see the type docs).
+    /// The amount in units, if it fits in `u128` (it does for the burst, and for a
+    /// deficit the refill covers within `u64::MAX` nanoseconds).
     fn units(self, rate: u64) -> Option<u128> {
         self.ns
             .checked_mul(u128::from(rate))
             .map(|u| u - u128::from(self.slack))
+    }
+
+    /// The amount in units, exactly (`ns < 2¹²⁷`, so it fits).
+    fn wide_units(self, rate: u64) -> U256 {
+        U256::from_u128(self.ns)
+            .checked_mul_u64(rate)
+            .and_then(|u| u.checked_sub_u64(self.slack))
+            .unwrap_or(U256::from_u128(0))
+    }
+
+    /// `units` of a bucket refilling `rate` units per nanosecond, if its refill time fits
+    /// in a `u128`.
+    fn from_wide_units(units: U256, rate: u64) -> Option<Amount> {
+        match units.div_rem_u64(rate) {
+            (ns, 0) => Some(Amount {
+                ns: ns.to_u128()?,
+                slack: 0,
+            }),
+            // (ns + 1) · rate − (rate − r) = ns · rate + r.
+            (ns, r) => Some(Amount {
+                ns: ns.to_u128()?.checked_add(1)?,
+                slack: rate - r,
+            }),
+        }
     }
 
     /// `self + other`.
@@ -187,10 +368,22 @@ impl Amount {
     }
 }
 
-/// The outcome of reserving tokens, before the lock is released.
-struct Granted {
-    ok: bool,
-    act: u128,
+/// Why `reserve_at` granted nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// More tokens than the burst (the burst then).
+    ExceedsBurst(u32),
+    /// The tokens never come: a zero limit, or a wait beyond `u64::MAX` nanoseconds.
+    Never,
+    /// The wait is longer than the maximum asked for.
+    TooLate,
+}
+
+/// The outcome of reserving tokens, before the lock is released: the limit then, and
+/// the time to act or why nothing was taken.
+pub(crate) struct Outcome {
+    pub(crate) limit: Limit,
+    pub(crate) result: Result<u128, Refusal>,
 }
 
 impl TokenBucket {
@@ -218,37 +411,65 @@ impl TokenBucket {
     /// # Errors
     ///
     /// [`ConfigError::ZeroBurst`] if `burst` is 0 and `limit` is finite.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::FakeClock;
+    /// use gosync_ratelimit::{Limit, TokenBucket};
+    /// use std::time::Duration;
+    ///
+    /// let fake = FakeClock::new();
+    /// let bucket = TokenBucket::with_clock(Limit::per_second(1), 1, fake.clock()).unwrap();
+    /// assert!(bucket.allow());
+    /// assert!(!bucket.allow());
+    /// fake.advance(Duration::from_secs(1));
+    /// assert!(bucket.allow());
+    /// ```
     pub fn with_clock(limit: Limit, burst: u32, clock: Clock) -> Result<TokenBucket, ConfigError> {
         if burst == 0 && !limit.is_inf() {
             return Err(ConfigError::ZeroBurst);
         }
         let epoch = clock.now();
-        let rate = limit.events.max(1);
-        let per_ns = u128::from(limit.per_ns);
         Ok(TokenBucket {
             state: Mutex::new(State {
                 missing: Amount::ZERO,
                 last: 0,
                 last_event: 0,
+                config: Config::new(limit, burst, Scale::PLAIN),
             }),
-            limit,
-            burst,
-            rate,
-            full: Amount::from_units(u128::from(burst) * per_ns, rate),
-            token: Amount::from_units(per_ns, rate),
+            inf: AtomicBool::new(limit.is_inf()),
             clock,
             epoch,
         })
     }
 
-    /// The refill rate.
+    /// The refill rate (x/time's `Limit`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_ratelimit::{Limit, TokenBucket};
+    ///
+    /// let bucket = TokenBucket::new(Limit::per_second(5), 1).unwrap();
+    /// assert_eq!(bucket.limit(), Limit::per_second(5));
+    /// ```
     pub fn limit(&self) -> Limit {
-        self.limit
+        self.state.lock().config.limit
     }
 
-    /// The bucket size.
+    /// The bucket size (x/time's `Burst`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_ratelimit::{Limit, TokenBucket};
+    ///
+    /// let bucket = TokenBucket::new(Limit::per_second(5), 3).unwrap();
+    /// assert_eq!(bucket.burst(), 3);
+    /// ```
     pub fn burst(&self) -> u32 {
-        self.burst
+        self.state.lock().config.burst
     }
 
     /// The clock the bucket reads and sleeps on.
@@ -258,97 +479,210 @@ impl TokenBucket {
 
     /// The tokens available now (fractional, negative while reservations are pending);
     /// x/time's `Tokens()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::FakeClock;
+    /// use gosync_ratelimit::{Limit, TokenBucket};
+    /// use std::time::Duration;
+    ///
+    /// let fake = FakeClock::new();
+    /// let bucket = TokenBucket::with_clock(Limit::per_second(10), 2, fake.clock()).unwrap();
+    /// let _r = bucket.reserve_n(2);
+    /// let _r = bucket.reserve_n(1);
+    /// assert_eq!(bucket.tokens(), -1.0);
+    /// fake.advance(Duration::from_millis(150));
+    /// assert_eq!(bucket.tokens(), 0.5);
+    /// ```
     pub fn tokens(&self) -> f64 {
-        if self.limit.is_inf() {
-            return f64::from(self.burst);
-        }
         let now = self.now_ns();
         let st = self.state.lock();
         let now = now.max(st.last);
-        self.balance(self.advance(&st, now))
+        st.balance(st.advanced(now))
     }
 
-    /// The balance, in tokens, of a bucket `missing` below full.
-    fn balance(&self, missing: Amount) -> f64 {
-        let units = |a: Amount| match a.units(self.rate) {
-            Some(u) => u as f64,
-            None => a.ns as f64 * self.rate as f64 - a.slack as f64,
-        };
-        let above_zero = self.full.saturating_sub(missing, self.rate);
-        let signed = if above_zero != Amount::ZERO {
-            units(above_zero)
-        } else {
-            -units(missing.saturating_sub(self.full, self.rate))
-        };
-        // The float division may round a balance just below the burst to above it.
-        (signed / self.limit.per_ns as f64).min(f64::from(self.burst))
+    /// Sets a new limit from now on: [`set_limit_at`](TokenBucket::set_limit_at) at the
+    /// clock's current time (x/time's `SetLimit`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::FakeClock;
+    /// use gosync_ratelimit::{Limit, TokenBucket};
+    /// use std::time::Duration;
+    ///
+    /// let fake = FakeClock::new();
+    /// let bucket = TokenBucket::with_clock(Limit::ZERO, 1, fake.clock()).unwrap();
+    /// assert!(bucket.allow());
+    /// assert!(!bucket.reserve().ok()); // a zero limit never refills
+    /// bucket.set_limit(Limit::per_second(10));
+    /// assert_eq!(bucket.reserve().delay(), Duration::from_millis(100));
+    /// ```
+    pub fn set_limit(&self, limit: Limit) {
+        self.set_limit_at(self.clock.now(), limit);
+    }
+
+    /// Sets a new limit at time `t` (x/time's `SetLimitAt`): the bucket is first brought
+    /// up to `t` at the old limit, keeping the tokens that accrued until then, and refills
+    /// at `limit` from `t` on. Reservations already made keep their time to act, so they
+    /// may violate or under-use the new limit; see "Changing the limit and the burst" on
+    /// [`TokenBucket`].
+    ///
+    /// A `t` older than the bucket's last update counts as that update (the bucket's time
+    /// never goes backwards; x/time moves its clock back).
+    ///
+    /// # Examples
+    ///
+    /// The tokens accrued at the old rate are kept:
+    ///
+    /// ```
+    /// use gosync_core::clock::FakeClock;
+    /// use gosync_ratelimit::{Limit, TokenBucket};
+    /// use std::time::Duration;
+    ///
+    /// let fake = FakeClock::new();
+    /// let t0 = fake.now();
+    /// let bucket = TokenBucket::with_clock(Limit::per_second(5), 2, fake.clock()).unwrap();
+    /// assert!(bucket.allow_n(2));
+    /// // 200 ms at 5/s bring one token; from then on, 10/s.
+    /// bucket.set_limit_at(t0 + Duration::from_millis(200), Limit::per_second(10));
+    /// fake.advance(Duration::from_millis(300));
+    /// assert_eq!(bucket.tokens(), 2.0);
+    /// ```
+    pub fn set_limit_at(&self, t: Instant, limit: Limit) {
+        let t = self.nanos_at(t);
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let now = t.max(st.last);
+        st.advance_to(now);
+        let old = st.config.scale;
+        st.config = Config::new(limit, st.config.burst, old);
+        st.missing = rescale(st.missing, old, st.config.scale, st.config.full);
+        self.inf.store(limit.is_inf(), Relaxed);
+    }
+
+    /// Sets a new burst from now on: [`set_burst_at`](TokenBucket::set_burst_at) at the
+    /// clock's current time (x/time's `SetBurst`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::FakeClock;
+    /// use gosync_ratelimit::{Limit, TokenBucket};
+    /// use std::time::Duration;
+    ///
+    /// let fake = FakeClock::new();
+    /// let bucket = TokenBucket::with_clock(Limit::per_second(10), 2, fake.clock()).unwrap();
+    /// bucket.set_burst(4);
+    /// assert!(!bucket.allow_n(3)); // a larger burst does not fill the bucket...
+    /// fake.advance(Duration::from_millis(200));
+    /// assert!(bucket.allow_n(4)); // ...the refill does
+    /// ```
+    pub fn set_burst(&self, burst: u32) {
+        self.set_burst_at(self.clock.now(), burst);
+    }
+
+    /// Sets a new burst at time `t` (x/time's `SetBurstAt`): the bucket is first brought
+    /// up to `t` with the old burst, then its balance is kept, capped at the new burst.
+    /// A burst of 0 is accepted (unlike the constructors): with a finite limit the
+    /// bucket then allows no event until the burst is raised.
+    ///
+    /// A `t` older than the bucket's last update counts as that update.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::FakeClock;
+    /// use gosync_ratelimit::{Limit, TokenBucket};
+    ///
+    /// let fake = FakeClock::new();
+    /// let bucket = TokenBucket::with_clock(Limit::per_second(10), 5, fake.clock()).unwrap();
+    /// bucket.set_burst_at(fake.now(), 2);
+    /// assert_eq!(bucket.tokens(), 2.0); // capped at the new burst
+    /// assert!(!bucket.allow_n(3));
+    /// ```
+    pub fn set_burst_at(&self, t: Instant, burst: u32) {
+        let t = self.nanos_at(t);
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let now = t.max(st.last);
+        st.advance_to(now);
+        let old = st.config;
+        st.config = Config::new(old.limit, burst, old.scale);
+        // The balance stays: `missing` grows or shrinks with the burst (capped at full).
+        let rate = old.scale.rate;
+        let grow = st.config.full.saturating_sub(old.full, rate);
+        let shrink = old.full.saturating_sub(st.config.full, rate);
+        st.missing = st.missing.add(grow, rate).saturating_sub(shrink, rate);
+    }
+
+    /// The bucket's nanoseconds at `t` (0 before the bucket was created).
+    #[inline]
+    pub(crate) fn nanos_at(&self, t: Instant) -> u128 {
+        t.saturating_duration_since(self.epoch).as_nanos()
     }
 
     #[inline]
-    fn now_ns(&self) -> u128 {
-        let since = self.clock.now().saturating_duration_since(self.epoch);
-        since.as_nanos()
+    pub(crate) fn now_ns(&self) -> u128 {
+        self.nanos_at(self.clock.now())
     }
 
-    fn instant(&self, ns: u128) -> Option<Instant> {
+    pub(crate) fn instant(&self, ns: u128) -> Option<Instant> {
         self.epoch.checked_add(nanos_to_duration(ns))
-    }
-
-    /// How far below full the bucket is at `now` (>= `st.last`), after the refill since
-    /// `st.last`.
-    #[inline]
-    fn advance(&self, st: &State, now: u128) -> Amount {
-        if self.limit.is_zero() {
-            st.missing
-        } else {
-            st.missing.refilled(now - st.last)
-        }
-    }
-
-    /// `n` tokens.
-    #[inline]
-    fn cost(&self, n: u32) -> Amount {
-        if n == 1 {
-            self.token
-        } else {
-            Amount::from_units(u128::from(n) * u128::from(self.limit.per_ns), self.rate)
-        }
     }
 
     /// x/time's `reserveN`: takes `n` tokens at `now` if they can be had within
     /// `max_wait` nanoseconds (`None`: any wait up to `u64::MAX` nanoseconds).
-    fn reserve_at(&self, now: u128, n: u32, max_wait: Option<u128>) -> Granted {
-        if self.limit.is_inf() {
-            return Granted { ok: true, act: now };
+    #[inline]
+    pub(crate) fn reserve_at(&self, now: u128, n: u32, max_wait: Option<u128>) -> Outcome {
+        let infinite = Outcome {
+            limit: Limit::INF,
+            result: Ok(now),
+        };
+        if self.inf.load(Relaxed) {
+            return infinite;
         }
-        let mut st = self.state.lock();
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        let c = &st.config;
+        if c.limit.is_inf() {
+            return infinite;
+        }
+        let refuse = |why| Outcome {
+            limit: c.limit,
+            result: Err(why),
+        };
+        if n > c.burst {
+            return refuse(Refusal::ExceedsBurst(c.burst));
+        }
         // The clock was read before the lock: a thread that read it earlier may come
         // second. Treat it as arriving at `last`, so no interval is credited twice.
         let now = now.max(st.last);
-        let after = self.advance(&st, now).add(self.cost(n), self.rate);
+        let rate = c.scale.rate;
+        let after = st.advanced(now).add(c.cost(n), rate);
         // The balance after taking the tokens is `full − after`; below zero, the refill
         // brings it back to zero in `deficit.ns` nanoseconds (rounded up).
-        let deficit = after.saturating_sub(self.full, self.rate);
+        let deficit = after.saturating_sub(c.full, rate);
         let wait = if deficit == Amount::ZERO {
-            Some(0)
-        } else if self.limit.is_zero() {
-            None
+            0
+        } else if c.limit.is_zero() || deficit.ns > u128::from(u64::MAX) {
+            return refuse(Refusal::Never);
         } else {
-            Some(deficit.ns).filter(|&w| w <= u128::from(u64::MAX))
+            deficit.ns
         };
-        let ok = n <= self.burst
-            && match (wait, max_wait) {
-                (None, _) => false,
-                (Some(_), None) => true,
-                (Some(w), Some(max)) => w <= max,
-            };
-        let act = now + wait.unwrap_or(0);
-        if ok {
-            st.last = now;
-            st.missing = after;
-            st.last_event = act;
+        if max_wait.is_some_and(|max| wait > max) {
+            return refuse(Refusal::TooLate);
         }
-        Granted { ok, act }
+        let limit = c.limit;
+        let act = now + wait;
+        st.last = now;
+        st.missing = after;
+        st.last_event = act;
+        Outcome {
+            limit,
+            result: Ok(act),
+        }
     }
 
     /// Takes one token if one is available now (x/time's `Allow`).
@@ -370,8 +704,9 @@ impl TokenBucket {
     /// assert!(!bucket.allow_n(3)); // only 2 left; nothing is taken
     /// assert!(bucket.allow_n(2));
     /// ```
+    #[inline]
     pub fn allow_n(&self, n: u32) -> bool {
-        self.reserve_at(self.now_ns(), n, Some(0)).ok
+        self.reserve_at(self.now_ns(), n, Some(0)).result.is_ok()
     }
 
     /// Reserves one token (x/time's `Reserve`); see [`reserve_n`](TokenBucket::reserve_n).
@@ -403,12 +738,13 @@ impl TokenBucket {
     /// ```
     pub fn reserve_n(&self, n: u32) -> Reservation<'_> {
         let now = self.now_ns();
-        let g = self.reserve_at(now, n, None);
+        let out = self.reserve_at(now, n, None);
         Reservation {
             bucket: self,
-            ok: g.ok,
+            ok: out.result.is_ok(),
             tokens: n,
-            act: g.act,
+            act: out.result.unwrap_or(now),
+            limit: out.limit,
         }
     }
 
@@ -453,68 +789,138 @@ impl TokenBucket {
     ///
     /// Those of [`wait_n`](TokenBucket::wait_n), and [`WaitError::Timeout`] when the
     /// wait would exceed `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_ratelimit::{Limit, TokenBucket, WaitError};
+    /// use std::time::Duration;
+    ///
+    /// let bucket = TokenBucket::new(Limit::per_second(1), 1).unwrap();
+    /// bucket.wait_n_timeout(1, Duration::from_millis(10)).unwrap(); // the burst
+    /// // The next token is a second away: refused at once, nothing taken.
+    /// assert_eq!(
+    ///     bucket.wait_n_timeout(1, Duration::from_millis(10)),
+    ///     Err(WaitError::Timeout)
+    /// );
+    /// ```
     pub fn wait_n_timeout(&self, n: u32, timeout: Duration) -> Result<(), WaitError> {
         self.wait_inner(n, Some(timeout.as_nanos()))
     }
 
     fn wait_inner(&self, n: u32, max_wait: Option<u128>) -> Result<(), WaitError> {
-        if n > self.burst && !self.limit.is_inf() {
-            return Err(WaitError::ExceedsBurst {
-                n,
-                burst: self.burst,
-            });
-        }
         let now = self.now_ns();
-        let g = self.reserve_at(now, n, max_wait);
-        if !g.ok {
-            return Err(if max_wait.is_some() && !self.limit.is_zero() {
-                WaitError::Timeout
-            } else {
-                WaitError::Never
-            });
-        }
-        if g.act > now {
-            match self.instant(g.act) {
+        let out = self.reserve_at(now, n, max_wait);
+        let act = match out.result {
+            Ok(act) => act,
+            Err(Refusal::ExceedsBurst(burst)) => return Err(WaitError::ExceedsBurst { n, burst }),
+            Err(_) if max_wait.is_some() && !out.limit.is_zero() => return Err(WaitError::Timeout),
+            Err(_) => return Err(WaitError::Never),
+        };
+        if act > now {
+            match self.instant(act) {
                 Some(t) => self.clock.sleep_until(t),
-                None => self.clock.sleep(nanos_to_duration(g.act - now)),
+                None => self.clock.sleep(nanos_to_duration(act - now)),
             }
         }
         Ok(())
     }
 
+    /// The burst, if `n` tokens exceed it and the limit is finite (x/time's first check
+    /// in `WaitN`).
+    #[cfg(feature = "context")]
+    pub(crate) fn exceeded_burst(&self, n: u32) -> Option<u32> {
+        let st = self.state.lock();
+        (n > st.config.burst && !st.config.limit.is_inf()).then_some(st.config.burst)
+    }
+
     /// x/time's `CancelAt`: gives back the tokens of a reservation that has not acted
     /// yet, minus those that later reservations already count on.
-    fn cancel_at(&self, r: &Reservation<'_>, now: u128) {
-        if !r.ok || r.tokens == 0 || self.limit.is_inf() || r.act < now {
+    pub(crate) fn cancel_at(&self, r: &Reservation<'_>, now: u128) {
+        // An infinite reservation took nothing (x/time would hand back `r.tokens` if the
+        // limit had become finite since: it keeps no limit for infinite reservations).
+        if !r.ok || r.tokens == 0 || r.limit.is_inf() || r.act < now {
             return;
         }
-        let mut st = self.state.lock();
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        if st.config.limit.is_inf() {
+            return;
+        }
         let now = now.max(st.last);
-        let cost = self.cost(r.tokens);
-        // The refill of the time from this reservation's act to the last one's is
-        // counted on by the later reservations (a zero limit refills nothing).
-        let restore = if self.limit.is_zero() {
-            cost
-        } else {
-            let later = Amount {
-                ns: st.last_event.saturating_sub(r.act),
-                slack: 0,
-            };
-            cost.saturating_sub(later, self.rate)
+        let lim = r.limit;
+        // In parts of a token at the reservation's limit (`lim.per_ns` to a token): the
+        // tokens taken, and the refill from this reservation's act to the last one's,
+        // which later reservations count on (x/time: `r.limit.tokensFromDuration(
+        // lastEvent − timeToAct)`; never below zero here, see the crate docs). A zero
+        // limit refills nothing, so all of its tokens come back.
+        let taken = u128::from(r.tokens) * u128::from(lim.per_ns);
+        let later = st
+            .last_event
+            .saturating_sub(r.act)
+            .checked_mul(u128::from(lim.events));
+        let restore = match later {
+            Some(later) if later < taken => taken - later,
+            _ => return,
         };
-        if restore == Amount::ZERO {
+        // In the current units (rounded down: never more than the exact amount).
+        let scale = st.config.scale;
+        let units = if scale.token_units == lim.per_ns {
+            restore
+        } else {
+            // restore · token_units < 2⁹⁶ · 2⁶⁴; the quotient is at most `r.tokens`
+            // tokens of the current scale, below 2⁹⁶.
+            U256::from_u128(restore)
+                .checked_mul_u64(scale.token_units)
+                .map(|x| x.div_rem_u64(lim.per_ns).0)
+                .and_then(U256::to_u128)
+                .unwrap_or(0)
+        };
+        if units == 0 {
             return;
         }
+        let restore = Amount::from_units(units, scale.rate);
         // Capped at full: `missing` does not go below zero.
-        st.missing = self.advance(&st, now).saturating_sub(restore, self.rate);
+        st.missing = st.advanced(now).saturating_sub(restore, scale.rate);
         st.last = now;
-        if r.act == st.last_event && !self.limit.is_zero() {
+        if r.act == st.last_event && !lim.is_zero() {
             // This was the latest reservation: the last event moves back to when the
-            // tokens it took would have been ready.
-            if let Some(prev) = r.act.checked_sub(cost.ns).filter(|&p| p >= now) {
+            // tokens it took would have been ready, at its limit.
+            let took = taken.div_ceil(u128::from(lim.events));
+            if let Some(prev) = r.act.checked_sub(took).filter(|&p| p >= now) {
                 st.last_event = prev;
             }
         }
+    }
+}
+
+/// The longest refill, in nanoseconds, a deficit may need after a limit change (about
+/// 2.7·10²¹ years); see "Changing the limit and the burst" on [`TokenBucket`].
+const DEFICIT_CAP_NS: u128 = 1 << 126;
+
+/// `missing`, counted in `from`'s units, in `to`'s units: exact when `to` can represent
+/// it, otherwise rounded up by less than one unit of `to` (the balance is rounded down,
+/// never up). A deficit beyond `full` (in `to`'s units) that `to`'s rate would need
+/// more than [`DEFICIT_CAP_NS`] to refill is capped there.
+fn rescale(missing: Amount, from: Scale, to: Scale, full: Amount) -> Amount {
+    if from == to || missing == Amount::ZERO {
+        return missing;
+    }
+    let cap = full.add(
+        Amount {
+            ns: DEFICIT_CAP_NS,
+            slack: 0,
+        },
+        to.rate,
+    );
+    // units < 2¹²⁷ · 2⁶⁴ (see `Amount`), times `to.token_units` < 2²⁵⁵: fits.
+    let units = missing
+        .wide_units(from.rate)
+        .checked_mul_u64(to.token_units)
+        .map(|x| x.div_ceil_u64(from.token_units));
+    match units.and_then(|u| Amount::from_wide_units(u, to.rate)) {
+        Some(a) if a.saturating_sub(cap, to.rate) == Amount::ZERO => a,
+        _ => cap,
     }
 }
 
@@ -523,11 +929,9 @@ impl<K: ?Sized> RateLimiter<K> for TokenBucket {
     #[inline]
     fn when(&self, _item: &K) -> Duration {
         let now = self.now_ns();
-        let g = self.reserve_at(now, 1, None);
-        if g.ok {
-            nanos_to_duration(g.act - now)
-        } else {
-            Duration::MAX
+        match self.reserve_at(now, 1, None).result {
+            Ok(act) => nanos_to_duration(act - now),
+            Err(_) => Duration::MAX,
         }
     }
 
@@ -545,14 +949,18 @@ impl<K: ?Sized> RateLimiter<K> for TokenBucket {
 impl fmt::Debug for TokenBucket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("TokenBucket");
-        d.field("limit", &self.limit).field("burst", &self.burst);
         match self.state.try_lock() {
-            Some(st) if !self.limit.is_inf() => {
-                d.field("tokens_at_last", &self.balance(st.missing))
+            Some(st) => {
+                d.field("limit", &st.config.limit)
+                    .field("burst", &st.config.burst);
+                if !st.config.limit.is_inf() {
+                    d.field("tokens_at_last", &st.balance(st.missing));
+                }
             }
-            Some(_) => &mut d,
-            None => d.field("tokens_at_last", &"<locked>"),
-        };
+            None => {
+                d.field("state", &"<locked>");
+            }
+        }
         d.field("clock", &self.clock).finish()
     }
 }
@@ -561,14 +969,18 @@ impl fmt::Debug for TokenBucket {
 /// they may be used (x/time's `Reservation`).
 ///
 /// Dropping a reservation keeps the tokens taken; [`cancel`](Reservation::cancel) gives
-/// them back.
+/// them back. A reservation remembers the bucket's limit when it was made: a later
+/// [`set_limit`](TokenBucket::set_limit) changes neither its time to act nor how
+/// `cancel` counts what later reservations took.
 #[must_use = "a reservation's delay must be waited out before acting (or the reservation cancelled)"]
 pub struct Reservation<'a> {
-    bucket: &'a TokenBucket,
-    ok: bool,
-    tokens: u32,
+    pub(crate) bucket: &'a TokenBucket,
+    pub(crate) ok: bool,
+    pub(crate) tokens: u32,
     /// Time to act, in the bucket's nanoseconds since its epoch.
-    act: u128,
+    pub(crate) act: u128,
+    /// The bucket's limit when the reservation was made.
+    pub(crate) limit: Limit,
 }
 
 impl Reservation<'_> {
@@ -589,8 +1001,7 @@ impl Reservation<'_> {
         if !self.ok {
             return Duration::MAX;
         }
-        let since = t.saturating_duration_since(self.bucket.epoch).as_nanos();
-        nanos_to_duration(self.act.saturating_sub(since))
+        nanos_to_duration(self.act.saturating_sub(self.bucket.nanos_at(t)))
     }
 
     /// When the tokens are due, or `None` if the reservation is not ok (or the time is
@@ -605,9 +1016,47 @@ impl Reservation<'_> {
 
     /// Gives the tokens back as far as possible (x/time's `Cancel`): in full if no later
     /// reservation was made, minus what later reservations already count on otherwise.
-    /// Does nothing if the reservation is not ok or its time to act has passed.
+    /// Does nothing if the reservation is not ok, if its time to act has passed, or if
+    /// the bucket's limit is (or was, when it was made) infinite.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::FakeClock;
+    /// use gosync_ratelimit::{Limit, TokenBucket};
+    ///
+    /// let fake = FakeClock::new();
+    /// let bucket = TokenBucket::with_clock(Limit::per_second(10), 2, fake.clock()).unwrap();
+    /// let r = bucket.reserve_n(2);
+    /// assert_eq!(bucket.tokens(), 0.0);
+    /// r.cancel();
+    /// assert_eq!(bucket.tokens(), 2.0);
+    /// ```
     pub fn cancel(self) {
         let now = self.bucket.now_ns();
+        self.bucket.cancel_at(&self, now);
+    }
+
+    /// Like [`cancel`](Reservation::cancel), at time `t` (x/time's `CancelAt`). A `t`
+    /// older than the bucket's last update counts as that update.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::FakeClock;
+    /// use gosync_ratelimit::{Limit, TokenBucket};
+    /// use std::time::Duration;
+    ///
+    /// let fake = FakeClock::new();
+    /// let t0 = fake.now();
+    /// let bucket = TokenBucket::with_clock(Limit::per_second(10), 2, fake.clock()).unwrap();
+    /// let _first = bucket.reserve_n(2);
+    /// let r = bucket.reserve_n(2); // due at t0 + 200 ms
+    /// r.cancel_at(t0 + Duration::from_millis(300)); // too late: nothing comes back
+    /// assert_eq!(bucket.tokens(), -2.0);
+    /// ```
+    pub fn cancel_at(self, t: Instant) {
+        let now = self.bucket.nanos_at(t);
         self.bucket.cancel_at(&self, now);
     }
 }
@@ -618,6 +1067,7 @@ impl fmt::Debug for Reservation<'_> {
             .field("ok", &self.ok)
             .field("tokens", &self.tokens)
             .field("delay", &self.delay())
+            .field("limit", &self.limit)
             .finish()
     }
 }

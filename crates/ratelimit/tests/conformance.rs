@@ -482,18 +482,63 @@ fn cancel_multi() {
     l.reserve(1, 3, 5, true);
 }
 
-/// `TestReserveSetLimit`, `TestReserveSetBurst`, `TestReserveSetLimitCancel` and the
-/// second half of `TestSetAfterZeroLimit` are not mirrored: documented difference, there
-/// is no `SetLimit`/`SetBurst` (a bucket's limit and burst are fixed at construction).
-/// What is checked: the configuration is what was given and stays so.
+/// Mirrors `TestReserveSetLimit`: `SetLimitAt(t2, 10)` keeps the token accrued at 5/s
+/// until t2, and the reservation made before it keeps its time to act (t4), so the next
+/// one also acts at t4 ("violates Limit and Burst", as in x/time).
 #[test]
-fn no_set_limit_or_burst() {
+fn reserve_set_limit() {
     let l = Lim::new(Limit::per_second(5), 2);
     l.reserve(0, 2, 0, true);
-    // 5/s: a token every 2·d.
     l.reserve(0, 2, 4, true);
-    assert_eq!(l.bucket.limit(), Limit::per_second(5));
-    assert_eq!(l.bucket.burst(), 2);
+    l.bucket.set_limit_at(l.t0 + D * 2, Limit::per_second(10));
+    assert_eq!(l.bucket.limit(), Limit::per_second(10));
+    l.reserve(2, 1, 4, true);
+}
+
+/// Mirrors `TestReserveSetBurst`: `SetBurstAt(t3, 4)` keeps the balance (-0.5 at t3),
+/// then 4 tokens are reserved. Documented difference: x/time takes that request at t0,
+/// moving its clock back from t3, and acts at t0 + 0.9 s = t9; here a request older
+/// than the bucket's last update counts as arriving at that update (t3), so it acts at
+/// t3 + 0.9 s = t12. The 4.5 missing tokens take 0.9 s at 5/s either way.
+#[test]
+fn reserve_set_burst() {
+    let l = Lim::new(Limit::per_second(5), 2);
+    l.reserve(0, 2, 0, true);
+    l.reserve(0, 2, 4, true);
+    l.bucket.set_burst_at(l.t0 + D * 3, 4);
+    assert_eq!(l.bucket.burst(), 4);
+    l.reserve(0, 4, 12, true);
+}
+
+/// Mirrors `TestReserveSetLimitCancel`: cancelling, at t2, a reservation made at 5/s
+/// after the limit became 10/s gives its 2 tokens back (counted at the reservation's
+/// limit), so 2 tokens at t2 (balance 1, then -1) act at t3.
+#[test]
+fn reserve_set_limit_cancel() {
+    let l = Lim::new(Limit::per_second(5), 2);
+    l.reserve(0, 2, 0, true);
+    let r = l.hold(0, 2, 4, true);
+    l.bucket.set_limit_at(l.t0 + D * 2, Limit::per_second(10));
+    l.cancel(2, r); // 2 tokens back
+    assert_eq!(l.bucket.tokens(), 1.0);
+    l.reserve(2, 2, 3, true);
+}
+
+/// Mirrors `TestSetAfterZeroLimit`: a zero limit grants its burst and then nothing;
+/// `SetLimit(10)` makes the next token come in 100 ms, and `Wait` sleeps exactly that.
+#[test]
+fn set_after_zero_limit() {
+    let l = Arc::new(Lim::new(Limit::ZERO, 1));
+    assert!(l.bucket.allow(), "the bucket starts full");
+    assert!(!l.bucket.allow(), "a zero limit does not refill");
+    l.bucket.set_limit(Limit::per_second(10));
+    let l2 = l.clone();
+    let waiter = spawn(move || l2.bucket.wait());
+    assert!(l.fake.block_until_waiters(1, HANG));
+    l.fake.advance(D - Duration::from_nanos(1));
+    assert_eq!(l.fake.waiters(), 1, "woke before d");
+    l.fake.advance(Duration::from_nanos(1));
+    assert_eq!(waiter.recv_timeout(HANG).unwrap(), Ok(()));
 }
 
 /// Mirrors `TestReserveMax`: `reserveN` with a maximum wait of `d`, through the public
@@ -514,8 +559,8 @@ fn reserve_max() {
     assert_eq!(waiter.recv_timeout(HANG).unwrap(), Ok(()));
 }
 
-/// Mirrors `TestWaitSimple`. The "already-cancelled" context case has no counterpart:
-/// documented difference, `wait_n`/`wait_n_timeout` take no cancellation context.
+/// Mirrors `TestWaitSimple` through `wait_n`, which takes no context; the
+/// "already-cancelled" case is in `wait_context_simple`.
 #[test]
 fn wait_simple() {
     let l = Arc::new(Lim::new(Limit::per_second(10), 3));
@@ -543,9 +588,8 @@ fn wait_simple() {
     assert_eq!(waiter.recv_timeout(HANG).unwrap(), Ok(()));
 }
 
-/// Mirrors `TestWaitCancel`: a wait cancelled after `d` gives its 3 tokens back. There is
-/// no cancellable wait (documented difference); the same bookkeeping is a reservation
-/// cancelled after `d`.
+/// Mirrors `TestWaitCancel`'s bookkeeping with a reservation cancelled after `d`: it
+/// gives its 3 tokens back. The cancellable wait itself is `wait_context_cancel`.
 #[test]
 fn wait_cancel() {
     let l = Lim::new(Limit::per_second(10), 3);
@@ -557,7 +601,8 @@ fn wait_cancel() {
     assert_eq!(l.fake.now(), l.t0 + D);
 }
 
-/// Mirrors `TestWaitTimeout`: deadline `d`; 2 tokens now, then 3 would need 2·d.
+/// Mirrors `TestWaitTimeout` with a timeout of `d` (`wait_context_timeout` uses a
+/// context deadline): 2 tokens now, then 3 would need 2·d.
 #[test]
 fn wait_timeout() {
     let l = Lim::new(Limit::per_second(10), 3);
@@ -573,6 +618,144 @@ fn wait_inf() {
     assert_eq!(l.bucket.wait_n(3), Ok(()));
     assert!(l.bucket.allow_n(1000));
     assert_eq!(RateLimiter::<()>::when(&l.bucket, &()), Duration::ZERO);
+}
+
+// ---------------------------------------------------------------------------------------
+// x/time's `WaitN(ctx, n)`: `TokenBucket::wait_context` (feature `context`), every wait
+// on the bucket's fake clock, with contexts whose deadlines run on that clock too.
+// ---------------------------------------------------------------------------------------
+
+#[cfg(feature = "context")]
+mod wait_context {
+    use super::*;
+    use gosync_context::{background, background_with_clock, with_cancel, with_timeout, Error};
+    use gosync_ratelimit::WaitContextError;
+
+    /// Mirrors `TestWaitSimple`, with its "already-cancelled" case.
+    #[test]
+    fn wait_context_simple() {
+        let l = Arc::new(Lim::new(Limit::per_second(10), 3));
+        let root = background_with_clock(l.fake.clock());
+        // already-cancelled: an error, nothing taken.
+        let (ctx, cancel) = with_cancel(&root);
+        cancel.cancel();
+        assert_eq!(
+            l.bucket.wait_context(&ctx, 1),
+            Err(WaitContextError::Done(Error::Canceled))
+        );
+        assert_eq!(l.bucket.tokens(), 3.0);
+        // exceed-burst-error
+        assert_eq!(
+            l.bucket.wait_context(&background(), 4),
+            Err(WaitContextError::ExceedsBurst { n: 4, burst: 3 })
+        );
+        // act-now: returns without sleeping on the fake clock.
+        let l2 = l.clone();
+        let now = spawn(move || l2.bucket.wait_context(&background(), 2));
+        assert_eq!(now.recv_timeout(HANG).unwrap(), Ok(()));
+        assert_eq!(l.fake.now(), l.t0);
+        // act-later: 3 tokens with 1 left wait 2·d.
+        let l2 = l.clone();
+        let waiter = spawn(move || l2.bucket.wait_context(&background(), 3));
+        assert!(l.fake.block_until_waiters(1, HANG));
+        l.fake.advance(D * 2 - Duration::from_nanos(1));
+        assert_eq!(l.fake.waiters(), 1, "woke before 2·d");
+        l.fake.advance(Duration::from_nanos(1));
+        assert_eq!(waiter.recv_timeout(HANG).unwrap(), Ok(()));
+    }
+
+    /// Mirrors `TestWaitCancel`: a wait for 3 tokens (due at t2) cancelled at t1 returns
+    /// the context's error at t1 and gives its 3 tokens back (2 left), so the next wait
+    /// for 2 acts at once.
+    #[test]
+    fn wait_context_cancel() {
+        let l = Arc::new(Lim::new(Limit::per_second(10), 3));
+        let root = background_with_clock(l.fake.clock());
+        let (ctx, cancel) = with_cancel(&root);
+        assert_eq!(l.bucket.wait_context(&ctx, 2), Ok(())); // act-now: 1 token left
+        let (l2, ctx2) = (l.clone(), ctx.clone());
+        let waiter = spawn(move || l2.bucket.wait_context(&ctx2, 3));
+        assert!(l.fake.block_until_waiters(1, HANG));
+        l.fake.advance(D);
+        assert_eq!(l.fake.waiters(), 1, "not due before t2");
+        cancel.cancel(); // will-cancel, after d
+        assert_eq!(
+            waiter.recv_timeout(HANG).unwrap(),
+            Err(WaitContextError::Done(Error::Canceled))
+        );
+        assert_eq!(l.fake.now(), l.t0 + D, "returned at t1");
+        assert_eq!(l.bucket.tokens(), 2.0, "the 3 tokens came back");
+        // act-now-after-cancel
+        let l2 = l.clone();
+        let now = spawn(move || l2.bucket.wait_context(&background(), 2));
+        assert_eq!(now.recv_timeout(HANG).unwrap(), Ok(()));
+        assert_eq!(l.fake.now(), l.t0 + D);
+    }
+
+    /// Mirrors `TestWaitTimeout`: a context with a deadline `d` away; 2 tokens act now,
+    /// then 3 would be due at t2, after the deadline: an error at once, nothing taken.
+    #[test]
+    fn wait_context_timeout() {
+        let l = Lim::new(Limit::per_second(10), 3);
+        let root = background_with_clock(l.fake.clock());
+        let (ctx, _cancel) = with_timeout(&root, D);
+        assert_eq!(l.bucket.wait_context(&ctx, 2), Ok(()));
+        assert_eq!(
+            l.bucket.wait_context(&ctx, 3),
+            Err(WaitContextError::ExceedsDeadline { n: 3 })
+        );
+        assert_eq!(l.bucket.tokens(), 1.0, "the refused wait took nothing");
+        assert_eq!(l.fake.now(), l.t0);
+    }
+
+    /// Mirrors `TestWaitInf`: an infinite limit ignores the burst (even 0).
+    #[test]
+    fn wait_context_inf() {
+        let l = Lim::new(Limit::INF, 0);
+        assert_eq!(l.bucket.wait_context(&background(), 3), Ok(()));
+    }
+
+    /// Mirrors `TestReserveMax` through a context deadline `d` away: 2 tokens now, 1 due
+    /// at t1 (within the deadline: it sleeps), and then 1 due at t2 (beyond it: refused).
+    #[test]
+    fn wait_context_reserve_max() {
+        let l = Arc::new(Lim::new(Limit::per_second(10), 2));
+        let root = background_with_clock(l.fake.clock());
+        let (ctx, _cancel) = with_timeout(&root, D);
+        assert_eq!(l.bucket.wait_context(&ctx, 2), Ok(()));
+        let (l2, ctx2) = (l.clone(), ctx.clone());
+        let waiter = spawn(move || l2.bucket.wait_context(&ctx2, 1));
+        // The waiter and the context's timer thread, which sleeps until the deadline.
+        assert!(l.fake.block_until_waiters(2, HANG));
+        assert_eq!(
+            l.bucket.wait_context(&ctx, 1),
+            Err(WaitContextError::ExceedsDeadline { n: 1 })
+        );
+        assert_eq!(l.bucket.tokens(), -1.0, "a refused wait takes nothing");
+        // The deadline and the time to act coincide at t1: the tokens win.
+        l.fake.advance(D);
+        assert_eq!(waiter.recv_timeout(HANG).unwrap(), Ok(()));
+    }
+
+    /// Mirrors the second half of `TestSetAfterZeroLimit` through `WaitN(ctx, 1)`.
+    #[test]
+    fn wait_context_set_after_zero_limit() {
+        let l = Arc::new(Lim::new(Limit::ZERO, 1));
+        assert!(l.bucket.allow());
+        assert!(!l.bucket.allow());
+        // Documented difference: x/time's `WaitN` on a zero limit without a deadline
+        // blocks until the context is done; here it fails at once.
+        assert_eq!(
+            l.bucket.wait_context(&background(), 1),
+            Err(WaitContextError::Never)
+        );
+        l.bucket.set_limit(Limit::per_second(10));
+        let l2 = l.clone();
+        let waiter = spawn(move || l2.bucket.wait_context(&background(), 1));
+        assert!(l.fake.block_until_waiters(1, HANG));
+        l.fake.advance(D);
+        assert_eq!(waiter.recv_timeout(HANG).unwrap(), Ok(()));
+    }
 }
 
 /// Mirrors `TestZeroLimit` and the first half of `TestSetAfterZeroLimit`: a zero limit

@@ -123,3 +123,28 @@ fn loom_ratelimit_bucket_allow_race() {
         assert!(mine ^ theirs, "mine={mine} theirs={theirs}");
     });
 }
+
+/// `set_limit` to and from `INF` races `allow` on a spent bucket that never refills: the
+/// racing `allow` sees either limit (the relaxed flag, then the lock), and once the
+/// setter is joined every `allow` sees the last limit set.
+#[test]
+fn loom_ratelimit_bucket_set_limit_vs_allow() {
+    loom::model(|| {
+        let b = Arc::new(TokenBucket::new(Limit::ZERO, 1).unwrap());
+        assert!(b.allow());
+        let b2 = Arc::clone(&b);
+        let t = thread::spawn(move || {
+            b2.set_limit(Limit::INF);
+            b2.set_limit(Limit::ZERO);
+            b2.set_limit(Limit::INF);
+        });
+        let _either = b.allow();
+        t.join().unwrap();
+        assert!(b.allow(), "the last limit set is INF");
+        // Time on the real clock may have filled the bucket while INF: at most the
+        // burst is left once the limit is zero again.
+        b.set_limit(Limit::ZERO);
+        let _maybe = b.allow();
+        assert!(!b.allow(), "more than the burst");
+    });
+}

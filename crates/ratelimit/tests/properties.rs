@@ -100,6 +100,8 @@ enum BucketOp {
     When,
     /// Cancels the reservation of this index (modulo the number held).
     Cancel(usize),
+    SetLimit(Limit),
+    SetBurst(u32),
 }
 
 fn bucket_ops() -> impl Strategy<Value = Vec<BucketOp>> {
@@ -111,6 +113,8 @@ fn bucket_ops() -> impl Strategy<Value = Vec<BucketOp>> {
             2 => n.prop_map(BucketOp::Reserve),
             2 => Just(BucketOp::When),
             1 => any::<usize>().prop_map(BucketOp::Cancel),
+            1 => limit().prop_map(BucketOp::SetLimit),
+            1 => prop_oneof![Just(0u32), burst()].prop_map(BucketOp::SetBurst),
         ],
         0..40,
     )
@@ -124,6 +128,7 @@ enum Seen {
     When(Duration),
     Cancelled,
     Advanced,
+    Set,
 }
 
 /// A bucket on its own fake clock, the reservations it holds, and what it saw.
@@ -159,6 +164,14 @@ impl Run<'_> {
                 }
                 Seen::Cancelled
             }
+            BucketOp::SetLimit(limit) => {
+                self.bucket.set_limit(limit);
+                Seen::Set
+            }
+            BucketOp::SetBurst(burst) => {
+                self.bucket.set_burst(burst);
+                Seen::Set
+            }
         };
         (seen, self.bucket.tokens())
     }
@@ -167,8 +180,9 @@ impl Run<'_> {
 proptest! {
     /// A bucket left idle for any time, up to a thousand years, is full: from then on
     /// it behaves exactly like a new bucket, for every limit and burst, with clock steps
-    /// up to a thousand years in between. Also checks that nothing overflows (a panic in
-    /// debug builds) and that the balance never exceeds the burst.
+    /// up to a thousand years in between and any limit and burst changes. Also checks
+    /// that nothing overflows (a panic in debug builds) and that the balance never
+    /// exceeds the burst.
     #[test]
     fn bucket_idle_for_any_time_behaves_as_new(
         limit in limit(), burst in burst(), idle in step(), ops in bucket_ops(),
@@ -187,10 +201,11 @@ proptest! {
             let (old_seen, old_tokens) = old_run.apply(op);
             prop_assert_eq!(&old_seen, &seen, "op {} ({:?})", i, op);
             prop_assert_eq!(old_tokens, tokens, "tokens after op {} ({:?})", i, op);
-            prop_assert!(tokens <= f64::from(burst), "{} tokens above the burst", tokens);
+            let burst = new.burst();
+            prop_assert!(tokens <= f64::from(burst), "{} tokens above the burst {}", tokens, burst);
             let delay = match seen {
                 Seen::Reserved { ok: true, delay } | Seen::When(delay) => delay,
-                Seen::Advanced | Seen::Cancelled => {
+                Seen::Advanced | Seen::Cancelled | Seen::Set => {
                     last_delay = Duration::ZERO;
                     continue;
                 }
@@ -202,6 +217,43 @@ proptest! {
                 last_delay = delay;
             }
         }
+    }
+
+    /// A limit change keeps the balance, exactly or rounded down by less than one part
+    /// of a token of the new limit (`1 / per` token), never up; a change to the same
+    /// limit, or to INF or ZERO and back at the same instant, changes nothing.
+    #[test]
+    fn set_limit_never_raises_the_balance(
+        (e1, p1) in (1u64..20, 1u64..2_000_000_000),
+        (e2, p2) in (1u64..20, 1u64..2_000_000_000),
+        burst in 1u32..20,
+        steps in prop::collection::vec((0u64..3_000_000_000, 0u32..25), 0..12),
+    ) {
+        let ns = Duration::from_nanos;
+        let (from, to) = (Limit::new(e1, ns(p1)), Limit::new(e2, ns(p2)));
+        let fake = FakeClock::new();
+        let bucket = TokenBucket::with_clock(from, burst, fake.clock()).unwrap();
+        for (advance, n) in steps {
+            fake.advance(ns(advance));
+            let r = bucket.reserve_n(n);
+            if n % 3 == 0 {
+                r.cancel();
+            }
+        }
+        let before = bucket.tokens();
+        for same in [from, Limit::INF, Limit::ZERO] {
+            bucket.set_limit(same);
+            bucket.set_limit(from);
+            prop_assert_eq!(bucket.tokens(), before);
+        }
+        bucket.set_limit(to);
+        let after = bucket.tokens();
+        let slop = 1e-12 * before.abs().max(1.0);
+        // One part of a token of `to`: its interval in lowest terms is `p2 / gcd` ns.
+        let gcd = (1..=e2).rev().find(|g| e2 % g == 0 && p2 % g == 0).unwrap_or(1);
+        let part = gcd as f64 / p2 as f64;
+        prop_assert!(after <= before + slop, "{} -> {}: rose from {} to {}", from.as_qps(), to.as_qps(), before, after);
+        prop_assert!(after >= before - part - slop, "{} -> {}: fell from {} to {}", from.as_qps(), to.as_qps(), before, after);
     }
 
     #[test]

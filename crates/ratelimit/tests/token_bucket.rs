@@ -473,3 +473,276 @@ fn huge_rates_refill_exactly() {
     f.fake.advance(Duration::from_nanos(1));
     assert!(f.bucket.allow_n(u32::MAX));
 }
+
+// ---------------------------------------------------------------------------------------
+// set_limit / set_burst
+// ---------------------------------------------------------------------------------------
+
+const NS: Duration = Duration::from_nanos(1);
+
+#[test]
+fn set_limit_at_an_older_time_counts_as_the_last_update() {
+    let f = Fixture::new(Limit::per_second(10), 2);
+    let _ = f.reserve(2, 2, 2, true); // last update at t2, balance 0
+                                      // t1 is before t2: the change takes effect at t2, with no refill credited twice.
+    f.bucket.set_limit_at(f.t0 + D, Limit::per_second(5));
+    assert_eq!(f.bucket.tokens(), 0.0);
+    // 5/s from t2: one token at t4.
+    let _ = f.reserve(2, 1, 4, true);
+}
+
+#[test]
+fn infinite_limit_freezes_the_balance_and_any_time_later_fills_it() {
+    let f = Fixture::new(Limit::per_second(10), 2);
+    let _ = f.reserve(0, 2, 0, true);
+    let pending = f.reserve(0, 1, 1, true); // balance -1
+    f.bucket.set_limit(Limit::INF);
+    assert_eq!(f.bucket.limit(), Limit::INF);
+    // Nothing is taken while the limit is infinite; the burst does not matter.
+    assert!(f.bucket.allow_n(1000));
+    let r = f.bucket.reserve_n(u32::MAX);
+    assert!(r.ok());
+    assert_eq!(r.delay(), Duration::ZERO);
+    r.cancel(); // an infinite reservation took nothing: nothing to give back
+                // Cancelling while the limit is infinite does nothing either (x/time: `Inf` returns).
+    pending.cancel();
+    assert_eq!(f.bucket.tokens(), -1.0, "frozen at the same instant");
+    // Back to a finite limit at the same instant: the balance is still there.
+    f.bucket.set_limit(Limit::per_second(10));
+    assert_eq!(f.bucket.tokens(), -1.0);
+    assert!(!f.bucket.allow());
+    // Infinite again; a nanosecond at an infinite rate fills any bucket.
+    f.bucket.set_limit(Limit::INF);
+    f.fake.advance(NS);
+    assert_eq!(f.bucket.tokens(), 2.0);
+    f.bucket.set_limit(Limit::per_second(10));
+    assert!(f.bucket.allow_n(2));
+    assert!(!f.bucket.allow());
+}
+
+#[test]
+fn infinite_limit_set_burst_fills_like_any_advance() {
+    let f = Fixture::new(Limit::INF, 0);
+    f.fake.advance(NS);
+    f.bucket.set_burst(3); // x/time: advance under Inf, then the new burst
+    f.bucket.set_limit(Limit::per_second(1));
+    assert_eq!(
+        f.bucket.tokens(),
+        0.0,
+        "the burst was 0 when the time passed"
+    );
+    let f = Fixture::new(Limit::INF, 0);
+    f.bucket.set_burst(3);
+    f.fake.advance(NS);
+    f.bucket.set_limit(Limit::per_second(1));
+    assert_eq!(f.bucket.tokens(), 3.0, "filled at an infinite rate");
+}
+
+#[test]
+fn zero_limit_keeps_a_fractional_balance_exactly() {
+    let f = Fixture::new(Limit::per_second(3), 2);
+    assert!(f.bucket.allow_n(2));
+    f.fake.advance(Duration::from_millis(500));
+    assert_eq!(f.bucket.tokens(), 1.5);
+    f.bucket.set_limit(Limit::ZERO);
+    f.fake.advance(Duration::from_secs(3600));
+    assert_eq!(f.bucket.tokens(), 1.5, "no refill");
+    assert!(f.bucket.allow());
+    assert!(!f.bucket.allow());
+    assert!(!f.bucket.reserve().ok());
+    // Half a token at 3/s: 1/6 s, rounded up to the nanosecond.
+    f.bucket.set_limit(Limit::per_second(3));
+    assert_eq!(f.bucket.tokens(), 0.5);
+    assert_eq!(
+        f.bucket.reserve().delay(),
+        Duration::from_nanos(166_666_667)
+    );
+}
+
+#[test]
+fn limit_change_is_exact_when_representable_and_rounds_the_balance_down_otherwise() {
+    // One token every 3 ns, a third refilled.
+    let f = Fixture::new(Limit::every(NS * 3), 1);
+    assert!(f.bucket.allow());
+    f.fake.advance(NS);
+    assert_eq!(f.bucket.tokens(), 1.0 / 3.0);
+    // Every 6 ns: a sixth of a token is a part, a third is two parts: exact.
+    f.bucket.set_limit(Limit::every(NS * 6));
+    assert_eq!(f.bucket.tokens(), 1.0 / 3.0);
+    assert_eq!(f.bucket.reserve().delay(), NS * 4);
+
+    // Every 2 ns: halves cannot hold a third; the balance rounds down to 0 (less than
+    // one part, half a token, below the exact third), never up to a half.
+    let f = Fixture::new(Limit::every(NS * 3), 1);
+    assert!(f.bucket.allow());
+    f.fake.advance(NS);
+    f.bucket.set_limit(Limit::every(NS * 2));
+    assert_eq!(f.bucket.tokens(), 0.0);
+    assert_eq!(f.bucket.reserve().delay(), NS * 2);
+
+    // Same parts per token (100 ms), another rate: exact.
+    let f = Fixture::new(Limit::per_second(10), 5);
+    assert!(f.bucket.allow_n(5));
+    f.fake.advance(Duration::from_millis(150));
+    f.bucket.set_limit(Limit::new(3, D));
+    assert_eq!(f.bucket.tokens(), 1.5);
+}
+
+#[test]
+fn burst_changes_keep_the_balance_capped_at_the_new_burst() {
+    let f = Fixture::new(Limit::per_second(10), 4);
+    assert!(f.bucket.allow());
+    assert_eq!(f.bucket.tokens(), 3.0);
+    f.bucket.set_burst(2);
+    assert_eq!(f.bucket.burst(), 2);
+    assert_eq!(f.bucket.tokens(), 2.0, "capped");
+    f.bucket.set_burst(6);
+    assert_eq!(f.bucket.tokens(), 2.0, "a larger burst does not fill");
+    f.fake.advance(D * 10);
+    assert_eq!(f.bucket.tokens(), 6.0);
+    // A debt is kept through burst changes: -1 stays -1.
+    assert!(f.bucket.reserve_n(6).ok());
+    assert!(f.bucket.reserve_n(1).ok());
+    f.bucket.set_burst(1);
+    assert_eq!(f.bucket.tokens(), -1.0);
+    f.bucket.set_burst(3);
+    assert_eq!(f.bucket.tokens(), -1.0);
+}
+
+#[test]
+fn burst_zero_from_set_burst_allows_nothing_but_zero_tokens() {
+    let f = Fixture::new(Limit::per_second(10), 2);
+    f.bucket.set_burst(0);
+    assert!(!f.bucket.allow());
+    assert!(f.bucket.allow_n(0));
+    assert!(!f.bucket.reserve().ok());
+    assert_eq!(
+        f.bucket.wait(),
+        Err(WaitError::ExceedsBurst { n: 1, burst: 0 })
+    );
+    assert_eq!(RateLimiter::<()>::when(&f.bucket, &()), Duration::MAX);
+    // An infinite limit ignores the burst, as at construction.
+    f.bucket.set_limit(Limit::INF);
+    assert!(f.bucket.allow_n(5));
+    f.bucket.set_limit(Limit::per_second(10));
+    f.bucket.set_burst(2);
+    assert!(!f.bucket.allow(), "the burst grew, the balance did not");
+    f.fake.advance(D);
+    assert!(f.bucket.allow());
+}
+
+/// Deliberate difference: when a later reservation made under a faster limit acts
+/// before an earlier one, x/time counts the negative interval between them as tokens
+/// later reservations gave up, and hands back more than the cancelled reservation took
+/// (here 3.85 tokens for 2). A cancel here gives back at most what it took.
+#[test]
+fn cancel_gives_back_at_most_what_it_took_after_a_faster_limit() {
+    let f = Fixture::new(Limit::per_second(5), 10);
+    assert!(f.bucket.allow_n(10));
+    let slow = f.reserve(0, 2, 4, true); // 2 tokens at 5/s: t4
+    f.bucket.set_limit(Limit::per_second(100));
+    let fast = f.bucket.reserve(); // 1 token at 100/s after a debt of 2: 30 ms
+    assert_eq!(fast.delay(), Duration::from_millis(30));
+    slow.cancel();
+    assert_eq!(f.bucket.tokens(), -1.0);
+}
+
+#[test]
+fn cancel_counts_later_reservations_at_the_reservations_limit() {
+    // x/time's TestCancel1Token with the limit changed before the cancel: the token the
+    // later reservation counts on is measured at 10/s, the reservation's limit.
+    let f = Fixture::new(Limit::per_second(10), 2);
+    let _ = f.reserve(0, 2, 0, true);
+    let r = f.reserve(0, 2, 2, true);
+    let _ = f.reserve(0, 1, 3, true);
+    f.bucket.set_limit(Limit::per_second(5));
+    f.fake.set(f.t0 + D * 2);
+    // At t2: -3 at t0, refilled at 5/s for 200 ms (+1), plus 1 token back: 2 taken,
+    // less the 100 ms between its act (t2) and the last one (t3) at 10/s.
+    r.cancel();
+    assert_eq!(f.bucket.tokens(), -1.0);
+}
+
+#[test]
+fn set_limit_does_not_wake_a_sleeper() {
+    let f = Fixture::new(Limit::per_second(10), 1);
+    assert!(f.bucket.allow());
+    std::thread::scope(|s| {
+        let h = s.spawn(|| f.bucket.wait_n(1)); // due at t1
+        assert!(f.fake.block_until_waiters(1, Duration::from_secs(10)));
+        f.bucket.set_limit(Limit::INF);
+        f.bucket.set_burst(100);
+        f.fake.advance(D - NS);
+        assert_eq!(f.fake.waiters(), 1, "still sleeping until its time to act");
+        f.fake.advance(NS);
+        h.join().unwrap().unwrap();
+    });
+}
+
+#[test]
+fn huge_debts_survive_slow_limits_without_overflow() {
+    let slowest = Limit::every(Duration::from_nanos(u64::MAX));
+    let fastest = Limit::new(u64::MAX, NS);
+    let f = Fixture::new(fastest, u32::MAX);
+    // A debt of many bursts at about 1.8·10¹⁹ tokens per nanosecond.
+    for _ in 0..1000 {
+        assert!(f.bucket.reserve_n(u32::MAX).ok());
+    }
+    let debt = f.bucket.tokens();
+    assert!(debt < -1e12, "{debt}");
+    // At one token per 584 years the debt would take about 10¹⁵ years: kept exactly.
+    f.bucket.set_limit(slowest);
+    assert_eq!(f.bucket.tokens(), debt);
+    assert!(!f.bucket.allow());
+    assert!(!f.bucket.reserve().ok(), "beyond u64::MAX ns: never");
+    f.fake.advance(CENTURIES);
+    f.bucket.set_limit(fastest);
+    // 600 years at the slowest limit refilled about one token.
+    assert!((f.bucket.tokens() - (debt + 1.0)).abs() < 1e-3 * -debt);
+    // Back at the fast limit the debt is repaid in nanoseconds.
+    f.fake.advance(NS * 1000);
+    assert_eq!(f.bucket.tokens(), f64::from(u32::MAX));
+}
+
+#[test]
+fn limit_and_burst_changes_race_allow_reserve_and_cancel() {
+    let f = Fixture::new(Limit::per_second(1000), 10);
+    let limits = [
+        Limit::per_second(1000),
+        Limit::INF,
+        Limit::ZERO,
+        Limit::every(NS * 3),
+        Limit::new(u64::MAX, NS),
+        Limit::every(Duration::from_nanos(u64::MAX)),
+    ];
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..2000 {
+                f.bucket.set_limit(limits[i % limits.len()]);
+                f.bucket.set_burst([10, 0, 1, u32::MAX, 3][i % 5]);
+            }
+        });
+        for _ in 0..2 {
+            s.spawn(|| {
+                for i in 0..2000u32 {
+                    let _ = f.bucket.allow_n(i % 4);
+                    let r = f.bucket.reserve_n(i % 3);
+                    if i % 2 == 0 {
+                        r.cancel();
+                    }
+                    let _ = f.bucket.tokens();
+                }
+            });
+        }
+        for _ in 0..200 {
+            f.fake.advance(Duration::from_micros(7));
+        }
+    });
+    f.bucket.set_limit(Limit::per_second(1000));
+    f.bucket.set_burst(10);
+    assert!(f.bucket.tokens() <= 10.0);
+    f.fake.advance(CENTURIES);
+    assert_eq!(f.bucket.tokens(), 10.0);
+    assert!(f.bucket.allow_n(10));
+    assert!(!f.bucket.allow());
+}
