@@ -379,3 +379,26 @@ fn caught_misuse_leaves_the_group_usable() {
     wg.done();
     wg.wait();
 }
+
+/// Panic safety, for every place the group runs user code: the closures of `go_static`
+/// and `go_scoped` (as `go` above) count down while unwinding, the panic reaches the
+/// handle, and the group is reusable at once.
+#[test]
+fn go_static_and_go_scoped_count_down_when_the_task_panics() {
+    static WG: WaitGroup = WaitGroup::new();
+    let h = WG.go_static(|| panic!("static task blew up"));
+    assert!(WG.wait_timeout(Duration::from_secs(30)));
+    assert_eq!(panic_text(h.join()), "static task blew up");
+    assert_eq!(WG.count(), 0);
+
+    let wg = WaitGroup::new();
+    std::thread::scope(|s| {
+        let h = wg.go_scoped(s, || panic!("scoped task blew up"));
+        assert!(wg.wait_timeout(Duration::from_secs(30)));
+        assert_eq!(panic_text(h.join()), "scoped task blew up");
+    });
+    assert_eq!(wg.count(), 0);
+    wg.add(1);
+    wg.done();
+    wg.wait();
+}
