@@ -1,5 +1,6 @@
 //! `Queue`: client-go's work queue (dedup, processing set, delays) behind one lock.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
 use std::ops::{Deref, DerefMut};
@@ -501,7 +502,8 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// The effect is that of the two calls back to back: `item` stops processing (and is
     /// queued again if it was re-added meanwhile, possibly to be handed straight back),
     /// then the next ready item is handed out. A `done` of an item that is not processing
-    /// is a no-op, as in [`done`](Queue::done).
+    /// is a no-op, as in [`done`](Queue::done). `item` may be a borrowed form of the key,
+    /// as for `done`.
     ///
     /// [`Guard::done_and_get`] is the same with guards.
     ///
@@ -520,11 +522,19 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// }
     /// assert_eq!(seen, [1, 2]);
     /// ```
-    pub fn done_and_get_detached(&self, item: &T) -> Option<T> {
+    pub fn done_and_get_detached<Q>(&self, item: &Q) -> Option<T>
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.done_then_get(ItemRef::Borrowed(item))
     }
 
-    fn done_then_get(&self, item: ItemRef<'_, T>) -> Option<T> {
+    fn done_then_get<Q>(&self, item: ItemRef<'_, T, Q>) -> Option<T>
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let shared = &*self.shared;
         let hash = shared.hash(item.get());
         let (mut st, now) = shared.lock_stamped();
@@ -657,6 +667,11 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// `done` of an item that is not processing is a no-op that returns `false` (client-go
     /// would queue a duplicate if the item was dirty). Guards do the same when dropped.
     ///
+    /// `item` may be any borrowed form of the key, as for `HashMap::get`: a
+    /// `Queue<String>` takes a `&str`. `Hash` and `Eq` on the borrowed form must agree with
+    /// those of the key (the `Borrow` contract). If the key was re-added while processing,
+    /// the queue's own copy of it is cloned to queue it again.
+    ///
     /// # Panics
     ///
     /// If the item's `Hash`, `Eq` or `Clone` panics (the clone is queued when the item was
@@ -672,16 +687,29 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// q.add(1);
     /// assert!(!q.done(&1)); // queued, not processing
     /// assert_eq!(q.len(), 1);
+    ///
+    /// let names: gosync_workqueue::Queue<String> = gosync_workqueue::Queue::new();
+    /// names.add("ns/pod".to_string());
+    /// let _key = names.get_detached().unwrap();
+    /// assert!(names.done("ns/pod")); // a `&str` finds the `String` key
     /// ```
     #[inline]
-    pub fn done(&self, item: &T) -> bool {
+    pub fn done<Q>(&self, item: &Q) -> bool
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.done_inner(ItemRef::Borrowed(item))
     }
 
     /// [`done`](Queue::done) of a borrowed item, or of a guard's own item (which needs no
     /// clone to be queued again).
     #[inline]
-    fn done_inner(&self, item: ItemRef<'_, T>) -> bool {
+    fn done_inner<Q>(&self, item: ItemRef<'_, T, Q>) -> bool
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let shared = &*self.shared;
         let hash = shared.hash(item.get());
         let (mut st, now) = shared.lock_stamped();
@@ -990,9 +1018,15 @@ impl<T, S: Storage<T>> Shared<T, S> {
     /// [`State::finish`] plus the wake-up a drain may be owed now (under the lock). The
     /// caller then hands the result to [`finished`](Shared::finished).
     #[inline]
-    fn finish(&self, st: &mut State<T, S>, item: ItemRef<'_, T>, hash: u64) -> Option<Finished<T>>
+    fn finish<Q>(
+        &self,
+        st: &mut State<T, S>,
+        item: ItemRef<'_, T, Q>,
+        hash: u64,
+    ) -> Option<Finished<T>>
     where
-        T: Hash + Eq + Clone,
+        T: Hash + Eq + Clone + Borrow<Q>,
+        Q: Eq + ?Sized,
     {
         let finished = st.finish(item, hash)?;
         if st.draining && st.drained() {
@@ -1024,11 +1058,10 @@ impl<T, S: Storage<T>> Shared<T, S> {
     /// `item`'s hash in the item table, computed before the lock is taken; also starts
     /// fetching the table slot it will be looked up at, so that in a deep queue the cache
     /// miss overlaps the wait for the lock instead of lengthening the lock hold.
+    ///
+    /// `item` may be a borrowed form of `T` (`Borrow` guarantees the same hash).
     #[inline(always)]
-    fn hash(&self, item: &T) -> u64
-    where
-        T: Hash + Eq,
-    {
+    fn hash<Q: Hash + ?Sized>(&self, item: &Q) -> u64 {
         let hash = std::hash::BuildHasher::hash_one(&self.hasher, item);
         table::prefetch_at(
             self.layout.0.load(),

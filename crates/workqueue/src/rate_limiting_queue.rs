@@ -167,11 +167,17 @@ where
 
     /// Tells the limiter that `item` succeeded: its failures are forgotten (client-go
     /// `Forget`). It does not remove the item from the queue.
+    ///
+    /// Unlike [`Queue::done`], it takes the key type itself, not a borrowed form of it:
+    /// the [`RateLimiter`] trait is keyed by `T` and object safe (the default limiter,
+    /// [`MaxOf`], holds `dyn RateLimiter<T>` members), so it cannot take a generic
+    /// borrowed form.
     pub fn forget(&self, item: &T) {
         self.limiter.forget(item);
     }
 
     /// How many failures of `item` the limiter has recorded (client-go `NumRequeues`).
+    /// Takes `&T`, as [`forget`](RateLimitingQueue::forget) does.
     pub fn num_requeues(&self, item: &T) -> u32 {
         self.limiter.num_requeues(item)
     }

@@ -22,6 +22,7 @@
 //! is found by something unique in it (a delay heap entry's push number, a priority
 //! copy's tag) instead of by `Eq`.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::hash::Hash;
@@ -363,14 +364,24 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     /// item processing. The work-duration metric is left to the caller
     /// ([`Finished::started`]), as is the drop of the keys the queue let go.
     #[inline]
-    pub(crate) fn finish(&mut self, item: ItemRef<'_, T>, hash: u64) -> Option<Finished<T>> {
+    pub(crate) fn finish<Q>(&mut self, item: ItemRef<'_, T, Q>, hash: u64) -> Option<Finished<T>>
+    where
+        T: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
         let index = self.items.find(hash, item.get()).ok()?;
-        let (_, e) = self.items.at_mut(index);
+        let (key, e) = self.items.at_mut(index);
         if !e.processing {
             return None;
         }
         let (copy, spare) = if e.dirty {
-            (Some(item.into_owned()), None)
+            // A borrowed item (maybe only a borrowed form of `T`) is queued again as a
+            // clone of the table's key.
+            let copy = match item {
+                ItemRef::Borrowed(_) => key.clone(),
+                ItemRef::Owned(t) => t,
+            };
+            (Some(copy), None)
         } else {
             (None, item.into_spare())
         };
@@ -542,28 +553,21 @@ impl<T, S: Storage<T>> Drop for Unpop<'_, T, S> {
     }
 }
 
-/// An item passed to [`State::finish`]: borrowed (`Queue::done`), or owned by a
-/// [`Guard`](crate::Guard), which then needs no clone to queue it again.
-pub(crate) enum ItemRef<'a, T> {
-    Borrowed(&'a T),
+/// An item passed to [`State::finish`]: borrowed (`Queue::done`, as any borrowed form `Q`
+/// of `T`), or owned by a [`Guard`](crate::Guard), which then needs no clone to queue it
+/// again.
+pub(crate) enum ItemRef<'a, T, Q: ?Sized = T> {
+    Borrowed(&'a Q),
     Owned(T),
 }
 
-impl<T: Clone> ItemRef<'_, T> {
+impl<T: Borrow<Q>, Q: ?Sized> ItemRef<'_, T, Q> {
+    /// The item as the borrowed form that is looked up.
     #[inline]
-    pub(crate) fn get(&self) -> &T {
+    pub(crate) fn get(&self) -> &Q {
         match self {
-            ItemRef::Borrowed(t) => t,
-            ItemRef::Owned(t) => t,
-        }
-    }
-
-    /// The item, cloned if borrowed (user code).
-    #[inline]
-    fn into_owned(self) -> T {
-        match self {
-            ItemRef::Borrowed(t) => t.clone(),
-            ItemRef::Owned(t) => t,
+            ItemRef::Borrowed(q) => q,
+            ItemRef::Owned(t) => t.borrow(),
         }
     }
 

@@ -568,3 +568,49 @@ fn inconsistent_keys_are_a_logic_error_that_shut_down_still_ends() {
     exercise(Nan);
     exercise(AllEqual);
 }
+
+/// `done` looks a key up by any borrowed form of it, as `HashMap::get` does: a `String`
+/// queue takes a `&str`. A key re-added while processing is queued again (as a clone of
+/// the queue's own copy, since a `&str` cannot be turned into the `String`).
+#[test]
+fn done_takes_a_borrowed_form_of_the_key() {
+    let q: Queue<String> = Queue::new();
+    q.add("ns/a".to_string());
+    q.add("ns/b".to_string());
+    let a = q.get_detached().unwrap();
+    assert!(!q.done("ns/b"), "queued, not processing");
+    q.add("ns/a".to_string()); // re-added while processing
+    assert_eq!(q.len(), 1);
+    assert!(q.done("ns/a"));
+    assert!(!q.done("ns/a"));
+    assert_eq!(q.len(), 2);
+    assert_eq!(*q.get().unwrap(), "ns/b");
+    // `a` is queued, not processing: the `done` half is a no-op, the `get` hands it out.
+    assert_eq!(q.done_and_get_detached(a.as_str()), Some(a.clone()));
+    assert!(q.done(&a)); // `&String` still works
+}
+
+/// A key type whose `Borrow<str>` agrees with its `Hash`/`Eq` (as `Borrow` requires): the
+/// queue hashes the `&str` with its own hasher and finds the key.
+#[test]
+fn done_with_a_custom_borrow() {
+    #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+    struct Key(String);
+    impl std::borrow::Borrow<str> for Key {
+        fn borrow(&self) -> &str {
+            &self.0
+        }
+    }
+    let q: Queue<Key> = Queue::new();
+    for i in 0..100 {
+        q.add(Key(format!("k{i}")));
+    }
+    let mut got = Vec::new();
+    while let Ok(g) = q.try_get() {
+        got.push(g.into_inner());
+    }
+    for (i, k) in got.iter().enumerate() {
+        assert_eq!(k.0, format!("k{i}"));
+        assert!(q.done(format!("k{i}").as_str()), "k{i} found by its &str");
+    }
+}
