@@ -65,7 +65,10 @@ impl QueueBuilder {
         self.build_with()
     }
 
-    pub(crate) fn build_with<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static>(
+    pub(crate) fn build_with<
+        T: Hash + Eq + Clone + Send + 'static,
+        S: Storage<T> + Send + 'static,
+    >(
         self,
     ) -> Queue<T, S> {
         let metrics = match &self.provider {

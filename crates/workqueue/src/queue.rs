@@ -91,6 +91,14 @@ use crate::table::{self, Hasher, Table};
 /// # Limits
 ///
 /// At most 2^31 items at once (dirty, processing or waiting): an add beyond that panics.
+///
+/// # Bounds
+///
+/// The struct asks only `S: Storage<T>`: its `Drop` (the last handle shuts the queue
+/// down) reaches the item table, whose entries are typed by the storage's priority and
+/// tag. [`Fifo<T>`] and [`Priority<T>`] are storages for every `T`, so a generic
+/// `struct Ctl<K> { q: Queue<K> }` compiles without bounds on `K`; the methods carry the
+/// bounds they need (`T: Hash + Eq + Clone + Send + 'static`).
 pub struct Queue<T, S: Storage<T> = Fifo<T>> {
     shared: Arc<Shared<T, S>>,
 }
@@ -215,6 +223,11 @@ pub(crate) struct Shared<T, S: Storage<T>> {
 /// [`shut_down`](Queue::shut_down)). Keys whose `Hash` or `Eq` may panic are safer handled
 /// detached ([`Queue::get_detached`], [`Queue::done`]).
 ///
+/// # Bounds
+///
+/// Unlike [`Queue`], a guard's definition keeps the bounds of [`Queue::done`]: its `Drop`
+/// calls it, and a `Drop` impl must have exactly the struct's bounds.
+///
 /// # Examples
 ///
 /// ```
@@ -229,7 +242,11 @@ pub(crate) struct Shared<T, S: Storage<T>> {
 /// assert_eq!(q.len(), 1);
 /// ```
 #[must_use = "dropping the guard at once marks the item done"]
-pub struct Guard<'a, T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static = Fifo<T>> {
+pub struct Guard<
+    'a,
+    T: Hash + Eq + Clone + Send + 'static,
+    S: Storage<T> + Send + 'static = Fifo<T>,
+> {
     queue: &'a Queue<T, S>,
     item: Option<T>,
 }
@@ -314,7 +331,7 @@ impl<T: Hash + Eq + Clone + Send + 'static> Queue<T, Priority<T>> {
     }
 }
 
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S> {
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queue<T, S> {
     pub(crate) fn from_parts(clock: Clock, metrics: Option<QueueMetrics>) -> Self {
         let with_metrics = metrics.is_some();
         let hasher = Hasher::default();
@@ -1198,7 +1215,7 @@ fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>)
     }
 }
 
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Clone for Queue<T, S> {
+impl<T, S: Storage<T>> Clone for Queue<T, S> {
     fn clone(&self) -> Self {
         // Relaxed: the count only elects the last handle; the state lock orders the rest.
         self.shared.handles.fetch_add(1, Relaxed);
@@ -1243,7 +1260,7 @@ impl<T, S: Storage<T>> fmt::Debug for Queue<T, S> {
     }
 }
 
-impl<'a, T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Guard<'a, T, S> {
+impl<'a, T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Guard<'a, T, S> {
     /// Marks the item done and gets the next one, in one acquisition of the queue's lock
     /// (see [`Queue::done_and_get_detached`]): the cheapest worker loop. Blocks like
     /// [`Queue::get`]; `None` once the queue is shut down and empty.
@@ -1305,14 +1322,18 @@ impl<'a, T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Guard<'
     }
 }
 
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Deref for Guard<'_, T, S> {
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Deref
+    for Guard<'_, T, S>
+{
     type Target = T;
     fn deref(&self) -> &T {
         self.item()
     }
 }
 
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Drop for Guard<'_, T, S> {
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Drop
+    for Guard<'_, T, S>
+{
     fn drop(&mut self) {
         if let Some(item) = self.item.take() {
             // The item itself is queued again if it was re-added: no clone.
@@ -1321,7 +1342,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Drop for Gu
     }
 }
 
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> fmt::Debug
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> fmt::Debug
     for Guard<'_, T, S>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1339,7 +1360,7 @@ mod memory {
 
     /// The room the queue's containers have, in elements: the ready order, the delay heap,
     /// the item table's index slots and cells.
-    fn capacities<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static>(
+    fn capacities<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static>(
         q: &Queue<T, S>,
     ) -> [usize; 4] {
         let st = q.shared.state.lock();

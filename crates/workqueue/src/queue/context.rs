@@ -45,7 +45,7 @@ impl std::error::Error for GetContextError {
     }
 }
 
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S> {
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queue<T, S> {
     /// [`get`](Queue::get) that also gives up when `ctx` is done. Requires the `context`
     /// feature.
     ///
