@@ -137,7 +137,7 @@
 //!   table update, with a getter woken on unwind for an item it queued again (the item is
 //!   done). On the delay thread, see below.
 //! * **Delay thread**: runs only metrics (an item's add when it fires, the unfinished-work
-//!   gauges every 500 ms) and the `Drop` of superseded delayed copies, after the state
+//!   gauges every update period, 500 ms by default) and the `Drop` of superseded delayed copies, after the state
 //!   change of each item and inside `catch_unwind`. A panic there is reported by the panic
 //!   hook as any panic is (printed to stderr by default), its payload is then dropped, and
 //!   the thread goes on: the items fired before it are ready (and getters woken for them),

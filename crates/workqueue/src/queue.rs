@@ -19,7 +19,7 @@ pub use context::GetContextError;
 use crate::builder::QueueBuilder;
 use crate::error::{GetTimeoutError, TryGetError};
 use crate::metrics::QueueMetrics;
-use crate::state::{ticks, Finished, ItemRef, State, Ticks, Wake, UNFINISHED_WORK_PERIOD};
+use crate::state::{ticks, Finished, ItemRef, State, Ticks, Wake};
 use crate::storage::{Fifo, Priority, Storage};
 use crate::table::{self, Hasher, Table};
 
@@ -205,6 +205,8 @@ pub(crate) struct Shared<T, S: Storage<T>> {
     /// Whether the queue keeps metrics (fixed at construction; the handles are in
     /// [`State::metrics`]).
     metrics_on: bool,
+    /// How often the delay loop sets the unfinished-work gauges (with metrics).
+    metrics_period: Duration,
     /// Live `Queue` handles; the last one to drop shuts the queue down.
     handles: AtomicUsize,
     /// The delay loop thread, joined by shutdown.
@@ -332,7 +334,11 @@ impl<T: Hash + Eq + Clone + Send + 'static> Queue<T, Priority<T>> {
 }
 
 impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queue<T, S> {
-    pub(crate) fn from_parts(clock: Clock, metrics: Option<QueueMetrics>) -> Self {
+    pub(crate) fn from_parts(
+        clock: Clock,
+        metrics: Option<QueueMetrics>,
+        metrics_period: Duration,
+    ) -> Self {
         let with_metrics = metrics.is_some();
         let hasher = Hasher::default();
         let queue = Queue {
@@ -346,6 +352,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
                 hint: Padded(AtomicBool::new(false)),
                 clock,
                 metrics_on: with_metrics,
+                metrics_period,
                 handles: AtomicUsize::new(1),
                 delay_thread: Mutex::new(None),
             }),
@@ -353,7 +360,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
         if with_metrics {
             // client-go's `updateUnfinishedWorkLoop`, folded into the delay loop.
             let mut st = queue.shared.state.lock();
-            st.next_tick = queue.shared.clock.deadline_after(UNFINISHED_WORK_PERIOD);
+            st.next_tick = queue.shared.clock.deadline_after(metrics_period);
             queue.start_loop(&mut st);
         }
         queue
@@ -1194,7 +1201,7 @@ fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>)
         // `next_tick` is set only with metrics.
         if st.next_tick.is_some_and(|tick| tick <= now) {
             // Set first: a panicking gauge does not make the tick due again at once.
-            st.next_tick = now.checked_add(UNFINISHED_WORK_PERIOD);
+            st.next_tick = now.checked_add(shared.metrics_period);
             if let Some(m) = &st.metrics {
                 let (total, oldest) = st.unfinished_work(stamp);
                 let set = panic::catch_unwind(AssertUnwindSafe(|| {

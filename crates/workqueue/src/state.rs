@@ -34,8 +34,12 @@ use crate::metrics::QueueMetrics;
 use crate::storage::{shrink_heap, Storage};
 use crate::table::Table;
 
-/// client-go's `unfinishedWorkUpdatePeriod`.
+/// client-go's `defaultUnfinishedWorkUpdatePeriod`: how often the unfinished-work and
+/// longest-running-processor gauges are set, unless the builder sets another period.
 pub(crate) const UNFINISHED_WORK_PERIOD: Duration = Duration::from_millis(500);
+
+/// [`Entry::busy`] of an entry with no slot in [`State::busy`].
+const NO_SLOT: u32 = u32::MAX;
 
 /// Stale copies tolerated before a compaction, on top of twice the live count.
 const STALE_SLACK: usize = 64;
@@ -51,9 +55,10 @@ pub(crate) struct Entry<P, G> {
     /// Metrics: when the item became dirty (client-go `addTimes`).
     /// In [`Ticks`]; 0: not set.
     added: Ticks,
-    /// Metrics: when processing started (client-go `processingStartTimes`).
-    /// In [`Ticks`]; 0: not set.
-    started: Ticks,
+    /// Metrics: the item's slot in [`State::busy`], which holds when its processing
+    /// started (client-go `processingStartTimes`); [`NO_SLOT`]: none. A `u32` fits
+    /// beside the two flags, where the 8-byte timestamp made the entry 8 bytes larger.
+    busy: u32,
 }
 
 /// A metrics timestamp: the queue clock's [`Clock::nanos`] plus one, so that 0 means "not
@@ -95,7 +100,7 @@ impl<P: Default, G: Default> Entry<P, G> {
             prio,
             tag: G::default(),
             added: 0,
-            started: 0,
+            busy: NO_SLOT,
         }
     }
 }
@@ -166,6 +171,13 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) waiting_live: usize,
     wait_seq: u64,
     pub(crate) next_tick: Option<Instant>,
+    /// Metrics only: when each processing item started ([`Ticks`], 0 for a free slot),
+    /// by the slot its entry holds in [`Entry::busy`]; the free slots are in `busy_free`.
+    /// It has at most as many slots as items were processing at once, so the
+    /// unfinished-work tick walks the processing items only (client-go's
+    /// `processingStartTimes` map), not the whole table.
+    busy: Vec<Ticks>,
+    busy_free: Vec<u32>,
 }
 
 impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
@@ -184,6 +196,8 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             loop_started: false,
             metrics: metrics.map(Box::new),
             next_tick: None,
+            busy: Vec::new(),
+            busy_free: Vec::new(),
             parked: 0,
             hinted: false,
         }
@@ -335,7 +349,17 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             e.dirty = false;
             e.processing = true;
             if self.metrics.is_some() {
-                e.started = now;
+                e.busy = match self.busy_free.pop() {
+                    Some(slot) => {
+                        self.busy[slot as usize] = now;
+                        slot
+                    }
+                    None => {
+                        // At most 2^31 items, so the slot fits (and is not `NO_SLOT`).
+                        self.busy.push(now);
+                        (self.busy.len() - 1) as u32
+                    }
+                };
                 e.added = 0;
             }
             self.dirty -= 1;
@@ -389,7 +413,20 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         let (_, e) = self.items.at_mut(index);
         e.processing = false;
         self.processing -= 1;
-        let started = std::mem::take(&mut e.started);
+        let started = match std::mem::replace(&mut e.busy, NO_SLOT) {
+            NO_SLOT => 0,
+            slot => {
+                let started = std::mem::take(&mut self.busy[slot as usize]);
+                if self.processing == 0 {
+                    // Nothing processing: every slot is free.
+                    self.busy.clear();
+                    self.busy_free.clear();
+                } else {
+                    self.busy_free.push(slot);
+                }
+                started
+            }
+        };
         let mut wake = Wake::None;
         let mut removed = None;
         if let Some(copy) = copy {
@@ -458,12 +495,13 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     }
 
     /// client-go `updateUnfinishedWork`: the sum and the maximum of the in-flight ages, in
-    /// seconds, at the metrics timestamp `now`.
+    /// seconds, at the metrics timestamp `now`. Walks the processing items only (the
+    /// slots of [`State::busy`]).
     pub(crate) fn unfinished_work(&self, now: Ticks) -> (f64, f64) {
         let (mut total, mut oldest) = (0.0f64, 0.0f64);
-        for e in self.items.values() {
-            if e.started != 0 {
-                let age = secs(since(e.started, now));
+        for &started in &self.busy {
+            if started != 0 {
+                let age = secs(since(started, now));
                 total += age;
                 oldest = oldest.max(age);
             }

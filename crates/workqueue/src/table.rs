@@ -125,6 +125,7 @@ impl<K, V> Table<K, V> {
     }
 
     /// The entries.
+    #[cfg(test)]
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
         self.cells.iter().filter_map(|c| match c {
             Cell::Full(_, v) => Some(v),
