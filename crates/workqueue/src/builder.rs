@@ -63,7 +63,12 @@ impl QueueBuilder {
         self
     }
 
-    /// Where the queue's metrics go. Without it (or without a name) the queue keeps none.
+    /// Where the queue's metrics go. Without it the queue keeps none. A queue with a
+    /// provider needs a [`name`](QueueBuilder::name): `build` panics without one
+    /// (client-go silently keeps no metrics then).
+    ///
+    /// To read the values without a third-party recorder, use
+    /// [`InMemoryMetrics`](crate::InMemoryMetrics).
     pub fn metrics_provider(mut self, provider: Arc<dyn MetricsProvider>) -> Self {
         self.provider = Some(provider);
         self
@@ -101,11 +106,20 @@ impl QueueBuilder {
     }
 
     /// Builds a FIFO [`Queue`].
+    ///
+    /// # Panics
+    ///
+    /// If a [metrics provider](QueueBuilder::metrics_provider) is set without a
+    /// [name](QueueBuilder::name): the metrics would otherwise vanish without a trace.
     pub fn build<T: Hash + Eq + Clone + Send + 'static>(self) -> Queue<T> {
         self.build_with()
     }
 
     /// Builds a [`PriorityQueue`].
+    ///
+    /// # Panics
+    ///
+    /// As [`build`](QueueBuilder::build).
     pub fn build_priority<T: Hash + Eq + Clone + Send + 'static>(self) -> PriorityQueue<T> {
         self.build_with()
     }
@@ -116,10 +130,14 @@ impl QueueBuilder {
     >(
         self,
     ) -> Queue<T, S> {
-        let metrics = match &self.provider {
-            Some(p) if !self.name.is_empty() => Some(QueueMetrics::new(p, &self.name)),
-            _ => None,
-        };
+        let metrics = self.provider.as_ref().map(|p| {
+            assert!(
+                !self.name.is_empty(),
+                "gosync_workqueue: a queue with a metrics provider needs a name \
+                 (QueueBuilder::name): its metrics are labelled by it"
+            );
+            QueueMetrics::new(p, &self.name)
+        });
         Queue::from_parts(self.clock, metrics, self.metrics_period)
     }
 }

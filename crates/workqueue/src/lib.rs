@@ -6,8 +6,9 @@
 //! being processed is queued again when its processing ends, so no change is lost. Delayed
 //! adds ([`Queue::add_after`]), retries with per-item backoff ([`RateLimitingQueue`], over
 //! the [`ratelimit`] crate's limiters), priorities ([`PriorityQueue`]) and the seven
-//! client-go metrics ([`MetricsProvider`]; `FacadeMetricsProvider` for the `metrics`
-//! crate with the cargo feature `metrics`) come on top.
+//! client-go metrics ([`MetricsProvider`]; [`InMemoryMetrics`] to read them directly,
+//! `FacadeMetricsProvider` for the `metrics` crate with the cargo feature `metrics`) come
+//! on top.
 //!
 //! Performance: one lock and, on the common path, one hash lookup per operation (one table
 //! holds each item's dirty/processing/waiting state; a `VecDeque` holds the ready order).
@@ -91,7 +92,11 @@
 //!   there is an item to hand out); never just before trying the lock, which held every
 //!   attempt back.
 //! * Metrics are configured per queue ([`QueueBuilder::metrics_provider`]); there is no
-//!   global `SetProvider`.
+//!   global `SetProvider`. A provider without a queue name panics at `build` (client-go
+//!   silently keeps no metrics). [`InMemoryMetrics`] keeps them in memory, to read with
+//!   no third-party recorder; `FacadeMetricsProvider` registers each metric with the
+//!   `metrics` recorder at its first update, so the queue may be built before the
+//!   recorder is installed.
 //! * The queue is one type for the plain, delaying and (through [`RateLimitingQueue`])
 //!   rate-limited interfaces; a delaying queue costs nothing until its first `add_after`.
 //! * A panic in user code leaves the queue consistent (see [Panic safety](#panic-safety));
@@ -166,6 +171,7 @@
 mod add_opts;
 mod builder;
 mod error;
+mod in_memory;
 mod metrics;
 #[cfg(feature = "metrics")]
 mod metrics_facade;
@@ -180,6 +186,7 @@ pub use builder::QueueBuilder;
 pub use error::{GetTimeoutError, TryGetError};
 /// The rate limiters (re-exported from `gosync-ratelimit`).
 pub use gosync_ratelimit as ratelimit;
+pub use in_memory::{HistogramSnapshot, InMemoryMetrics, MetricsSnapshot};
 pub use metrics::{
     CounterMetric, GaugeMetric, HistogramMetric, MetricsProvider, SettableGaugeMetric,
 };
