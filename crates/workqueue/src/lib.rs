@@ -63,7 +63,9 @@
 //! From client-go's `util/workqueue` (and controller-runtime's priority queue):
 //!
 //! * [`Queue::get`] returns a [`Guard`] that calls `done` when dropped (also when the
-//!   worker panics), so a forgotten `Done` cannot wedge a key. The Go shape remains:
+//!   worker panics), so a forgotten `Done` cannot wedge a key; [`Queue::get_owned`] (and
+//!   `try_get_owned`, `get_timeout_owned`, `get_context_owned`) returns an [`OwnedGuard`]
+//!   that holds a queue handle, `'static`, to move into another thread or task. The Go shape remains:
 //!   [`Queue::get_detached`] + [`Queue::done`]. Extras: [`Queue::try_get`],
 //!   [`Queue::get_timeout`] (on the queue's clock), [`Queue::waiting_len`], and the
 //!   worker loop [`Guard::done_and_get`] / [`Queue::done_and_get_detached`]: `done` of
@@ -194,6 +196,6 @@ pub use metrics::{
 pub use metrics_facade::FacadeMetricsProvider;
 #[cfg(feature = "context")]
 pub use queue::GetContextError;
-pub use queue::{Guard, PriorityQueue, Queue};
+pub use queue::{Guard, OwnedGuard, PriorityQueue, Queue};
 pub use rate_limiting_queue::RateLimitingQueue;
 pub use storage::{Fifo, Priority, Storage};

@@ -253,6 +253,43 @@ pub struct Guard<
     item: Option<T>,
 }
 
+/// An item handed out by [`Queue::get_owned`]: a [`Guard`] that owns a handle to its
+/// queue instead of borrowing it, so it is `'static` and can move into
+/// `std::thread::spawn` or a task. The item stays *processing* until the guard is
+/// dropped (or [`done`](OwnedGuard::done)), which calls [`Queue::done`].
+///
+/// The handle counts as one of the queue's handles (a [`Queue::clone`]: two atomic
+/// increments when handed out, two decrements when dropped): while the guard lives, the
+/// queue is not shut down by the drop of its other handles.
+///
+/// # Bounds and panics
+///
+/// As [`Guard`].
+///
+/// # Examples
+///
+/// ```
+/// use gosync_workqueue::Queue;
+///
+/// let q = Queue::new();
+/// q.add("job");
+/// let item = q.get_owned().unwrap();
+/// let worker = std::thread::spawn(move || {
+///     assert_eq!(*item, "job");
+///     // `item` drops here: done.
+/// });
+/// worker.join().unwrap();
+/// q.shut_down_with_drain(); // nothing is processing any more
+/// ```
+#[must_use = "dropping the guard at once marks the item done"]
+pub struct OwnedGuard<
+    T: Hash + Eq + Clone + Send + 'static,
+    S: Storage<T> + Send + 'static = Fifo<T>,
+> {
+    queue: Queue<T, S>,
+    item: Option<T>,
+}
+
 impl<T: Hash + Eq + Clone + Send + 'static> Queue<T> {
     /// An unnamed FIFO queue on the real clock, without metrics.
     ///
@@ -519,6 +556,23 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
         self.get_locked(st, now)
     }
 
+    /// [`get`](Queue::get) returning an [`OwnedGuard`]: it holds a handle to the queue
+    /// (a clone of this one), so it is `'static` and can move to another thread.
+    /// `None` once the queue is shut down and empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(1);
+    /// let one = q.get_owned().unwrap();
+    /// std::thread::spawn(move || assert_eq!(*one, 1)).join().unwrap();
+    /// assert!(!q.done(&1)); // the guard's drop on the other thread was the `done`
+    /// ```
+    pub fn get_owned(&self) -> Option<OwnedGuard<T, S>> {
+        self.get_detached().map(|item| self.owned_guard(item))
+    }
+
     /// [`done`](Queue::done) of `item`, then [`get_detached`](Queue::get_detached), in one
     /// acquisition of the queue's lock instead of two: the worker loop of the Go shape.
     /// Blocks like `get`; `None` once shut down and empty.
@@ -630,6 +684,26 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
         }
     }
 
+    /// [`try_get`](Queue::try_get) returning an [`OwnedGuard`] (see
+    /// [`get_owned`](Queue::get_owned)).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_get`](Queue::try_get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add('x');
+    /// let x = q.try_get_owned().unwrap();
+    /// assert_eq!(*x, 'x');
+    /// ```
+    pub fn try_get_owned(&self) -> Result<OwnedGuard<T, S>, TryGetError> {
+        self.try_get()
+            .map(|guard| self.owned_guard(guard.into_inner()))
+    }
+
     /// [`get`](Queue::get) that gives up after `timeout` of the queue's clock.
     ///
     /// # Errors
@@ -683,6 +757,30 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
                 });
             }
         }
+    }
+
+    /// [`get_timeout`](Queue::get_timeout) returning an [`OwnedGuard`] (see
+    /// [`get_owned`](Queue::get_owned)).
+    ///
+    /// # Errors
+    ///
+    /// As [`get_timeout`](Queue::get_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(3u8);
+    /// let three = q.get_timeout_owned(Duration::from_secs(1)).unwrap();
+    /// assert_eq!(three.into_inner(), 3);
+    /// ```
+    pub fn get_timeout_owned(
+        &self,
+        timeout: Duration,
+    ) -> Result<OwnedGuard<T, S>, GetTimeoutError> {
+        self.get_timeout(timeout)
+            .map(|guard| self.owned_guard(guard.into_inner()))
     }
 
     /// Ends the processing of `item` (client-go `Done`); if it was added meanwhile, it is
@@ -875,6 +973,13 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
     fn guard(&self, item: T) -> Guard<'_, T, S> {
         Guard {
             queue: self,
+            item: Some(item),
+        }
+    }
+
+    pub(crate) fn owned_guard(&self, item: T) -> OwnedGuard<T, S> {
+        OwnedGuard {
+            queue: self.clone(),
             item: Some(item),
         }
     }
@@ -1354,6 +1459,99 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> fmt:
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Guard").finish_non_exhaustive()
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> OwnedGuard<T, S> {
+    /// Marks the item done and gets the next one, in one acquisition of the queue's lock
+    /// (see [`Queue::done_and_get_detached`]). Blocks like [`Queue::get`]; `None` once the
+    /// queue is shut down and empty. The next guard takes over this one's queue handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(1);
+    /// q.add(2);
+    /// q.shut_down();
+    /// let mut seen = Vec::new();
+    /// let mut next = q.get_owned();
+    /// while let Some(item) = next {
+    ///     seen.push(*item);
+    ///     next = item.done_and_get();
+    /// }
+    /// assert_eq!(seen, [1, 2]);
+    /// ```
+    pub fn done_and_get(mut self) -> Option<OwnedGuard<T, S>> {
+        let item = self
+            .item
+            .take()
+            .expect("guard holds its item until dropped");
+        let next = self.queue.done_then_get(ItemRef::Owned(item))?;
+        self.item = Some(next);
+        Some(self)
+    }
+
+    /// The item.
+    pub fn item(&self) -> &T {
+        self.item
+            .as_ref()
+            .expect("guard holds its item until dropped")
+    }
+
+    /// The queue the item came from.
+    pub fn queue(&self) -> &Queue<T, S> {
+        &self.queue
+    }
+
+    /// Marks the item done now (the same as dropping the guard).
+    pub fn done(self) {
+        drop(self);
+    }
+
+    /// Detaches the item from the guard: it stays processing until the caller passes it to
+    /// [`Queue::done`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(5);
+    /// let five = q.get_owned().unwrap().into_inner();
+    /// assert!(q.done(&five));
+    /// ```
+    pub fn into_inner(mut self) -> T {
+        self.item
+            .take()
+            .expect("guard holds its item until dropped")
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Deref
+    for OwnedGuard<T, S>
+{
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.item()
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Drop
+    for OwnedGuard<T, S>
+{
+    fn drop(&mut self) {
+        if let Some(item) = self.item.take() {
+            // The item itself is queued again if it was re-added: no clone.
+            self.queue.done_inner(ItemRef::Owned(item));
+        }
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> fmt::Debug
+    for OwnedGuard<T, S>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedGuard").finish_non_exhaustive()
     }
 }
 

@@ -80,6 +80,29 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
         self.get_context_detached(ctx).map(|item| self.guard(item))
     }
 
+    /// [`get_context`](Queue::get_context) returning an
+    /// [`OwnedGuard`](crate::OwnedGuard) (see [`get_owned`](Queue::get_owned)).
+    ///
+    /// # Errors
+    ///
+    /// As [`get_context`](Queue::get_context).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(9);
+    /// let nine = q.get_context_owned(&gosync_context::background()).unwrap();
+    /// assert_eq!(*nine, 9);
+    /// ```
+    pub fn get_context_owned(
+        &self,
+        ctx: &Context,
+    ) -> Result<crate::OwnedGuard<T, S>, GetContextError> {
+        self.get_context(ctx)
+            .map(|guard| self.owned_guard(guard.into_inner()))
+    }
+
     /// [`get_context`](Queue::get_context) without the guard: the caller must call
     /// [`done`](Queue::done). Requires the `context` feature.
     ///
