@@ -78,7 +78,11 @@
 //!   #110642).
 //! * [`Queue::shut_down_with_drain`] waits until nothing is processing *and* nothing is
 //!   dirty (client-go waits only for the processing set), so queued items are processed
-//!   before it returns; a later [`Queue::shut_down`] still forces it to return.
+//!   before it returns; a later [`Queue::shut_down`] still forces it to return. Like
+//!   client-go's `ShutDownWithDrain`, it drops the items still waiting out a delay or a
+//!   backoff; [`Queue::wait_idle`] (not in client-go) first waits until nothing is
+//!   ready, processing *or* waiting, so "finish everything, retries included, then stop"
+//!   is `wait_idle()` then `shut_down_with_drain()`.
 //! * Shutdown drops the waiting items and joins the delay thread; one thread serves all
 //!   delays and the unfinished-work metrics tick (client-go: two goroutines).
 //! * `PriorityQueue` (controller-runtime) is [`Queue`] with [`Priority`] storage; with

@@ -958,6 +958,97 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
         drop(waiting);
     }
 
+    /// Blocks until the queue is idle: nothing ready, nothing processing, and nothing
+    /// waiting for a delay or a backoff ([`add_after`](Queue::add_after),
+    /// [`add_rate_limited`](crate::RateLimitingQueue::add_rate_limited)). The queue is
+    /// not shut down and keeps accepting items.
+    ///
+    /// This is the way to finish everything, retries included, then stop:
+    /// `wait_idle()` then [`shut_down_with_drain`](Queue::shut_down_with_drain) (or
+    /// [`shut_down`](Queue::shut_down)). A drain alone drops the items still waiting out
+    /// a delay or a backoff, as client-go's `ShutDownWithDrain` does. Stop the producers
+    /// first: an item added after `wait_idle` returns is handled by the drain as usual.
+    ///
+    /// Workers must keep taking and finishing items, and an item that keeps failing
+    /// keeps the queue busy (each retry is waiting, then ready, then processing): give
+    /// such items up ([`RateLimitingQueue::forget`](crate::RateLimitingQueue::forget)
+    /// and no re-add), or bound the wait with
+    /// [`wait_idle_timeout`](Queue::wait_idle_timeout). Calling it from a worker that
+    /// holds an item never returns. After a shutdown the waiting items are dropped, so
+    /// it returns once the ready and processing ones are done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let q = gosync_workqueue::Queue::new();
+    /// let worker = {
+    ///     let q = q.clone();
+    ///     std::thread::spawn(move || {
+    ///         let mut failed_once = false;
+    ///         while let Some(item) = q.get() {
+    ///             if !failed_once {
+    ///                 failed_once = true;
+    ///                 q.add_after(*item, Duration::from_millis(5)); // retry later
+    ///             }
+    ///         }
+    ///     })
+    /// };
+    /// q.add("job");
+    /// q.wait_idle(); // returns once the retry has run too
+    /// assert_eq!((q.len(), q.waiting_len()), (0, 0));
+    /// q.shut_down_with_drain();
+    /// worker.join().unwrap();
+    /// ```
+    pub fn wait_idle(&self) {
+        self.wait_idle_until(None);
+    }
+
+    /// [`wait_idle`](Queue::wait_idle) that gives up after `timeout` of the queue's
+    /// clock. Returns whether the queue is idle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(1);
+    /// assert!(!q.wait_idle_timeout(Duration::from_millis(1))); // 1 is ready, no worker
+    /// q.get().unwrap().done();
+    /// assert!(q.wait_idle_timeout(Duration::ZERO));
+    /// ```
+    pub fn wait_idle_timeout(&self, timeout: Duration) -> bool {
+        match self.shared.clock.deadline_after(timeout) {
+            Some(deadline) => self.wait_idle_until(Some(deadline)),
+            None => self.wait_idle_until(None),
+        }
+    }
+
+    fn wait_idle_until(&self, deadline: Option<std::time::Instant>) -> bool {
+        let shared = &*self.shared;
+        let mut st = shared.state.lock();
+        // Counted while waiting, so that `done` checks for idleness (see `finish`);
+        // shutdown and the drain wake the same condvar.
+        st.idle_waiters += 1;
+        let idle = loop {
+            if st.idle() {
+                break true;
+            }
+            match deadline {
+                None => shared.drained.wait(&mut st),
+                Some(deadline) => {
+                    if shared.clock.wait_until(&shared.drained, &mut st, deadline) {
+                        break st.idle();
+                    }
+                }
+            }
+        };
+        st.idle_waiters -= 1;
+        idle
+    }
+
     /// Whether the queue is shut down (client-go `ShuttingDown`).
     ///
     /// # Examples
@@ -1158,10 +1249,23 @@ impl<T, S: Storage<T>> Shared<T, S> {
         Q: Eq + ?Sized,
     {
         let finished = st.finish(item, hash)?;
-        if st.draining && st.drained() {
-            self.drained.notify_all();
+        if st.draining | (st.idle_waiters != 0) {
+            self.notify_drained(st);
         }
         Some(finished)
+    }
+
+    /// After a `done`, with a drain or an idle wait pending: wakes their waiters if the
+    /// queue is now drained (a drain) or idle (a `wait_idle`).
+    #[cold]
+    fn notify_drained(&self, st: &State<T, S>)
+    where
+        T: Hash + Eq + Clone,
+    {
+        let drain_over = st.draining && st.drained();
+        if drain_over || (st.idle_waiters != 0 && st.idle()) {
+            self.drained.notify_all();
+        }
     }
 
     /// After [`finish`](Shared::finish): the user code of a `done`, still under the lock

@@ -162,6 +162,8 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) processing: u32,
     /// Getters blocked on the `ready` condvar (see the parking protocol in `queue.rs`).
     pub(crate) parked: usize,
+    /// Callers blocked in `Queue::wait_idle*` on the `drained` condvar.
+    pub(crate) idle_waiters: u32,
     pub(crate) shutting_down: bool,
     pub(crate) draining: bool,
     /// The value last stored into `Shared::hint`.
@@ -199,6 +201,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             busy: Vec::new(),
             busy_free: Vec::new(),
             parked: 0,
+            idle_waiters: 0,
             hinted: false,
         }
     }
@@ -447,6 +450,13 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     #[inline]
     pub(crate) fn drained(&self) -> bool {
         self.processing == 0 && self.dirty == 0
+    }
+
+    /// Whether the queue is idle (`Queue::wait_idle`): drained, and nothing waiting for
+    /// a delay or a backoff either.
+    #[inline]
+    pub(crate) fn idle(&self) -> bool {
+        self.drained() && self.waiting_live == 0
     }
 
     /// Moves every waiting item whose time has come into the queue, counting in `woke` the
