@@ -620,7 +620,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
         // same lock hold, so the number of ready items does not grow. (If the metrics panic
         // before that `take`, `finished` wakes a getter for it.)
         if let Some(finished) = shared.finish(&mut st, item, hash) {
-            shared.finished(&st, finished, now);
+            shared.finished(&mut st, finished, now);
         }
         self.get_locked(st, now)
     }
@@ -839,7 +839,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
             return false;
         };
         let wake = finished.wake;
-        shared.finished(&st, finished, now);
+        shared.finished(&mut st, finished, now);
         if wake == Wake::Getter {
             shared.wake_getter(st);
         }
@@ -938,6 +938,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
         let mut st = shared.state.lock();
         st.shutting_down = true;
         st.draining = drain;
+        st.update_watch();
         // Dropped last (their `Drop` is user code): a panic there leaves the queue shut
         // down, every waiter woken and the drain done.
         let waiting = st.take_waiting();
@@ -1032,6 +1033,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
         // Counted while waiting, so that `done` checks for idleness (see `finish`);
         // shutdown and the drain wake the same condvar.
         st.idle_waiters += 1;
+        st.update_watch();
         let idle = loop {
             if st.idle() {
                 break true;
@@ -1046,6 +1048,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
             }
         };
         st.idle_waiters -= 1;
+        st.update_watch();
         idle
     }
 
@@ -1249,7 +1252,7 @@ impl<T, S: Storage<T>> Shared<T, S> {
         Q: Eq + ?Sized,
     {
         let finished = st.finish(item, hash)?;
-        if st.draining | (st.idle_waiters != 0) {
+        if st.watch_done {
             self.notify_drained(st);
         }
         Some(finished)
@@ -1275,9 +1278,13 @@ impl<T, S: Storage<T>> Shared<T, S> {
     /// queue let go of: there are some only if nothing was queued again, so no wake-up
     /// is owed.
     #[inline]
-    fn finished(&self, st: &State<T, S>, finished: Finished<T>, now: Ticks) {
-        let Finished { started, spare, .. } = finished;
-        if let Some(m) = &st.metrics {
+    fn finished(&self, st: &mut State<T, S>, finished: Finished<T>, now: Ticks) {
+        let Finished { busy, spare, .. } = finished;
+        if st.metrics.is_some() {
+            let started = st.release_busy(busy);
+            let Some(m) = &st.metrics else {
+                unreachable!("checked")
+            };
             if started != 0 {
                 let pass_on = WakeOnUnwind(&self.ready);
                 m.work_duration

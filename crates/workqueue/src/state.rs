@@ -166,6 +166,9 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) idle_waiters: u32,
     pub(crate) shutting_down: bool,
     pub(crate) draining: bool,
+    /// `draining || idle_waiters != 0`: whether `done` must check for a drained or idle
+    /// queue (one flag on the hot path). Kept by [`State::update_watch`].
+    pub(crate) watch_done: bool,
     /// The value last stored into `Shared::hint`.
     pub(crate) hinted: bool,
     pub(crate) loop_started: bool,
@@ -195,6 +198,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             wait_seq: 0,
             shutting_down: false,
             draining: false,
+            watch_done: false,
             loop_started: false,
             metrics: metrics.map(Box::new),
             next_tick: None,
@@ -389,7 +393,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     /// The user code that runs here (the item's `Eq`, and its `Clone` when it is queued
     /// again and only borrowed) runs before the first write: a panic in it leaves the
     /// item processing. The work-duration metric is left to the caller
-    /// ([`Finished::started`]), as is the drop of the keys the queue let go.
+    /// ([`Finished::busy`]), as is the drop of the keys the queue let go.
     #[inline]
     pub(crate) fn finish<Q>(&mut self, item: ItemRef<'_, T, Q>, hash: u64) -> Option<Finished<T>>
     where
@@ -416,20 +420,9 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         let (_, e) = self.items.at_mut(index);
         e.processing = false;
         self.processing -= 1;
-        let started = match std::mem::replace(&mut e.busy, NO_SLOT) {
-            NO_SLOT => 0,
-            slot => {
-                let started = std::mem::take(&mut self.busy[slot as usize]);
-                if self.processing == 0 {
-                    // Nothing processing: every slot is free.
-                    self.busy.clear();
-                    self.busy_free.clear();
-                } else {
-                    self.busy_free.push(slot);
-                }
-                started
-            }
-        };
+        // The slot is freed by the caller, with the metrics (`release_busy`): without
+        // metrics nothing more happens here than a load.
+        let busy = e.busy;
         let mut wake = Wake::None;
         let mut removed = None;
         if let Some(copy) = copy {
@@ -441,9 +434,14 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         }
         Some(Finished {
             wake,
-            started,
+            busy,
             spare: [spare, removed],
         })
+    }
+
+    /// Recomputes [`State::watch_done`] after `draining` or `idle_waiters` changed.
+    pub(crate) fn update_watch(&mut self) {
+        self.watch_done = self.draining || self.idle_waiters != 0;
     }
 
     /// Whether a drain may end: nothing processing and nothing dirty.
@@ -571,6 +569,28 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     }
 }
 
+impl<T, S: Storage<T>> State<T, S> {
+    /// Frees `slot` of [`State::busy`], the [`Finished::busy`] of an item whose
+    /// processing just ended; returns when that processing started (0 for [`NO_SLOT`]).
+    /// Called with metrics only. An entry keeps its stale slot number until its next
+    /// `take`, which sets a new one: `finish` reads it only of a processing entry.
+    #[inline]
+    pub(crate) fn release_busy(&mut self, slot: u32) -> Ticks {
+        if slot == NO_SLOT {
+            return 0;
+        }
+        let started = std::mem::take(&mut self.busy[slot as usize]);
+        if self.processing == 0 {
+            // Nothing processing: every slot is free.
+            self.busy.clear();
+            self.busy_free.clear();
+        } else {
+            self.busy_free.push(slot);
+        }
+        started
+    }
+}
+
 /// The copy [`State::take`] popped from the ready order, put back if the user code that
 /// runs while it is looked up panics (std's `BinaryHeap` `Hole` in spirit): dropped only
 /// while unwinding; [`take`](Unpop::take) disarms it (a `mem::forget`, no cost).
@@ -645,8 +665,10 @@ pub(crate) fn spare<T>(item: T) -> Option<T> {
 pub(crate) struct Finished<T> {
     /// The wake-up owed.
     pub(crate) wake: Wake,
-    /// When processing started, for the work-duration metric (0: not set).
-    pub(crate) started: Ticks,
+    /// The item's slot in [`State::busy`] ([`NO_SLOT`] without metrics), for the
+    /// caller to free with [`State::release_busy`] (which gives the start time for the
+    /// work-duration metric).
+    pub(crate) busy: u32,
     /// Items the queue let go, for the caller to drop where a panic is safe.
     pub(crate) spare: [Option<T>; 2],
 }
