@@ -119,7 +119,8 @@
 //! leaves:
 //!
 //! * **`Hash`** of the item: in the calling thread, before the queue's lock is taken
-//!   (`add`, `add_after`, `done`). Never under the lock or on the delay thread: every
+//!   (`add`, `add_after`, `done`; for `done`, the `Hash` of the borrowed form passed,
+//!   and under the lock its `Eq` against the stored keys' borrowed forms). Never under the lock or on the delay thread: every
 //!   copy of an item carries its hash. A panic leaves the queue as before the call. (The
 //!   table's hasher itself, a seeded `foldhash`, is the crate's own and does not panic.)
 //! * **`Eq`**: under the lock, in the lookup that starts `add`, `add_after` and `done`,

@@ -20,8 +20,11 @@ use crate::metrics::{
 /// recorder, as long as the recorder is in place before the queue is first used (the
 /// first `add`, `get`, …). An update made while no recorder is installed registers the
 /// metric with `metrics`' no-op recorder, which it then keeps. (`metrics` itself
-/// resolves a handle once, when it is registered.) To read the values without any
-/// recorder, use [`InMemoryMetrics`](crate::InMemoryMetrics).
+/// resolves a handle once, when it is registered.) The registration runs in that first
+/// update, under the queue's lock, once per metric; a recorder whose registration
+/// panics makes that update panic (see [Panic safety](crate#panic-safety): metrics
+/// providers). To read the values without any recorder, use
+/// [`InMemoryMetrics`](crate::InMemoryMetrics).
 ///
 /// # Examples
 ///
