@@ -6,8 +6,9 @@
 //! being processed is queued again when its processing ends, so no change is lost. Delayed
 //! adds ([`Queue::add_after`]), retries with per-item backoff ([`RateLimitingQueue`], over
 //! the [`ratelimit`] crate's limiters), priorities ([`PriorityQueue`]) and the seven
-//! client-go metrics ([`MetricsProvider`]; `FacadeMetricsProvider` for the `metrics`
-//! crate with the cargo feature `metrics`) come on top.
+//! client-go metrics ([`MetricsProvider`]; [`InMemoryMetrics`] to read them directly,
+//! `FacadeMetricsProvider` for the `metrics` crate with the cargo feature `metrics`) come
+//! on top.
 //!
 //! Performance: one lock and, on the common path, one hash lookup per operation (one table
 //! holds each item's dirty/processing/waiting state; a `VecDeque` holds the ready order).
@@ -62,7 +63,9 @@
 //! From client-go's `util/workqueue` (and controller-runtime's priority queue):
 //!
 //! * [`Queue::get`] returns a [`Guard`] that calls `done` when dropped (also when the
-//!   worker panics), so a forgotten `Done` cannot wedge a key. The Go shape remains:
+//!   worker panics), so a forgotten `Done` cannot wedge a key; [`Queue::get_owned`] (and
+//!   `try_get_owned`, `get_timeout_owned`, `get_context_owned`) returns an [`OwnedGuard`]
+//!   that holds a queue handle, `'static`, to move into another thread or task. The Go shape remains:
 //!   [`Queue::get_detached`] + [`Queue::done`]. Extras: [`Queue::try_get`],
 //!   [`Queue::get_timeout`] (on the queue's clock), [`Queue::waiting_len`], and the
 //!   worker loop [`Guard::done_and_get`] / [`Queue::done_and_get_detached`]: `done` of
@@ -75,7 +78,11 @@
 //!   #110642).
 //! * [`Queue::shut_down_with_drain`] waits until nothing is processing *and* nothing is
 //!   dirty (client-go waits only for the processing set), so queued items are processed
-//!   before it returns; a later [`Queue::shut_down`] still forces it to return.
+//!   before it returns; a later [`Queue::shut_down`] still forces it to return. Like
+//!   client-go's `ShutDownWithDrain`, it drops the items still waiting out a delay or a
+//!   backoff; [`Queue::wait_idle`] (not in client-go) first waits until nothing is
+//!   ready, processing *or* waiting, so "finish everything, retries included, then stop"
+//!   is `wait_idle()` then `shut_down_with_drain()`.
 //! * Shutdown drops the waiting items and joins the delay thread; one thread serves all
 //!   delays and the unfinished-work metrics tick (client-go: two goroutines).
 //! * `PriorityQueue` (controller-runtime) is [`Queue`] with [`Priority`] storage; with
@@ -91,7 +98,11 @@
 //!   there is an item to hand out); never just before trying the lock, which held every
 //!   attempt back.
 //! * Metrics are configured per queue ([`QueueBuilder::metrics_provider`]); there is no
-//!   global `SetProvider`.
+//!   global `SetProvider`. A provider without a queue name panics at `build` (client-go
+//!   silently keeps no metrics). [`InMemoryMetrics`] keeps them in memory, to read with
+//!   no third-party recorder; `FacadeMetricsProvider` registers each metric with the
+//!   `metrics` recorder at its first update, so the queue may be built before the
+//!   recorder is installed.
 //! * The queue is one type for the plain, delaying and (through [`RateLimitingQueue`])
 //!   rate-limited interfaces; a delaying queue costs nothing until its first `add_after`.
 //! * A panic in user code leaves the queue consistent (see [Panic safety](#panic-safety));
@@ -108,7 +119,8 @@
 //! leaves:
 //!
 //! * **`Hash`** of the item: in the calling thread, before the queue's lock is taken
-//!   (`add`, `add_after`, `done`). Never under the lock or on the delay thread: every
+//!   (`add`, `add_after`, `done`; for `done`, the `Hash` of the borrowed form passed,
+//!   and under the lock its `Eq` against the stored keys' borrowed forms). Never under the lock or on the delay thread: every
 //!   copy of an item carries its hash. A panic leaves the queue as before the call. (The
 //!   table's hasher itself, a seeded `foldhash`, is the crate's own and does not panic.)
 //! * **`Eq`**: under the lock, in the lookup that starts `add`, `add_after` and `done`,
@@ -137,7 +149,7 @@
 //!   table update, with a getter woken on unwind for an item it queued again (the item is
 //!   done). On the delay thread, see below.
 //! * **Delay thread**: runs only metrics (an item's add when it fires, the unfinished-work
-//!   gauges every 500 ms) and the `Drop` of superseded delayed copies, after the state
+//!   gauges every update period, 500 ms by default) and the `Drop` of superseded delayed copies, after the state
 //!   change of each item and inside `catch_unwind`. A panic there is reported by the panic
 //!   hook as any panic is (printed to stderr by default), its payload is then dropped, and
 //!   the thread goes on: the items fired before it are ready (and getters woken for them),
@@ -166,6 +178,7 @@
 mod add_opts;
 mod builder;
 mod error;
+mod in_memory;
 mod metrics;
 #[cfg(feature = "metrics")]
 mod metrics_facade;
@@ -180,6 +193,7 @@ pub use builder::QueueBuilder;
 pub use error::{GetTimeoutError, TryGetError};
 /// The rate limiters (re-exported from `gosync-ratelimit`).
 pub use gosync_ratelimit as ratelimit;
+pub use in_memory::{HistogramSnapshot, InMemoryMetrics, MetricsSnapshot};
 pub use metrics::{
     CounterMetric, GaugeMetric, HistogramMetric, MetricsProvider, SettableGaugeMetric,
 };
@@ -187,6 +201,6 @@ pub use metrics::{
 pub use metrics_facade::FacadeMetricsProvider;
 #[cfg(feature = "context")]
 pub use queue::GetContextError;
-pub use queue::{Guard, PriorityQueue, Queue};
+pub use queue::{Guard, OwnedGuard, PriorityQueue, Queue};
 pub use rate_limiting_queue::RateLimitingQueue;
 pub use storage::{Fifo, Priority, Storage};

@@ -43,8 +43,8 @@ pub trait HistogramMetric: Send + Sync {
 /// | adds | +1 when an item becomes dirty |
 /// | queue latency | at `get`: seconds since the item became dirty |
 /// | work duration | at `done`: seconds since the `get` |
-/// | unfinished work seconds | every 500 ms (queue clock): sum of the ages of all in-flight items |
-/// | longest running processor seconds | every 500 ms: age of the oldest in-flight item |
+/// | unfinished work seconds | every update period (queue clock; 500 ms unless [`QueueBuilder::metrics_update_period`](crate::QueueBuilder::metrics_update_period) sets another): sum of the ages of all in-flight items |
+/// | longest running processor seconds | every update period: age of the oldest in-flight item |
 /// | retries | +1 on every `add_after` (so every `add_rate_limited`) before shutdown |
 ///
 /// As in client-go, the metrics are updated while the queue's lock is held, so each

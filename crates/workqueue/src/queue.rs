@@ -1,5 +1,6 @@
 //! `Queue`: client-go's work queue (dedup, processing set, delays) behind one lock.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
 use std::ops::{Deref, DerefMut};
@@ -18,7 +19,7 @@ pub use context::GetContextError;
 use crate::builder::QueueBuilder;
 use crate::error::{GetTimeoutError, TryGetError};
 use crate::metrics::QueueMetrics;
-use crate::state::{ticks, Finished, ItemRef, State, Ticks, Wake, UNFINISHED_WORK_PERIOD};
+use crate::state::{ticks, Finished, ItemRef, State, Ticks, Wake};
 use crate::storage::{Fifo, Priority, Storage};
 use crate::table::{self, Hasher, Table};
 
@@ -90,6 +91,14 @@ use crate::table::{self, Hasher, Table};
 /// # Limits
 ///
 /// At most 2^31 items at once (dirty, processing or waiting): an add beyond that panics.
+///
+/// # Bounds
+///
+/// The struct asks only `S: Storage<T>`: its `Drop` (the last handle shuts the queue
+/// down) reaches the item table, whose entries are typed by the storage's priority and
+/// tag. [`Fifo<T>`] and [`Priority<T>`] are storages for every `T`, so a generic
+/// `struct Ctl<K> { q: Queue<K> }` compiles without bounds on `K`; the methods carry the
+/// bounds they need (`T: Hash + Eq + Clone + Send + 'static`).
 pub struct Queue<T, S: Storage<T> = Fifo<T>> {
     shared: Arc<Shared<T, S>>,
 }
@@ -196,6 +205,8 @@ pub(crate) struct Shared<T, S: Storage<T>> {
     /// Whether the queue keeps metrics (fixed at construction; the handles are in
     /// [`State::metrics`]).
     metrics_on: bool,
+    /// How often the delay loop sets the unfinished-work gauges (with metrics).
+    metrics_period: Duration,
     /// Live `Queue` handles; the last one to drop shuts the queue down.
     handles: AtomicUsize,
     /// The delay loop thread, joined by shutdown.
@@ -214,6 +225,11 @@ pub(crate) struct Shared<T, S: Storage<T>> {
 /// [`shut_down`](Queue::shut_down)). Keys whose `Hash` or `Eq` may panic are safer handled
 /// detached ([`Queue::get_detached`], [`Queue::done`]).
 ///
+/// # Bounds
+///
+/// Unlike [`Queue`], a guard's definition keeps the bounds of [`Queue::done`]: its `Drop`
+/// calls it, and a `Drop` impl must have exactly the struct's bounds.
+///
 /// # Examples
 ///
 /// ```
@@ -228,8 +244,49 @@ pub(crate) struct Shared<T, S: Storage<T>> {
 /// assert_eq!(q.len(), 1);
 /// ```
 #[must_use = "dropping the guard at once marks the item done"]
-pub struct Guard<'a, T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static = Fifo<T>> {
+pub struct Guard<
+    'a,
+    T: Hash + Eq + Clone + Send + 'static,
+    S: Storage<T> + Send + 'static = Fifo<T>,
+> {
     queue: &'a Queue<T, S>,
+    item: Option<T>,
+}
+
+/// An item handed out by [`Queue::get_owned`]: a [`Guard`] that owns a handle to its
+/// queue instead of borrowing it, so it is `'static` and can move into
+/// `std::thread::spawn` or a task. The item stays *processing* until the guard is
+/// dropped (or [`done`](OwnedGuard::done)), which calls [`Queue::done`].
+///
+/// The handle counts as one of the queue's handles (a [`Queue::clone`]: two atomic
+/// increments when handed out, two decrements when dropped): while the guard lives, the
+/// queue is not shut down by the drop of its other handles.
+///
+/// # Bounds and panics
+///
+/// As [`Guard`].
+///
+/// # Examples
+///
+/// ```
+/// use gosync_workqueue::Queue;
+///
+/// let q = Queue::new();
+/// q.add("job");
+/// let item = q.get_owned().unwrap();
+/// let worker = std::thread::spawn(move || {
+///     assert_eq!(*item, "job");
+///     // `item` drops here: done.
+/// });
+/// worker.join().unwrap();
+/// q.shut_down_with_drain(); // nothing is processing any more
+/// ```
+#[must_use = "dropping the guard at once marks the item done"]
+pub struct OwnedGuard<
+    T: Hash + Eq + Clone + Send + 'static,
+    S: Storage<T> + Send + 'static = Fifo<T>,
+> {
+    queue: Queue<T, S>,
     item: Option<T>,
 }
 
@@ -313,8 +370,12 @@ impl<T: Hash + Eq + Clone + Send + 'static> Queue<T, Priority<T>> {
     }
 }
 
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S> {
-    pub(crate) fn from_parts(clock: Clock, metrics: Option<QueueMetrics>) -> Self {
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queue<T, S> {
+    pub(crate) fn from_parts(
+        clock: Clock,
+        metrics: Option<QueueMetrics>,
+        metrics_period: Duration,
+    ) -> Self {
         let with_metrics = metrics.is_some();
         let hasher = Hasher::default();
         let queue = Queue {
@@ -328,6 +389,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
                 hint: Padded(AtomicBool::new(false)),
                 clock,
                 metrics_on: with_metrics,
+                metrics_period,
                 handles: AtomicUsize::new(1),
                 delay_thread: Mutex::new(None),
             }),
@@ -335,7 +397,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         if with_metrics {
             // client-go's `updateUnfinishedWorkLoop`, folded into the delay loop.
             let mut st = queue.shared.state.lock();
-            st.next_tick = queue.shared.clock.deadline_after(UNFINISHED_WORK_PERIOD);
+            st.next_tick = queue.shared.clock.deadline_after(metrics_period);
             queue.start_loop(&mut st);
         }
         queue
@@ -494,6 +556,23 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         self.get_locked(st, now)
     }
 
+    /// [`get`](Queue::get) returning an [`OwnedGuard`]: it holds a handle to the queue
+    /// (a clone of this one), so it is `'static` and can move to another thread.
+    /// `None` once the queue is shut down and empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(1);
+    /// let one = q.get_owned().unwrap();
+    /// std::thread::spawn(move || assert_eq!(*one, 1)).join().unwrap();
+    /// assert!(!q.done(&1)); // the guard's drop on the other thread was the `done`
+    /// ```
+    pub fn get_owned(&self) -> Option<OwnedGuard<T, S>> {
+        self.get_detached().map(|item| self.owned_guard(item))
+    }
+
     /// [`done`](Queue::done) of `item`, then [`get_detached`](Queue::get_detached), in one
     /// acquisition of the queue's lock instead of two: the worker loop of the Go shape.
     /// Blocks like `get`; `None` once shut down and empty.
@@ -501,7 +580,8 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// The effect is that of the two calls back to back: `item` stops processing (and is
     /// queued again if it was re-added meanwhile, possibly to be handed straight back),
     /// then the next ready item is handed out. A `done` of an item that is not processing
-    /// is a no-op, as in [`done`](Queue::done).
+    /// is a no-op, as in [`done`](Queue::done). `item` may be a borrowed form of the key,
+    /// as for `done`.
     ///
     /// [`Guard::done_and_get`] is the same with guards.
     ///
@@ -520,11 +600,19 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// }
     /// assert_eq!(seen, [1, 2]);
     /// ```
-    pub fn done_and_get_detached(&self, item: &T) -> Option<T> {
+    pub fn done_and_get_detached<Q>(&self, item: &Q) -> Option<T>
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.done_then_get(ItemRef::Borrowed(item))
     }
 
-    fn done_then_get(&self, item: ItemRef<'_, T>) -> Option<T> {
+    fn done_then_get<Q>(&self, item: ItemRef<'_, T, Q>) -> Option<T>
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let shared = &*self.shared;
         let hash = shared.hash(item.get());
         let (mut st, now) = shared.lock_stamped();
@@ -532,7 +620,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         // same lock hold, so the number of ready items does not grow. (If the metrics panic
         // before that `take`, `finished` wakes a getter for it.)
         if let Some(finished) = shared.finish(&mut st, item, hash) {
-            shared.finished(&st, finished, now);
+            shared.finished(&mut st, finished, now);
         }
         self.get_locked(st, now)
     }
@@ -596,6 +684,26 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         }
     }
 
+    /// [`try_get`](Queue::try_get) returning an [`OwnedGuard`] (see
+    /// [`get_owned`](Queue::get_owned)).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_get`](Queue::try_get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add('x');
+    /// let x = q.try_get_owned().unwrap();
+    /// assert_eq!(*x, 'x');
+    /// ```
+    pub fn try_get_owned(&self) -> Result<OwnedGuard<T, S>, TryGetError> {
+        self.try_get()
+            .map(|guard| self.owned_guard(guard.into_inner()))
+    }
+
     /// [`get`](Queue::get) that gives up after `timeout` of the queue's clock.
     ///
     /// # Errors
@@ -651,11 +759,40 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         }
     }
 
+    /// [`get_timeout`](Queue::get_timeout) returning an [`OwnedGuard`] (see
+    /// [`get_owned`](Queue::get_owned)).
+    ///
+    /// # Errors
+    ///
+    /// As [`get_timeout`](Queue::get_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(3u8);
+    /// let three = q.get_timeout_owned(Duration::from_secs(1)).unwrap();
+    /// assert_eq!(three.into_inner(), 3);
+    /// ```
+    pub fn get_timeout_owned(
+        &self,
+        timeout: Duration,
+    ) -> Result<OwnedGuard<T, S>, GetTimeoutError> {
+        self.get_timeout(timeout)
+            .map(|guard| self.owned_guard(guard.into_inner()))
+    }
+
     /// Ends the processing of `item` (client-go `Done`); if it was added meanwhile, it is
     /// queued again now. Returns whether `item` was processing.
     ///
     /// `done` of an item that is not processing is a no-op that returns `false` (client-go
     /// would queue a duplicate if the item was dirty). Guards do the same when dropped.
+    ///
+    /// `item` may be any borrowed form of the key, as for `HashMap::get`: a
+    /// `Queue<String>` takes a `&str`. `Hash` and `Eq` on the borrowed form must agree with
+    /// those of the key (the `Borrow` contract). If the key was re-added while processing,
+    /// the queue's own copy of it is cloned to queue it again.
     ///
     /// # Panics
     ///
@@ -672,16 +809,29 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// q.add(1);
     /// assert!(!q.done(&1)); // queued, not processing
     /// assert_eq!(q.len(), 1);
+    ///
+    /// let names: gosync_workqueue::Queue<String> = gosync_workqueue::Queue::new();
+    /// names.add("ns/pod".to_string());
+    /// let _key = names.get_detached().unwrap();
+    /// assert!(names.done("ns/pod")); // a `&str` finds the `String` key
     /// ```
     #[inline]
-    pub fn done(&self, item: &T) -> bool {
+    pub fn done<Q>(&self, item: &Q) -> bool
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.done_inner(ItemRef::Borrowed(item))
     }
 
     /// [`done`](Queue::done) of a borrowed item, or of a guard's own item (which needs no
     /// clone to be queued again).
     #[inline]
-    fn done_inner(&self, item: ItemRef<'_, T>) -> bool {
+    fn done_inner<Q>(&self, item: ItemRef<'_, T, Q>) -> bool
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let shared = &*self.shared;
         let hash = shared.hash(item.get());
         let (mut st, now) = shared.lock_stamped();
@@ -689,7 +839,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
             return false;
         };
         let wake = finished.wake;
-        shared.finished(&st, finished, now);
+        shared.finished(&mut st, finished, now);
         if wake == Wake::Getter {
             shared.wake_getter(st);
         }
@@ -788,6 +938,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         let mut st = shared.state.lock();
         st.shutting_down = true;
         st.draining = drain;
+        st.update_watch();
         // Dropped last (their `Drop` is user code): a panic there leaves the queue shut
         // down, every waiter woken and the drain done.
         let waiting = st.take_waiting();
@@ -808,6 +959,99 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
         drop(waiting);
     }
 
+    /// Blocks until the queue is idle: nothing ready, nothing processing, and nothing
+    /// waiting for a delay or a backoff ([`add_after`](Queue::add_after),
+    /// [`add_rate_limited`](crate::RateLimitingQueue::add_rate_limited)). The queue is
+    /// not shut down and keeps accepting items.
+    ///
+    /// This is the way to finish everything, retries included, then stop:
+    /// `wait_idle()` then [`shut_down_with_drain`](Queue::shut_down_with_drain) (or
+    /// [`shut_down`](Queue::shut_down)). A drain alone drops the items still waiting out
+    /// a delay or a backoff, as client-go's `ShutDownWithDrain` does. Stop the producers
+    /// first: an item added after `wait_idle` returns is handled by the drain as usual.
+    ///
+    /// Workers must keep taking and finishing items, and an item that keeps failing
+    /// keeps the queue busy (each retry is waiting, then ready, then processing): give
+    /// such items up ([`RateLimitingQueue::forget`](crate::RateLimitingQueue::forget)
+    /// and no re-add), or bound the wait with
+    /// [`wait_idle_timeout`](Queue::wait_idle_timeout). Calling it from a worker that
+    /// holds an item never returns. After a shutdown the waiting items are dropped, so
+    /// it returns once the ready and processing ones are done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let q = gosync_workqueue::Queue::new();
+    /// let worker = {
+    ///     let q = q.clone();
+    ///     std::thread::spawn(move || {
+    ///         let mut failed_once = false;
+    ///         while let Some(item) = q.get() {
+    ///             if !failed_once {
+    ///                 failed_once = true;
+    ///                 q.add_after(*item, Duration::from_millis(5)); // retry later
+    ///             }
+    ///         }
+    ///     })
+    /// };
+    /// q.add("job");
+    /// q.wait_idle(); // returns once the retry has run too
+    /// assert_eq!((q.len(), q.waiting_len()), (0, 0));
+    /// q.shut_down_with_drain();
+    /// worker.join().unwrap();
+    /// ```
+    pub fn wait_idle(&self) {
+        self.wait_idle_until(None);
+    }
+
+    /// [`wait_idle`](Queue::wait_idle) that gives up after `timeout` of the queue's
+    /// clock. Returns whether the queue is idle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(1);
+    /// assert!(!q.wait_idle_timeout(Duration::from_millis(1))); // 1 is ready, no worker
+    /// q.get().unwrap().done();
+    /// assert!(q.wait_idle_timeout(Duration::ZERO));
+    /// ```
+    pub fn wait_idle_timeout(&self, timeout: Duration) -> bool {
+        match self.shared.clock.deadline_after(timeout) {
+            Some(deadline) => self.wait_idle_until(Some(deadline)),
+            None => self.wait_idle_until(None),
+        }
+    }
+
+    fn wait_idle_until(&self, deadline: Option<std::time::Instant>) -> bool {
+        let shared = &*self.shared;
+        let mut st = shared.state.lock();
+        // Counted while waiting, so that `done` checks for idleness (see `finish`);
+        // shutdown and the drain wake the same condvar.
+        st.idle_waiters += 1;
+        st.update_watch();
+        let idle = loop {
+            if st.idle() {
+                break true;
+            }
+            match deadline {
+                None => shared.drained.wait(&mut st),
+                Some(deadline) => {
+                    if shared.clock.wait_until(&shared.drained, &mut st, deadline) {
+                        break st.idle();
+                    }
+                }
+            }
+        };
+        st.idle_waiters -= 1;
+        st.update_watch();
+        idle
+    }
+
     /// Whether the queue is shut down (client-go `ShuttingDown`).
     ///
     /// # Examples
@@ -823,6 +1067,13 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     fn guard(&self, item: T) -> Guard<'_, T, S> {
         Guard {
             queue: self,
+            item: Some(item),
+        }
+    }
+
+    pub(crate) fn owned_guard(&self, item: T) -> OwnedGuard<T, S> {
+        OwnedGuard {
+            queue: self.clone(),
             item: Some(item),
         }
     }
@@ -990,15 +1241,34 @@ impl<T, S: Storage<T>> Shared<T, S> {
     /// [`State::finish`] plus the wake-up a drain may be owed now (under the lock). The
     /// caller then hands the result to [`finished`](Shared::finished).
     #[inline]
-    fn finish(&self, st: &mut State<T, S>, item: ItemRef<'_, T>, hash: u64) -> Option<Finished<T>>
+    fn finish<Q>(
+        &self,
+        st: &mut State<T, S>,
+        item: ItemRef<'_, T, Q>,
+        hash: u64,
+    ) -> Option<Finished<T>>
+    where
+        T: Hash + Eq + Clone + Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let finished = st.finish(item, hash)?;
+        if st.watch_done {
+            self.notify_drained(st);
+        }
+        Some(finished)
+    }
+
+    /// After a `done`, with a drain or an idle wait pending: wakes their waiters if the
+    /// queue is now drained (a drain) or idle (a `wait_idle`).
+    #[cold]
+    fn notify_drained(&self, st: &State<T, S>)
     where
         T: Hash + Eq + Clone,
     {
-        let finished = st.finish(item, hash)?;
-        if st.draining && st.drained() {
+        let drain_over = st.draining && st.drained();
+        if drain_over || (st.idle_waiters != 0 && st.idle()) {
             self.drained.notify_all();
         }
-        Some(finished)
     }
 
     /// After [`finish`](Shared::finish): the user code of a `done`, still under the lock
@@ -1008,9 +1278,13 @@ impl<T, S: Storage<T>> Shared<T, S> {
     /// queue let go of: there are some only if nothing was queued again, so no wake-up
     /// is owed.
     #[inline]
-    fn finished(&self, st: &State<T, S>, finished: Finished<T>, now: Ticks) {
-        let Finished { started, spare, .. } = finished;
-        if let Some(m) = &st.metrics {
+    fn finished(&self, st: &mut State<T, S>, finished: Finished<T>, now: Ticks) {
+        let Finished { busy, spare, .. } = finished;
+        if st.metrics.is_some() {
+            let started = st.release_busy(busy);
+            let Some(m) = &st.metrics else {
+                unreachable!("checked")
+            };
             if started != 0 {
                 let pass_on = WakeOnUnwind(&self.ready);
                 m.work_duration
@@ -1024,11 +1298,10 @@ impl<T, S: Storage<T>> Shared<T, S> {
     /// `item`'s hash in the item table, computed before the lock is taken; also starts
     /// fetching the table slot it will be looked up at, so that in a deep queue the cache
     /// miss overlaps the wait for the lock instead of lengthening the lock hold.
+    ///
+    /// `item` may be a borrowed form of `T` (`Borrow` guarantees the same hash).
     #[inline(always)]
-    fn hash(&self, item: &T) -> u64
-    where
-        T: Hash + Eq,
-    {
+    fn hash<Q: Hash + ?Sized>(&self, item: &Q) -> u64 {
         let hash = std::hash::BuildHasher::hash_one(&self.hasher, item);
         table::prefetch_at(
             self.layout.0.load(),
@@ -1144,7 +1417,7 @@ fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>)
         // `next_tick` is set only with metrics.
         if st.next_tick.is_some_and(|tick| tick <= now) {
             // Set first: a panicking gauge does not make the tick due again at once.
-            st.next_tick = now.checked_add(UNFINISHED_WORK_PERIOD);
+            st.next_tick = now.checked_add(shared.metrics_period);
             if let Some(m) = &st.metrics {
                 let (total, oldest) = st.unfinished_work(stamp);
                 let set = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -1165,7 +1438,7 @@ fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>)
     }
 }
 
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Clone for Queue<T, S> {
+impl<T, S: Storage<T>> Clone for Queue<T, S> {
     fn clone(&self) -> Self {
         // Relaxed: the count only elects the last handle; the state lock orders the rest.
         self.shared.handles.fetch_add(1, Relaxed);
@@ -1210,7 +1483,7 @@ impl<T, S: Storage<T>> fmt::Debug for Queue<T, S> {
     }
 }
 
-impl<'a, T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Guard<'a, T, S> {
+impl<'a, T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Guard<'a, T, S> {
     /// Marks the item done and gets the next one, in one acquisition of the queue's lock
     /// (see [`Queue::done_and_get_detached`]): the cheapest worker loop. Blocks like
     /// [`Queue::get`]; `None` once the queue is shut down and empty.
@@ -1272,14 +1545,18 @@ impl<'a, T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Guard<'
     }
 }
 
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Deref for Guard<'_, T, S> {
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Deref
+    for Guard<'_, T, S>
+{
     type Target = T;
     fn deref(&self) -> &T {
         self.item()
     }
 }
 
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Drop for Guard<'_, T, S> {
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Drop
+    for Guard<'_, T, S>
+{
     fn drop(&mut self) {
         if let Some(item) = self.item.take() {
             // The item itself is queued again if it was re-added: no clone.
@@ -1288,11 +1565,104 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Drop for Gu
     }
 }
 
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> fmt::Debug
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> fmt::Debug
     for Guard<'_, T, S>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Guard").finish_non_exhaustive()
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> OwnedGuard<T, S> {
+    /// Marks the item done and gets the next one, in one acquisition of the queue's lock
+    /// (see [`Queue::done_and_get_detached`]). Blocks like [`Queue::get`]; `None` once the
+    /// queue is shut down and empty. The next guard takes over this one's queue handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(1);
+    /// q.add(2);
+    /// q.shut_down();
+    /// let mut seen = Vec::new();
+    /// let mut next = q.get_owned();
+    /// while let Some(item) = next {
+    ///     seen.push(*item);
+    ///     next = item.done_and_get();
+    /// }
+    /// assert_eq!(seen, [1, 2]);
+    /// ```
+    pub fn done_and_get(mut self) -> Option<OwnedGuard<T, S>> {
+        let item = self
+            .item
+            .take()
+            .expect("guard holds its item until dropped");
+        let next = self.queue.done_then_get(ItemRef::Owned(item))?;
+        self.item = Some(next);
+        Some(self)
+    }
+
+    /// The item.
+    pub fn item(&self) -> &T {
+        self.item
+            .as_ref()
+            .expect("guard holds its item until dropped")
+    }
+
+    /// The queue the item came from.
+    pub fn queue(&self) -> &Queue<T, S> {
+        &self.queue
+    }
+
+    /// Marks the item done now (the same as dropping the guard).
+    pub fn done(self) {
+        drop(self);
+    }
+
+    /// Detaches the item from the guard: it stays processing until the caller passes it to
+    /// [`Queue::done`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(5);
+    /// let five = q.get_owned().unwrap().into_inner();
+    /// assert!(q.done(&five));
+    /// ```
+    pub fn into_inner(mut self) -> T {
+        self.item
+            .take()
+            .expect("guard holds its item until dropped")
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Deref
+    for OwnedGuard<T, S>
+{
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.item()
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Drop
+    for OwnedGuard<T, S>
+{
+    fn drop(&mut self) {
+        if let Some(item) = self.item.take() {
+            // The item itself is queued again if it was re-added: no clone.
+            self.queue.done_inner(ItemRef::Owned(item));
+        }
+    }
+}
+
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> fmt::Debug
+    for OwnedGuard<T, S>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedGuard").finish_non_exhaustive()
     }
 }
 
@@ -1306,7 +1676,7 @@ mod memory {
 
     /// The room the queue's containers have, in elements: the ready order, the delay heap,
     /// the item table's index slots and cells.
-    fn capacities<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static>(
+    fn capacities<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static>(
         q: &Queue<T, S>,
     ) -> [usize; 4] {
         let st = q.shared.state.lock();

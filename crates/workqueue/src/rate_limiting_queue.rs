@@ -37,10 +37,16 @@ use crate::storage::{Fifo, Priority, Storage};
 /// q.forget(&job); // it succeeded: reset its backoff
 /// assert_eq!(q.num_requeues(&"job"), 0);
 /// ```
+///
+/// # Bounds
+///
+/// The struct asks only `S: Storage<T>`, which its [`Queue`] field needs and which holds
+/// for every `T` with the storages the crate has ([`Fifo`], [`Priority`]): a generic
+/// `struct Ctl<K> { q: RateLimitingQueue<K> }` compiles without bounds on `K`; the
+/// methods carry the bounds they need.
 pub struct RateLimitingQueue<T, R = MaxOf<T>, S = Fifo<T>>
 where
-    T: Hash + Eq + Clone + Send + 'static,
-    S: Storage<T> + 'static,
+    S: Storage<T>,
 {
     queue: Queue<T, S>,
     limiter: Arc<R>,
@@ -156,7 +162,7 @@ impl<T, R, S> RateLimitingQueue<T, R, S>
 where
     T: Hash + Eq + Clone + Send + 'static,
     R: RateLimiter<T>,
-    S: Storage<T> + 'static,
+    S: Storage<T> + Send + 'static,
 {
     /// Adds `item` after the delay its limiter gives it now (client-go `AddRateLimited`):
     /// `add_after(item, limiter.when(&item))`. Records one failure of `item`.
@@ -167,11 +173,17 @@ where
 
     /// Tells the limiter that `item` succeeded: its failures are forgotten (client-go
     /// `Forget`). It does not remove the item from the queue.
+    ///
+    /// Unlike [`Queue::done`], it takes the key type itself, not a borrowed form of it:
+    /// the [`RateLimiter`] trait is keyed by `T` and object safe (the default limiter,
+    /// [`MaxOf`], holds `dyn RateLimiter<T>` members), so it cannot take a generic
+    /// borrowed form.
     pub fn forget(&self, item: &T) {
         self.limiter.forget(item);
     }
 
     /// How many failures of `item` the limiter has recorded (client-go `NumRequeues`).
+    /// Takes `&T`, as [`forget`](RateLimitingQueue::forget) does.
     pub fn num_requeues(&self, item: &T) -> u32 {
         self.limiter.num_requeues(item)
     }
@@ -187,22 +199,14 @@ where
     }
 }
 
-impl<T, R, S> Deref for RateLimitingQueue<T, R, S>
-where
-    T: Hash + Eq + Clone + Send + 'static,
-    S: Storage<T> + 'static,
-{
+impl<T, R, S: Storage<T>> Deref for RateLimitingQueue<T, R, S> {
     type Target = Queue<T, S>;
     fn deref(&self) -> &Queue<T, S> {
         &self.queue
     }
 }
 
-impl<T, R, S> Clone for RateLimitingQueue<T, R, S>
-where
-    T: Hash + Eq + Clone + Send + 'static,
-    S: Storage<T> + 'static,
-{
+impl<T, R, S: Storage<T>> Clone for RateLimitingQueue<T, R, S> {
     fn clone(&self) -> Self {
         RateLimitingQueue {
             queue: self.queue.clone(),
@@ -211,11 +215,7 @@ where
     }
 }
 
-impl<T, R, S> fmt::Debug for RateLimitingQueue<T, R, S>
-where
-    T: Hash + Eq + Clone + Send + 'static,
-    S: Storage<T> + 'static,
-{
+impl<T, R, S: Storage<T>> fmt::Debug for RateLimitingQueue<T, R, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimitingQueue")
             .field("queue", &self.queue)

@@ -22,6 +22,7 @@
 //! is found by something unique in it (a delay heap entry's push number, a priority
 //! copy's tag) instead of by `Eq`.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::hash::Hash;
@@ -33,8 +34,12 @@ use crate::metrics::QueueMetrics;
 use crate::storage::{shrink_heap, Storage};
 use crate::table::Table;
 
-/// client-go's `unfinishedWorkUpdatePeriod`.
+/// client-go's `defaultUnfinishedWorkUpdatePeriod`: how often the unfinished-work and
+/// longest-running-processor gauges are set, unless the builder sets another period.
 pub(crate) const UNFINISHED_WORK_PERIOD: Duration = Duration::from_millis(500);
+
+/// [`Entry::busy`] of an entry with no slot in [`State::busy`].
+const NO_SLOT: u32 = u32::MAX;
 
 /// Stale copies tolerated before a compaction, on top of twice the live count.
 const STALE_SLACK: usize = 64;
@@ -50,9 +55,10 @@ pub(crate) struct Entry<P, G> {
     /// Metrics: when the item became dirty (client-go `addTimes`).
     /// In [`Ticks`]; 0: not set.
     added: Ticks,
-    /// Metrics: when processing started (client-go `processingStartTimes`).
-    /// In [`Ticks`]; 0: not set.
-    started: Ticks,
+    /// Metrics: the item's slot in [`State::busy`], which holds when its processing
+    /// started (client-go `processingStartTimes`); [`NO_SLOT`]: none. A `u32` fits
+    /// beside the two flags, where the 8-byte timestamp made the entry 8 bytes larger.
+    busy: u32,
 }
 
 /// A metrics timestamp: the queue clock's [`Clock::nanos`] plus one, so that 0 means "not
@@ -94,7 +100,7 @@ impl<P: Default, G: Default> Entry<P, G> {
             prio,
             tag: G::default(),
             added: 0,
-            started: 0,
+            busy: NO_SLOT,
         }
     }
 }
@@ -156,8 +162,13 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) processing: u32,
     /// Getters blocked on the `ready` condvar (see the parking protocol in `queue.rs`).
     pub(crate) parked: usize,
+    /// Callers blocked in `Queue::wait_idle*` on the `drained` condvar.
+    pub(crate) idle_waiters: u32,
     pub(crate) shutting_down: bool,
     pub(crate) draining: bool,
+    /// `draining || idle_waiters != 0`: whether `done` must check for a drained or idle
+    /// queue (one flag on the hot path). Kept by [`State::update_watch`].
+    pub(crate) watch_done: bool,
     /// The value last stored into `Shared::hint`.
     pub(crate) hinted: bool,
     pub(crate) loop_started: bool,
@@ -165,6 +176,13 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) waiting_live: usize,
     wait_seq: u64,
     pub(crate) next_tick: Option<Instant>,
+    /// Metrics only: when each processing item started ([`Ticks`], 0 for a free slot),
+    /// by the slot its entry holds in [`Entry::busy`]; the free slots are in `busy_free`.
+    /// It has at most as many slots as items were processing at once, so the
+    /// unfinished-work tick walks the processing items only (client-go's
+    /// `processingStartTimes` map), not the whole table.
+    busy: Vec<Ticks>,
+    busy_free: Vec<u32>,
 }
 
 impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
@@ -180,10 +198,14 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             wait_seq: 0,
             shutting_down: false,
             draining: false,
+            watch_done: false,
             loop_started: false,
             metrics: metrics.map(Box::new),
             next_tick: None,
+            busy: Vec::new(),
+            busy_free: Vec::new(),
             parked: 0,
+            idle_waiters: 0,
             hinted: false,
         }
     }
@@ -334,7 +356,17 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             e.dirty = false;
             e.processing = true;
             if self.metrics.is_some() {
-                e.started = now;
+                e.busy = match self.busy_free.pop() {
+                    Some(slot) => {
+                        self.busy[slot as usize] = now;
+                        slot
+                    }
+                    None => {
+                        // At most 2^31 items, so the slot fits (and is not `NO_SLOT`).
+                        self.busy.push(now);
+                        (self.busy.len() - 1) as u32
+                    }
+                };
                 e.added = 0;
             }
             self.dirty -= 1;
@@ -361,16 +393,26 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     /// The user code that runs here (the item's `Eq`, and its `Clone` when it is queued
     /// again and only borrowed) runs before the first write: a panic in it leaves the
     /// item processing. The work-duration metric is left to the caller
-    /// ([`Finished::started`]), as is the drop of the keys the queue let go.
+    /// ([`Finished::busy`]), as is the drop of the keys the queue let go.
     #[inline]
-    pub(crate) fn finish(&mut self, item: ItemRef<'_, T>, hash: u64) -> Option<Finished<T>> {
+    pub(crate) fn finish<Q>(&mut self, item: ItemRef<'_, T, Q>, hash: u64) -> Option<Finished<T>>
+    where
+        T: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
         let index = self.items.find(hash, item.get()).ok()?;
-        let (_, e) = self.items.at_mut(index);
+        let (key, e) = self.items.at_mut(index);
         if !e.processing {
             return None;
         }
         let (copy, spare) = if e.dirty {
-            (Some(item.into_owned()), None)
+            // A borrowed item (maybe only a borrowed form of `T`) is queued again as a
+            // clone of the table's key.
+            let copy = match item {
+                ItemRef::Borrowed(_) => key.clone(),
+                ItemRef::Owned(t) => t,
+            };
+            (Some(copy), None)
         } else {
             (None, item.into_spare())
         };
@@ -378,7 +420,9 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         let (_, e) = self.items.at_mut(index);
         e.processing = false;
         self.processing -= 1;
-        let started = std::mem::take(&mut e.started);
+        // The slot is freed by the caller, with the metrics (`release_busy`): without
+        // metrics nothing more happens here than a load.
+        let busy = e.busy;
         let mut wake = Wake::None;
         let mut removed = None;
         if let Some(copy) = copy {
@@ -390,15 +434,27 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         }
         Some(Finished {
             wake,
-            started,
+            busy,
             spare: [spare, removed],
         })
+    }
+
+    /// Recomputes [`State::watch_done`] after `draining` or `idle_waiters` changed.
+    pub(crate) fn update_watch(&mut self) {
+        self.watch_done = self.draining || self.idle_waiters != 0;
     }
 
     /// Whether a drain may end: nothing processing and nothing dirty.
     #[inline]
     pub(crate) fn drained(&self) -> bool {
         self.processing == 0 && self.dirty == 0
+    }
+
+    /// Whether the queue is idle (`Queue::wait_idle`): drained, and nothing waiting for
+    /// a delay or a backoff either.
+    #[inline]
+    pub(crate) fn idle(&self) -> bool {
+        self.drained() && self.waiting_live == 0
     }
 
     /// Moves every waiting item whose time has come into the queue, counting in `woke` the
@@ -447,12 +503,13 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     }
 
     /// client-go `updateUnfinishedWork`: the sum and the maximum of the in-flight ages, in
-    /// seconds, at the metrics timestamp `now`.
+    /// seconds, at the metrics timestamp `now`. Walks the processing items only (the
+    /// slots of [`State::busy`]).
     pub(crate) fn unfinished_work(&self, now: Ticks) -> (f64, f64) {
         let (mut total, mut oldest) = (0.0f64, 0.0f64);
-        for e in self.items.values() {
-            if e.started != 0 {
-                let age = secs(since(e.started, now));
+        for &started in &self.busy {
+            if started != 0 {
+                let age = secs(since(started, now));
                 total += age;
                 oldest = oldest.max(age);
             }
@@ -512,6 +569,28 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     }
 }
 
+impl<T, S: Storage<T>> State<T, S> {
+    /// Frees `slot` of [`State::busy`], the [`Finished::busy`] of an item whose
+    /// processing just ended; returns when that processing started (0 for [`NO_SLOT`]).
+    /// Called with metrics only. An entry keeps its stale slot number until its next
+    /// `take`, which sets a new one: `finish` reads it only of a processing entry.
+    #[inline]
+    pub(crate) fn release_busy(&mut self, slot: u32) -> Ticks {
+        if slot == NO_SLOT {
+            return 0;
+        }
+        let started = std::mem::take(&mut self.busy[slot as usize]);
+        if self.processing == 0 {
+            // Nothing processing: every slot is free.
+            self.busy.clear();
+            self.busy_free.clear();
+        } else {
+            self.busy_free.push(slot);
+        }
+        started
+    }
+}
+
 /// The copy [`State::take`] popped from the ready order, put back if the user code that
 /// runs while it is looked up panics (std's `BinaryHeap` `Hole` in spirit): dropped only
 /// while unwinding; [`take`](Unpop::take) disarms it (a `mem::forget`, no cost).
@@ -542,28 +621,21 @@ impl<T, S: Storage<T>> Drop for Unpop<'_, T, S> {
     }
 }
 
-/// An item passed to [`State::finish`]: borrowed (`Queue::done`), or owned by a
-/// [`Guard`](crate::Guard), which then needs no clone to queue it again.
-pub(crate) enum ItemRef<'a, T> {
-    Borrowed(&'a T),
+/// An item passed to [`State::finish`]: borrowed (`Queue::done`, as any borrowed form `Q`
+/// of `T`), or owned by a [`Guard`](crate::Guard), which then needs no clone to queue it
+/// again.
+pub(crate) enum ItemRef<'a, T, Q: ?Sized = T> {
+    Borrowed(&'a Q),
     Owned(T),
 }
 
-impl<T: Clone> ItemRef<'_, T> {
+impl<T: Borrow<Q>, Q: ?Sized> ItemRef<'_, T, Q> {
+    /// The item as the borrowed form that is looked up.
     #[inline]
-    pub(crate) fn get(&self) -> &T {
+    pub(crate) fn get(&self) -> &Q {
         match self {
-            ItemRef::Borrowed(t) => t,
-            ItemRef::Owned(t) => t,
-        }
-    }
-
-    /// The item, cloned if borrowed (user code).
-    #[inline]
-    fn into_owned(self) -> T {
-        match self {
-            ItemRef::Borrowed(t) => t.clone(),
-            ItemRef::Owned(t) => t,
+            ItemRef::Borrowed(q) => q,
+            ItemRef::Owned(t) => t.borrow(),
         }
     }
 
@@ -593,8 +665,10 @@ pub(crate) fn spare<T>(item: T) -> Option<T> {
 pub(crate) struct Finished<T> {
     /// The wake-up owed.
     pub(crate) wake: Wake,
-    /// When processing started, for the work-duration metric (0: not set).
-    pub(crate) started: Ticks,
+    /// The item's slot in [`State::busy`] ([`NO_SLOT`] without metrics), for the
+    /// caller to free with [`State::release_busy`] (which gives the start time for the
+    /// work-duration metric).
+    pub(crate) busy: u32,
     /// Items the queue let go, for the caller to drop where a panic is safe.
     pub(crate) spare: [Option<T>; 2],
 }
@@ -644,6 +718,13 @@ mod layout {
     /// The cache line (64 bytes) a field starts on.
     fn line(offset: usize) -> usize {
         offset / 64
+    }
+
+    /// The metrics' processing slot (`u32`) shares the word of the two flags: a FIFO
+    /// entry is 24 bytes (it was 32 with an 8-byte start time).
+    #[test]
+    fn fifo_entry_is_three_words() {
+        assert_eq!(size_of::<super::Entry<(), ()>>(), 24);
     }
 
     #[test]

@@ -13,11 +13,14 @@ mod sealed {
 
 /// How ready items are ordered: [`Fifo`] or [`Priority`]. Sealed.
 ///
+/// Both are storages for every `T` (no bound), so a queue type names no bound on its
+/// items; the queue's methods ask `S: Send` where its delay thread needs it.
+///
 /// A storage may hold stale copies of an item (after a priority raise); each copy carries a
 /// tag, and the queue hands out only the copy whose tag matches the item's current one.
 /// Each copy also carries the item's hash, so that the queue finds the item's entry without
 /// hashing under its lock, and can prefetch the entries of the copies it hands out next.
-pub trait Storage<T>: sealed::Sealed + Default + Send {
+pub trait Storage<T>: sealed::Sealed + Default {
     /// The priority an item is added with (`()` for FIFO).
     type Prio: Copy + Default + Ord + Send + fmt::Debug;
     /// Identifies one queued copy of an item (`()` for FIFO, where copies are never stale).
@@ -106,7 +109,7 @@ impl<T> Default for Fifo<T> {
 
 impl<T> sealed::Sealed for Fifo<T> {}
 
-impl<T: Send> Storage<T> for Fifo<T> {
+impl<T> Storage<T> for Fifo<T> {
     type Prio = ();
     type Tag = ();
 
@@ -226,7 +229,7 @@ impl<T> Ord for Slot<T> {
 
 impl<T> sealed::Sealed for Priority<T> {}
 
-impl<T: Send> Storage<T> for Priority<T> {
+impl<T> Storage<T> for Priority<T> {
     type Prio = i32;
     type Tag = Seq;
 

@@ -27,6 +27,7 @@
 //!
 //! Limit: at most 2^31 items at once (the index's 32-bit fields); more panics.
 
+use std::borrow::Borrow;
 use std::hash::Hash;
 use std::mem;
 
@@ -124,6 +125,7 @@ impl<K, V> Table<K, V> {
     }
 
     /// The entries.
+    #[cfg(test)]
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
         self.cells.iter().filter_map(|c| match c {
             Cell::Full(_, v) => Some(v),
@@ -230,9 +232,16 @@ impl<K: Hash + Eq, V> Table<K, V> {
 
     /// `Ok(position)` of `key`'s index slot, or `Err(position)` of the empty slot where it
     /// would be inserted (meaningless while the index has no slots).
+    ///
+    /// `key` may be any borrowed form of `K` (as in `HashMap::get`): `hash` must be its
+    /// hash, which `Borrow` guarantees is the hash of the equal `K`.
     #[inline]
-    pub(crate) fn find(&self, hash: u64, key: &K) -> Result<usize, usize> {
-        self.probe(hash, |slot| self.full(slot).0 == key)
+    pub(crate) fn find<Q>(&self, hash: u64, key: &Q) -> Result<usize, usize>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.probe(hash, |slot| self.full(slot).0.borrow() == key)
     }
 
     /// The position of the first entry with `hash`'s fragment for which `is` is true,

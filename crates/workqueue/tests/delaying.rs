@@ -223,3 +223,111 @@ fn same_time_items_fire_in_request_order_despite_stale_entries() {
     assert_eq!(*q.get().unwrap(), "a");
     q.shut_down();
 }
+
+/// Runs a worker that fails each key's first attempt (re-adding it after `retry`, as a
+/// rate-limited retry does) and succeeds the second; returns the keys it finished.
+fn retrying_worker(
+    q: &Queue<&'static str>,
+    retry: Duration,
+) -> std::thread::JoinHandle<Vec<&'static str>> {
+    let q = q.clone();
+    std::thread::spawn(move || {
+        let mut failed = std::collections::HashSet::new();
+        let mut finished = Vec::new();
+        while let Some(item) = q.get() {
+            if failed.insert(*item) {
+                q.add_after(*item, retry);
+            } else {
+                finished.push(*item);
+            }
+        }
+        finished
+    })
+}
+
+/// Waits (real time) until `cond` holds.
+fn eventually(mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + HANG;
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "condition never held");
+        std::thread::yield_now();
+    }
+}
+
+/// client-go's `ShutDownWithDrain` (and gosync's) drops the items waiting out a delay: the
+/// retry never runs.
+#[test]
+fn drain_drops_the_waiting_retries() {
+    let (fake, q) = queue();
+    let worker = retrying_worker(&q, Duration::from_secs(1));
+    q.add("a");
+    eventually(|| q.waiting_len() == 1);
+    q.shut_down_with_drain();
+    assert_eq!(
+        worker.join().unwrap(),
+        Vec::<&str>::new(),
+        "the retry was dropped"
+    );
+    drop(fake);
+}
+
+/// `wait_idle` waits for the waiting retries too: it returns only once the retry has
+/// fired and been processed; a drain after it loses nothing.
+#[test]
+fn wait_idle_waits_for_the_retries() {
+    let (fake, q) = queue();
+    let worker = retrying_worker(&q, Duration::from_secs(1));
+    q.add("a");
+    q.add("b");
+    let idle = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let waiter = {
+        let (q, idle) = (q.clone(), idle.clone());
+        std::thread::spawn(move || {
+            q.wait_idle();
+            idle.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    eventually(|| q.waiting_len() == 2);
+    // Both first attempts failed: nothing ready or processing, two retries waiting.
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        !idle.load(std::sync::atomic::Ordering::SeqCst),
+        "returned with retries waiting"
+    );
+    step(&fake, Duration::from_secs(1));
+    waiter.join().unwrap();
+    assert!(idle.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!((q.len(), q.waiting_len()), (0, 0));
+    q.shut_down_with_drain();
+    let mut finished = worker.join().unwrap();
+    finished.sort_unstable();
+    assert_eq!(finished, ["a", "b"]);
+}
+
+/// `wait_idle_timeout` gives up on the queue's clock and says whether the queue is idle.
+#[test]
+fn wait_idle_timeout_on_the_queue_clock() {
+    let (fake, q) = queue();
+    assert!(q.wait_idle_timeout(Duration::ZERO), "a new queue is idle");
+    q.add_after("x", Duration::from_secs(10));
+    let waiter = {
+        let q = q.clone();
+        std::thread::spawn(move || q.wait_idle_timeout(Duration::from_secs(5)))
+    };
+    // The delay loop and the waiter both sleep on the fake clock.
+    assert!(fake.block_until_waiters(2, HANG));
+    fake.advance(Duration::from_secs(5));
+    assert!(!waiter.join().unwrap(), "x is still waiting");
+    fake.advance(Duration::from_secs(5));
+    eventually(|| q.len() == 1);
+    assert!(!q.wait_idle_timeout(Duration::ZERO), "x is ready");
+    let x = q.get().unwrap();
+    assert!(!q.wait_idle_timeout(Duration::ZERO), "x is processing");
+    drop(x);
+    assert!(q.wait_idle_timeout(Duration::ZERO));
+    // A shutdown drops the waiting items: idle once nothing is ready or processing.
+    q.add_after("y", Duration::from_secs(10));
+    assert!(!q.wait_idle_timeout(Duration::ZERO));
+    q.shut_down();
+    assert!(q.wait_idle_timeout(Duration::ZERO));
+}

@@ -229,3 +229,26 @@ fn loom_workqueue_metrics_under_contention() {
         q.shut_down();
     });
 }
+
+/// `wait_idle` returns only once the worker's `done` made the queue idle, whatever the
+/// interleaving of the add, the get, the done and the wait; the `done` that makes it idle
+/// wakes it (a lost wake-up is a loom deadlock).
+#[test]
+fn loom_workqueue_wait_idle_vs_done() {
+    loom::model(|| {
+        let q: Queue<u8> = Queue::new();
+        let worker = {
+            let q = q.clone();
+            thread::spawn(move || {
+                let item = q.get_detached().expect("not shut down");
+                assert!(q.done(&item));
+            })
+        };
+        q.add(1);
+        q.wait_idle();
+        assert!(!q.done(&1), "idle, yet the item is still processing");
+        assert_eq!(q.len(), 0);
+        worker.join().unwrap();
+        q.shut_down();
+    });
+}

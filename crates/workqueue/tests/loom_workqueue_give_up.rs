@@ -79,3 +79,30 @@ fn loom_workqueue_get_timeout_then_re_add() {
         assert!(!q.done(&1), "an item left processing with no holder");
     });
 }
+
+/// `wait_idle_timeout` gives up (under loom, at once) while a worker finishes the only
+/// item, then the caller waits again with `wait_idle`: the give-up must leave no stale
+/// waiter count (`done` would then check for idleness in vain, harmless) and, above all,
+/// the second wait must be woken by the `done` it races (a lost wake-up is a loom
+/// deadlock). Whichever way it ends, the queue is idle: the item is done.
+#[test]
+fn loom_workqueue_wait_idle_timeout_then_wait_again() {
+    loom::model(|| {
+        let q: Queue<u8> = Queue::new();
+        q.add(1);
+        let worker = {
+            let q = q.clone();
+            thread::spawn(move || {
+                let item = q.get_detached().expect("not shut down");
+                assert!(q.done(&item));
+            })
+        };
+        if !q.wait_idle_timeout(HOUR) {
+            q.wait_idle();
+        }
+        assert_eq!(q.len(), 0);
+        assert!(!q.done(&1), "idle, yet the item is still processing");
+        worker.join().unwrap();
+        q.shut_down();
+    });
+}

@@ -878,7 +878,7 @@ fn rng(seed: u64) -> impl FnMut(u32) -> u32 {
 /// A stress worker: gets items (detached or guarded) and finishes them, with a panic
 /// injected at random into about a third of its operations, until the queue is shut down
 /// and empty. Checks that no item is handed to two workers at once.
-fn consume<S: Storage<Key> + 'static>(
+fn consume<S: Storage<Key> + Send + 'static>(
     q: &Queue<Key, S>,
     in_flight: &Mutex<HashSet<u8>>,
     rand: &mut impl FnMut(u32) -> u32,

@@ -90,3 +90,15 @@ fn many_raises_compact_stale_copies() {
     assert_eq!(*q.get().unwrap(), 2);
     assert!(q.try_get().is_err());
 }
+
+#[test]
+fn done_takes_a_borrowed_form_of_the_key() {
+    let q: PriorityQueue<String> = PriorityQueue::new_priority();
+    q.add_with_opts("a".to_string(), prio(1));
+    let a = q.get_detached().unwrap();
+    q.add_with_opts("a".to_string(), prio(3)); // re-added while processing
+    q.add_with_opts("b".to_string(), prio(2));
+    assert!(q.done("a"));
+    assert_eq!(*q.get().unwrap(), "a");
+    assert_eq!(a, "a");
+}

@@ -568,3 +568,133 @@ fn inconsistent_keys_are_a_logic_error_that_shut_down_still_ends() {
     exercise(Nan);
     exercise(AllEqual);
 }
+
+/// `done` looks a key up by any borrowed form of it, as `HashMap::get` does: a `String`
+/// queue takes a `&str`. A key re-added while processing is queued again (as a clone of
+/// the queue's own copy, since a `&str` cannot be turned into the `String`).
+#[test]
+fn done_takes_a_borrowed_form_of_the_key() {
+    let q: Queue<String> = Queue::new();
+    q.add("ns/a".to_string());
+    q.add("ns/b".to_string());
+    let a = q.get_detached().unwrap();
+    assert!(!q.done("ns/b"), "queued, not processing");
+    q.add("ns/a".to_string()); // re-added while processing
+    assert_eq!(q.len(), 1);
+    assert!(q.done("ns/a"));
+    assert!(!q.done("ns/a"));
+    assert_eq!(q.len(), 2);
+    assert_eq!(*q.get().unwrap(), "ns/b");
+    // `a` is queued, not processing: the `done` half is a no-op, the `get` hands it out.
+    assert_eq!(q.done_and_get_detached(a.as_str()), Some(a.clone()));
+    assert!(q.done(&a)); // `&String` still works
+}
+
+/// A key type whose `Borrow<str>` agrees with its `Hash`/`Eq` (as `Borrow` requires): the
+/// queue hashes the `&str` with its own hasher and finds the key.
+#[test]
+fn done_with_a_custom_borrow() {
+    #[derive(Clone, PartialEq, Eq, Hash, Debug)]
+    struct Key(String);
+    impl std::borrow::Borrow<str> for Key {
+        fn borrow(&self) -> &str {
+            &self.0
+        }
+    }
+    let q: Queue<Key> = Queue::new();
+    for i in 0..100 {
+        q.add(Key(format!("k{i}")));
+    }
+    let mut got = Vec::new();
+    while let Ok(g) = q.try_get() {
+        got.push(g.into_inner());
+    }
+    for (i, k) in got.iter().enumerate() {
+        assert_eq!(k.0, format!("k{i}"));
+        assert!(q.done(format!("k{i}").as_str()), "k{i} found by its &str");
+    }
+}
+
+fn assert_static_send<G: Send + 'static>(_: &G) {}
+
+/// `get_owned` hands out a `'static` guard that moves into `thread::spawn`; its drop on
+/// that thread is the `done`.
+#[test]
+fn owned_guards_move_into_spawned_threads() {
+    let q: Queue<u32> = Queue::new();
+    for k in 0..8 {
+        q.add(k);
+    }
+    let mut items = Vec::new();
+    while let Ok(item) = q.try_get_owned() {
+        assert_static_send(&item);
+        items.push(item);
+    }
+    let mut workers = Vec::new();
+    for item in items {
+        workers.push(thread::spawn(move || {
+            let k = *item;
+            item.queue().add(k); // re-added while processing: queued again at done
+            k
+        }));
+    }
+    let mut done: Vec<u32> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    done.sort_unstable();
+    assert_eq!(done, (0..8).collect::<Vec<_>>());
+    assert_eq!(
+        q.len(),
+        8,
+        "each re-added key was queued again by its guard's drop"
+    );
+    let item = q.get_timeout_owned(Duration::from_secs(1)).unwrap();
+    let next = item.done_and_get().unwrap();
+    assert_eq!(next.into_inner(), 1);
+    assert!(q.done(&1));
+}
+
+/// An owned guard keeps its queue alive: dropping every other handle does not shut the
+/// queue down under it, and its drop (the last handle) then does.
+#[test]
+fn an_owned_guard_is_a_queue_handle() {
+    let q: Queue<&str> = Queue::new();
+    q.add("a");
+    q.add("b");
+    let a = q.get_owned().unwrap();
+    drop(q);
+    assert!(!a.queue().shutting_down());
+    assert_eq!(*a.queue().get().unwrap(), "b");
+    let q = a.queue().clone();
+    drop(a);
+    assert!(!q.shutting_down());
+    assert_eq!(q.len(), 0);
+}
+
+#[test]
+fn owned_guards_from_priority_rate_limited_and_context_gets() {
+    use gosync_workqueue::ratelimit::ExponentialLimiter;
+    use gosync_workqueue::{AddOpts, PriorityQueue, RateLimitingQueue};
+    let p = PriorityQueue::new_priority();
+    p.add_with_opts("low", AddOpts::new());
+    p.add_with_opts("high", AddOpts::new().priority(1));
+    let high = p.get_owned().unwrap();
+    assert_eq!(thread::spawn(move || *high).join().unwrap(), "high");
+
+    let limiter = ExponentialLimiter::new(Duration::ZERO, Duration::ZERO);
+    let r = RateLimitingQueue::with_limiter(Queue::builder(), limiter);
+    r.add("job".to_string());
+    let job = r.get_owned().unwrap();
+    let r2 = r.clone();
+    thread::spawn(move || {
+        r2.forget(&job);
+        drop(job);
+    })
+    .join()
+    .unwrap();
+    assert!(!r.done("job"), "done by the guard on the other thread");
+
+    let q: Queue<u8> = Queue::new();
+    q.add(4);
+    let four = q.get_context_owned(&gosync_context::background()).unwrap();
+    assert_eq!(thread::spawn(move || *four).join().unwrap(), 4);
+    assert!(!q.done(&4));
+}

@@ -45,7 +45,7 @@ impl std::error::Error for GetContextError {
     }
 }
 
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S> {
+impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queue<T, S> {
     /// [`get`](Queue::get) that also gives up when `ctx` is done. Requires the `context`
     /// feature.
     ///
@@ -78,6 +78,29 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + 'static> Queue<T, S>
     /// ```
     pub fn get_context(&self, ctx: &Context) -> Result<Guard<'_, T, S>, GetContextError> {
         self.get_context_detached(ctx).map(|item| self.guard(item))
+    }
+
+    /// [`get_context`](Queue::get_context) returning an
+    /// [`OwnedGuard`](crate::OwnedGuard) (see [`get_owned`](Queue::get_owned)).
+    ///
+    /// # Errors
+    ///
+    /// As [`get_context`](Queue::get_context).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = gosync_workqueue::Queue::new();
+    /// q.add(9);
+    /// let nine = q.get_context_owned(&gosync_context::background()).unwrap();
+    /// assert_eq!(*nine, 9);
+    /// ```
+    pub fn get_context_owned(
+        &self,
+        ctx: &Context,
+    ) -> Result<crate::OwnedGuard<T, S>, GetContextError> {
+        self.get_context(ctx)
+            .map(|guard| self.owned_guard(guard.into_inner()))
     }
 
     /// [`get_context`](Queue::get_context) without the guard: the caller must call
