@@ -4,8 +4,10 @@
 //! the same object arrive before it is reconciled); a `RateLimitingQueue` with the default
 //! controller limiter collapses them; four workers reconcile keys through the `get()`
 //! guard. Some reconciles fail on their first attempt and are retried with
-//! `add_rate_limited` (per-item exponential back-off), then `forget` on success. When every
-//! object has been reconciled, `shut_down_with_drain` stops the workers gracefully.
+//! `add_rate_limited` (per-item exponential back-off), then `forget` on success. Once the
+//! informer is done, `wait_idle` waits until nothing is queued, processing or waiting out
+//! a back-off (the retries included, no polling), and `shut_down_with_drain` stops the
+//! workers gracefully.
 //!
 //! Run: `cargo run --release -p gosync-examples --example controller`
 
@@ -13,7 +15,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gosync_workqueue::RateLimitingQueue;
 
@@ -80,10 +82,9 @@ fn main() {
     informer.join().unwrap();
     let produced = start.elapsed();
 
-    // Wait until every object is in sync (retries included), then drain and stop.
-    while synced.lock().unwrap().len() < OBJECTS as usize {
-        thread::sleep(Duration::from_millis(5));
-    }
+    // Wait until nothing is queued, processing or waiting out a back-off (the retries
+    // included), then drain and stop.
+    queue.wait_idle();
     queue.shut_down_with_drain();
     for w in workers {
         w.join().unwrap();
@@ -102,10 +103,15 @@ fn main() {
         "  reconciles of retries   {}",
         stats.retries_seen.load(Relaxed)
     );
-    println!("  objects in sync         {}", synced.lock().unwrap().len());
+    let in_sync = synced.lock().unwrap().len();
+    println!("  objects in sync         {in_sync}");
     println!("  total time              {elapsed:?}");
     println!(
         "  event throughput        {:.2} M events/s",
         EVENTS as f64 / produced.as_secs_f64() / 1e6
     );
+    if in_sync != OBJECTS as usize {
+        eprintln!("FAILED: {in_sync} of {OBJECTS} objects in sync after the queue went idle");
+        std::process::exit(1);
+    }
 }
