@@ -225,7 +225,7 @@ fn run(ops: Vec<Op>, capacity: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 8 } else { 256 }))]
 
     #[test]
     fn pool_matches_the_model(ops in proptest::collection::vec(op(), 0..64), capacity in 1..4usize) {
