@@ -621,6 +621,43 @@ fn errors_display_and_convert() {
     assert_eq!(e.kind(), io::ErrorKind::Other);
 }
 
+/// A cancel walk (by a cancel function on another thread, or by the timer thread when
+/// a deadline fires) races the drop of the last handles of the children it walks: the
+/// walk's last touch of a child (its `DETACHED` store) and the child's drop must not
+/// overlap. Miri found them overlapping while the core was inline in the `Arc`'s node
+/// (`Arc`'s drop makes a `&mut Node` before `Node::drop` can synchronize).
+#[test]
+fn children_dropped_while_a_cancel_walks_them() {
+    let fake = FakeClock::new();
+    let root = background_with_clock(fake.clock());
+    for round in 0..if cfg!(miri) { 20 } else { 200 } {
+        let by_timer = round % 2 == 1;
+        let (parent, cancel) = if by_timer {
+            with_timeout(&root, Duration::from_secs(1))
+        } else {
+            with_cancel(&root)
+        };
+        // Each kept handle is the only one of a chain: child, value node, grandchild.
+        let kids: Vec<Context> = (0..3)
+            .map(|_| {
+                let (child, _) = with_cancel(&parent);
+                with_cancel(&with_value(&child, &ANY_KEY, 0)).0
+            })
+            .collect();
+        assert_eq!(parent.registrations(), 3);
+        std::thread::scope(|s| {
+            s.spawn(move || drop(kids));
+            if by_timer {
+                fake.advance(Duration::from_secs(1));
+            } else {
+                cancel.cancel();
+            }
+        });
+        wait_done(&parent);
+        assert_eq!(parent.registrations(), 0);
+    }
+}
+
 #[test]
 fn concurrent_cancels_and_creations() {
     // Parent cancel racing child creation from several threads: every child ends
