@@ -371,8 +371,11 @@ pub fn cause(ctx: &Context) -> Option<Cause> {
 
 /// A new cancellable child of `parent`, registered (or born cancelled).
 fn new_cancel(parent: &Context, own: Option<(Instant, Option<Cause>)>) -> Context {
-    let core = Core::new(parent.core_ptr(), own);
-    // The deadline is boxed: its address survives the move of `core` into the node.
+    // The core is boxed (invariant 7 in `tree.rs`) before the link to its deadline is
+    // taken: moving a `Core` by value would reborrow its deadline box uniquely and
+    // invalidate the link. The deadline is boxed too, so its address survives the
+    // move of `core` into the node.
+    let core = Box::new(Core::new(parent.core_ptr(), own));
     let links = Links::with_own(&parent.0, core.own.as_deref());
     let ctx = Context(Arc::new(Node {
         parent: Some(parent.clone()),

@@ -126,7 +126,9 @@ impl TimerHandle {
                 g.entries.pop_first();
                 fired = true;
                 // SAFETY: the entry was in the map, so the node has not finished its
-                // drop, which removes it under this lock first (invariant 6).
+                // drop, which removes it under this lock first (invariant 6); a drop
+                // that has begun holds a `&mut Node`, which does not cover the boxed
+                // core (invariant 7).
                 let core = unsafe { &*core.0 };
                 let own = core.own.as_ref().expect("a timer entry has a deadline");
                 if core.cancel(DEADLINE_EXCEEDED, own.cause.clone(), &mut d) {

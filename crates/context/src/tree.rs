@@ -35,6 +35,15 @@
 //! 6. A core with a deadline is in its timer while `OwnDeadline::timer_id != 0`; the id is
 //!    written under the timer's lock, and the timer thread's Release store of `0` after
 //!    firing is its last access to the core (the same hand-off as in 3).
+//! 7. A [`Core`] lives in its own box, never inline in the `Node` of its `Arc`. The last
+//!    handle's `Arc` drop creates a `&mut Node` (in `Arc::drop_slow`, and
+//!    `Arc::get_mut` in `Node::drop`'s loop) *before* `Node::release` makes the
+//!    Acquire loads of 3 and 6, while a cancel walk or the timer thread may still be
+//!    finishing with the core (up to its Release store). A `&mut` over the core at
+//!    that moment would alias those accesses (a data race, found by Miri); the
+//!    `&mut Node` covers only the box pointer. Nothing outside the core is reached by
+//!    another thread's `CorePtr`, and the box is freed after `Node::drop` (and its
+//!    `release`) has run.
 //!
 //! # Lock order
 //!
@@ -165,7 +174,11 @@ pub(crate) enum Kind {
         timer: TimerHandle,
     },
     /// `with_cancel` / `with_deadline` and friends.
-    Cancel(Core),
+    ///
+    /// The core has its own allocation (invariant 7): other threads reach it by a
+    /// [`CorePtr`] until the node's drop has synchronized with them, and by then
+    /// `Arc`'s drop already holds a `&mut Node`, which must not cover the core.
+    Cancel(Box<Core>),
     /// `with_value`: reports the cancellation of `core`, its nearest cancellable
     /// ancestor (null if none).
     Value {
@@ -451,7 +464,9 @@ impl Core {
             };
             // SAFETY: a registered child is alive while its parent's lock is held
             // (invariant 3), and the parent's frame holds it until this child's frame
-            // is popped; `child` is not used after its `DETACHED` store.
+            // is popped; `child` is not used after its `DETACHED` store. Its owner may
+            // meanwhile be dropping its last handle: that makes a `&mut Node`, which
+            // does not cover the boxed core (invariant 7), and blocks in `detach`.
             let child: &Core = unsafe { &*child.0 };
             let mut cg = child.inner.lock();
             if child.state.load(Relaxed) != LIVE {

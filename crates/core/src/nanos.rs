@@ -12,16 +12,17 @@
 //!   that the TSCs of all CPUs are synchronized (so a thread that migrates between two
 //!   readings does not go backwards by more than the kernel tolerates).
 //!
-//! Otherwise, and under loom, readings come from `Instant`. Either way the origin is the
-//! first reading in the process, and the scale is calibrated once against `Instant` over
-//! [`CALIBRATION`] (a one-time busy wait on the first call).
+//! Otherwise, and under loom and Miri (which can run neither `cpuid` nor `rdtsc`),
+//! readings come from `Instant`. Either way the origin is the first reading in the
+//! process, and the scale is calibrated once against `Instant` over [`CALIBRATION`] (a
+//! one-time busy wait on the first call).
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// How long the one-time calibration of the TSC against `Instant` spins. Over 2 ms, the
 /// two ~20 ns clock reads at each end bound the rate error to about 2e-5.
-#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri)))]
 const CALIBRATION: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Nanoseconds since the first call in this process.
@@ -29,7 +30,7 @@ const CALIBRATION: std::time::Duration = std::time::Duration::from_millis(2);
 pub(crate) fn now() -> u64 {
     let source = SOURCE.get_or_init(Source::detect);
     match source {
-        #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+        #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri)))]
         Source::Tsc { origin, scale } => {
             // Wrapping, then saturating at 0: an unordered `rdtsc` may run a few cycles
             // early, so a reading taken right after calibration may precede `origin`.
@@ -54,7 +55,7 @@ pub(crate) fn saturating_nanos(d: Duration) -> u64 {
 ///
 /// The product fits in u128 (`ticks < 2⁶⁴`, `scale < 2⁶⁴`); the result exceeds u64 only
 /// after about 584 years of uptime, where it saturates instead of wrapping.
-#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri)))]
 #[inline]
 fn scale_ticks(ticks: u64, scale: u64) -> u64 {
     u64::try_from((u128::from(ticks) * u128::from(scale)) >> 32).unwrap_or(u64::MAX)
@@ -64,7 +65,7 @@ fn scale_ticks(ticks: u64, scale: u64) -> u64 {
 #[derive(Debug)]
 enum Source {
     /// The TSC: `ns = (tsc - origin) * scale / 2^32`.
-    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri)))]
     Tsc { origin: u64, scale: u64 },
     /// `Instant`, relative to the origin.
     Instant(Instant),
@@ -75,7 +76,7 @@ static SOURCE: OnceLock<Source> = OnceLock::new();
 impl Source {
     #[cold]
     fn detect() -> Source {
-        #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+        #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri)))]
         if let Some(tsc) = tsc::calibrate() {
             return tsc;
         }
@@ -89,7 +90,7 @@ pub(crate) fn uses_tsc() -> bool {
     !matches!(SOURCE.get_or_init(Source::detect), Source::Instant(_))
 }
 
-#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri)))]
 mod tsc {
     use super::{Source, CALIBRATION};
     use std::time::Instant;
@@ -166,7 +167,7 @@ mod tests {
         assert_eq!(saturating_nanos(Duration::MAX), u64::MAX);
     }
 
-    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom)))]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(loom), not(miri)))]
     #[test]
     fn tsc_scaling_saturates_instead_of_wrapping() {
         assert_eq!(scale_ticks(3, 1 << 32), 3);

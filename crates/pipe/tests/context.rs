@@ -11,6 +11,9 @@ use gosync_context::{
 use gosync_core::clock::FakeClock;
 use gosync_pipe::{pipe, ClosedPipe};
 
+/// A hang guard only (Miri runs ~1000x slower).
+const HANG: Duration = Duration::from_secs(if cfg!(miri) { 600 } else { 10 });
+
 /// The context error inside an `io::Error` from a context call.
 fn ctx_error(err: &io::Error) -> Option<Error> {
     err.get_ref()?.downcast_ref::<Error>().copied()
@@ -19,7 +22,7 @@ fn ctx_error(err: &io::Error) -> Option<Error> {
 /// Spins (yielding) until a call has armed its wake-up hook on `ctx`, i.e. it is about
 /// to park or parked. A generous hang guard only.
 fn until_parked(ctx: &Context) {
-    let give_up = Instant::now() + Duration::from_secs(10);
+    let give_up = Instant::now() + HANG;
     while ctx.registrations() == 0 {
         assert!(Instant::now() < give_up, "the call never parked");
         thread::yield_now();
@@ -28,7 +31,7 @@ fn until_parked(ctx: &Context) {
 
 /// Spins until a write is offered to readers (the reader's `Debug` shows it).
 fn until_write_pending(r: &gosync_pipe::PipeReader) {
-    let give_up = Instant::now() + Duration::from_secs(10);
+    let give_up = Instant::now() + HANG;
     while !format!("{r:?}").contains("write_pending: true") {
         assert!(Instant::now() < give_up, "no write was offered");
         thread::yield_now();
@@ -87,7 +90,7 @@ fn deadline_is_timed_out_with_the_context_error_inside() {
         let t = s.spawn(|| r.read_context(&mut [0; 8], &ctx));
         until_parked(&ctx);
         // The context's timer thread sleeps on the fake clock until the deadline.
-        assert!(fake.block_until_waiters(1, Duration::from_secs(10)));
+        assert!(fake.block_until_waiters(1, HANG));
         fake.advance(Duration::from_secs(30));
         let err = t.join().unwrap().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut);
@@ -229,7 +232,9 @@ fn adapters_are_not_retried_after_a_cancel() {
 fn io_copy_through_the_adapters() {
     let (r, w) = pipe();
     let ctx = background();
-    let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+    // Under Miri still more than one of `io::copy`'s 8 KiB chunks.
+    const LEN: u32 = if cfg!(miri) { 20_000 } else { 100_000 };
+    let data: Vec<u8> = (0..LEN).map(|i| i as u8).collect();
     thread::scope(|s| {
         s.spawn(|| {
             let mut src = &data[..];
@@ -247,7 +252,8 @@ fn io_copy_through_the_adapters() {
 /// write reports is exactly what the reader got, and nothing is left registered.
 #[test]
 fn write_racing_cancel_delivers_exactly_the_reported_count() {
-    for _ in 0..200 {
+    const ROUNDS: usize = if cfg!(miri) { 50 } else { 200 };
+    for _ in 0..ROUNDS {
         let (r, w) = pipe();
         let (ctx, cancel) = with_cancel(&background());
         let (n, got) = thread::scope(|s| {

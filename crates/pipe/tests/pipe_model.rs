@@ -27,7 +27,8 @@ fn write_op() -> impl Strategy<Value = WriteOp> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    // Each case runs a writer thread: a few cases under Miri.
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 8 } else { 128 }))]
 
     #[test]
     fn bytes_out_equal_bytes_in(

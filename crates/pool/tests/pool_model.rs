@@ -248,7 +248,7 @@ fn run(ops: Vec<Op>, capacity: usize, burst: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 8 } else { 256 }))]
 
     #[test]
     fn pool_matches_the_model(
