@@ -11,8 +11,12 @@
 #        CRATES="gosync-pipe" ci/miri.sh miri
 #
 # Under Miri, `cfg(miri)` scales the big loops down and skips (with the reason, via
-# `#[cfg_attr(miri, ignore = "...")]`) the few tests Miri cannot run; the pool reads a
-# simulated CPU id (Miri can run neither the rseq read nor `sched_getcpu`).
+# `#[cfg_attr(miri, ignore = "...")]`) the few tests Miri cannot run (those that start
+# the context crate's process-wide timer thread: Miri fails a run that leaves a thread
+# behind, unless -Zmiri-ignore-leaks also turns the leak check off); the pool reads a
+# simulated CPU id (Miri can run neither the rseq read nor `sched_getcpu`) and
+# `Clock::nanos` reads `Instant` (no `cpuid`/`rdtsc` under Miri). Expected noise: one
+# "integer-to-pointer cast" warning per test binary, from parking_lot_core's word lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

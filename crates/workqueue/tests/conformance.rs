@@ -24,8 +24,8 @@ use recorder::{provider, Recorder};
 
 const MS: Duration = Duration::from_millis(1);
 const SEC: Duration = Duration::from_secs(1);
-/// Real-time hang guard.
-const HANG: Duration = Duration::from_secs(20);
+/// Real-time hang guard (Miri runs ~1000x slower).
+const HANG: Duration = Duration::from_secs(if cfg!(miri) { 600 } else { 20 });
 
 /// Polls `cond` (real time) until it holds; fails after the hang guard.
 fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
@@ -63,7 +63,8 @@ fn basic() {
             .map(|i| {
                 let q = q.clone();
                 thread::spawn(move || {
-                    for j in 0..50 {
+                    // Under Miri 3 keys each (still overlapping between producers).
+                    for j in 0..if cfg!(miri) { 3 } else { 50 } {
                         q.add(format!("{}", (i * 50 + j) % 200));
                     }
                 })
@@ -370,18 +371,19 @@ fn copy_shifting() {
 /// become ready and are handed out once each.
 #[test]
 fn delaying_queue_many_add_after() {
+    const N: u32 = if cfg!(miri) { 200 } else { 2000 };
     let (fake, q) = fake_queue();
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for n in 0..2000u32 {
+    for n in 0..N {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         q.add_after(n, Duration::from_nanos(x % (600 * 1_000_000_000)));
     }
     fake.advance(SEC * 660);
-    eventually("all ready", || q.len() == 2000);
-    let mut seen = vec![false; 2000];
-    for _ in 0..2000 {
+    eventually("all ready", || q.len() == N as usize);
+    let mut seen = vec![false; N as usize];
+    for _ in 0..N {
         let n = q.get_detached().unwrap();
         assert!(!std::mem::replace(&mut seen[n as usize], true));
     }
@@ -720,8 +722,9 @@ fn pq_fifo_when_priority_changes() {
 fn pq_returns_many_items() {
     let fake = FakeClock::new();
     let q: PriorityQueue<u32> = Queue::builder().clock(fake.clock()).build_priority();
+    const N: u32 = if cfg!(miri) { 200 } else { 2000 };
     let mut x: u32 = 12345;
-    for i in 0..2000 {
+    for i in 0..N {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
         let rn = (x >> 16) % 100;
         if rn < 10 {
@@ -731,7 +734,7 @@ fn pq_returns_many_items() {
         }
     }
     fake.advance(MS * 10);
-    eventually("all ready", || q.len() == 2000);
+    eventually("all ready", || q.len() == N as usize);
     let workers: Vec<_> = (0..8)
         .map(|_| {
             let q = q.clone();
@@ -746,7 +749,7 @@ fn pq_returns_many_items() {
         })
         .collect();
     let total: u32 = workers.into_iter().map(join_within).sum();
-    assert_eq!(total, 2000);
+    assert_eq!(total, N);
 }
 
 /// Mirrors `TestHighPriorityItemsAreReturnedBeforeLowPriorityItemMultipleTimes` for
@@ -763,7 +766,7 @@ fn pq_high_priority_first_fifo_within() {
             .metrics_provider(provider(&v))
             .build_priority();
         let prios = [10, 5, 0, -5, -10];
-        const N: u32 = 200;
+        const N: u32 = if cfg!(miri) { 20 } else { 200 };
         for i in 0..N {
             for p in prios {
                 q.add_with_opts((p, i), prio(p).after(after));

@@ -21,7 +21,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 8 } else { 512 }, ..ProptestConfig::default() })]
     #[test]
     fn queue_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
         let mut h = Harness::new();
