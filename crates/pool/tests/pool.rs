@@ -613,8 +613,11 @@ fn owned_guards_move_into_threads() {
     for h in handles {
         h.join().unwrap();
     }
+    // A thread may give its object back before the next `get_owned`: between 1 and 4
+    // objects were built, and every one is idle again.
     let s = pool.stats();
-    assert_eq!((s.created, s.idle), (4, 4), "{s:?}");
+    assert!((1..=4).contains(&s.created), "{s:?}");
+    assert_eq!(s.idle, s.created, "{s:?}");
     let kept = gosync_pool::OwnedPoolGuard::into_inner(pool.get_owned());
     assert_eq!(kept.len(), 8);
     assert_eq!(Arc::strong_count(&pool), 1, "into_inner drops its Arc");
