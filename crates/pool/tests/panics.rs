@@ -77,6 +77,12 @@ impl Drop for Obj {
     }
 }
 
+/// A builder of pools of `Obj`s counted in `census` (each test adds its settings).
+fn objects(census: &Arc<Census>) -> gosync_pool::Builder<Obj> {
+    let census = Arc::clone(census);
+    Pool::builder(move || Obj::new(&census))
+}
+
 /// The reset hook of these tests: panics on a marked object.
 fn reset(o: &mut Obj) {
     if o.panic_on_reset {
@@ -151,13 +157,7 @@ fn constructor_panic_on_the_nth_call_leaves_nothing_behind() {
 fn reset_panic_in_an_in_slot_guard_drops_the_object_and_frees_the_slot() {
     pin_to_one_cpu();
     let census = Arc::new(Census::default());
-    let pool = Pool::builder({
-        let census = Arc::clone(&census);
-        move || Obj::new(&census)
-    })
-    .per_cpu_capacity(1)
-    .reset(reset)
-    .build();
+    let pool = objects(&census).per_cpu_capacity(1).reset(reset).build();
     let mut g = pool.get();
     assert!(in_slot(&g));
     g.panic_on_reset = true;
@@ -182,13 +182,7 @@ fn reset_panic_in_an_in_slot_guard_drops_the_object_and_frees_the_slot() {
 fn reset_panic_in_an_owned_guard_or_put_drops_the_object_and_touches_no_slot() {
     pin_to_one_cpu();
     let census = Arc::new(Census::default());
-    let pool = Pool::builder({
-        let census = Arc::clone(&census);
-        move || Obj::new(&census)
-    })
-    .per_cpu_capacity(1)
-    .reset(reset)
-    .build();
+    let pool = objects(&census).per_cpu_capacity(1).reset(reset).build();
     let held = pool.get();
     let mut owned = pool.get();
     assert!(in_slot(&held) && !in_slot(&owned));
@@ -217,14 +211,11 @@ fn reset_panic_in_an_owned_guard_or_put_drops_the_object_and_touches_no_slot() {
 fn drop_panic_of_an_object_returned_to_a_full_shard() {
     pin_to_one_cpu();
     let census = Arc::new(Census::default());
-    let pool = Pool::builder({
-        let census = Arc::clone(&census);
-        move || Obj::new(&census)
-    })
-    .per_cpu_capacity(1)
-    .burst_capacity(0) // the drop-on-full path
-    .reset(reset)
-    .build();
+    let pool = objects(&census)
+        .per_cpu_capacity(1)
+        .burst_capacity(0) // the drop-on-full path
+        .reset(reset)
+        .build();
     let (a, mut b) = (pool.take(), pool.take());
     pool.put(a); // the CPU's only slot
     b.panic_on_drop = true;
@@ -254,12 +245,7 @@ fn drop_panic_of_an_object_returned_to_a_full_shard() {
 fn drop_panic_in_trim_stops_that_trim_only() {
     pin_to_one_cpu();
     let census = Arc::new(Census::default());
-    let pool = Pool::builder({
-        let census = Arc::clone(&census);
-        move || Obj::new(&census)
-    })
-    .per_cpu_capacity(3)
-    .build();
+    let pool = objects(&census).per_cpu_capacity(3).build();
     let objs: Vec<_> = (0..3).map(|_| pool.take()).collect();
     for mut o in objs {
         o.panic_on_drop = o.id != 1;
@@ -291,15 +277,12 @@ fn drop_panic_in_an_automatic_trim_propagates_out_of_the_call_that_ran_it() {
     let fake = FakeClock::new();
     let census = Arc::new(Census::default());
     let pool = Arc::new(
-        Pool::builder({
-            let census = Arc::clone(&census);
-            move || Obj::new(&census)
-        })
-        .per_cpu_capacity(2)
-        .burst_capacity(0) // the drop-on-full path
-        .auto_trim(Duration::from_secs(1))
-        .clock(fake.clock())
-        .build(),
+        objects(&census)
+            .per_cpu_capacity(2)
+            .burst_capacity(0) // the drop-on-full path
+            .auto_trim(Duration::from_secs(1))
+            .clock(fake.clock())
+            .build(),
     );
     // A fresh thread, so that its 256th `get` is the one that checks the clock.
     let h = {
@@ -408,14 +391,11 @@ fn drop_panic_when_the_pool_is_dropped_still_drops_everything_else() {
 fn panic_while_holding_guards_returns_the_objects() {
     pin_to_one_cpu();
     let census = Arc::new(Census::default());
-    let pool = Pool::builder({
-        let census = Arc::clone(&census);
-        move || Obj::new(&census)
-    })
-    .per_cpu_capacity(1)
-    .burst_capacity(0) // the drop-on-full path
-    .reset(|o| o.panic_on_drop = false)
-    .build();
+    let pool = objects(&census)
+        .per_cpu_capacity(1)
+        .burst_capacity(0) // the drop-on-full path
+        .reset(|o| o.panic_on_drop = false)
+        .build();
     let r = catch_unwind(AssertUnwindSafe(|| {
         let mut a = pool.get();
         let mut b = pool.get();
@@ -589,12 +569,7 @@ fn drop_panic_after_a_reset_panic_aborts() {
 fn drop_panic_in_a_burst_trim_leaves_the_store_consistent() {
     pin_to_one_cpu();
     let census = Arc::new(Census::default());
-    let pool = Pool::builder({
-        let census = Arc::clone(&census);
-        move || Obj::new(&census)
-    })
-    .per_cpu_capacity(1)
-    .build();
+    let pool = objects(&census).per_cpu_capacity(1).build();
     let mut objs: Vec<_> = (0..7).map(|_| pool.take()).collect();
     let fresh = objs.pop().expect("seven");
     for mut o in objs {
