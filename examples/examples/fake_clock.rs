@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -127,10 +127,7 @@ impl Checks {
 }
 
 fn next(rx: &Receiver<Attempt>) -> Option<Attempt> {
-    match rx.recv_timeout(HANG) {
-        Ok(a) => Some(a),
-        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-    }
+    rx.recv_timeout(HANG).ok() // `None` on a hang: the check fails
 }
 
 fn main() {
@@ -197,7 +194,7 @@ fn main() {
         // Had it fired, the item would be out of the waiting set before the delay
         // thread waits again; once it waits for `due` again, the state is settled.
         let rewaiting = fake.block_until_waiter_at(due, HANG);
-        let early = rx.try_recv().is_ok() || ctl.queue.len() != 0 || ctl.queue.waiting_len() != 1;
+        let early = rx.try_recv().is_ok() || !ctl.queue.is_empty() || ctl.queue.waiting_len() != 1;
         fake.advance(Duration::from_nanos(1));
         let attempt = next(&rx);
         c.check(

@@ -173,7 +173,7 @@ fn backoff_part(
         // Equal jitter: at least half the un-jittered delay, never more than it (plus
         // scheduling, which only makes the gap longer).
         let d = backoff_delay(initial, cap, step as u32);
-        w[1] - w[0] >= d.div_ceil_half()
+        w[1] - w[0] >= half_up(d)
     });
     c.check(
         result.is_ok() == expect_ok && attempts.len() as u32 == failures.min(max_steps) + 1 && gaps_ok,
@@ -209,7 +209,7 @@ fn backoff_part(
         Err(FetchError::Unavailable)
     });
     let least: Duration = (0..max_steps)
-        .map(|s| backoff_delay(initial, cap, s).div_ceil_half())
+        .map(|s| half_up(backoff_delay(initial, cap, s)))
         .sum();
     c.check(
         calls == max_steps + 1 && result == Err(FetchError::Unavailable) && start.elapsed() >= least,
@@ -221,15 +221,8 @@ fn backoff_part(
 }
 
 /// Half a duration, rounded up (the least an equally-jittered delay can be).
-trait HalfUp {
-    fn div_ceil_half(self) -> Duration;
-}
-
-impl HalfUp for Duration {
-    fn div_ceil_half(self) -> Duration {
-        let ns = self.as_nanos();
-        Duration::from_nanos(((ns + 1) / 2) as u64)
-    }
+fn half_up(d: Duration) -> Duration {
+    Duration::from_nanos(u64::try_from(d.as_nanos().div_ceil(2)).unwrap_or(u64::MAX))
 }
 
 /// What one item went through under one limiter.
