@@ -613,28 +613,31 @@ fn status_line(
     tty: bool,
 ) -> String {
     let n = &shared.n;
-    let elapsed = started.elapsed();
-    let counts = format!(
-        "{rate:>7.0} items/s  depth {:>4}  waiting {:>3}  in flight {}/{}  retries {:>5}  given up {:>3}",
-        queue.len(),
-        queue.waiting_len(),
-        n.in_flight.load(RELAXED),
-        shared.cfg.workers,
-        n.retries.load(RELAXED),
-        n.given_up.load(RELAXED),
-    );
+    let elapsed = started.elapsed().as_secs_f64();
+    let (depth, in_flight, workers) = (queue.len(), n.in_flight.load(RELAXED), shared.cfg.workers);
+    let retries = n.retries.load(RELAXED);
     if tty {
-        let frac = (elapsed.as_secs_f64() / shared.cfg.duration.as_secs_f64().max(1e-9)).min(1.0);
-        let width = 24;
+        // A bar over the run time, then the numbers that move; one terminal row, so the
+        // carriage return redraws it in place.
+        let frac = (elapsed / shared.cfg.duration.as_secs_f64().max(1e-9)).min(1.0);
+        let width = 16;
         let fill = (frac * width as f64) as usize;
-        format!(
-            "\r\x1b[2K[{}{}] {:>5.1}s {phase:<9} {counts}",
-            "#".repeat(fill),
-            "-".repeat(width - fill),
-            elapsed.as_secs_f64()
-        )
+        let bar = if phase == "draining" {
+            format!("{:-^width$}", " draining ")
+        } else {
+            format!("{}{}", "#".repeat(fill), "-".repeat(width - fill))
+        };
+        let mut line = format!(
+            "[{bar}] {elapsed:>5.1}s {rate:>6.0} items/s  depth {depth:>4}  in flight {in_flight}/{workers}  retries {retries}"
+        );
+        line.truncate(signal::terminal_width().unwrap_or(80).saturating_sub(1));
+        format!("\r\x1b[2K{line}")
     } else {
-        format!("[{:>6.1}s] {phase:<9} {counts}", elapsed.as_secs_f64())
+        format!(
+            "[{elapsed:>6.1}s] {phase:<9} {rate:>6.0} items/s  depth {depth:>4}  waiting {:>3}  in flight {in_flight}/{workers}  retries {retries:>5}  given up {:>3}",
+            queue.waiting_len(),
+            n.given_up.load(RELAXED),
+        )
     }
 }
 
@@ -1072,7 +1075,8 @@ fn prometheus(name: &str, m: &MetricsSnapshot) -> String {
 // Ctrl-C
 
 /// Ctrl-C without a dependency: a `sigaction` handler that writes one byte to a pipe
-/// (async-signal-safe), and a thread blocked reading it that runs the callback.
+/// (async-signal-safe), and a thread blocked reading it that runs the callback. Also the
+/// terminal's width, for the status line.
 #[cfg(unix)]
 mod signal {
     use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
@@ -1098,6 +1102,16 @@ mod signal {
                 *libc::__errno_location() = saved
             };
         }
+    }
+
+    /// The terminal's width in columns, if stdout is a terminal that reports one.
+    pub(crate) fn terminal_width() -> Option<usize> {
+        // SAFETY: a zeroed winsize is valid; TIOCGWINSZ writes one into it, and fails
+        // harmlessly (returns -1) when stdout is not a terminal.
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; `ws` outlives the call.
+        let r = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+        (r == 0 && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
     }
 
     /// Stops watching when dropped (the handler is reset to the default).
@@ -1184,6 +1198,11 @@ mod signal {
 
 #[cfg(not(unix))]
 mod signal {
+    /// Unknown off Unix: the status line assumes 80 columns.
+    pub(crate) fn terminal_width() -> Option<usize> {
+        None
+    }
+
     /// No handler off Unix: Ctrl-C terminates the process.
     pub(crate) fn on_interrupt(_f: impl FnMut(u32) + Send + 'static) -> Option<()> {
         None
