@@ -511,6 +511,8 @@ fn worker(shared: &Shared, queue: &WorkQueue, pool: &Pool<Vec<u8>>, wire: &PipeW
     while let Some(item) = queue.get() {
         let key = *item;
         let started = shared.clock.now();
+        // Acquire pairs with the Release that cleared the flag at the end of the key's
+        // previous reconcile (the queue's lock orders them too; the check relies on neither).
         if shared.busy[key as usize].swap(true, Ordering::Acquire) {
             n.overlaps.fetch_add(1, RELAXED); // another worker holds this key
         }
@@ -595,7 +597,7 @@ fn worker(shared: &Shared, queue: &WorkQueue, pool: &Pool<Vec<u8>>, wire: &PipeW
             let mut st = shared.key(key);
             st.finished = Some((st.seq, st.adds_in_progress > 0));
         }
-        shared.busy[key as usize].store(false, Ordering::Release);
+        shared.busy[key as usize].store(false, Ordering::Release); // pairs with the swap above
         n.in_flight.fetch_sub(1, RELAXED);
         drop(item); // done: the key can be handed out again
     }
