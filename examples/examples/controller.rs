@@ -229,6 +229,8 @@ struct Counters {
     bytes_sent: AtomicU64,
     checksum_sent: AtomicU64,
     send_errors: AtomicU64,
+    /// A second Ctrl-C shut the queue down without the drain.
+    hard_stop: AtomicBool,
 }
 
 struct Shared {
@@ -686,12 +688,14 @@ fn run(cfg: Config) -> bool {
         with_timeout_cause(&interrupt, cfg.duration, Stop("run time over"));
     let ctrl_c = {
         let queue = queue.clone();
+        let shared_for_signal = shared.clone();
         signal::on_interrupt(move |count| {
             if count == 1 {
                 eprintln!("\ninterrupted: the informer stops, the queue drains (Ctrl-C again to stop at once)");
                 interrupt_cancel.cancel(Stop("interrupted (Ctrl-C)"));
             } else {
                 eprintln!("\ninterrupted again: shutting the queue down now");
+                shared_for_signal.n.hard_stop.store(true, RELAXED);
                 queue.shut_down();
             }
         })
@@ -864,6 +868,12 @@ fn report(
         server.same_version
     );
     println!("  wall time     {}", fmt_duration(elapsed));
+    if n.hard_stop.load(RELAXED) {
+        println!(
+            "  note          a second Ctrl-C shut the queue down without the drain: the retries \
+             still waiting were dropped, so objects may be out of sync"
+        );
+    }
 
     let mut checks: Vec<(bool, String)> = Vec::new();
 
