@@ -122,6 +122,47 @@ impl Semaphore {
         self.size
     }
 
+    /// The weight free now (`size` minus the weight held): a snapshot that other
+    /// threads may change at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Semaphore;
+    ///
+    /// let sem = Semaphore::new(5);
+    /// sem.acquire(2);
+    /// assert_eq!(sem.available(), 3);
+    /// # sem.release(2);
+    /// ```
+    pub fn available(&self) -> u64 {
+        self.size - self.state.lock().cur
+    }
+
+    /// The number of acquirers queued (blocked in `acquire` or `acquire_context`): a
+    /// snapshot that other threads may change at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Semaphore;
+    ///
+    /// let sem = Semaphore::new(1);
+    /// sem.acquire(1);
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| sem.acquire(1));
+    ///     while sem.waiters() == 0 {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     sem.release(1); // hands the weight to the waiter
+    /// });
+    /// assert_eq!(sem.waiters(), 0);
+    /// # sem.release(1);
+    /// ```
+    pub fn waiters(&self) -> usize {
+        self.state.lock().waiters.len()
+    }
+
     /// Acquires weight `n`, blocking until it is free and every earlier waiter has been
     /// served (Go's `Acquire` with a context that is never done).
     ///

@@ -261,6 +261,26 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
         self.calls.lock().contains_key(key)
     }
 
+    /// The number of callers that joined the call in flight for `key` and wait for its
+    /// value (Go's `dups`), or `None` if no call for `key` is in flight: a snapshot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::singleflight::Group;
+    ///
+    /// let group = Group::new();
+    /// let (_, shared) = group.run("k", || {
+    ///     assert_eq!(group.followers(&"k"), Some(0)); // only the leader so far
+    /// });
+    /// assert!(!shared);
+    /// assert_eq!(group.followers(&"k"), None);
+    /// ```
+    pub fn followers(&self, key: &K) -> Option<usize> {
+        // Relaxed: read under the map lock that orders every increment (invariant 1).
+        self.calls.lock().get(key).map(|c| c.dups.load(Relaxed))
+    }
+
     /// Whether no call is in flight.
     ///
     /// # Examples
