@@ -12,15 +12,15 @@
 //!    not fit (`size - cur < head.n`): `notify_waiters` restores it (Go's invariant;
 //!    a cancelled head must run it, since the waiters behind it may now fit).
 //!
-//! A waiter parks its own thread (per-waiter parking, no shared condition variable): a
-//! grant wakes exactly the threads it granted, in queue order.
+//! A waiter sleeps on its own lock and condition variable (per-waiter parking, no shared
+//! condition variable): a grant wakes exactly the threads it granted, in queue order.
+//! Lock order: the semaphore's lock before a waiter's.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use gosync_context::{Context, Error};
-use gosync_core::sync::atomic::{AtomicU8, Ordering::*};
-use gosync_core::sync::{thread, Arc, Mutex};
+use gosync_core::sync::{Arc, Condvar, Mutex};
 
 /// A weighted semaphore (Go's `golang.org/x/sync/semaphore.Weighted`).
 ///
@@ -71,12 +71,13 @@ struct Entry {
     waiter: Arc<Waiter>,
 }
 
-/// One parked acquirer.
+/// One blocked acquirer: its own lock and condition variable, so a grant wakes exactly
+/// the threads it granted (per-waiter parking; no shared condition variable, no herd).
 struct Waiter {
     /// `GRANTED` (set under the semaphore's lock) and `CANCELLED` (set by the context's
     /// hook) bits.
-    flags: AtomicU8,
-    thread: thread::Thread,
+    flags: Mutex<u8>,
+    woken: Condvar,
 }
 
 const GRANTED: u8 = 1;
@@ -84,10 +85,17 @@ const CANCELLED: u8 = 2;
 
 impl Waiter {
     fn wake(&self, flag: u8) {
-        // Release pairs with the Acquire load in `Semaphore::wait`: a granted waiter
-        // sees everything the releaser did before `release` (it holds the weight now).
-        self.flags.fetch_or(flag, Release);
-        self.thread.unpark();
+        let mut flags = self.flags.lock();
+        *flags |= flag;
+        // Notified under the waiter's lock: the waiter checks its flags under the same
+        // lock before it sleeps, so the wake-up cannot fall between its check and its
+        // sleep.
+        self.woken.notify_one();
+        drop(flags);
+    }
+
+    fn flags(&self) -> u8 {
+        *self.flags.lock()
     }
 }
 
@@ -250,8 +258,8 @@ impl Semaphore {
             return Err(ctx.err().unwrap_or(Error::Canceled));
         }
         let waiter = Arc::new(Waiter {
-            flags: AtomicU8::new(0),
-            thread: thread::current(),
+            flags: Mutex::new(0),
+            woken: Condvar::new(),
         });
         let id = st.next_id;
         st.next_id += 1;
@@ -278,13 +286,12 @@ impl Semaphore {
             let waiter = Arc::clone(waiter);
             ctx.on_cancel(move || waiter.wake(CANCELLED))
         });
-        let flags = loop {
-            // Acquire pairs with the Release in `Waiter::wake`.
-            let flags = waiter.flags.load(Acquire);
-            if flags != 0 {
-                break flags;
+        let flags = {
+            let mut flags = waiter.flags.lock();
+            while *flags == 0 {
+                waiter.woken.wait(&mut flags);
             }
-            thread::park();
+            *flags
         };
         drop(hook);
         let ctx_err = ctx.and_then(Context::err);
@@ -301,8 +308,8 @@ impl Semaphore {
         }
         // Cancelled before we saw a grant; a grant may still have raced in.
         let mut st = self.state.lock();
-        // Relaxed: GRANTED is only set under the lock we hold.
-        if waiter.flags.load(Relaxed) & GRANTED != 0 {
+        // GRANTED is only set under the semaphore's lock, which we hold: this is exact.
+        if waiter.flags() & GRANTED != 0 {
             // Granted after the cancellation: pretend it did not happen.
             st.cur -= n;
             self.notify_waiters(&mut st);
