@@ -2,6 +2,10 @@
 //!
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo
 //! test --release -p gosync-errgroup --test loom_errgroup`.
+//!
+//! Shown able to fail: giving the slot back before recording the error makes
+//! `loom_first_error_vs_limit_vs_wait` see `Err(E(2))`; marking the task done before
+//! recording the error makes both models fail (`wait` returns before the error lands).
 #![cfg(loom)]
 
 use gosync_context::background;

@@ -3,6 +3,11 @@
 //!
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo
 //! test --release -p gosync-errgroup --test loom_semaphore`.
+//!
+//! Shown able to fail: not putting back the weight of a grant that crossed a cancel
+//! deadlocks `loom_cancel_races_release_then_acquire_again`; dropping the
+//! `notify_waiters` after a cancelled head deadlocks
+//! `loom_cancelled_head_wakes_the_waiter_behind`.
 #![cfg(loom)]
 
 use gosync_context::{background, with_cancel, Error};

@@ -2,6 +2,10 @@
 //!
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo
 //! test --release -p gosync-errgroup --test loom_singleflight`.
+//!
+//! Shown able to fail: reading the followers count before taking the map lock (so a
+//! follower can join between the read and the key's removal) deadlocks both models (the
+//! leader takes its unshared value back while a follower waits for it).
 #![cfg(loom)]
 
 use gosync_errgroup::singleflight::Group;
