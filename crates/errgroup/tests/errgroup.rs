@@ -31,7 +31,9 @@ const DOOM: TestErr = TestErr("group_test: doomed");
 fn example_group_parallel() {
     fn google(query: &str) -> Result<Vec<String>, TestErr> {
         let (g, _ctx) = Group::with_context(&background());
-        let results: Vec<_> = (0..3).map(|_| Arc::new(std::sync::Mutex::new(String::new()))).collect();
+        let results: Vec<_> = (0..3)
+            .map(|_| Arc::new(std::sync::Mutex::new(String::new())))
+            .collect();
         for (kind, slot) in ["web", "image", "video"].into_iter().zip(&results) {
             let (slot, query) = (Arc::clone(slot), query.to_owned());
             g.go(move || {
@@ -44,7 +46,11 @@ fn example_group_parallel() {
     }
     assert_eq!(
         google("golang").unwrap(),
-        [r#"web result for "golang""#, r#"image result for "golang""#, r#"video result for "golang""#]
+        [
+            r#"web result for "golang""#,
+            r#"image result for "golang""#,
+            r#"video result for "golang""#
+        ]
     );
 }
 
@@ -68,7 +74,11 @@ fn zero_group() {
                 let err = err.clone();
                 move || err.map_or(Ok(()), Err)
             });
-            assert_eq!(g.wait(), err_of(err.clone()), "after go for {err:?} in {errs:?}");
+            assert_eq!(
+                g.wait(),
+                err_of(err.clone()),
+                "after go for {err:?} in {errs:?}"
+            );
         }
     }
 
@@ -123,15 +133,24 @@ fn try_go() {
     let (tx, rx) = mpsc::sync_channel::<()>(0);
     let task = |tx: mpsc::SyncSender<()>| move || Ok(tx.send(()).unwrap());
     for i in 0..n {
-        assert!(g.try_go(task(tx.clone())), "TryGo should succeed but got fail at {i}-th call");
+        assert!(
+            g.try_go(task(tx.clone())),
+            "TryGo should succeed but got fail at {i}-th call"
+        );
     }
-    assert!(!g.try_go(task(tx.clone())), "TryGo is expected to fail but succeeded");
+    assert!(
+        !g.try_go(task(tx.clone())),
+        "TryGo is expected to fail but succeeded"
+    );
     for _ in 0..n {
         rx.recv().unwrap();
     }
     g.wait().unwrap();
 
-    assert!(g.try_go(task(tx.clone())), "TryGo should succeed after all goroutines");
+    assert!(
+        g.try_go(task(tx.clone())),
+        "TryGo should succeed after all goroutines"
+    );
     rx.recv().unwrap();
     g.wait().unwrap();
 
@@ -145,7 +164,10 @@ fn try_go() {
     // Block all calls.
     g.set_limit(0);
     for _ in 0..1 << 10 {
-        assert!(!g.try_go(task(tx.clone())), "TryGo should fail but succeeded");
+        assert!(
+            !g.try_go(task(tx.clone())),
+            "TryGo should fail but succeeded"
+        );
     }
     g.wait().unwrap();
 }
@@ -319,7 +341,10 @@ fn task_panic_is_resumed_by_wait_after_all_tasks() {
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"task exploded"));
     assert_eq!(others_ran.load(Ordering::SeqCst), 3);
     let cause = ctx.cause().unwrap();
-    assert_eq!(cause.downcast_ref::<TaskPanicked>().unwrap().message(), "task exploded");
+    assert_eq!(
+        cause.downcast_ref::<TaskPanicked>().unwrap().message(),
+        "task exploded"
+    );
     // The round is over: the group is usable again, and the panic was handed over.
     assert!(g.try_go(|| Ok(())));
     assert_eq!(g.wait(), Ok(()));
@@ -357,7 +382,11 @@ fn panicking_error_clone_is_a_task_panic() {
     g.go(|| Err(BadClone));
     let payload = catch_unwind(AssertUnwindSafe(|| g.wait())).unwrap_err();
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"clone failed"));
-    assert!(ctx.cause().unwrap().downcast_ref::<TaskPanicked>().is_some());
+    assert!(ctx
+        .cause()
+        .unwrap()
+        .downcast_ref::<TaskPanicked>()
+        .is_some());
 }
 
 /// Scoped tasks borrow from the stack; a panicking scoped task is resumed by `wait`
@@ -415,7 +444,11 @@ fn tasks_start_more_tasks_through_a_clone() {
         g.go(move || {
             count.fetch_add(1, Ordering::SeqCst);
             if depth == 0 {
-                return if count.load(Ordering::SeqCst) > 0 { Ok(()) } else { Err(0) };
+                return if count.load(Ordering::SeqCst) > 0 {
+                    Ok(())
+                } else {
+                    Err(0)
+                };
             }
             spawn_tree(&child, depth - 1, &count);
             spawn_tree(&child, depth - 1, &count);

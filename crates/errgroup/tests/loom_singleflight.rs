@@ -26,7 +26,10 @@ fn loom_leader_finishes_while_a_follower_joins() {
         let mine = g.run(0, || 1);
         let other = other.join().unwrap();
         if mine.0 == other.0 {
-            assert!(mine.1 && other.1, "a shared value reported unshared: {mine:?} {other:?}");
+            assert!(
+                mine.1 && other.1,
+                "a shared value reported unshared: {mine:?} {other:?}"
+            );
         } else {
             assert_eq!((mine, other), ((1, false), (2, false)));
         }

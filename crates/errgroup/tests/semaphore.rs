@@ -35,7 +35,9 @@ fn hammer_weighted(sem: &Semaphore, n: u64, loops: usize) {
 /// Go's TestWeighted: threads of weights 0..n hammer a semaphore of size n.
 #[test]
 fn weighted() {
-    let n = std::thread::available_parallelism().map_or(4, |n| n.get()).max(4);
+    let n = std::thread::available_parallelism()
+        .map_or(4, |n| n.get())
+        .max(4);
     let sem = Semaphore::new(n as u64);
     std::thread::scope(|s| {
         for i in 0..n {
@@ -51,7 +53,10 @@ fn weighted() {
 fn weighted_panic() {
     let w = Semaphore::new(1);
     let err = catch_unwind(AssertUnwindSafe(|| w.release(1))).unwrap_err();
-    assert_eq!(err.downcast_ref::<String>().unwrap(), "semaphore: released more than held");
+    assert_eq!(
+        err.downcast_ref::<String>().unwrap(),
+        "semaphore: released more than held"
+    );
     assert_eq!(w.available(), 1);
     w.acquire(1);
     assert!(catch_unwind(AssertUnwindSafe(|| w.release(2))).is_err());
@@ -127,7 +132,9 @@ fn weighted_doesnt_block_if_too_big() {
 /// though small holders keep releasing and re-acquiring.
 #[test]
 fn large_acquire_doesnt_starve() {
-    let n = std::thread::available_parallelism().map_or(4, |n| n.get()).max(2) as u64;
+    let n = std::thread::available_parallelism()
+        .map_or(4, |n| n.get())
+        .max(2) as u64;
     let sem = Semaphore::new(n);
     let running = AtomicBool::new(true);
     std::thread::scope(|s| {
@@ -185,7 +192,10 @@ fn weighted_acquire_canceled() {
         assert_eq!(sem.acquire_context(&ctx, 2), Err(Error::Canceled));
         other.join().unwrap();
     });
-    assert!(sem.try_acquire(2), "TryAcquire after canceled Acquire failed");
+    assert!(
+        sem.try_acquire(2),
+        "TryAcquire after canceled Acquire failed"
+    );
     sem.release(2);
     assert_eq!(sem.acquire_context(&ctx, 1), Err(Error::Canceled));
     assert_eq!(sem.available(), 2);
@@ -253,7 +263,10 @@ fn waiter_gives_up_then_acquires_again() {
 fn acquire_more_than_size_panics_without_context() {
     let sem = Semaphore::new(2);
     let err = catch_unwind(AssertUnwindSafe(|| sem.acquire(3))).unwrap_err();
-    assert!(err.downcast_ref::<String>().unwrap().contains("exceeds the size 2"));
+    assert!(err
+        .downcast_ref::<String>()
+        .unwrap()
+        .contains("exceeds the size 2"));
     assert_eq!(sem.available(), 2);
 }
 
@@ -265,7 +278,10 @@ fn zero_weight_queues_behind_waiters_as_go() {
     std::thread::scope(|s| {
         s.spawn(|| sem.acquire(1));
         wait_until("the waiter queues", || sem.waiters() == 1);
-        assert!(!sem.try_acquire(0), "a zero weight waits behind the queue too");
+        assert!(
+            !sem.try_acquire(0),
+            "a zero weight waits behind the queue too"
+        );
         sem.release(1);
     });
     sem.release(1);
@@ -284,7 +300,10 @@ fn guards_release_on_drop_and_unwind() {
     let g = sem.acquire_context_guard(&ctx, 1).unwrap();
     assert_eq!(g.weight(), 1);
     cancel.cancel();
-    assert_eq!(sem.acquire_context_guard(&ctx, 1).unwrap_err(), Error::Canceled);
+    assert_eq!(
+        sem.acquire_context_guard(&ctx, 1).unwrap_err(),
+        Error::Canceled
+    );
     drop(g);
     assert_eq!(sem.available(), 2);
 }

@@ -65,7 +65,9 @@ fn do_dup_suppress() {
         let followers: Vec<_> = (1..N)
             .map(|_| s.spawn(|| g.run("key", || unreachable!("a follower's closure ran"))))
             .collect();
-        wait_until("every follower joins", || g.followers(&"key") == Some(N - 1));
+        wait_until("every follower joins", || {
+            g.followers(&"key") == Some(N - 1)
+        });
         release.send("bar".to_string()).unwrap();
         assert_eq!(leader.join().unwrap(), ("bar".to_string(), true));
         for f in followers {
@@ -112,7 +114,11 @@ fn forget() {
     let third = g.spawn("key", || 3);
     unblock_second_tx.send(()).unwrap();
     assert_eq!(second.wait().0, 2);
-    assert_eq!(third.wait().0, 2, "the third call joins the second, not a new one");
+    assert_eq!(
+        third.wait().0,
+        2,
+        "the third call joins the second, not a new one"
+    );
     wait_until("the key is removed", || g.is_empty());
 }
 
@@ -148,7 +154,9 @@ fn panic_do() {
         let followers: Vec<_> = (1..N)
             .map(|_| s.spawn(|| catch_unwind(AssertUnwindSafe(|| g.run("key", || ())))))
             .collect();
-        wait_until("every follower joins", || g.followers(&"key") == Some(N - 1));
+        wait_until("every follower joins", || {
+            g.followers(&"key") == Some(N - 1)
+        });
         release.send(()).unwrap();
         let payload = leader.join().unwrap().unwrap_err();
         // The leader's own panic keeps its payload.
