@@ -1,10 +1,9 @@
 //! `Group`: Go's `errgroup.Group` — run tasks on threads, wait for all of them, keep the
 //! first error, cancel a shared context on it, and optionally limit how many run at once.
 //!
-//! Locks: one per group (`Inner::state`), never held while user code runs except the
-//! conversion of the first error into a context cause (`to_cause`, the error's `Clone` for
-//! [`Group::with_context`]); a panic there unwinds with the state unchanged. The
-//! `WaitGroup` counts spawned tasks; the state counts the limit's slots.
+//! Locks: one per group (`Inner::state`), never held while user code runs. The
+//! `WaitGroup` counts spawned tasks; the state counts the limit's slots and keeps the
+//! round's first error and panic.
 
 use std::any::Any;
 use std::fmt;
@@ -96,6 +95,8 @@ struct State<E> {
     /// back to nobody (Go's goroutines drain the channel that is current when they end,
     /// which can be a newer one; see "Differences from Go").
     generation: u64,
+    /// Set by the round's first error (Go's `errOnce`), before its cause is made.
+    err_claimed: bool,
     /// The first error of the current round (Go's `err`); `wait` takes it.
     err: Option<E>,
     /// The first panic of the current round; `wait` resumes it.
@@ -153,6 +154,7 @@ impl<E> Group<E> {
                     limit: None,
                     active: 0,
                     generation: 0,
+                    err_claimed: false,
                     err: None,
                     panic: None,
                 }),
@@ -234,6 +236,7 @@ impl<E> Group<E> {
     fn finish_round(&self) -> Result<(), E> {
         let (err, panic) = {
             let mut st = self.inner.state.lock();
+            st.err_claimed = false;
             (st.err.take(), st.panic.take())
         };
         if let Some((cancel, _)) = &self.inner.cancel {
@@ -597,16 +600,18 @@ impl<E> Inner<E> {
     /// (Go's `errOnce.Do`).
     fn record_error(&self, e: E) {
         let mut st = self.state.lock();
-        if st.err.is_some() {
+        if st.err_claimed {
             drop(st);
             drop(e); // a later error is dropped, outside the lock (its Drop is user code)
             return;
         }
-        // User code under the lock (the error's conversion): a panic here unwinds with
-        // `err` still empty, and the task records that panic instead.
-        let cause = self.cancel.as_ref().map(|(_, to_cause)| to_cause(&e));
-        st.err = Some(e);
+        st.err_claimed = true;
         drop(st);
+        // User code (the error's conversion into a cause) runs with no lock held. A panic
+        // here leaves the round's error slot claimed but empty: the task records that
+        // panic instead, and `wait` resumes it.
+        let cause = self.cancel.as_ref().map(|(_, to_cause)| to_cause(&e));
+        self.state.lock().err = Some(e);
         if let (Some((cancel, _)), Some(cause)) = (&self.cancel, cause) {
             cancel.cancel_with(Some(cause));
         }

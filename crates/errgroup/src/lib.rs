@@ -117,8 +117,9 @@
 //!   cancelled with a [`TaskPanicked`] cause unless an error or panic cancelled it
 //!   first; the other tasks keep running (they see the cancelled context); `wait`
 //!   resumes the first panic once they have all returned. The same holds for a panic in
-//!   the error's `Clone` (made for the cause, under the group's lock, before the error is
-//!   stored) or `Drop`, which happen on the task's thread too.
+//!   the error's `Clone` (the first error's, made for the context's cause with no lock
+//!   held; that round's error is then lost and the panic reported instead) or `Drop` (of
+//!   an error after the first), which run on the task's thread too.
 //! * **Panics raised by the library**: `set_limit` while tasks run, `go` with a limit of
 //!   0, `Semaphore::release` of more than held, `Semaphore::acquire` of more than the
 //!   size: each panics before changing anything.

@@ -1,6 +1,8 @@
 //! errgroup: Go's errgroup_test.go mirrored (each test named after its Go counterpart),
 //! then the Rust-specific behaviour (panics, scoped tasks, limit changes).
 #![cfg(not(loom))]
+// Tasks written `move || Ok(gate.recv().unwrap())`: block, then succeed.
+#![allow(clippy::unit_arg)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
