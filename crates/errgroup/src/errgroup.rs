@@ -330,7 +330,10 @@ impl<E: Send + 'static> Group<E> {
     /// Runs `f` on a new thread (Go's `Go`).
     ///
     /// With a limit ([`set_limit`](Group::set_limit)), blocks first until fewer than
-    /// the limit of the group's tasks are running. The first task to return an error
+    /// the limit of the group's tasks are running. (As in Go, a task that calls `go` on
+    /// its own group while the limit is reached waits for a slot that it itself holds if
+    /// every running task does the same: start tasks from outside, or use
+    /// [`try_go`](Group::try_go), in such designs.) The first task to return an error
     /// cancels the group's context, if any; [`wait`](Group::wait) returns that error.
     ///
     /// # Panics
