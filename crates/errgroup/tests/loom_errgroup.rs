@@ -6,6 +6,8 @@
 //! Shown able to fail: giving the slot back before recording the error makes
 //! `loom_first_error_vs_limit_vs_wait` see `Err(E(2))`; marking the task done before
 //! recording the error makes both models fail (`wait` returns before the error lands).
+//! Marking a panicked task done before recording its panic makes
+//! `loom_panicking_task_vs_wait` see `wait` return `Ok(())`.
 #![cfg(loom)]
 
 use gosync_context::background;
@@ -58,5 +60,27 @@ fn loom_racing_errors_agree_with_the_cause() {
         let cause = ctx.cause().expect("an error cancels the context");
         assert_eq!(cause.downcast_ref::<E>(), Some(&err));
         assert_eq!(g.wait(), Ok(()), "the error was handed over");
+    });
+}
+
+/// A task panics while another returns: `wait` never hangs and always resumes the panic
+/// (it is recorded before the task counts as done).
+#[test]
+fn loom_panicking_task_vs_wait() {
+    // Keep the deliberate panic of every explored execution out of the output.
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&"deliberate") {
+            default(info);
+        }
+    }));
+    loom::model(|| {
+        let g = Group::<E>::new();
+        g.go(|| panic!("deliberate"));
+        g.go(|| Ok(()));
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.wait()));
+        let payload = waited.expect_err("wait resumes the task's panic");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"deliberate"));
+        assert_eq!(g.wait(), Ok(()), "the panic was handed over");
     });
 }

@@ -8,6 +8,8 @@
 //! deadlocks `loom_cancel_races_release_then_acquire_again`; dropping the
 //! `notify_waiters` after a cancelled head deadlocks
 //! `loom_cancelled_head_wakes_the_waiter_behind`.
+//! Not putting back the weight of a crossed grant's hand-on (keeping `cur -= n` but no
+//! `notify_waiters`) deadlocks `loom_crossed_grant_is_handed_to_the_next_waiter`.
 #![cfg(loom)]
 
 use gosync_context::{background, with_cancel, Error};
@@ -73,5 +75,40 @@ fn loom_cancelled_head_wakes_the_waiter_behind() {
         assert_eq!(big.join().unwrap(), Err(Error::Canceled));
         sem.release(1);
         assert_eq!(sem.available(), 2);
+    });
+}
+
+/// A grant that crosses the head's cancel is put back and handed on to the waiter queued
+/// behind (Go's `notifyWaiters` in the cancelled-but-ready branch). Without the hand-on,
+/// the second waiter sleeps forever.
+#[test]
+fn loom_crossed_grant_is_handed_to_the_next_waiter() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(1));
+        sem.acquire(1);
+        let (ctx, cancel) = with_cancel(&background());
+        let first = {
+            let sem = Arc::clone(&sem);
+            thread::spawn(move || {
+                let r = sem.acquire_context(&ctx, 1);
+                if r.is_ok() {
+                    sem.release(1);
+                }
+                r
+            })
+        };
+        let second = {
+            let sem = Arc::clone(&sem);
+            thread::spawn(move || {
+                sem.acquire(1);
+                sem.release(1);
+            })
+        };
+        cancel.cancel();
+        sem.release(1);
+        second.join().unwrap();
+        let _ = first.join().unwrap();
+        assert_eq!(sem.available(), 1);
+        assert_eq!(sem.waiters(), 0);
     });
 }
