@@ -130,9 +130,11 @@
 //!   never hang and no key leaks. `Clone` of a value runs in the caller that receives
 //!   the clone, after every lock is released: a panic there is that caller's only.
 //!   `Hash`/`Eq`/`Clone` of a key run under the group's lock: a panic before the call is
-//!   registered changes nothing; a panic while the leader removes its key (after
-//!   publishing) leaves the finished call in the map, where a later caller joins it and
-//!   gets its value (use [`singleflight::Group::forget`] to drop it).
+//!   registered changes nothing; a panic while the leader removes its key leaves the
+//!   finished call in the map, where a later caller joins it and gets its value (if
+//!   anyone had joined, the value was published first) or a panic saying the key's
+//!   `Hash` or `Eq` panicked; [`singleflight::Group::forget`] drops the entry. Nobody
+//!   waits forever.
 #![warn(
     missing_docs,
     missing_debug_implementations,

@@ -188,44 +188,58 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
         let call = Arc::new(Call::new());
         calls.insert(key.clone(), Arc::clone(&call));
         drop(calls);
-        let result = catch_unwind(AssertUnwindSafe(f));
-        let (outcome, payload) = outcome_of(result);
-        let shared = self.complete(&key, &call, outcome);
+        let (result, payload) = split(catch_unwind(AssertUnwindSafe(f)));
+        let kept = self.complete(&key, &call, result, false);
         if let Some(payload) = payload {
             resume_unwind(payload);
         }
-        if shared {
-            return follow(&call);
-        }
-        // Nobody joined and nobody can (the key is gone): take the value back without
-        // cloning it.
-        let taken = call.slot.lock().take();
-        match taken {
-            Some(Outcome::Value { value, .. }) => match std::sync::Arc::try_unwrap(value) {
-                Ok(value) => (value, false),
-                Err(value) => (V::clone(&value), false),
-            },
-            _ => unreachable!("an unshared call's value is taken by its leader only"),
+        match kept {
+            // Nobody joined: the leader keeps its value, never cloned.
+            Some(value) => (value, false),
+            // Shared: the value was published; the leader clones it like a follower.
+            None => follow(&call),
         }
     }
 
-    /// Finishes `call`: reads its followers, publishes `outcome` to them and removes
-    /// `key` if it still maps to `call` (a [`forget`](Group::forget) may have replaced
-    /// it), all under the map lock (invariant 2). Returns whether anyone joined.
-    fn complete(&self, key: &K, call: &Arc<Call<V>>, mut outcome: Outcome<V>) -> bool {
+    /// Finishes `call`: reads its followers and, if there are any (or `always_publish`),
+    /// publishes the result to them; then removes `key` if it still maps to `call` (a
+    /// [`forget`](Group::forget) may have replaced it). All under the map lock
+    /// (invariant 2). Returns the value when it was not published (nobody joined, and
+    /// nobody can once the key is gone), so the leader gets it without a clone.
+    fn complete(
+        &self,
+        key: &K,
+        call: &Call<V>,
+        result: Result<V, std::sync::Arc<str>>,
+        always_publish: bool,
+    ) -> Option<V> {
         let mut calls = self.calls.lock();
         let shared = call.dups.load(Relaxed) > 0; // Relaxed: the map lock orders it
-        if let Outcome::Value { shared: s, .. } = &mut outcome {
-            *s = shared;
-        }
-        call.publish(outcome);
-        // User code (Hash, Eq) after the publication: a panic there leaves the entry, and
-        // a later caller joins the finished call and gets its value.
-        if calls.get(key).is_some_and(|c| Arc::ptr_eq(c, call)) {
+        let kept = if shared || always_publish {
+            call.publish(match result {
+                Ok(value) => Outcome::Value {
+                    value: std::sync::Arc::new(value),
+                    shared,
+                },
+                Err(msg) => Outcome::Panicked(msg),
+            });
+            None
+        } else {
+            Some(result)
+        };
+        // User code (Hash, Eq) runs in the removal. If it panics, the entry stays in the
+        // map: a published call hands its value to whoever joins it later; an unpublished
+        // one gets a panic outcome from this guard, so no later joiner waits forever.
+        let guard = PublishOnUnwind {
+            call,
+            armed: kept.is_some(),
+        };
+        if calls.get(key).is_some_and(|c| std::ptr::eq(&**c, call)) {
             calls.remove(key);
         }
+        std::mem::forget(guard);
         drop(calls);
-        shared
+        kept.and_then(Result::ok)
     }
 
     /// Tells the group to forget `key`: the next [`run`](Group::run) for it executes
@@ -346,9 +360,8 @@ where
         let (group, leader_call) = (self.clone(), Arc::clone(&call));
         let spawn_key = key.clone();
         let leader = move || {
-            let result = catch_unwind(AssertUnwindSafe(f));
-            let (outcome, payload) = outcome_of(result);
-            group.complete(&spawn_key, &leader_call, outcome);
+            let (result, payload) = split(catch_unwind(AssertUnwindSafe(f)));
+            group.complete(&spawn_key, &leader_call, result, true);
             // The panic was reported by the panic hook; the handles carry its message.
             drop(payload);
         };
@@ -357,9 +370,10 @@ where
             self.complete(
                 &key,
                 &call,
-                Outcome::Panicked(std::sync::Arc::from(format!(
+                Err(std::sync::Arc::from(format!(
                     "failed to spawn a thread: {e}"
                 ))),
+                true,
             );
             panic!("singleflight: failed to spawn a thread: {e}");
         }
@@ -430,20 +444,29 @@ impl<V> fmt::Debug for Handle<V> {
 
 type Payload = Box<dyn std::any::Any + Send>;
 
-/// The outcome to publish for a leader's result, and its panic payload to resume.
-fn outcome_of<V>(result: Result<V, Payload>) -> (Outcome<V>, Option<Payload>) {
+/// A leader's result, its panic reduced to a message for the followers, and the panic
+/// payload to resume on the leader's thread.
+fn split<V>(result: Result<V, Payload>) -> (Result<V, std::sync::Arc<str>>, Option<Payload>) {
     match result {
-        Ok(value) => (
-            Outcome::Value {
-                value: std::sync::Arc::new(value),
-                shared: false,
-            },
-            None,
-        ),
-        Err(payload) => (
-            Outcome::Panicked(std::sync::Arc::from(message(&*payload))),
-            Some(payload),
-        ),
+        Ok(value) => (Ok(value), None),
+        Err(payload) => (Err(std::sync::Arc::from(message(&*payload))), Some(payload)),
+    }
+}
+
+/// Publishes a panic outcome if the leader unwinds before it could publish (a panicking
+/// `Hash` or `Eq` of the key while the leader removes it).
+struct PublishOnUnwind<'a, V> {
+    call: &'a Call<V>,
+    armed: bool,
+}
+
+impl<V> Drop for PublishOnUnwind<'_, V> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.call.publish(Outcome::Panicked(std::sync::Arc::from(
+                "the key's Hash or Eq panicked while the leader removed it",
+            )));
+        }
     }
 }
 

@@ -301,3 +301,33 @@ fn debug_shows_calls_in_flight() {
     let h = g.spawn(1, || 1);
     let _ = h.wait();
 }
+
+/// A key whose `Hash` panics while the leader removes it: the leader panics, the entry
+/// is left behind, a later caller joining it panics (never hangs), and `forget` clears it.
+#[test]
+fn panicking_key_hash_during_removal_never_hangs() {
+    use std::hash::{Hash, Hasher};
+    static HASHES: AtomicUsize = AtomicUsize::new(0);
+    static PANIC_AT: AtomicUsize = AtomicUsize::new(usize::MAX);
+    #[derive(Clone, PartialEq, Eq, Debug)]
+    struct Key;
+    impl Hash for Key {
+        fn hash<H: Hasher>(&self, state: &mut H) {
+            if HASHES.fetch_add(1, Ordering::SeqCst) == PANIC_AT.load(Ordering::SeqCst) {
+                panic!("hash failed");
+            }
+            0u8.hash(state);
+        }
+    }
+    let g = Group::new();
+    // run hashes the key for the lookup, the insert, then the removal: fail the third.
+    PANIC_AT.store(HASHES.load(Ordering::SeqCst) + 2, Ordering::SeqCst);
+    let payload = catch_unwind(AssertUnwindSafe(|| g.run(Key, || 1))).unwrap_err();
+    assert_eq!(panic_text(&*payload), "hash failed");
+    assert!(g.in_flight(&Key), "the entry is left behind");
+    let payload = catch_unwind(AssertUnwindSafe(|| g.run(Key, || 2))).unwrap_err();
+    assert!(panic_text(&*payload).contains("Hash or Eq panicked"));
+    g.forget(&Key);
+    assert_eq!(g.run(Key, || 3), (3, false));
+    assert!(g.is_empty());
+}
