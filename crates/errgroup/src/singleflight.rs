@@ -234,8 +234,12 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
             call,
             armed: kept.is_some(),
         };
-        if calls.get(key).is_some_and(|c| std::ptr::eq(&**c, call)) {
-            calls.remove(key);
+        // One lookup in the common case: take the entry out, and put it back in the rare
+        // case that it is a newer call (after a `forget`).
+        if let Some(other) = calls.remove(key) {
+            if !std::ptr::eq(&*other, call) {
+                calls.insert(key.clone(), other);
+            }
         }
         std::mem::forget(guard);
         drop(calls);

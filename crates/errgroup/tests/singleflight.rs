@@ -307,22 +307,27 @@ fn debug_shows_calls_in_flight() {
 #[test]
 fn panicking_key_hash_during_removal_never_hangs() {
     use std::hash::{Hash, Hasher};
-    static HASHES: AtomicUsize = AtomicUsize::new(0);
-    static PANIC_AT: AtomicUsize = AtomicUsize::new(usize::MAX);
+    use std::sync::atomic::AtomicBool;
+    /// Armed by the leader's closure: the next hash (the removal's) panics, once.
+    static ARMED: AtomicBool = AtomicBool::new(false);
     #[derive(Clone, PartialEq, Eq, Debug)]
     struct Key;
     impl Hash for Key {
         fn hash<H: Hasher>(&self, state: &mut H) {
-            if HASHES.fetch_add(1, Ordering::SeqCst) == PANIC_AT.load(Ordering::SeqCst) {
+            if ARMED.swap(false, Ordering::SeqCst) {
                 panic!("hash failed");
             }
             0u8.hash(state);
         }
     }
     let g = Group::new();
-    // run hashes the key for the lookup, the insert, then the removal: fail the third.
-    PANIC_AT.store(HASHES.load(Ordering::SeqCst) + 2, Ordering::SeqCst);
-    let payload = catch_unwind(AssertUnwindSafe(|| g.run(Key, || 1))).unwrap_err();
+    let payload = catch_unwind(AssertUnwindSafe(|| {
+        g.run(Key, || {
+            ARMED.store(true, Ordering::SeqCst);
+            1
+        })
+    }))
+    .unwrap_err();
     assert_eq!(panic_text(&*payload), "hash failed");
     assert!(g.in_flight(&Key), "the entry is left behind");
     let payload = catch_unwind(AssertUnwindSafe(|| g.run(Key, || 2))).unwrap_err();
