@@ -642,6 +642,11 @@ impl<E> Inner<E> {
     }
 }
 
+// A panic never leaves the group half-updated (see the crate's "Panic safety"): it may
+// be used across `catch_unwind`, like a std `Mutex`.
+impl<E> std::panic::UnwindSafe for Group<E> {}
+impl<E> std::panic::RefUnwindSafe for Group<E> {}
+
 impl<E> Clone for Group<E> {
     /// Another handle to the same group.
     fn clone(&self) -> Group<E> {

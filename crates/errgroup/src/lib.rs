@@ -109,7 +109,9 @@
 //!
 //! # Panic safety
 //!
-//! Where user code runs, and what a panic there leaves:
+//! Where user code runs, and what a panic there leaves (nothing is ever left
+//! half-updated, so every type here is `UnwindSafe` and `RefUnwindSafe`, as a std
+//! `Mutex` is):
 //!
 //! * **errgroup task closures** (`go`, `try_go`, `go_scoped`) run on their own thread
 //!   inside `catch_unwind`. A panic there: the task's limit slot is given back and the

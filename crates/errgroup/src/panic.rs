@@ -47,6 +47,21 @@ impl TaskPanicked {
     }
 
     /// The panic's message (the `&str` or `String` payload of `panic!`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::background;
+    /// use gosync_errgroup::{Group, TaskPanicked};
+    ///
+    /// let (g, ctx) = Group::<std::fmt::Error>::with_context(&background());
+    /// g.go(|| panic!("task {} failed", 3));
+    /// let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.wait()));
+    /// let cause = ctx.cause().unwrap();
+    /// let panicked = cause.downcast_ref::<TaskPanicked>().unwrap();
+    /// assert_eq!(panicked.message(), "task 3 failed");
+    /// assert_eq!(panicked.to_string(), "errgroup: a task panicked: task 3 failed");
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }

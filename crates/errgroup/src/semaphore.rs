@@ -126,6 +126,14 @@ impl Semaphore {
     }
 
     /// The total weight, as given to [`new`](Semaphore::new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Semaphore;
+    ///
+    /// assert_eq!(Semaphore::new(8).size(), 8);
+    /// ```
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -463,6 +471,11 @@ impl Semaphore {
     }
 }
 
+// A panic never leaves the semaphore half-updated (see the crate's "Panic safety"), so
+// it may be used across `catch_unwind` like a std `Mutex`.
+impl std::panic::UnwindSafe for Semaphore {}
+impl std::panic::RefUnwindSafe for Semaphore {}
+
 impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Semaphore");
@@ -502,12 +515,32 @@ pub struct SemaphoreGuard<'a> {
 
 impl SemaphoreGuard<'_> {
     /// The weight this guard holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Semaphore;
+    ///
+    /// let sem = Semaphore::new(4);
+    /// assert_eq!(sem.acquire_guard(3).weight(), 3);
+    /// ```
     pub fn weight(&self) -> u64 {
         self.n
     }
 
     /// Keeps the weight acquired without releasing it, and returns it; release it later
     /// with [`Semaphore::release`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Semaphore;
+    ///
+    /// let sem = Semaphore::new(2);
+    /// let held = sem.acquire_guard(2).forget();
+    /// assert_eq!(sem.available(), 0); // still held
+    /// sem.release(held);
+    /// ```
     pub fn forget(self) -> u64 {
         let n = self.n;
         std::mem::forget(self);

@@ -411,6 +411,21 @@ impl<V: Clone> Handle<V> {
     ///
     /// If the call's closure panicked, with the message
     /// `singleflight: the call for this key panicked in its leader: MSG`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::singleflight::Group;
+    ///
+    /// let group = Group::new();
+    /// let handle = group.spawn("k", || vec![1, 2, 3]);
+    /// let (value, shared) = handle.wait();
+    /// assert_eq!((value, shared), (vec![1, 2, 3], false));
+    ///
+    /// let failing = group.spawn("k", || -> Vec<i32> { panic!("lookup failed") });
+    /// let err = std::panic::catch_unwind(|| failing.wait()).unwrap_err();
+    /// assert!(err.downcast_ref::<String>().unwrap().ends_with("lookup failed"));
+    /// ```
     pub fn wait(self) -> (V, bool) {
         match self.call.wait() {
             Outcome::Value { value, shared } => (V::clone(&value), shared),
@@ -480,6 +495,13 @@ fn follow<V: Clone>(call: &Call<V>) -> (V, bool) {
         Outcome::Panicked(msg) => follower_panic(&msg),
     }
 }
+
+// A panic never leaves the group half-updated (see the crate's "Panic safety"): it may
+// be used across `catch_unwind`, like a std `Mutex`.
+impl<K, V> std::panic::UnwindSafe for Group<K, V> {}
+impl<K, V> std::panic::RefUnwindSafe for Group<K, V> {}
+impl<V> std::panic::UnwindSafe for Handle<V> {}
+impl<V> std::panic::RefUnwindSafe for Handle<V> {}
 
 impl<K, V> Clone for Group<K, V> {
     /// Another handle to the same group.

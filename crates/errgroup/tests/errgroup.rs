@@ -470,3 +470,14 @@ fn debug_shows_the_state() {
     assert!(text.contains("limit: Some(3)"), "{text}");
     assert!(text.contains("tasks: 0"), "{text}");
 }
+
+/// The types can be used across `catch_unwind` without `AssertUnwindSafe` (a panic
+/// never leaves them half-updated), like a std `Mutex`.
+#[test]
+fn types_are_unwind_safe() {
+    fn check<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    check::<Group<std::cell::Cell<u8>>>();
+    check::<gosync_errgroup::Semaphore>();
+    check::<gosync_errgroup::singleflight::Group<String, std::cell::Cell<u8>>>();
+    check::<gosync_errgroup::singleflight::Handle<std::cell::Cell<u8>>>();
+}
