@@ -107,6 +107,11 @@
 //!   `spawn` the handles panic on `wait` (Go ends the process). `runtime.Goexit` has no
 //!   Rust counterpart.
 //!
+//! **Additions** (no Go counterpart): [`Semaphore::available`] and
+//! [`Semaphore::waiters`]; [`singleflight::Group::followers`],
+//! [`singleflight::Group::in_flight`] and [`singleflight::Group::is_empty`] (snapshots
+//! for tests and metrics); `Clone` handles for both groups.
+//!
 //! # Panic safety
 //!
 //! Where user code runs, and what a panic there leaves (nothing is ever left
