@@ -50,6 +50,7 @@
 //! | [`pipe`] | `gosync-pipe` | `io.Pipe` | a write cut short by a close returns `Ok(n)` and the next call the error (std's `Write` contract); timeouts and context cancellation |
 //! | [`workqueue`] | `gosync-workqueue` | client-go `util/workqueue` | `get` returns a guard that marks the item done on drop; an item is queued at most once, ready *or* waiting (the earliest time wins) |
 //! | [`ratelimit`] | `gosync-ratelimit` | client-go rate limiters, `x/time/rate`, `wait.Backoff` | exact integer nanoseconds instead of `float64`; a sharded, boundable failure map |
+//! | [`errgroup`] | `gosync-errgroup` | `golang.org/x/sync`: `errgroup`, `semaphore`, `singleflight` | a task's panic is caught, counted as done, and re-raised by `wait` after the others finish; `wait` hands the first error over once |
 //! | [`clock`] (always) | `gosync-core` | client-go `clock.FakeClock` | `Clock` is a value (real or fake), not an interface; `FakeClock::advance` returns once every wait it made due has woken |
 //!
 //! Each crate's documentation has its full "Differences from Go" and "Panic safety"
@@ -57,8 +58,8 @@
 //!
 //! # Cargo features
 //!
-//! * `waitgroup`, `once`, `context`, `pool`, `pipe`, `workqueue`, `ratelimit` (all
-//!   default): the primitive crates. `workqueue` turns on `ratelimit` (its retry
+//! * `waitgroup`, `once`, `context`, `pool`, `pipe`, `workqueue`, `ratelimit`, `errgroup`
+//!   (all default): the primitive crates. `workqueue` turns on `ratelimit` (its retry
 //!   limiters).
 //! * `context` also turns on the context integration of every other enabled crate:
 //!   `WaitGroup::wait_context`, `PipeReader::read_context` / `PipeWriter::write_context`,
@@ -143,6 +144,12 @@ pub use gosync_workqueue as workqueue;
 #[cfg(feature = "ratelimit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ratelimit")))]
 pub use gosync_ratelimit as ratelimit;
+
+/// Go's `golang.org/x/sync`: `errgroup`, the weighted `semaphore` and `singleflight`
+/// (re-exported from `gosync-errgroup`).
+#[cfg(feature = "errgroup")]
+#[cfg_attr(docsrs, doc(cfg(feature = "errgroup")))]
+pub use gosync_errgroup as errgroup;
 
 // The place of `cond` (Go's `sync.Cond`, crate `gosync-cond`), added when that crate is
 // merged:
