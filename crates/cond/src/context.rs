@@ -60,7 +60,11 @@ impl Cond {
     /// });
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "context")))]
-    pub fn wait_context<T>(&self, ctx: &Context, guard: &mut MutexGuard<'_, T>) -> Result<(), Error> {
+    pub fn wait_context<T>(
+        &self,
+        ctx: &Context,
+        guard: &mut MutexGuard<'_, T>,
+    ) -> Result<(), Error> {
         if let Some(err) = ctx.err() {
             return Err(err);
         }
