@@ -1,0 +1,146 @@
+//! Runs the `producer_consumer` example with small sizes (`cargo test -p
+//! gosync-examples` builds the examples before it runs the tests).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The example's executable, next to this test's: `target/<profile>/examples/`.
+fn example() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent() // deps/
+        .and_then(|d| d.parent())
+        .expect("target/<profile>/deps/<test>");
+    let path = profile_dir
+        .join("examples")
+        .join(format!("producer_consumer{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} not built", path.display());
+    path
+}
+
+fn run(args: &[&str]) -> Output {
+    let out = Command::new(example())
+        .args(args)
+        .output()
+        .expect("run the example");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// All three product areas, each producer stopping after a fixed number of products
+/// (the duration is only a hang guard): every product is consumed exactly once.
+#[test]
+fn all_impls_conserve_products() {
+    let out = run(&["--impl", "all", "--items", "2000", "--duration", "120s"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for name in ["cond", "workqueue", "channel"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no result line for {name}"));
+        assert!(line.contains("10000 products"), "{line}");
+        assert!(line.ends_with("conservation OK"), "{line}");
+    }
+}
+
+/// Stopped by the context's timeout instead: producers stop (those blocked on a full
+/// area are woken by the cancel), consumers drain, and the counts still match.
+#[test]
+fn timeout_stops_the_run_and_the_area_drains() {
+    let out = run(&["--impl", "all", "--duration", "200ms", "--capacity", "2"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.matches("conservation OK").count(), 3, "{stdout}");
+}
+
+/// `--verbose` prints every produce and consume with the area's fill level.
+#[test]
+fn verbose_prints_each_step_with_the_fill_level() {
+    let out = run(&[
+        "--verbose",
+        "--items",
+        "3",
+        "--producers",
+        "2",
+        "--consumers",
+        "2",
+    ]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let puts = stdout.lines().filter(|l| l.contains(" put ")).count();
+    let takes = stdout.lines().filter(|l| l.contains(" took ")).count();
+    assert_eq!((puts, takes), (6, 6), "{stdout}");
+    assert!(stdout
+        .lines()
+        .filter(|l| l.contains(" put "))
+        .all(|l| l.contains("/3")));
+}
+
+/// The conservation check can fail: with a product lost on purpose, the example says
+/// so and exits non-zero.
+#[test]
+fn a_lost_product_fails_the_run() {
+    let out = run(&["--inject-loss", "--items", "50", "--impl", "all"]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout.matches("CONSERVATION FAILED for producer").count(),
+        3,
+        "{stdout}"
+    );
+}
+
+/// Bad arguments: a usage message and exit status 2, never a run.
+#[test]
+fn bad_arguments_are_rejected() {
+    for args in [
+        &["--impl", "nope"][..],
+        &["--capacity", "0"],
+        &["--duration", "soon"],
+        &["--items"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
+    }
+}
+
+/// Ctrl-C (SIGINT) stops the run like its timeout: producers stop, consumers drain,
+/// the counts match, the remaining implementations are skipped, exit status 0.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_gracefully() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let mut child = Command::new(example())
+        .args(["--impl", "all", "--duration", "600s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the example");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut header = String::new();
+    stdout.read_line(&mut header).unwrap(); // printed after the handler is installed
+    assert!(header.contains("producers"), "{header}");
+    // SAFETY: sends SIGINT to the child we spawned (still running: it waits 600 s).
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(sent, 0);
+    let mut rest = String::new();
+    for line in stdout.lines() {
+        rest.push_str(&line.unwrap());
+        rest.push('\n');
+    }
+    let out = child.wait_with_output().unwrap();
+    println!("{rest}");
+    assert!(out.status.success(), "{rest}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert!(
+        rest.contains("cond: ") && rest.contains("conservation OK"),
+        "{rest}"
+    );
+    assert!(rest.contains("workqueue: skipped (interrupted)"), "{rest}");
+    assert!(rest.contains("channel: skipped (interrupted)"), "{rest}");
+}
