@@ -222,7 +222,11 @@ fn run<B: Bounded>(cap: usize, items: u64) -> Duration {
         .fold((0, 0), |(n, s), (a, b)| (n + a, s + b));
     let elapsed = start.elapsed();
     let total = per * PRODUCERS;
-    assert_eq!((n, sum), (total, total * (total + 1) / 2), "items lost or duplicated");
+    assert_eq!(
+        (n, sum),
+        (total, total * (total + 1) / 2),
+        "items lost or duplicated"
+    );
     elapsed
 }
 
