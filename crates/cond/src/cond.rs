@@ -641,23 +641,13 @@ pub(crate) fn spin_until(done: impl Fn() -> bool) -> bool {
 fn spin_slow(done: &dyn Fn() -> bool) -> bool {
     let clock = Clock::real();
     let start = clock.nanos();
-    static CFG: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
-    let &(spin_ns, busy_ns) = CFG.get_or_init(|| {
-        let g = |k: &str, d: u64| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(d)
-        };
-        (g("XSPIN", SPIN_NS), g("XBUSY", BUSY_NS))
-    });
     loop {
         let spent = clock.nanos().wrapping_sub(start);
-        if spent < busy_ns {
+        if spent < BUSY_NS {
             for _ in 0..16 {
                 gosync_core::sync::hint::spin_loop();
             }
-        } else if spent < spin_ns {
+        } else if spent < SPIN_NS {
             thread::yield_now();
         } else {
             return false;
