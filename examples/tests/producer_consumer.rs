@@ -1,5 +1,7 @@
-//! Runs the `producer_consumer` example with small sizes (`cargo test -p
-//! gosync-examples` builds the examples before it runs the tests).
+//! Runs the `producer_consumer` example with small sizes: all three product areas,
+//! a timeout, `--verbose`, a product lost on purpose, bad arguments, and Ctrl-C.
+//! `cargo test -p gosync-examples` builds the example first; with a target filter the
+//! test builds it itself.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -14,7 +16,27 @@ fn example() -> PathBuf {
     let path = profile_dir
         .join("examples")
         .join(format!("producer_consumer{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.exists(), "{} not built", path.display());
+    if !path.exists() {
+        // Built by a plain `cargo test`; with a target filter (`--tests`, `--test`) build
+        // it here, in the same profile.
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args([
+            "build",
+            "-p",
+            "gosync-examples",
+            "--example",
+            "producer_consumer",
+        ]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cargo.arg("--release");
+        }
+        let status = cargo.status().expect("run cargo");
+        assert!(
+            status.success() && path.exists(),
+            "{} not built",
+            path.display()
+        );
+    }
     path
 }
 
