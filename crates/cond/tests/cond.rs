@@ -480,3 +480,40 @@ fn stress_bounded_buffer_with_timed_waits() {
     let total = 5 * PER;
     assert_eq!((n, sum), (total, total * (total + 1) / 2));
 }
+
+/// A time-out racing a signal, many times over (real threads, fake clock): a timed
+/// waiter that reports `true` took the signal (the plain waiter queued behind it is
+/// still waiting); one that reports `false` left the queue before the signal, which
+/// then woke the plain waiter. Either way no wake-up is lost.
+#[test]
+fn timeout_racing_signal_loses_nothing() {
+    for _ in 0..300 {
+        let fake = FakeClock::new();
+        let (m, c) = (
+            Arc::new(Mutex::new(())),
+            Arc::new(Cond::with_clock(fake.clock())),
+        );
+        let deadline = fake.now() + Duration::from_secs(1);
+        let timed = {
+            let c = c.clone();
+            spawn_queued(&m, move |g| c.wait_deadline(g, deadline))
+        };
+        let plain = {
+            let c = c.clone();
+            spawn_queued(&m, move |g| c.wait(g))
+        };
+        let advancer = {
+            let fake = fake.clone();
+            thread::spawn(move || fake.advance(Duration::from_secs(1)))
+        };
+        c.signal(); // the timed waiter's, unless it withdrew first
+        let signalled = timed.join().unwrap();
+        advancer.join().unwrap();
+        if signalled {
+            assert_eq!(c.waiters(), 1, "the plain waiter still needs a signal");
+            c.signal();
+        }
+        plain.join().unwrap();
+        assert_eq!(c.waiters(), 0);
+    }
+}
