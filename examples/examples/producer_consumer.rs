@@ -257,6 +257,7 @@ struct Outcome {
 
 fn run(cfg: &Config, root: &Context, area: &dyn Area, name: &str) -> Outcome {
     let (ctx, _cancel) = with_timeout(root, cfg.duration);
+    println!("{name:>9}: running");
     let produced = Mutex::new(vec![Tally::default(); cfg.producers]);
     let consumed = Mutex::new(vec![Tally::default(); cfg.producers]);
     let lost_one = AtomicBool::new(!cfg.inject_loss);

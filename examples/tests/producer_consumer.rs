@@ -5,39 +5,50 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
-/// The example's executable, next to this test's: `target/<profile>/examples/`.
+/// The example's executable, next to this test's (`target/<profile>/examples/`). A
+/// plain `cargo test` builds it first; with a target filter (`--test`, `--tests`) cargo
+/// skips examples, so if the binary is missing or older than its source, the test
+/// builds it.
 fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent() // deps/
-        .and_then(|d| d.parent())
-        .expect("target/<profile>/deps/<test>");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("producer_consumer{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
-        // Built by a plain `cargo test`; with a target filter (`--tests`, `--test`) build
-        // it here, in the same profile.
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo.args([
-            "build",
-            "-p",
-            "gosync-examples",
-            "--example",
-            "producer_consumer",
-        ]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cargo.arg("--release");
-        }
-        let status = cargo.status().expect("run cargo");
-        assert!(
-            status.success() && path.exists(),
-            "{} not built",
-            path.display()
-        );
-    }
-    path
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test executable path");
+            let profile_dir = exe
+                .parent() // deps/
+                .and_then(|d| d.parent())
+                .expect("target/<profile>/deps/<test>")
+                .to_path_buf();
+            let path = profile_dir
+                .join("examples")
+                .join(format!("producer_consumer{}", std::env::consts::EXE_SUFFIX));
+            let source = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/producer_consumer.rs");
+            let modified =
+                |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            if modified(&path) <= modified(source.as_ref()) {
+                let mut cargo = Command::new(env!("CARGO"));
+                cargo.args([
+                    "build",
+                    "-p",
+                    "gosync-examples",
+                    "--example",
+                    "producer_consumer",
+                ]);
+                if profile_dir.file_name().is_some_and(|n| n == "release") {
+                    cargo.arg("--release");
+                }
+                let status = cargo.status().expect("run cargo");
+                assert!(
+                    status.success() && path.exists(),
+                    "{} not built",
+                    path.display()
+                );
+            }
+            path
+        })
+        .clone()
 }
 
 fn run(args: &[&str]) -> Output {
@@ -60,7 +71,7 @@ fn all_impls_conserve_products() {
     for name in ["cond", "workqueue", "channel"] {
         let line = stdout
             .lines()
-            .find(|l| l.trim_start().starts_with(&format!("{name}:")))
+            .find(|l| l.trim_start().starts_with(&format!("{name}:")) && l.contains("made"))
             .unwrap_or_else(|| panic!("no result line for {name}"));
         assert!(line.contains("10000 products"), "{line}");
         assert!(line.ends_with("conservation OK"), "{line}");
@@ -143,10 +154,27 @@ fn ctrl_c_stops_gracefully() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run the example");
+    // Hang guard: if the example never gets going or never stops, kill it, so that
+    // the reads below end (and the test fails) instead of hanging. The child is
+    // reaped only after `finished` is sent, so its pid cannot be reused meanwhile.
+    let (finished, watchdog) = std::sync::mpsc::channel::<()>();
+    let pid = child.id() as libc::pid_t;
+    let guard = std::thread::spawn(move || {
+        if watchdog
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .is_err()
+        {
+            // SAFETY: signals our own child, not yet reaped (see above).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut header = String::new();
-    stdout.read_line(&mut header).unwrap(); // printed after the handler is installed
-    assert!(header.contains("producers"), "{header}");
+    // Wait until the first run has started (the handler is installed before it).
+    let mut line = String::new();
+    while !line.contains("cond: running") {
+        line.clear();
+        assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "no run started");
+    }
     // SAFETY: sends SIGINT to the child we spawned (still running: it waits 600 s).
     let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     assert_eq!(sent, 0);
@@ -155,6 +183,8 @@ fn ctrl_c_stops_gracefully() {
         rest.push_str(&line.unwrap());
         rest.push('\n');
     }
+    finished.send(()).unwrap();
+    guard.join().unwrap();
     let out = child.wait_with_output().unwrap();
     println!("{rest}");
     assert!(out.status.success(), "{rest}");
