@@ -517,3 +517,14 @@ fn timeout_racing_signal_loses_nothing() {
         assert_eq!(c.waiters(), 0);
     }
 }
+
+/// A `Cond` is shared between threads by reference, in an `Arc` or in a `static`.
+#[test]
+fn cond_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Cond>();
+    static C: Cond = Cond::new();
+    C.signal();
+    C.broadcast();
+    assert_eq!(C.waiters(), 0);
+}
