@@ -1,6 +1,7 @@
 //! `Cond` beyond Go's own tests: FIFO order and the notify list's ticket rule, signals
 //! not remembered, timed waits on a `FakeClock`, misuse and panic safety, and a
 //! release-mode stress test of the bounded buffer.
+#![cfg(not(loom))]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{channel, Receiver, TryRecvError};

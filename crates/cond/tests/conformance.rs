@@ -1,6 +1,7 @@
 //! Go's `sync/cond_test.go`, scenario by scenario (goroutines become threads, Go's
 //! channels become `std::sync::mpsc`). Counts are scaled down where Go starts hundreds
 //! of goroutines; each receive that Go leaves to deadlock detection has a hang guard.
+#![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, TryRecvError};

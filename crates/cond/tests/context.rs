@@ -1,5 +1,5 @@
 //! `Cond::wait_context` (feature `context`).
-#![cfg(feature = "context")]
+#![cfg(all(feature = "context", not(loom)))]
 
 use std::sync::mpsc::channel;
 use std::sync::Arc;
