@@ -22,7 +22,15 @@
 //!    the popper holds while storing), or taken the queue lock after the popper's
 //!    critical section (a withdrawal that finds its node gone), or withdrawn the node
 //!    itself. So no popper ever touches a freed node.
-//! 5. **Give-up.** A waiter that times out or whose context is done withdraws under the
+//! 5. **Early wake-up.** Only the waiter next in line spins before it parks; the
+//!    others park at once (a signal wakes the oldest waiter, so they would spin in
+//!    vain). A waiter woken from sleep calls [`Cond::wake_next`] before it re-locks the
+//!    mutex: under the queue lock, it moves the new front node from `PARKED` back to
+//!    `WAITING` and unparks its thread, which spins for its signal and parks again if
+//!    none comes. Only the state changes, never the queue, so the order and every
+//!    outcome are unchanged; the next signal finds a spinning waiter and needs no
+//!    system call while its caller holds the mutex.
+//! 6. **Give-up.** A waiter that times out or whose context is done withdraws under the
 //!    queue lock. If its node is still queued, it removes it: no signal was meant for
 //!    it, so none is lost. If the node is gone, a signal already chose this waiter, and
 //!    the wait reports the signal: the signal wins, and it is not lost either.
@@ -36,7 +44,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use gosync_core::clock::Clock;
-use gosync_core::sync::atomic::{AtomicU8, AtomicUsize, Ordering::*};
+use gosync_core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::*};
 use gosync_core::sync::{thread, Condvar, Mutex, MutexGuard};
 
 /// Go's `sync.Cond`: a rendezvous point for threads waiting for a condition guarded by
@@ -128,9 +136,13 @@ const NOTIFIED: u8 = 2;
 
 /// One waiter's registration, on its stack.
 pub(crate) struct Node {
-    /// `WAITING` -> `PARKED` (waiter only), `WAITING`/`PARKED` -> `NOTIFIED` (popper
-    /// only, under the queue lock).
+    /// `WAITING` -> `PARKED` (waiter only), `PARKED` -> `WAITING` (`Cond::wake_next`,
+    /// under the queue lock), `WAITING`/`PARKED` -> `NOTIFIED` (popper only, under the
+    /// queue lock).
     state: AtomicU8,
+    /// Whether the queue was empty when this node joined it: only the waiter next in
+    /// line spins before it parks (set under the queue lock at registration).
+    first: AtomicBool,
     wake: Wake,
 }
 
@@ -148,6 +160,7 @@ impl Node {
     pub(crate) fn new(wake: Wake) -> Node {
         Node {
             state: AtomicU8::new(WAITING),
+            first: AtomicBool::new(true),
             wake,
         }
     }
@@ -171,7 +184,8 @@ impl Node {
         {
             // Still spinning (or about to park): its CAS to PARKED will fail.
             Ok(_) => None,
-            // PARKED (only the waiter writes PARKED, and only this popper NOTIFIED). The
+            // PARKED, and it stays PARKED: the waiter only moves WAITING to PARKED, and
+            // `wake_next` (PARKED to WAITING) needs the queue lock, which we hold. The
             // waiter stays until it observes NOTIFIED, so the node is alive here.
             Err(_) => match &self.wake {
                 Wake::Thread(t) => {
@@ -197,31 +211,50 @@ impl Node {
 
     /// Parks (a `Wake::Thread` node) until notified or `stop()`; returns whether
     /// notified. A `true` `stop()` leaves the node queued or not: the caller withdraws.
-    pub(crate) fn park(&self, stop: impl Fn() -> bool) -> bool {
-        if spin_until(|| self.notified() || stop()) && self.notified() {
-            return true;
-        }
-        // Relaxed on success: nothing to publish (the `Thread` was published by the
-        // queue lock at registration). Acquire on failure: it read NOTIFIED (see
-        // `notified`).
-        if self
-            .state
-            .compare_exchange(WAITING, PARKED, Relaxed, Acquire)
-            .is_err()
-        {
-            return true;
-        }
+    pub(crate) fn park(&self, stop: impl Fn() -> bool) -> Parked {
+        // Only the waiter next in line spins at first: a signal wakes the oldest waiter,
+        // so the others would spin in vain (and take CPU time from the threads that are
+        // about to signal). Relaxed: set under the queue lock, which this thread held
+        // after the store.
+        let mut spin = self.first.load(Relaxed);
         loop {
-            if self.notified() {
-                return true;
+            let done = if spin {
+                spin_until(|| self.notified() || stop())
+            } else {
+                self.notified() || stop()
+            };
+            if done && self.notified() {
+                return Parked::Notified { parked: false };
             }
-            if stop() {
-                return false;
+            // Relaxed on success: nothing to publish (the `Thread` was published by the
+            // queue lock at registration). Acquire on failure: it read NOTIFIED (see
+            // `notified`).
+            if self
+                .state
+                .compare_exchange(WAITING, PARKED, Relaxed, Acquire)
+                .is_err()
+            {
+                return Parked::Notified { parked: false };
             }
-            // `notify` stores NOTIFIED before it unparks, and an unpark that comes
-            // before this park makes it return at once: no lost wake-up. A stray unpark
-            // (one meant for an earlier wait of this thread) only loops once more.
-            thread::park();
+            loop {
+                if self.notified() {
+                    return Parked::Notified { parked: true };
+                }
+                if stop() {
+                    return Parked::Stopped;
+                }
+                // `notify` stores NOTIFIED before it unparks, and an unpark that comes
+                // before this park makes it return at once: no lost wake-up. A stray
+                // unpark (one meant for an earlier wait of this thread) only loops once
+                // more.
+                thread::park();
+                // Relaxed: only the choice between spinning and parking again depends
+                // on it; NOTIFIED is read with Acquire above.
+                if self.state.load(Relaxed) == WAITING {
+                    spin = true;
+                    break; // woken early by `Cond::wake_next`: spin again, then park
+                }
+            }
         }
     }
 
@@ -254,6 +287,14 @@ impl Node {
             }
         }
     }
+}
+
+/// How [`Node::park`] ended.
+pub(crate) enum Parked {
+    /// A signal chose the waiter; `parked` says whether it had to sleep first.
+    Notified { parked: bool },
+    /// `stop()` said to give up; the node may still be queued.
+    Stopped,
 }
 
 /// Withdraws a node from the queue if its wait leaves without being notified, also when
@@ -378,9 +419,15 @@ impl Cond {
     pub fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
         let node = Node::new(Wake::Thread(thread::current()));
         let reg = self.register(&node, mutex_id(guard));
-        let notified = MutexGuard::unlocked(guard, || node.park(|| false));
-        debug_assert!(notified);
-        reg.finish(notified);
+        let parked = MutexGuard::unlocked(guard, || {
+            let parked = node.park(|| false);
+            if let Parked::Notified { parked: true } = parked {
+                self.wake_next();
+            }
+            parked
+        });
+        debug_assert!(matches!(parked, Parked::Notified { .. }));
+        reg.finish(true);
     }
 
     /// [`wait`](Cond::wait), giving up after `timeout` of this `Cond`'s clock. Returns
@@ -563,10 +610,56 @@ impl Cond {
             drop(q);
             mismatch();
         }
+        // Relaxed: read by this node's own waiter after it released the queue lock.
+        node.first.store(q.nodes.is_empty(), Relaxed);
         q.nodes.push_back(NodePtr(node));
         // Relaxed: see `signal`.
         self.waiters.store(q.nodes.len(), Relaxed);
         Registration { cond: self, node }
+    }
+
+    /// Called by a waiter that was woken from sleep, before it re-locks the mutex: if
+    /// the waiter now at the front of the queue (the next one a signal will choose) is
+    /// asleep, wake it early, so that it spins for its signal instead of sleeping
+    /// through it. The signaller, who usually holds the caller's mutex, then finds a
+    /// spinning waiter and needs no system call; this wake-up's system call is made
+    /// here, outside the mutex, by a thread that is waiting for the mutex anyway.
+    ///
+    /// Only the state changes (PARKED back to WAITING), never the queue: FIFO order and
+    /// every outcome stay as they were. A front waiter that gets no signal within its
+    /// spin budget parks again.
+    pub(crate) fn wake_next(&self) {
+        // Relaxed: a hint; the queue is read under its lock.
+        if self.waiters.load(Relaxed) == 0 {
+            return;
+        }
+        let unpark = {
+            let q = self.queue.lock();
+            let Some(front) = q.nodes.front() else {
+                return;
+            };
+            // SAFETY: the node is queued and we hold the queue lock (invariants 2-4).
+            let node = unsafe { &*front.0 };
+            match &node.wake {
+                // Relaxed: the waiter reads WAITING only to decide to spin again; the
+                // popper and this function both change a queued node's state only
+                // under the queue lock.
+                // The waiter cannot leave while we hold the queue lock (it needs a
+                // popper, or the lock to withdraw), so cloning after the CAS is safe.
+                Wake::Thread(t)
+                    if node
+                        .state
+                        .compare_exchange(PARKED, WAITING, Relaxed, Relaxed)
+                        .is_ok() =>
+                {
+                    Some(t.clone())
+                }
+                _ => None,
+            }
+        };
+        if let Some(t) = unpark {
+            t.unpark();
+        }
     }
 
     /// Removes `node` from the queue if it is still there; returns whether it was (if

@@ -17,7 +17,7 @@ use gosync_context::{Context, Error};
 use gosync_core::sync::atomic::{AtomicBool, Ordering::*};
 use gosync_core::sync::{thread, Arc, MutexGuard};
 
-use crate::cond::{mutex_id, Node, Wake};
+use crate::cond::{mutex_id, Node, Parked, Wake};
 use crate::Cond;
 
 impl Cond {
@@ -81,8 +81,11 @@ impl Cond {
                 })
             };
             // Acquire: pairs with the hook's Release store.
-            let notified = node.park(|| cancelled.load(Acquire));
-            let notified = reg.finish(notified);
+            let parked = node.park(|| cancelled.load(Acquire));
+            if let Parked::Notified { parked: true } = parked {
+                self.wake_next();
+            }
+            let notified = reg.finish(matches!(parked, Parked::Notified { .. }));
             drop(hook);
             notified
         });

@@ -12,7 +12,10 @@
 //! (so a `FakeClock` drives them in tests), and `Cond::wait_context` (feature `context`).
 //!
 //! Each waiter parks on its own (no shared condition variable, no thundering herd on
-//! `signal`), after spinning briefly for its wake-up with a budget measured in time.
+//! `signal`). The waiter next in line spins briefly for its wake-up first (a budget
+//! measured in time, not iterations); the others park at once, and a waiter woken from
+//! sleep wakes its successor early, so that the next signal usually finds it spinning
+//! and costs the signaller no system call.
 //!
 //! # Examples
 //!
@@ -76,8 +79,9 @@
 //!   mutex (std's and parking_lot's `Condvar` move them to the mutex's queue instead).
 //! * **No copy check.** Go panics at run time with `sync.Cond is copied`; a Rust `Cond`
 //!   cannot be moved while a wait borrows it, so there is nothing to check.
-//! * **Spinning.** A waiter spins (then yields) for a few microseconds before it parks.
-//!   This changes no outcome, only how fast a quick signal is seen.
+//! * **Spinning.** The waiter next in line spins (then yields) for a few microseconds
+//!   before it parks, and is woken early when its predecessor is woken. This changes no
+//!   outcome, only how fast a signal is seen.
 //!
 //! # Panic safety
 //!
