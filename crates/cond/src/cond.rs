@@ -712,11 +712,13 @@ impl fmt::Debug for Cond {
 
 /// How long a waiter keeps checking for its wake-up before it parks: a park and unpark
 /// costs a system call on each side and a trip through the scheduler (several
-/// microseconds), while in a busy producer-consumer loop the signal usually comes
-/// within a few microseconds. Measured in time, not in iterations, so it means the same
-/// on every CPU.
+/// microseconds, far more on a loaded machine), and the signaller usually makes its call
+/// while holding the caller's mutex. Only the waiter next in line spins (one per
+/// `Cond`), so a generous budget costs little. Measured in time, not in iterations, so
+/// it means the same on every CPU. (Bounded buffer, 5 producers, 3 consumers, capacity
+/// 3, on a 2-CPU Xeon: 100 us beat 20 us and 400 us.)
 #[cfg(not(loom))]
-const SPIN_NS: u64 = 20_000;
+const SPIN_NS: u64 = 100_000;
 /// The first part of the spin busy-waits with `spin_loop`; the rest yields the CPU,
 /// which on a machine with fewer cores than threads is what lets the signaller run.
 #[cfg(not(loom))]
