@@ -265,7 +265,8 @@ impl Node {
         let Wake::Timed(m, cv) = &self.wake else {
             unreachable!("park_until on a thread node")
         };
-        if spin_until(|| self.notified()) {
+        // As in `park`, only the waiter next in line spins. Relaxed: as there.
+        if self.first.load(Relaxed) && spin_until(|| self.notified()) {
             return true;
         }
         let mut g = m.lock();

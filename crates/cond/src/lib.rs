@@ -79,8 +79,8 @@
 //!   mutex (std's and parking_lot's `Condvar` move them to the mutex's queue instead).
 //! * **No copy check.** Go panics at run time with `sync.Cond is copied`; a Rust `Cond`
 //!   cannot be moved while a wait borrows it, so there is nothing to check.
-//! * **Spinning.** The waiter next in line spins (then yields) for a few microseconds
-//!   before it parks, and is woken early when its predecessor is woken. This changes no
+//! * **Spinning.** The waiter next in line spins (briefly busy, then yielding) for up
+//!   to 100 µs before it parks, and is woken early when its predecessor is woken. This changes no
 //!   outcome, only how fast a signal is seen.
 //!
 //! # Panic safety
