@@ -24,7 +24,7 @@
 //!    itself. So no popper ever touches a freed node.
 //! 5. **Early wake-up.** Only the waiter next in line spins before it parks; the
 //!    others park at once (a signal wakes the oldest waiter, so they would spin in
-//!    vain). A waiter woken from sleep calls [`Cond::wake_next`] before it re-locks the
+//!    vain). A waiter chosen by a signal calls [`Cond::wake_next`] before it re-locks the
 //!    mutex: under the queue lock, it moves the new front node from `PARKED` back to
 //!    `WAITING` and unparks its thread, which spins for its signal and parks again if
 //!    none comes. Only the state changes, never the queue, so the order and every
@@ -224,7 +224,7 @@ impl Node {
                 self.notified() || stop()
             };
             if done && self.notified() {
-                return Parked::Notified { parked: false };
+                return Parked::Notified;
             }
             // Relaxed on success: nothing to publish (the `Thread` was published by the
             // queue lock at registration). Acquire on failure: it read NOTIFIED (see
@@ -234,11 +234,11 @@ impl Node {
                 .compare_exchange(WAITING, PARKED, Relaxed, Acquire)
                 .is_err()
             {
-                return Parked::Notified { parked: false };
+                return Parked::Notified;
             }
             loop {
                 if self.notified() {
-                    return Parked::Notified { parked: true };
+                    return Parked::Notified;
                 }
                 if stop() {
                     return Parked::Stopped;
@@ -292,8 +292,8 @@ impl Node {
 
 /// How [`Node::park`] ended.
 pub(crate) enum Parked {
-    /// A signal chose the waiter; `parked` says whether it had to sleep first.
-    Notified { parked: bool },
+    /// A signal chose the waiter.
+    Notified,
     /// `stop()` said to give up; the node may still be queued.
     Stopped,
 }
@@ -422,12 +422,12 @@ impl Cond {
         let reg = self.register(&node, mutex_id(guard));
         let parked = MutexGuard::unlocked(guard, || {
             let parked = node.park(|| false);
-            if let Parked::Notified { parked: true } = parked {
+            if let Parked::Notified = parked {
                 self.wake_next();
             }
             parked
         });
-        debug_assert!(matches!(parked, Parked::Notified { .. }));
+        debug_assert!(matches!(parked, Parked::Notified));
         reg.finish(true);
     }
 
@@ -619,8 +619,8 @@ impl Cond {
         Registration { cond: self, node }
     }
 
-    /// Called by a waiter that was woken from sleep, before it re-locks the mutex: if
-    /// the waiter now at the front of the queue (the next one a signal will choose) is
+    /// Called by a waiter that a signal chose, before it re-locks the mutex: if the
+    /// waiter now at the front of the queue (the next one a signal will choose) is
     /// asleep, wake it early, so that it spins for its signal instead of sleeping
     /// through it. The signaller, who usually holds the caller's mutex, then finds a
     /// spinning waiter and needs no system call; this wake-up's system call is made

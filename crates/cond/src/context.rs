@@ -82,10 +82,10 @@ impl Cond {
             };
             // Acquire: pairs with the hook's Release store.
             let parked = node.park(|| cancelled.load(Acquire));
-            if let Parked::Notified { parked: true } = parked {
+            if let Parked::Notified = parked {
                 self.wake_next();
             }
-            let notified = reg.finish(matches!(parked, Parked::Notified { .. }));
+            let notified = reg.finish(matches!(parked, Parked::Notified));
             drop(hook);
             notified
         });

@@ -13,8 +13,8 @@
 //!
 //! Each waiter parks on its own (no shared condition variable, no thundering herd on
 //! `signal`). The waiter next in line spins briefly for its wake-up first (a budget
-//! measured in time, not iterations); the others park at once, and a waiter woken from
-//! sleep wakes its successor early, so that the next signal usually finds it spinning
+//! measured in time, not iterations); the others park at once, and a woken waiter
+//! wakes its successor early, so that the next signal usually finds it spinning
 //! and costs the signaller no system call.
 //!
 //! # Examples
