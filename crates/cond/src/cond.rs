@@ -642,11 +642,11 @@ impl Cond {
             // SAFETY: the node is queued and we hold the queue lock (invariants 2-4).
             let node = unsafe { &*front.0 };
             match &node.wake {
-                // Relaxed: the waiter reads WAITING only to decide to spin again; the
-                // popper and this function both change a queued node's state only
-                // under the queue lock.
-                // The waiter cannot leave while we hold the queue lock (it needs a
-                // popper, or the lock to withdraw), so cloning after the CAS is safe.
+                // Relaxed: the waiter reads WAITING only to decide to spin again, and
+                // the popper and this function change a queued node's state only under
+                // the queue lock. The waiter cannot leave while we hold that lock (it
+                // needs a popper, or the lock to withdraw): cloning after the CAS is
+                // safe.
                 Wake::Thread(t)
                     if node
                         .state
