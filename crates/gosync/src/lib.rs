@@ -50,6 +50,7 @@
 //! | [`pipe`] | `gosync-pipe` | `io.Pipe` | a write cut short by a close returns `Ok(n)` and the next call the error (std's `Write` contract); timeouts and context cancellation |
 //! | [`workqueue`] | `gosync-workqueue` | client-go `util/workqueue` | `get` returns a guard that marks the item done on drop; an item is queued at most once, ready *or* waiting (the earliest time wins) |
 //! | [`ratelimit`] | `gosync-ratelimit` | client-go rate limiters, `x/time/rate`, `wait.Backoff` | exact integer nanoseconds instead of `float64`; a sharded, boundable failure map |
+//! | [`cond`] | `gosync-cond` | `sync.Cond` | each wait takes the mutex guard (no `L` field); waits can give up (timeout, deadline, context) without losing a signal |
 //! | [`errgroup`] | `gosync-errgroup` | `golang.org/x/sync`: `errgroup`, `semaphore`, `singleflight` | a task's panic is caught, counted as done, and re-raised by `wait` after the others finish; `wait` hands the first error over once |
 //! | [`clock`] (always) | `gosync-core` | client-go `clock.FakeClock` | `Clock` is a value (real or fake), not an interface; `FakeClock::advance` returns once every wait it made due has woken |
 //!
@@ -58,12 +59,12 @@
 //!
 //! # Cargo features
 //!
-//! * `waitgroup`, `once`, `context`, `pool`, `pipe`, `workqueue`, `ratelimit`, `errgroup`
-//!   (all default): the primitive crates. `workqueue` turns on `ratelimit` (its retry
+//! * `waitgroup`, `once`, `context`, `pool`, `pipe`, `workqueue`, `ratelimit`, `errgroup`,
+//!   `cond` (all default): the primitive crates. `workqueue` turns on `ratelimit` (its retry
 //!   limiters).
 //! * `context` also turns on the context integration of every other enabled crate:
 //!   `WaitGroup::wait_context`, `PipeReader::read_context` / `PipeWriter::write_context`,
-//!   `TokenBucket::wait_context`, `Queue::get_context`.
+//!   `TokenBucket::wait_context`, `Queue::get_context`, `Cond::wait_context`.
 //! * `metrics` (off): the work queue's `FacadeMetricsProvider` for the `metrics` crate.
 //! * `crossbeam` (off): `Context::done_chan`, a `crossbeam_channel::Receiver` for
 //!   `select!`.
@@ -151,12 +152,10 @@ pub use gosync_ratelimit as ratelimit;
 #[cfg_attr(docsrs, doc(cfg(feature = "errgroup")))]
 pub use gosync_errgroup as errgroup;
 
-// The place of `cond` (Go's `sync.Cond`, crate `gosync-cond`), added when that crate is
-// merged:
-//
-//     /// Go's `sync.Cond` (re-exported from `gosync-cond`).
-//     #[cfg(feature = "cond")]
-//     #[cfg_attr(docsrs, doc(cfg(feature = "cond")))]
-//     pub use gosync_cond as cond;
-//
-// with its row in the table above and in the README.
+/// Go's `sync.Cond`, with clock and context waits (re-exported from `gosync-cond`).
+#[cfg(feature = "cond")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cond")))]
+pub use gosync_cond as cond;
+#[cfg(feature = "cond")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cond")))]
+pub use gosync_cond::Cond;
