@@ -1,5 +1,6 @@
 //! Once fast path (already completed): gosync vs std `Once`, std `OnceLock`,
-//! parking_lot `Once`, and gosync `OnceValue::get`.
+//! parking_lot `Once`, and gosync `OnceValue::get` vs std `OnceLock::get_or_init` and
+//! `OnceLock::get`.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use std::hint::black_box;
@@ -32,6 +33,10 @@ fn benches(c: &mut Criterion) {
     lock.get_or_init(|| 7u64);
     g.bench_function("std_once_lock", |b| {
         b.iter(|| *black_box(&lock).get_or_init(|| 7u64))
+    });
+
+    g.bench_function("std_once_lock_get", |b| {
+        b.iter(|| *black_box(&lock).get().unwrap_or(&0))
     });
 
     let value = gosync_once::once_value(|| 7u64);
