@@ -10,6 +10,8 @@
 //!
 //! Instructions per operation = (total at 200 000 − total at 100 000) / 100 000, which
 //! subtracts the setup (process start, clock calibration, the pool's first objects).
+//! Outside callgrind, it prints the CPU time per operation (a quick check, not a
+//! benchmark: criterion's benches are the reference).
 //! Operations: `bucket_allow`, `governor_check`, `pool_get_drop`, `pool_take_put`,
 //! `once_value_get`, `once_lock_get`, `once_lock_get_or_init`.
 
@@ -23,6 +25,7 @@ fn main() {
         .next()
         .and_then(|s| s.parse().ok())
         .expect("usage: hot_loop OP ITERATIONS");
+    let start = cpu_time();
     match op.as_str() {
         "bucket_allow" => {
             let b = gosync_ratelimit::TokenBucket::new(
@@ -61,6 +64,33 @@ fn main() {
                 }
             }
         }
+        "xp_noreset" => {
+            let p = gosync_pool::Pool::new(|| Vec::<u8>::with_capacity(4096));
+            for _ in 0..n {
+                let mut b = black_box(&p).take();
+                b.clear();
+                b.push(1);
+                black_box(&mut b);
+                black_box(&p).put(b);
+            }
+        }
+        "xp_box" => {
+            let p = gosync_pool::Pool::new(|| Box::new([0u8; 4096]));
+            for i in 0..n {
+                let mut b = black_box(&p).take();
+                b[0] = i as u8;
+                black_box(&mut b);
+                black_box(&p).put(b);
+            }
+        }
+        "xp_box_guard" => {
+            let p = gosync_pool::Pool::new(|| Box::new([0u8; 4096]));
+            for i in 0..n {
+                let mut b = black_box(&p).get();
+                b[0] = i as u8;
+                black_box(&mut *b);
+            }
+        }
         "once_value_get" => {
             let v = gosync_once::once_value(|| 7u64);
             for _ in 0..n {
@@ -81,5 +111,27 @@ fn main() {
             }
         }
         _ => panic!("unknown operation {op}"),
+    }
+    // CPU time per operation, to stderr (meaningless under callgrind).
+    eprintln!(
+        "{op}: {:.2} ns/op",
+        (cpu_time() - start).as_nanos() as f64 / n as f64
+    );
+}
+
+/// The thread's CPU time (wall time where there is no thread CPU clock): time spent
+/// descheduled on a loaded machine does not count.
+fn cpu_time() -> std::time::Duration {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `timespec` is plain data; `clock_gettime` writes it.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+        std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed()
     }
 }
