@@ -36,6 +36,11 @@ use crate::{ConfigError, Limit, RateLimiter};
 /// with 10 events/s and a burst of 1, successive calls return 0, 100 ms, 200 ms, …
 /// `forget` does nothing and `num_requeues` is always 0.
 ///
+/// `allow` and `allow_n` are lock-free while the bucket's state fits one atomic word
+/// (a finite, non-zero limit and no cancellable reservation alive): one read of the
+/// cheap clock and one compare-exchange, as governor's GCRA limiter. The other
+/// operations take a mutex; both paths compute the same exact arithmetic.
+///
 /// The bucket starts full. Tokens are counted in exact integer arithmetic (a token is
 /// split into `per` parts of the [`Limit`] fraction), so the refill never drifts, and
 /// wait times are rounded *up* to the nanosecond, so acting at the returned time always
@@ -1417,3 +1422,153 @@ impl fmt::Display for WaitError {
 }
 
 impl Error for WaitError {}
+
+/// The lock-free path against the mutex path alone: two buckets on two fake clocks get
+/// the same operations; one has its fast path held off (as a live reservation would),
+/// so every answer, balance and delay must be identical.
+#[cfg(all(test, not(loom)))]
+mod fast_path_tests {
+    use super::*;
+    use gosync_core::clock::FakeClock;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Advance(u64),
+        Allow(u32),
+        /// Reserve, and keep the reservation (`true`) or drop it.
+        Reserve(u32, bool),
+        Cancel(usize),
+        SetLimit(Limit),
+        SetBurst(u32),
+        Tokens,
+    }
+
+    fn limit() -> impl Strategy<Value = Limit> {
+        let ns = Duration::from_nanos;
+        prop_oneof![
+            4 => (1u64..20, 1u64..3_000_000_000).prop_map(move |(e, p)| Limit::new(e, ns(p))),
+            1 => (1u64..1_000, 1u64..1_000_000).prop_map(move |(e, p)| Limit::per_second(e * p)),
+            1 => (any::<u64>(), any::<u64>()).prop_map(move |(e, p)| Limit::new(e, ns(p))),
+            1 => Just(Limit::ZERO),
+            1 => Just(Limit::INF),
+        ]
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        let n = prop_oneof![6 => 0u32..3, 1 => 0u32..100, 1 => any::<u32>()];
+        let step = prop_oneof![
+            6 => 0u64..2_000_000_000,
+            // Past the fast word's 2⁴⁸ units (a rebase) and past u64 bucket time.
+            1 => (1u64 << 40)..(1u64 << 50),
+            1 => any::<u64>(),
+        ];
+        prop::collection::vec(
+            prop_oneof![
+                3 => step.prop_map(Op::Advance),
+                6 => n.clone().prop_map(Op::Allow),
+                2 => (n, any::<bool>()).prop_map(|(n, keep)| Op::Reserve(n, keep)),
+                1 => any::<usize>().prop_map(Op::Cancel),
+                1 => limit().prop_map(Op::SetLimit),
+                1 => prop_oneof![Just(0u32), 1u32..10, any::<u32>()].prop_map(Op::SetBurst),
+                1 => Just(Op::Tokens),
+            ],
+            0..60,
+        )
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Allowed(bool),
+        Reserved(bool, Duration),
+        Tokens(f64),
+        Nothing,
+    }
+
+    fn apply<'a>(
+        fake: &FakeClock,
+        b: &'a TokenBucket,
+        held: &mut Vec<Reservation<'a>>,
+        op: &Op,
+    ) -> Seen {
+        match *op {
+            Op::Advance(ns) => {
+                fake.advance(Duration::from_nanos(ns));
+                Seen::Nothing
+            }
+            Op::Allow(n) => Seen::Allowed(b.allow_n(n)),
+            Op::Reserve(n, keep) => {
+                let r = b.reserve_n(n);
+                let seen = Seen::Reserved(r.ok(), r.delay());
+                if keep {
+                    held.push(r);
+                }
+                seen
+            }
+            Op::Cancel(i) => {
+                if !held.is_empty() {
+                    let i = i % held.len();
+                    held.swap_remove(i).cancel();
+                }
+                Seen::Nothing
+            }
+            Op::SetLimit(l) => {
+                b.set_limit(l);
+                Seen::Nothing
+            }
+            Op::SetBurst(n) => {
+                b.set_burst(n);
+                Seen::Nothing
+            }
+            Op::Tokens => Seen::Tokens(b.tokens()),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_path_matches_the_mutex_path(
+            limit in limit(), burst in 1u32..20, ops in ops(),
+        ) {
+            let (fast_clock, slow_clock) = (FakeClock::new(), FakeClock::new());
+            let fast = TokenBucket::with_clock(limit, burst, fast_clock.clock()).unwrap();
+            let slow = TokenBucket::with_clock(limit, burst, slow_clock.clock()).unwrap();
+            // Held off for good: a reservation that never drops.
+            slow.live.fetch_add(1, Relaxed);
+            drop(slow.lock());
+            prop_assert_eq!(slow.fast.word.load(Relaxed), SLOW);
+            let (mut fast_held, mut slow_held) = (Vec::new(), Vec::new());
+            for (i, op) in ops.iter().enumerate() {
+                let a = apply(&fast_clock, &fast, &mut fast_held, op);
+                let b = apply(&slow_clock, &slow, &mut slow_held, op);
+                prop_assert_eq!(a, b, "op {} ({:?})", i, op);
+            }
+            drop(fast_held);
+            prop_assert_eq!(fast.tokens(), slow.tokens());
+        }
+    }
+
+    /// The fast path is live on a fresh finite bucket, off while a reservation is held,
+    /// and back once it is dropped and the lock taken.
+    #[test]
+    fn fast_mode_follows_live_reservations() {
+        let fake = FakeClock::new();
+        let b = TokenBucket::with_clock(Limit::per_second(10), 5, fake.clock()).unwrap();
+        assert_ne!(b.fast.word.load(Relaxed), SLOW);
+        assert_eq!(b.allow_fast(1), Some(true));
+        let r = b.reserve();
+        assert_eq!(b.fast.word.load(Relaxed), SLOW);
+        assert_eq!(b.allow_fast(1), None);
+        assert!(b.allow()); // the mutex path; still held off
+        assert_eq!(b.fast.word.load(Relaxed), SLOW);
+        drop(r);
+        assert!(b.allow()); // the mutex path republishes
+        assert_eq!(b.allow_fast(1), Some(true));
+        assert_eq!(b.tokens(), 0.0); // five tokens taken, no time passed
+        assert_eq!(b.allow_fast(1), Some(false));
+        // INF and ZERO have no fast mode.
+        b.set_limit(Limit::ZERO);
+        assert_eq!(b.allow_fast(1), None);
+        b.set_limit(Limit::INF);
+        assert_eq!(b.allow_fast(1), None);
+    }
+}
