@@ -215,3 +215,21 @@ fn loom_ratelimit_bucket_fast_allow_vs_set_limit() {
         assert!(!b.allow());
     });
 }
+
+/// A reservation held and cancelled (the fast path off while it lives, back on after its
+/// drop) races two `allow`s: the cancel gives back exactly its own token whichever
+/// path each `allow` took, so the final balance is the burst minus the allows granted.
+#[test]
+fn loom_ratelimit_bucket_cancel_vs_fast_allow() {
+    loom::model(|| {
+        let b = still_bucket(Limit::per_second(1), 2);
+        let b2 = Arc::clone(&b);
+        let t = thread::spawn(move || [b2.allow(), b2.allow()]);
+        let r = b.reserve(); // waits 1 s if both allows came first
+        r.cancel();
+        let allowed = t.join().unwrap();
+        let granted = allowed.iter().filter(|&&a| a).count();
+        assert!(allowed[0], "the first allow always finds a token");
+        assert_eq!(b.tokens(), 2.0 - granted as f64, "allowed={allowed:?}");
+    });
+}
