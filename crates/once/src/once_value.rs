@@ -135,13 +135,15 @@ impl<T, F: FnOnce() -> T> OnceValue<T, F> {
     pub fn get(&self) -> &T {
         // One Acquire load and one test, as std's `OnceLock::get`: DONE (not
         // DONE_PANICKED) means the function returned and the slot holds its value.
-        if self.once.is_done_ok() {
-            // SAFETY: `once` is DONE, so `run` stored `Slot::Value` before marking it
-            // done (the Release store in `Once`'s `Finish`, seen by the Acquire load in
-            // `is_done_ok`), and the slot is never written again.
-            return unsafe { self.value_unchecked() };
+        if !self.once.is_done_ok() {
+            // Returns only once `once` is DONE. The paths join before the value's
+            // address is formed, so the fast path reads it with one load.
+            self.get_slow();
         }
-        self.get_slow()
+        // SAFETY: `once` is DONE (seen by the Acquire load in `is_done_ok`, or by
+        // `get_slow`), so `run` stored `Slot::Value` before marking it done (the
+        // Release store in `Once`'s `Finish`), and the slot is never written again.
+        unsafe { self.value_unchecked() }
     }
 
     /// The value, known to be there.
@@ -164,9 +166,10 @@ impl<T, F: FnOnce() -> T> OnceValue<T, F> {
     }
 
     /// Not DONE: run the function (or wait for the thread running it), or re-panic.
+    /// Returns only when `once` is DONE (the function returned a value).
     #[cold]
     #[inline(never)]
-    fn get_slow(&self) -> &T {
+    fn get_slow(&self) {
         let mut payload = None;
         if !self.once.is_done() {
             self.once.call_once_marking(&mut || self.run(&mut payload));
@@ -180,7 +183,7 @@ impl<T, F: FnOnce() -> T> OnceValue<T, F> {
         // `is_done` or in `call_once_marking`'s election), so the slot holds its final
         // outcome and is never written again.
         match self.slot.with(|p| unsafe { &*p }) {
-            Slot::Value(v) => v,
+            Slot::Value(_) => {}
             Slot::Panicked(repanic) => repanic.raise(),
             Slot::Pending(_) | Slot::Running => unreachable!("OnceValue: done without an outcome"),
         }
