@@ -111,6 +111,55 @@ impl<T> Slot<T> {
         self.take_claimed(s)
     }
 
+    /// Takes the object if the slot holds one and no other thread has claimed it, and
+    /// keeps the claim (the slot stays BUSY, empty): the caller owns `value` until it
+    /// calls [`fill`](Slot::fill) or [`release_empty`](Slot::release_empty). The lease
+    /// of [`Pool::take`](crate::Pool::take).
+    #[inline]
+    pub(crate) fn try_take_keep(&self) -> Option<T> {
+        let s = self.state.load(Relaxed);
+        // Acquire pairs with the Release stores of FULL (`try_put`, `release_full`,
+        // `fill`): the object's bytes are visible here.
+        if s & 1 == 0
+            || self
+                .state
+                .compare_exchange(s, BUSY, Acquire, Relaxed)
+                .is_err()
+        {
+            return None;
+        }
+        // SAFETY: the state was FULL, so `value` is initialized, and our CAS to BUSY makes
+        // us its only user; the claim stays with the caller, who never reads it again.
+        Some(self.value.with(|p| unsafe { move_out(p) }))
+    }
+
+    /// Frees a claimed, empty slot (BUSY → EMPTY).
+    ///
+    /// # Safety
+    ///
+    /// The caller claimed the slot and moved its object out (or never put one in), and
+    /// has not released it yet.
+    #[inline]
+    pub(crate) unsafe fn release_empty(&self) {
+        // A use of `value` that loom can see: the owner's move out happened before.
+        self.value.with_mut(|_| ());
+        // Release pairs with the Acquire CAS of the next writer (`try_put`,
+        // `try_claim_empty`): our move out happens before its write.
+        self.state.store(EMPTY, Release);
+    }
+
+    /// Moves `v` into a claimed, empty slot, which stays claimed (BUSY): the caller then
+    /// owns the object in place as after [`try_claim`](Slot::try_claim).
+    ///
+    /// # Safety
+    ///
+    /// As for [`release_empty`](Slot::release_empty).
+    #[inline]
+    pub(crate) unsafe fn fill_claimed(&self, v: T) {
+        // SAFETY: per the contract we own the empty `value`: nothing is overwritten.
+        self.value.with_mut(|p| unsafe { move_in(p, v) });
+    }
+
     #[inline]
     fn take_claimed(&self, seen: usize) -> Option<T> {
         // Acquire pairs with the Release store of FULL in `try_put`: the object's bytes
@@ -294,7 +343,8 @@ unsafe fn move_in<T>(p: *mut MaybeUninit<T>, v: T) {
 
 impl<T> Drop for Slot<T> {
     fn drop(&mut self) {
-        // `&mut self`: no other thread can hold the slot, so the state is EMPTY or FULL.
+        // `&mut self`: no other thread can hold the slot, so the state is EMPTY, FULL, or
+        // BUSY with no object (a lease that was never resolved; see `lease`).
         if self.state.load(Relaxed) & 1 == 1 {
             // SAFETY: FULL means `value` is initialized, and `&mut self` means nobody else
             // can reach it; it is dropped exactly once, here.
