@@ -13,7 +13,9 @@
 //! Outside callgrind, it prints the CPU time per operation (a quick check, not a
 //! benchmark: criterion's benches are the reference).
 //! Operations: `bucket_allow`, `governor_check`, `pool_get_drop`, `pool_take_put`,
-//! `once_value_get`, `once_lock_get`, `once_lock_get_or_init`.
+//! `once_value_get`, `once_lock_get`, `once_lock_get_or_init`; and pool variants:
+//! `xp_noreset` (take + put of a `Vec`, cleared by hand), `xp_box` and `xp_box_guard`
+//! (take + put, and get + drop, of Go's object, a `Box<[u8; 4096]>`).
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
