@@ -659,7 +659,8 @@ impl<T> Pool<T> {
         v
     }
 
-    /// Gives back an object a guard holds in place in `slot`: reset, then FULL.
+    /// Gives back an object a guard (or a leased `put`) holds in place in `slot`: reset,
+    /// then FULL.
     #[inline]
     pub(crate) fn release_slot(&self, slot: &Slot<T>) {
         if let Some(reset) = &self.reset {
@@ -690,6 +691,15 @@ impl<T> Pool<T> {
         let generation = self.generation.load(Relaxed);
         // SAFETY: the caller holds the claim on `slot` and the object is initialized.
         unsafe { slot.release_full(generation) };
+    }
+
+    /// `put_at` for a guard that held its object outside the slots (every slot was busy
+    /// when it was built): out of line, so the guard's drop stays small enough to inline
+    /// (`put_at` moves the object in word by word).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn put_back_owned(&self, shard: usize, value: T) {
+        self.put_at(shard, value);
     }
 
     /// Resets `value` and keeps it in `shard`, or drops it if the shard is full.
