@@ -6,9 +6,14 @@ use gosync_core::sync::atomic::{AtomicU8, Ordering::*};
 use gosync_core::sync::{thread, Condvar, Mutex};
 
 // DONE is zero so the fast path is a load and a `test` (as in std's `Once`).
-const DONE: u8 = 0;
+pub(crate) const DONE: u8 = 0;
 const INCOMPLETE: u8 = 1;
 const RUNNING: u8 = 2;
+/// Done, and the function panicked: set only through [`Once::call_once_marking`] (for
+/// [`OnceValue`](crate::OnceValue), whose fast path is then the one `== DONE` test, with no
+/// second load to tell a value from a panic). A plain `call_once` stores DONE even when
+/// its function panics (Go's semantics), so its fast path stays fast after a panic.
+pub(crate) const DONE_PANICKED: u8 = 3;
 
 /// Performs exactly one action, like Go's `sync.Once`.
 ///
@@ -91,7 +96,28 @@ impl Once {
             return;
         }
         let mut f = Some(f);
-        self.call_once_slow(&mut || (f.take().expect("run at most once"))());
+        self.call_once_slow(
+            &mut || {
+                (f.take().expect("run at most once"))();
+                DONE
+            },
+            DONE,
+        );
+    }
+
+    /// Like `call_once`, for [`OnceValue`](crate::OnceValue): the function returns the
+    /// done state to store (DONE, or DONE_PANICKED when it caught a panic of the user's
+    /// function), and DONE_PANICKED is stored if it unwinds.
+    #[inline]
+    pub(crate) fn call_once_marking(&self, f: &mut dyn FnMut() -> u8) {
+        self.call_once_slow(f, DONE_PANICKED);
+    }
+
+    /// Whether a function has run on this `Once` and did not panic (the state is DONE);
+    /// `false` also while it is DONE_PANICKED. Acquire, as in `is_done`.
+    #[inline]
+    pub(crate) fn is_done_ok(&self) -> bool {
+        self.state.load(Acquire) == DONE
     }
 
     /// Whether a function has run to completion (or panicked) on this `Once`.
@@ -109,20 +135,22 @@ impl Once {
     #[inline]
     pub fn is_done(&self) -> bool {
         // Acquire: a `true` answer lets the caller rely on the function's writes.
-        self.state.load(Acquire) == DONE
+        matches!(self.state.load(Acquire), DONE | DONE_PANICKED)
     }
 
+    /// The election and the wait. The elected thread runs `f` and stores the done state
+    /// `f` returns, or `on_unwind` if `f` unwinds.
     #[cold]
     #[inline(never)]
-    fn call_once_slow(&self, f: &mut dyn FnMut()) {
+    fn call_once_slow(&self, f: &mut dyn FnMut() -> u8, on_unwind: u8) {
         let mut runner = self.runner.lock();
         loop {
             // Relaxed is enough under the lock for INCOMPLETE/RUNNING, which only change
-            // under it; Acquire for DONE, pairing with the Release store in `Finish::drop`
-            // (also made under the lock, so the lock alone would do; the Acquire keeps the
-            // reasoning local).
+            // under it; Acquire for the done states, pairing with the Release store in
+            // `Finish::drop` (also made under the lock, so the lock alone would do; the
+            // Acquire keeps the reasoning local).
             match self.state.load(Acquire) {
-                DONE => return,
+                DONE | DONE_PANICKED => return,
                 INCOMPLETE => break,
                 _ => {
                     if *runner == Some(thread::current().id()) {
@@ -139,8 +167,11 @@ impl Once {
         self.state.store(RUNNING, Relaxed);
         *runner = Some(thread::current().id());
         drop(runner);
-        let finish = Finish { once: self };
-        f();
+        let mut finish = Finish {
+            once: self,
+            state: on_unwind,
+        };
+        finish.state = f();
         drop(finish);
     }
 }
@@ -149,6 +180,8 @@ impl Once {
 /// `defer o.done.Store(1)`).
 struct Finish<'a> {
     once: &'a Once,
+    /// The done state to store: what the function returned, or the unwinding default.
+    state: u8,
 }
 
 impl Drop for Finish<'_> {
@@ -157,7 +190,7 @@ impl Drop for Finish<'_> {
         *runner = None;
         // Release pairs with the Acquire loads in `call_once`/`is_done`: publishes the
         // function's writes.
-        self.once.state.store(DONE, Release);
+        self.once.state.store(self.state, Release);
         drop(runner);
         self.once.cv.notify_all();
     }
@@ -174,6 +207,7 @@ impl fmt::Debug for Once {
         let state = match self.state.load(Relaxed) {
             INCOMPLETE => "incomplete",
             RUNNING => "running",
+            DONE_PANICKED => "done (panicked)",
             _ => "done",
         };
         f.debug_struct("Once").field("state", &state).finish()
