@@ -189,6 +189,36 @@ impl<T, F: FnOnce() -> T> OnceValue<T, F> {
         }
     }
 
+    /// Waits, as a future, until another caller's [`get`](OnceValue::get) has computed
+    /// the value, and returns it; never runs the function itself (an async initialiser
+    /// is not offered). See [`Once::wait_async`]: runtime-agnostic, `Send` when `T` and
+    /// `F` allow sharing the `OnceValue`, cancel-safe (dropping it removes its waker).
+    ///
+    /// # Panics
+    ///
+    /// When polled to completion, as `get`: if the function panicked, with the same
+    /// panic value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let config = Arc::new(gosync_once::once_value(|| String::from("loaded")));
+    /// let loader = {
+    ///     let config = Arc::clone(&config);
+    ///     std::thread::spawn(move || config.get().len())
+    /// };
+    /// let value = futures::executor::block_on(config.get_async());
+    /// assert_eq!(value, "loaded");
+    /// loader.join().unwrap();
+    /// ```
+    pub async fn get_async(&self) -> &T {
+        self.once.wait_async().await;
+        // Done: `get` returns the stored outcome without running anything.
+        self.get()
+    }
+
     /// Returns the value if the function has already run and returned; never runs it.
     ///
     /// # Examples
