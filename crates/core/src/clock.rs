@@ -102,6 +102,8 @@ struct FakeShared {
     inner: Mutex<FakeInner>,
     /// Notified whenever a waiter registers; serves `block_until_waiters`.
     registered: Condvar,
+    /// The clock's timer service (see [`crate::timer`]).
+    timer: crate::timer::Service,
 }
 
 struct FakeInner {
@@ -163,6 +165,11 @@ impl Clock {
     #[inline]
     pub fn is_fake(&self) -> bool {
         self.fake.is_some()
+    }
+
+    /// A fake clock's timer service; `None` for the real clock.
+    pub(crate) fn fake_timer(&self) -> Option<&crate::timer::Service> {
+        self.fake.as_deref().map(|f| &f.timer)
     }
 
     /// The current time of this clock.
@@ -367,6 +374,7 @@ impl FakeClock {
                     waiters: Vec::new(),
                 }),
                 registered: Condvar::new(),
+                timer: crate::timer::Service::new(),
             }),
         }
     }

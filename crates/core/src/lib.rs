@@ -76,6 +76,7 @@
 pub mod clock;
 mod nanos;
 pub mod sync;
+pub mod timer;
 
 pub use clock::{Clock, FakeClock};
 

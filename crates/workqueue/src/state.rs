@@ -171,7 +171,6 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) watch_done: bool,
     /// The value last stored into `Shared::hint`.
     pub(crate) hinted: bool,
-    pub(crate) loop_started: bool,
     pub(crate) waiting: BinaryHeap<Waiting<T>>,
     pub(crate) waiting_live: usize,
     wait_seq: u64,
@@ -183,6 +182,9 @@ pub(crate) struct State<T, S: Storage<T>> {
     /// `processingStartTimes` map), not the whole table.
     busy: Vec<Ticks>,
     busy_free: Vec<u32>,
+    /// The queue's registration with its clock's timer service, once it delays (see the
+    /// protocol in `queue/delay.rs`). Last: read only by delayed adds and the timer.
+    pub(crate) timer: Option<gosync_core::timer::TimerEntry>,
 }
 
 impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
@@ -199,11 +201,11 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             shutting_down: false,
             draining: false,
             watch_done: false,
-            loop_started: false,
             metrics: metrics.map(Box::new),
             next_tick: None,
             busy: Vec::new(),
             busy_free: Vec::new(),
+            timer: None,
             parked: 0,
             idle_waiters: 0,
             hinted: false,

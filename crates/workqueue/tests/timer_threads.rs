@@ -28,7 +28,10 @@ fn a_thousand_delaying_queues_use_one_timer_thread_per_clock() {
         q.add_after(i as u32, Duration::from_secs(3600));
     }
     let real = threads() - before;
-    assert!(real <= 1, "{QUEUES} real-clock delaying queues run {real} threads");
+    assert!(
+        real <= 1,
+        "{QUEUES} real-clock delaying queues run {real} threads"
+    );
     for q in &qs {
         assert_eq!(q.waiting_len(), 1);
     }
