@@ -53,6 +53,14 @@ use crate::sync::{thread, Arc, Condvar, Mutex};
 
 type Callback = Arc<dyn Fn(Instant) + Send + Sync>;
 
+/// `Arc::new` with the unsizing coercion, which loom's `Arc` does not support directly.
+fn callback_arc(f: impl Fn(Instant) + Send + Sync + 'static) -> Callback {
+    #[cfg(not(loom))]
+    return Arc::new(f);
+    #[cfg(loom)]
+    return Arc::from_std(std::sync::Arc::new(f));
+}
+
 /// How long the real clock's thread waits for a new registration once the map is empty.
 /// A fake clock's thread exits at once.
 const LINGER: Duration = Duration::from_secs(1);
@@ -189,7 +197,7 @@ impl TimerEntry {
             clock,
             // Relaxed: only uniqueness matters.
             id: NEXT_ID.fetch_add(1, Relaxed),
-            callback: Arc::new(callback),
+            callback: callback_arc(callback),
             at: None,
         }
     }
