@@ -32,7 +32,8 @@ use crate::table::{self, Hasher, Table};
 /// * [`get`](Queue::get) blocks for the next item and marks it *processing*; the returned
 ///   [`Guard`] calls [`done`](Queue::done) when dropped, even when the worker panics.
 /// * [`add_after`](Queue::add_after) adds an item once a delay has passed on the queue's
-///   [`Clock`]; one background thread, started on first use, waits for the earliest item.
+///   [`Clock`]; the clock's one timer thread ([`gosync_core::timer`], shared by every
+///   delaying queue of that clock) moves the item in when its time comes.
 /// * [`shut_down`](Queue::shut_down) stops accepting items and wakes every getter; the
 ///   remaining items are still handed out. [`shut_down_with_drain`](Queue::shut_down_with_drain)
 ///   also waits until all of them are processed.
@@ -885,7 +886,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
     }
 
     /// Stops the queue (client-go `ShutDown`): later adds are ignored, waiting items are
-    /// dropped, the delay thread stops, and every blocked getter wakes. Queued items are
+    /// dropped, the queue's timer registration is cancelled, and every blocked getter wakes. Queued items are
     /// still handed out, then [`get`](Queue::get) returns `None`. Also makes a pending
     /// [`shut_down_with_drain`](Queue::shut_down_with_drain) return at once.
     ///
@@ -1654,7 +1655,7 @@ mod memory {
         fake.advance(Duration::from_secs(1));
         let hang = Instant::now() + HANG;
         while q.len() < N as usize {
-            assert!(Instant::now() < hang, "the delay thread did not fire");
+            assert!(Instant::now() < hang, "the timer did not fire");
             std::thread::yield_now();
         }
         peak[0] = capacities(&q)[0];

@@ -136,7 +136,7 @@ pub(crate) enum Wake {
     None,
     /// An item became ready: wake one getter.
     Getter,
-    /// The earliest ready time moved earlier: wake the delay loop.
+    /// The earliest ready time moved earlier: register it with the clock's timer.
     Timer,
 }
 
@@ -463,7 +463,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     /// items that became ready for a getter. `stamp` is the metrics timestamp of `now`
     /// (0 without metrics).
     ///
-    /// Runs on the delay thread. No `Eq`, `Hash` or `Clone` of an item runs here: a heap
+    /// Runs in the timer callback, on the clock's timer thread. No `Eq`, `Hash` or `Clone` of an item runs here: a heap
     /// entry finds its item's entry by its (time, push number), which is unique. The user
     /// code that does run (the metrics, the `Drop` of a stale or superseded copy) runs
     /// after the item's state change: a panic in it leaves that item fired and the state
@@ -495,7 +495,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         shrink_heap(&mut self.waiting);
     }
 
-    /// The earliest time the delay loop must wake at (a due item or a metrics tick).
+    /// The earliest time the timer callback must run at (a due item or a metrics tick).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let due = self.waiting.peek().map(|w| w.at);
         match (due, self.next_tick) {
