@@ -48,7 +48,7 @@ fn main() {
                 // The guard marks the key done when it drops, even if reconcile panics.
                 while let Some(key) = queue.get() {
                     stats.reconciles.fetch_add(1, Relaxed);
-                    if queue.num_requeues(&key) > 0 {
+                    if queue.num_requeues(&*key) > 0 {
                         stats.retries_seen.fetch_add(1, Relaxed);
                     }
                     let id: u64 = key["obj-".len()..].parse().expect("our own key format");
@@ -57,7 +57,7 @@ fn main() {
                         stats.failures.fetch_add(1, Relaxed);
                         queue.add_rate_limited(key.clone()); // retried after a back-off
                     } else {
-                        queue.forget(&key); // success: reset its back-off
+                        queue.forget(&*key); // success: reset its back-off
                         synced.lock().unwrap().insert(id);
                     }
                 }

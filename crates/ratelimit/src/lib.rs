@@ -197,7 +197,7 @@ pub use fast_slow::FastSlowLimiter;
 pub use jitter::{Jitter, Jittered};
 pub use limit::Limit;
 pub use max_of::{max_of, MaxOf};
-pub use rate_limiter::RateLimiter;
+pub use rate_limiter::{Borrowed, KeyRef, RateLimiter};
 pub use token_bucket::{Reservation, TokenBucket, WaitError};
 pub use with_max_wait::{with_max_wait, WithMaxWait};
 
