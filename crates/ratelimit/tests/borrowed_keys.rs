@@ -10,7 +10,7 @@ use std::time::Duration;
 use gosync_core::FakeClock;
 use gosync_ratelimit::{
     default_controller_rate_limiter, max_of, with_max_wait, Borrowed, ExponentialLimiter,
-    FailureMapBounds, FastSlowLimiter, Jitter, Jittered, KeyRef, RateLimiter, TokenBucket,
+    FailureMapBounds, FastSlowLimiter, Jitter, Jittered, KeyRef, Limit, RateLimiter, TokenBucket,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -84,7 +84,7 @@ fn idle_expiry_applies_to_borrowed_lookups() {
 
 #[test]
 fn token_bucket_has_nothing_to_forget() {
-    let b = TokenBucket::new(10.0, 100).unwrap();
+    let b = TokenBucket::new(Limit::per_second(10), 100).unwrap();
     let l: &dyn RateLimiter<String> = &b;
     l.when(&key("x"));
     l.forget_key(&Borrowed("x"));
