@@ -30,7 +30,11 @@ fn round_trip(l: &dyn RateLimiter<String>) {
     l.forget_key(&Borrowed("ns/a"));
     assert_eq!(l.num_requeues_key(&Borrowed("ns/a")), 0);
     assert_eq!(l.num_requeues(&key("ns/a")), 0);
-    assert_eq!(l.num_requeues_key(&Borrowed("ns/b")), 1, "another key is untouched");
+    assert_eq!(
+        l.num_requeues_key(&Borrowed("ns/b")),
+        1,
+        "another key is untouched"
+    );
     // The owned key itself is a borrowed form too.
     l.forget_key(&Borrowed(&key("ns/b")));
     assert_eq!(l.num_requeues(&key("ns/b")), 0);
@@ -54,7 +58,10 @@ fn every_per_item_limiter_and_combinator_looks_up_borrowed_keys() {
         Box::new(ExponentialLimiter::new(MS, MS * 1000)),
         Box::new(FastSlowLimiter::new(MS, MS * 10, 3)),
     ]));
-    round_trip(&with_max_wait(ExponentialLimiter::new(MS, MS * 1000), MS * 3));
+    round_trip(&with_max_wait(
+        ExponentialLimiter::new(MS, MS * 1000),
+        MS * 3,
+    ));
     round_trip(&Jittered::with_seed(
         ExponentialLimiter::new(MS, MS * 1000),
         Jitter::Full,
@@ -109,7 +116,12 @@ impl RateLimiter<String> for Counting {
         self.seen.lock().unwrap().retain(|k| k != item);
     }
     fn num_requeues(&self, item: &String) -> u32 {
-        self.seen.lock().unwrap().iter().filter(|k| *k == item).count() as u32
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|k| *k == item)
+            .count() as u32
     }
 }
 

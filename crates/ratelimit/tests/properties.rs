@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use gosync_core::clock::FakeClock;
 use gosync_ratelimit::{
-    max_of, Backoff, Borrowed, ExponentialLimiter, FastSlowLimiter, Jitter, Limit, RateLimiter, Reservation,
-    TokenBucket,
+    max_of, Backoff, Borrowed, ExponentialLimiter, FastSlowLimiter, Jitter, Limit, RateLimiter,
+    Reservation, TokenBucket,
 };
 use proptest::prelude::*;
 

@@ -348,7 +348,11 @@ fn dropping_the_last_handle_cancels_its_timer_registration() {
     other.add_after(2, Duration::from_secs(2));
     assert!(fake.block_until_waiter_at(fake.now() + Duration::from_secs(1), HANG));
     drop(q);
-    assert_eq!(Arc::strong_count(&token), 1, "the waiting item was freed with the queue");
+    assert_eq!(
+        Arc::strong_count(&token),
+        1,
+        "the waiting item was freed with the queue"
+    );
     // The clock's one waiter now waits for the other queue's deadline only.
     assert!(fake.block_until_waiter_at(fake.now() + Duration::from_secs(2), HANG));
     assert_eq!(fake.waiters(), 1);
