@@ -40,6 +40,11 @@
 //!   [`Jitter::Equal`]) from a seedable generator.
 //! * [`default_controller_rate_limiter`]: client-go's default.
 //!
+//! Keys are asked about by reference (`when(&key)`); [`RateLimiter::forget_key`] and
+//! [`RateLimiter::num_requeues_key`] also take a borrowed form ([`Borrowed`]`("ns/pod")`
+//! for a `String` key) while the trait stays object safe, so a work queue can offer
+//! `forget(&str)`.
+//!
 //! For plain retry loops, [`Backoff`] is an iterator of delays (initial, factor, cap,
 //! jitter, max steps, max elapsed time) with a blocking [`Backoff::retry`] that sleeps
 //! through the injected clock.

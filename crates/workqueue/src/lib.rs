@@ -72,6 +72,9 @@
 //!   one item and `get` of the next in one lock acquisition instead of two.
 //! * `done` of an item that is not processing is a no-op returning `false`; client-go
 //!   would queue a duplicate of a dirty item.
+//! * [`Queue::done`], [`RateLimitingQueue::forget`] and [`RateLimitingQueue::num_requeues`]
+//!   take any borrowed form of the key, as `HashMap::get` does (`q.forget("ns/pod")` on
+//!   a `String` queue); a guard is passed as the key it dereferences to (`&*guard`).
 //! * One item is in the queue at most once, ready *or* waiting, and the earliest time
 //!   wins: `add` of a waiting item drops its waiting entry, and `add_after` of a dirty
 //!   item does nothing (client-go processes such an item twice: kubernetes#126027,
