@@ -240,8 +240,11 @@ impl TimerEntry {
     fn register(&mut self, at: Instant, only_earlier: bool) -> bool {
         let svc = service(&self.clock);
         let mut g = svc.inner.lock();
+        let mut was_first = false;
         if let Some(old) = self.at.take() {
-            let pending = g.entries.remove(&(old, self.id));
+            let key = (old, self.id);
+            was_first = g.entries.first_key_value().is_some_and(|(k, _)| *k == key);
+            let pending = g.entries.remove(&key);
             if only_earlier && old <= at {
                 if let Some(callback) = pending {
                     // Pending and no later than `at`: keep it.
@@ -258,7 +261,9 @@ impl TimerEntry {
             g.running = true;
             drop(g);
             self.start(svc);
-        } else if earliest {
+        } else if earliest || was_first {
+            // An earlier deadline, or the one the thread sleeps until moved later: let
+            // it sleep until the new first one.
             drop(g);
             svc.wake.notify_one();
         }
