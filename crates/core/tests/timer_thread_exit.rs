@@ -1,5 +1,5 @@
-//! The timer thread of a fake clock ends once its last registration goes, and a new
-//! registration starts one again. Alone in its binary: it counts the process's timer
+//! The timer thread of a fake clock ends once its last registration has gone (after a
+//! second's linger), and a new registration starts one again. Alone in its binary: it counts the process's timer
 //! threads.
 #![cfg(not(loom))]
 
@@ -32,14 +32,14 @@ fn fake_clock_thread_ends_when_idle_and_restarts() {
     let tx = Mutex::new(tx);
     let mut entry = TimerEntry::new(fake.clock(), move |_| tx.lock().unwrap().send(()).unwrap());
     assert_eq!(live_timer_threads(), 0);
-    for round in 1..=3u32 {
+    for round in 1..=2u32 {
         let at = fake.now() + Duration::from_secs(1);
         entry.schedule(at);
         assert!(fake.block_until_waiter_at(at, HANG));
         assert_eq!(live_timer_threads(), 1, "round {round}");
         fake.advance(Duration::from_secs(1));
         rx.recv_timeout(HANG).unwrap();
-        // Fired, nothing registered: the thread ends on its own.
+        // Fired, nothing registered: the thread ends on its own (after its linger).
         until_threads(0);
     }
     // Cancelling the last registration ends it too.
