@@ -125,3 +125,40 @@ fn loom_timer_last_cancel_vs_sleep() {
         assert_eq!(fake.waiters(), 0);
     });
 }
+
+/// The adversarial follow-up: a cancel racing the fire, then the entry is scheduled
+/// again (for the time already reached) while the thread may still be finishing the
+/// first call. The callback runs at most once for the first registration and exactly
+/// once for the second: the re-registration is neither lost (the model would block on
+/// the second signal) nor merged into the call in progress.
+#[test]
+fn loom_timer_cancel_then_reschedule_vs_fire() {
+    loom::model(|| {
+        let fake = FakeClock::new();
+        let t1 = fake.now() + SEC;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let signal = Arc::new(Signal::default());
+        let mut entry = {
+            let (calls, signal) = (Arc::clone(&calls), Arc::clone(&signal));
+            TimerEntry::new(fake.clock(), move |_| {
+                calls.fetch_add(1, SeqCst);
+                signal.raise();
+            })
+        };
+        entry.schedule(t1);
+        let advancer = {
+            let fake = fake.clone();
+            thread::spawn(move || fake.advance(SEC))
+        };
+        entry.cancel();
+        let first = calls.load(SeqCst);
+        assert!(first <= 1);
+        advancer.join().unwrap();
+        // Due at once: the time has been reached.
+        *signal.set.lock() = false;
+        entry.schedule(t1);
+        signal.wait();
+        drop(entry);
+        assert_eq!(calls.load(SeqCst), first + 1);
+    });
+}
