@@ -136,10 +136,8 @@ loom::lazy_static! {
 fn service(clock: &Clock) -> &Service {
     match clock.fake_timer() {
         Some(svc) => svc,
-        #[cfg(not(loom))]
+        // Under loom, `REAL` is a lazy static that derefs to the service.
         None => &REAL,
-        #[cfg(loom)]
-        None => &*REAL,
     }
 }
 
