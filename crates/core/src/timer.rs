@@ -102,6 +102,10 @@ struct Inner {
     /// the earliest deadline on a fake clock waits for the sleep it ends.
     sleeping: bool,
     sleeps: u64,
+    /// Under Miri, the running thread's handle, so that the cancel that leaves no
+    /// registration can join it (Miri fails a run that leaves a thread behind).
+    #[cfg(miri)]
+    handle: Option<thread::JoinHandle<()>>,
 }
 
 impl Service {
@@ -116,6 +120,8 @@ impl Service {
                     cancel_waiters: 0,
                     sleeping: false,
                     sleeps: 0,
+                    #[cfg(miri)]
+                    handle: None,
                 }),
                 wake: Condvar::new(),
                 fired: Condvar::new(),
@@ -285,7 +291,17 @@ impl TimerEntry {
         }
         let not_started = NotStarted(svc);
         let clock = self.clock.clone();
+        #[cfg(not(miri))]
         thread::spawn(move || run(clock));
+        #[cfg(miri)]
+        {
+            // Spawned under the lock, so that the handle is stored before the thread
+            // can get to its exit.
+            let mut g = svc.inner.lock();
+            let handle = thread::spawn(move || run(clock));
+            g.thread = Some(handle.thread().id());
+            g.handle = Some(handle);
+        }
         std::mem::forget(not_started);
     }
 
@@ -326,6 +342,19 @@ impl TimerEntry {
             }
             g.cancel_waiters -= 1;
         }
+        #[cfg(miri)]
+        if g.entries.is_empty() && g.running && g.thread != Some(thread::current().id()) {
+            // Retire the thread (it ends at its next check; the next registration starts
+            // a new one) and join it, so that no thread outlives the last registration.
+            let handle = g.handle.take();
+            g.running = false;
+            g.thread = None;
+            drop(g);
+            svc.wake.notify_all();
+            if let Some(handle) = handle {
+                let _ = handle.join();
+            }
+        }
     }
 }
 
@@ -359,11 +388,20 @@ fn run(clock: Clock) {
     let _live = Live;
     let svc = service(&clock);
     let mut g = svc.inner.lock();
-    g.thread = Some(thread::current().id());
+    // Under Miri, `start` has set it (a retired thread must not set it back).
+    #[cfg(not(miri))]
+    {
+        g.thread = Some(thread::current().id());
+    }
     let mut lingered = false;
     loop {
+        #[cfg(miri)]
+        if g.thread != Some(thread::current().id()) {
+            return; // retired by `cancel`, which joins this thread
+        }
         let Some(&(at, id)) = g.entries.keys().next() else {
-            if lingered {
+            // Under Miri no linger: the cancel that emptied the map joins this thread.
+            if lingered || cfg!(miri) {
                 // Invariant 3: decided under the lock; the next `schedule` starts a thread.
                 g.running = false;
                 g.thread = None;
