@@ -7,6 +7,12 @@
 //!   per-thread-striped histograms, as a Prometheus client keeps them), and gosync's
 //!   worker loop (`Guard::done_and_get`: one lock hold per item on the consumer side)
 //!   with and without metrics.
+//! * `delaying/add_after_fire`: one queue on a fake clock; 1,000 `add_after` of distinct
+//!   keys, one `advance` that makes them all due, then `get` + `done` of each: the delay
+//!   path end to end (the timer's due-move included), reported per item.
+//! * `delaying/queues/100`: 100 queues on one fake clock, one `add_after` each, one
+//!   `advance`, then one `get` + `done` per queue: what the per-queue timer costs when many
+//!   queues delay at once.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use std::collections::{HashSet, VecDeque};
@@ -21,6 +27,7 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode,
     Throughput,
 };
+use gosync_core::FakeClock;
 use gosync_workqueue::{
     CounterMetric, GaugeMetric, HistogramMetric, MetricsProvider, Queue, SettableGaugeMetric,
 };
@@ -402,12 +409,57 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
+/// The delaying-queue benchmarks (see the module docs).
+fn delaying(c: &mut Criterion) {
+    const N: u64 = 1_000;
+    const DELAY: Duration = Duration::from_secs(1);
+    let mut g = c.benchmark_group("workqueue/delaying");
+    g.throughput(Throughput::Elements(N));
+    g.bench_function("add_after_fire", |b| {
+        let fake = FakeClock::new();
+        let q: Queue<u64> = Queue::builder().clock(fake.clock()).build();
+        b.iter(|| {
+            for k in 0..N {
+                q.add_after(black_box(k), DELAY);
+            }
+            fake.advance(DELAY);
+            for _ in 0..N {
+                let k = q.get_detached().unwrap();
+                q.done(&k);
+            }
+        });
+        q.shut_down();
+    });
+    const QUEUES: usize = 100;
+    g.throughput(Throughput::Elements(QUEUES as u64));
+    g.bench_function(BenchmarkId::new("queues", QUEUES), |b| {
+        let fake = FakeClock::new();
+        let qs: Vec<Queue<u64>> = (0..QUEUES)
+            .map(|_| Queue::builder().clock(fake.clock()).build())
+            .collect();
+        b.iter(|| {
+            for q in &qs {
+                q.add_after(black_box(1), DELAY);
+            }
+            fake.advance(DELAY);
+            for q in &qs {
+                let k = q.get_detached().unwrap();
+                q.done(&k);
+            }
+        });
+        for q in &qs {
+            q.shut_down();
+        }
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = workqueue;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30);
-    targets = benches
+    targets = benches, delaying
 }
 criterion_main!(workqueue);

@@ -96,7 +96,7 @@ impl Controller {
                 *n
             };
             if ok {
-                self.queue.forget(&key);
+                self.queue.forget(&*key);
             } else {
                 self.queue.add_rate_limited(key.clone());
             }
@@ -188,10 +188,10 @@ fn main() {
             .saturating_mul(1 << n.min(31))
             .min(Duration::from_secs(300));
         let due = fake.now() + delay;
-        // The queue's delay thread is now waiting for exactly `due`.
+        // The clock's timer thread is now waiting for exactly `due`.
         let waiting = fake.block_until_waiter_at(due, HANG);
         fake.advance(delay - Duration::from_nanos(1));
-        // Had it fired, the item would be out of the waiting set before the delay
+        // Had it fired, the item would be out of the waiting set before the timer
         // thread waits again; once it waits for `due` again, the state is settled.
         let rewaiting = fake.block_until_waiter_at(due, HANG);
         let early = rx.try_recv().is_ok() || !ctl.queue.is_empty() || ctl.queue.waiting_len() != 1;
@@ -209,7 +209,7 @@ fn main() {
         );
     }
     c.check(
-        ctl.queue.num_requeues(&"db".to_owned()) == 0 && ctl.queue.waiting_len() == 0,
+        ctl.queue.num_requeues("db") == 0 && ctl.queue.waiting_len() == 0,
         "once synced the key is forgotten: no requeues, nothing waiting",
     );
 

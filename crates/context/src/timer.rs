@@ -9,6 +9,18 @@
 //! ends when that root is dropped. There is never a thread per context.
 //!
 //! See `tree.rs` for the invariants (6) and the lock order (the timer's lock first).
+//!
+//! # Why not `gosync_core::timer`
+//!
+//! The work queues share their clock's timer service (`gosync_core::timer`); contexts
+//! keep this one. Its entries are raw pointers to the cores, valid because a node's drop
+//! removes its entry under this timer's lock and the thread cancels under the same lock
+//! (invariants 6 and 7): no allocation per deadline, and a drop never waits for user
+//! code. On the core service each deadline context would need a `TimerEntry` (an
+//! allocated callback, on `with_timeout`'s path), and the pointer's validity would rest
+//! on the entry's synchronous cancel, so dropping a context would wait for a firing
+//! callback, which runs the tree's `on_cancel` hooks (user code): a new way to block
+//! or deadlock a drop.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -102,6 +102,8 @@ struct FakeShared {
     inner: Mutex<FakeInner>,
     /// Notified whenever a waiter registers; serves `block_until_waiters`.
     registered: Condvar,
+    /// The clock's timer service (see [`crate::timer`]).
+    timer: crate::timer::Service,
 }
 
 struct FakeInner {
@@ -163,6 +165,11 @@ impl Clock {
     #[inline]
     pub fn is_fake(&self) -> bool {
         self.fake.is_some()
+    }
+
+    /// A fake clock's timer service; `None` for the real clock.
+    pub(crate) fn fake_timer(&self) -> Option<&crate::timer::Service> {
+        self.fake.as_deref().map(|f| &f.timer)
     }
 
     /// The current time of this clock.
@@ -367,6 +374,7 @@ impl FakeClock {
                     waiters: Vec::new(),
                 }),
                 registered: Condvar::new(),
+                timer: crate::timer::Service::new(),
             }),
         }
     }
@@ -426,15 +434,23 @@ impl FakeClock {
     /// [`Clock::wait_until`] (and so every gosync timed wait built on them: `wait_deadline`,
     /// `get_timeout`, a token bucket's `wait`, ...) on a clock of this fake, from the
     /// moment it registers its deadline until it has woken up. That includes gosync's
-    /// own background threads while they wait for a deadline on this clock: the timer
-    /// thread of a context tree made with `background_with_clock` (while any context of
-    /// the tree has a pending deadline) and the delay thread of a delaying work queue
-    /// (while an item waits). A thread waiting with no deadline (an idle timer thread, a
-    /// plain `wait`) is not counted.
+    /// own background threads while they wait for a deadline on this clock:
+    ///
+    /// * the clock's timer thread ([`crate::timer`]): **one** waiter for the whole clock,
+    ///   with the earliest deadline registered, however many delaying work queues (an
+    ///   item waiting out `add_after` or a backoff, a metrics tick) and other
+    ///   [`TimerEntry`](crate::timer::TimerEntry)s use it. It counts from the first
+    ///   registration until none is pending; cancelling the earliest deadline (a queue's
+    ///   shutdown) returns only once that wait has ended;
+    /// * the timer thread of a context tree made with `background_with_clock`, while any
+    ///   context of the tree has a pending deadline (one per tree).
+    ///
+    /// A thread waiting with no deadline (a plain `wait`) is not counted.
     ///
     /// So when a test's clock also drives such background deadlines, a count is not a
     /// count of the test's own waiters; wait for a specific deadline with
-    /// [`block_until_waiter_at`](FakeClock::block_until_waiter_at) instead.
+    /// [`block_until_waiter_at`](FakeClock::block_until_waiter_at) instead. For the
+    /// timer thread that deadline is the clock's earliest registered one.
     pub fn waiters(&self) -> usize {
         self.shared.inner.lock().waiters.len()
     }

@@ -7,6 +7,10 @@
 //!   waits with a deadline (context deadlines, the delaying work queue, rate limiters)
 //!   takes a `Clock`, so its tests are deterministic and take no real time. It is the
 //!   Rust counterpart of client-go's `k8s.io/utils/clock` `FakeClock`.
+//! * [`timer`]: the per-clock timer service. A [`TimerEntry`](timer::TimerEntry)
+//!   registers a deadline and a callback; one thread per clock (one process-wide thread
+//!   for the real clock, one per fake clock, sleeping on it) runs the callbacks of every
+//!   entry of that clock, so a thousand delaying work queues share one thread.
 //! * [`sync`]: the switch between the real synchronization primitives (std atomics,
 //!   `parking_lot` locks, std threads) and [loom]'s model-checked ones, selected by
 //!   `RUSTFLAGS="--cfg loom"`. It is public so the sibling crates can share it, but it is
@@ -51,7 +55,15 @@
 //!
 //! # Panic safety
 //!
-//! The crate calls no user closure, hook or trait method. Where a panic can still start:
+//! * **Timer callbacks** ([`TimerEntry`](timer::TimerEntry)): user code, run on the
+//!   clock's timer thread, outside the service's lock, inside `catch_unwind`. A panic is
+//!   reported by the panic hook, its payload dropped (leaked if that drop panics too),
+//!   and the thread goes on with the next deadline: other entries of the clock still
+//!   fire. The panicking entry is idle (its deadline fired) until scheduled again; a
+//!   `cancel` waiting for that call returns.
+//!
+//! Otherwise the crate calls no user closure, hook or trait method. Where a panic can
+//! still start:
 //!
 //! * **The caller's condition variable in [`Clock::wait_until`]**
 //!   ([`wait_timeout`](Clock::wait_timeout)): `cv.wait` panics if `cv` is waited on
@@ -80,6 +92,7 @@ pub mod clock;
 mod nanos;
 pub mod sync;
 pub mod waiters;
+pub mod timer;
 
 pub use clock::{Clock, FakeClock};
 

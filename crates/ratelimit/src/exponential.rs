@@ -6,7 +6,7 @@ use std::hash::Hash;
 use std::time::Duration;
 
 use crate::failure_map::{FailureMap, FailureMapBounds};
-use crate::RateLimiter;
+use crate::{KeyRef, RateLimiter};
 
 /// Per-item exponential backoff: the `n`-th failure of an item (counting from 0) waits
 /// `min(base · 2ⁿ, max)`.
@@ -124,6 +124,16 @@ impl<K: Hash + Eq + Clone + Send + Sync> RateLimiter<K> for ExponentialLimiter<K
     #[inline]
     fn num_requeues(&self, item: &K) -> u32 {
         self.failures.failures(item)
+    }
+
+    #[inline]
+    fn forget_key(&self, item: &dyn KeyRef<K>) {
+        self.failures.forget_ref(item)
+    }
+
+    #[inline]
+    fn num_requeues_key(&self, item: &dyn KeyRef<K>) -> u32 {
+        self.failures.failures_ref(item)
     }
 }
 

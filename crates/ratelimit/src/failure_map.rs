@@ -16,11 +16,13 @@
 //! An evicted or expired key behaves exactly as if it had been forgotten.
 
 use std::fmt;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use gosync_core::clock::Clock;
 use gosync_core::sync::Mutex;
+
+use crate::KeyRef;
 use hashbrown::HashTable;
 
 /// The key hasher: foldhash, randomly seeded per map (hashbrown's default).
@@ -207,29 +209,6 @@ impl<K: Hash + Eq + Clone> FailureMap<K> {
         }
     }
 
-    #[inline]
-    fn shard(&self, hash: u64) -> &Mutex<Shard<K>> {
-        // hashbrown uses the low bits (bucket) and the top 7 bits (tag), and the middle
-        // bits of a fast hasher's output for small integer keys are not uniform enough
-        // to pick a shard from directly (1,000 consecutive integers once hit only 44 of
-        // 64 shards). A Fibonacci multiply folds every bit of the hash into the bits
-        // taken, so the choice is uniform and does not correlate with either.
-        let mixed = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        &self.shards[(mixed >> 40) as usize & self.shard_mask].0
-    }
-
-    /// The clock's time in nanoseconds since the epoch (only read when a TTL is set).
-    #[inline]
-    fn now_nanos(&self) -> u128 {
-        let since = self.clock.now().saturating_duration_since(self.epoch);
-        since.as_nanos().min(STAMP_MAX)
-    }
-
-    #[inline]
-    fn expired(ttl: Option<u64>, touched: u128, now: u128) -> bool {
-        matches!(ttl, Some(ttl) if now.saturating_sub(touched) >= u128::from(ttl))
-    }
-
     /// Records one failure of `key` and returns the failure count *before* it (the
     /// exponent client-go uses). The count saturates at `u32::MAX`.
     pub(crate) fn record(&self, key: &K) -> u32 {
@@ -330,6 +309,62 @@ impl<K: Hash + Eq + Clone> FailureMap<K> {
 }
 
 impl<K> FailureMap<K> {
+    /// The hash of a borrowed form of a key: equal to the owned key's
+    /// (`BuildHasher::hash_one` is `build_hasher`, `hash`, `finish`).
+    #[inline]
+    fn hash_ref(&self, key: &dyn KeyRef<K>) -> u64 {
+        let mut state = self.hasher.build_hasher();
+        key.hash_key(&mut state);
+        state.finish()
+    }
+
+    /// [`forget`](FailureMap::forget) by a borrowed form of the key.
+    pub(crate) fn forget_ref(&self, key: &dyn KeyRef<K>) {
+        let hash = self.hash_ref(key);
+        let mut shard = self.shard(hash).lock();
+        if let Ok(entry) = shard.table.find_entry(hash, |e| key.eq_key(&e.key)) {
+            entry.remove();
+        }
+    }
+
+    /// [`failures`](FailureMap::failures) by a borrowed form of the key.
+    pub(crate) fn failures_ref(&self, key: &dyn KeyRef<K>) -> u32 {
+        let hash = self.hash_ref(key);
+        let now = if self.ttl.is_some() {
+            self.now_nanos()
+        } else {
+            0
+        };
+        let shard = self.shard(hash).lock();
+        match shard.table.find(hash, |e| key.eq_key(&e.key)) {
+            Some(e) if !Self::expired(self.ttl, e.touched(), now) => e.failures,
+            _ => 0,
+        }
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> &Mutex<Shard<K>> {
+        // hashbrown uses the low bits (bucket) and the top 7 bits (tag), and the middle
+        // bits of a fast hasher's output for small integer keys are not uniform enough
+        // to pick a shard from directly (1,000 consecutive integers once hit only 44 of
+        // 64 shards). A Fibonacci multiply folds every bit of the hash into the bits
+        // taken, so the choice is uniform and does not correlate with either.
+        let mixed = hash.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        &self.shards[(mixed >> 40) as usize & self.shard_mask].0
+    }
+
+    /// The clock's time in nanoseconds since the epoch (only read when a TTL is set).
+    #[inline]
+    fn now_nanos(&self) -> u128 {
+        let since = self.clock.now().saturating_duration_since(self.epoch);
+        since.as_nanos().min(STAMP_MAX)
+    }
+
+    #[inline]
+    fn expired(ttl: Option<u64>, touched: u128, now: u128) -> bool {
+        matches!(ttl, Some(ttl) if now.saturating_sub(touched) >= u128::from(ttl))
+    }
+
     /// How many keys are held in memory right now (expired ones not yet swept
     /// included). Skips shards that are locked at the moment.
     pub(crate) fn len_approx(&self) -> usize {

@@ -6,7 +6,7 @@ use std::hash::Hash;
 use std::time::Duration;
 
 use crate::failure_map::{FailureMap, FailureMapBounds};
-use crate::RateLimiter;
+use crate::{KeyRef, RateLimiter};
 
 /// Waits `fast` for an item's first `max_fast_attempts` failures and `slow` after that.
 ///
@@ -72,6 +72,16 @@ impl<K: Hash + Eq + Clone + Send + Sync> RateLimiter<K> for FastSlowLimiter<K> {
     #[inline]
     fn num_requeues(&self, item: &K) -> u32 {
         self.failures.failures(item)
+    }
+
+    #[inline]
+    fn forget_key(&self, item: &dyn KeyRef<K>) {
+        self.failures.forget_ref(item)
+    }
+
+    #[inline]
+    fn num_requeues_key(&self, item: &dyn KeyRef<K>) -> u32 {
+        self.failures.failures_ref(item)
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::exponential::nanos_to_duration;
 use crate::rng::SplitMix64;
-use crate::RateLimiter;
+use crate::{KeyRef, RateLimiter};
 
 /// How a delay `d` is randomized (the AWS "Exponential Backoff and Jitter" variants),
 /// so that many clients failing together do not retry together.
@@ -130,6 +130,14 @@ impl<K: ?Sized, L: RateLimiter<K>> RateLimiter<K> for Jittered<L> {
     #[inline]
     fn num_requeues(&self, item: &K) -> u32 {
         self.inner.num_requeues(item)
+    }
+
+    fn forget_key(&self, item: &dyn KeyRef<K>) {
+        self.inner.forget_key(item)
+    }
+
+    fn num_requeues_key(&self, item: &dyn KeyRef<K>) -> u32 {
+        self.inner.num_requeues_key(item)
     }
 }
 

@@ -40,6 +40,11 @@
 //!   [`Jitter::Equal`]) from a seedable generator.
 //! * [`default_controller_rate_limiter`]: client-go's default.
 //!
+//! Keys are asked about by reference (`when(&key)`); [`RateLimiter::forget_key`] and
+//! [`RateLimiter::num_requeues_key`] also take a borrowed form ([`Borrowed`]`("ns/pod")`
+//! for a `String` key) while the trait stays object safe, so a work queue can offer
+//! `forget(&str)`.
+//!
 //! For plain retry loops, [`Backoff`] is an iterator of delays (initial, factor, cap,
 //! jitter, max steps, max elapsed time) with a blocking [`Backoff::retry`] that sleeps
 //! through the injected clock.
@@ -206,7 +211,7 @@ pub use fast_slow::FastSlowLimiter;
 pub use jitter::{Jitter, Jittered};
 pub use limit::Limit;
 pub use max_of::{max_of, MaxOf};
-pub use rate_limiter::RateLimiter;
+pub use rate_limiter::{Borrowed, KeyRef, RateLimiter};
 pub use token_bucket::{Reservation, TokenBucket, WaitError};
 pub use with_max_wait::{with_max_wait, WithMaxWait};
 

@@ -4,7 +4,7 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::RateLimiter;
+use crate::{KeyRef, RateLimiter};
 
 /// Combines limiters: every member records each failure, and the longest wait wins.
 ///
@@ -94,6 +94,16 @@ impl<K: ?Sized> RateLimiter<K> for MaxOf<K> {
     fn num_requeues(&self, item: &K) -> u32 {
         let mut max = 0;
         self.each(|l| max = max.max(l.num_requeues(item)));
+        max
+    }
+
+    fn forget_key(&self, item: &dyn KeyRef<K>) {
+        self.each(|l| l.forget_key(item));
+    }
+
+    fn num_requeues_key(&self, item: &dyn KeyRef<K>) -> u32 {
+        let mut max = 0;
+        self.each(|l| max = max.max(l.num_requeues_key(item)));
         max
     }
 }

@@ -14,7 +14,7 @@ use gosync_core::sync::{Mutex, MutexGuard};
 
 use crate::exponential::nanos_to_duration;
 use crate::wide::U256;
-use crate::{ConfigError, Limit, RateLimiter};
+use crate::{ConfigError, KeyRef, Limit, RateLimiter};
 
 /// A token bucket: up to `burst` tokens, refilled at `limit`, with the semantics of Go's
 /// `golang.org/x/time/rate.Limiter`.
@@ -1272,6 +1272,13 @@ impl<K: ?Sized> RateLimiter<K> for TokenBucket {
     /// Does nothing: a bucket does not track items.
     #[inline]
     fn forget(&self, _item: &K) {}
+
+    /// Nothing to forget: the bucket keeps no per-item state.
+    fn forget_key(&self, _item: &dyn KeyRef<K>) {}
+
+    fn num_requeues_key(&self, _item: &dyn KeyRef<K>) -> u32 {
+        0
+    }
 
     /// Always 0: a bucket does not track items.
     #[inline]

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::RateLimiter;
+use crate::{KeyRef, RateLimiter};
 
 /// Caps the delay of another limiter at `max`; failures are still recorded by it.
 ///
@@ -57,6 +57,14 @@ impl<K: ?Sized, L: RateLimiter<K>> RateLimiter<K> for WithMaxWait<L> {
     #[inline]
     fn num_requeues(&self, item: &K) -> u32 {
         self.inner.num_requeues(item)
+    }
+
+    fn forget_key(&self, item: &dyn KeyRef<K>) {
+        self.inner.forget_key(item)
+    }
+
+    fn num_requeues_key(&self, item: &dyn KeyRef<K>) -> u32 {
+        self.inner.num_requeues_key(item)
     }
 }
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use gosync_core::clock::FakeClock;
 use gosync_ratelimit::{
-    max_of, Backoff, ExponentialLimiter, FastSlowLimiter, Jitter, Limit, RateLimiter, Reservation,
-    TokenBucket,
+    max_of, Backoff, Borrowed, ExponentialLimiter, FastSlowLimiter, Jitter, Limit, RateLimiter,
+    Reservation, TokenBucket,
 };
 use proptest::prelude::*;
 
@@ -282,6 +282,50 @@ proptest! {
             }
             for k in 0..4u8 {
                 prop_assert_eq!(l.num_requeues(&k), model.get(&k).copied().unwrap_or(0));
+            }
+        }
+    }
+
+    /// `String` keys asked about by `&str` ([`Borrowed`]): the per-item limiters and
+    /// `MaxOf` (whose members are `dyn RateLimiter<String>`) match the model, and every
+    /// borrowed lookup agrees with the owned one.
+    #[test]
+    fn borrowed_lookups_match_the_model(base in 1u64..1_000_000, ops in ops(), bounded in any::<bool>()) {
+        let ns = Duration::from_nanos;
+        let bounds = gosync_ratelimit::FailureMapBounds::new();
+        let bounds = if bounded { bounds.capacity(1_000) } else { bounds };
+        let exp: ExponentialLimiter<String> = ExponentialLimiter::with_bounds(ns(base), ns(1 << 40), bounds);
+        let fs: FastSlowLimiter<String> = FastSlowLimiter::new(ns(1), ns(2), 2);
+        let combined = max_of::<String>(vec![
+            Box::new(ExponentialLimiter::new(ns(base), ns(1 << 40))),
+            Box::new(FastSlowLimiter::new(ns(1), ns(2), 2)),
+        ]);
+        let limiters: [&dyn RateLimiter<String>; 3] = [&exp, &fs, &combined];
+        let mut model: HashMap<u8, u32> = HashMap::new();
+        let key = |k: u8| format!("ns/pod-{k}");
+        for op in ops {
+            match op {
+                Op::When(k) => {
+                    for l in limiters {
+                        l.when(&key(k));
+                    }
+                    *model.entry(k).or_insert(0) += 1;
+                }
+                Op::Forget(k) => {
+                    let owned = key(k);
+                    for l in limiters {
+                        l.forget_key(&Borrowed(owned.as_str()));
+                    }
+                    model.remove(&k);
+                }
+            }
+            for k in 0..4u8 {
+                let want = model.get(&k).copied().unwrap_or(0);
+                let owned = key(k);
+                for l in limiters {
+                    prop_assert_eq!(l.num_requeues_key(&Borrowed(owned.as_str())), want);
+                    prop_assert_eq!(l.num_requeues(&owned), want);
+                }
             }
         }
     }

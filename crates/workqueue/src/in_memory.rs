@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use std::fmt;
 // Plain `std` atomics, also under loom: the values are only counters read by the user,
 // never a decision of the queue, and every update is a single RMW (`Relaxed` throughout).
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicI64, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::metrics::{
@@ -160,13 +163,18 @@ struct Values {
 
 impl Values {
     fn snapshot(&self) -> MetricsSnapshot {
+        // The tick sets `unfinished`, then `longest`. Acquire pairs with the Release in
+        // `Handle::set`: a snapshot that sees a tick's `longest` sees its `unfinished`
+        // (or a later one) too, so the two gauges never come from two different ticks in
+        // the wrong order.
+        let longest = f64::from_bits(self.longest.load(Acquire));
         MetricsSnapshot {
             depth: self.depth.load(Relaxed),
             adds: self.adds.load(Relaxed),
             queue_latency: self.latency.snapshot(),
             work_duration: self.work.snapshot(),
             unfinished_work_seconds: f64::from_bits(self.unfinished.load(Relaxed)),
-            longest_running_processor_seconds: f64::from_bits(self.longest.load(Relaxed)),
+            longest_running_processor_seconds: longest,
             retries: self.retries.load(Relaxed),
         }
     }
@@ -248,7 +256,8 @@ impl SettableGaugeMetric for Handle {
             Which::Unfinished => &self.0.unfinished,
             _ => &self.0.longest,
         }
-        .store(value.to_bits(), Relaxed);
+        // Release: pairs with the Acquire in `Values::snapshot`.
+        .store(value.to_bits(), Release);
     }
 }
 

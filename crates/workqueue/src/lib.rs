@@ -72,6 +72,9 @@
 //!   one item and `get` of the next in one lock acquisition instead of two.
 //! * `done` of an item that is not processing is a no-op returning `false`; client-go
 //!   would queue a duplicate of a dirty item.
+//! * [`Queue::done`], [`RateLimitingQueue::forget`] and [`RateLimitingQueue::num_requeues`]
+//!   take any borrowed form of the key, as `HashMap::get` does (`q.forget("ns/pod")` on
+//!   a `String` queue); a guard is passed as the key it dereferences to (`&*guard`).
 //! * One item is in the queue at most once, ready *or* waiting, and the earliest time
 //!   wins: `add` of a waiting item drops its waiting entry, and `add_after` of a dirty
 //!   item does nothing (client-go processes such an item twice: kubernetes#126027,
@@ -83,8 +86,11 @@
 //!   backoff; [`Queue::wait_idle`] (not in client-go) first waits until nothing is
 //!   ready, processing *or* waiting, so "finish everything, retries included, then stop"
 //!   is `wait_idle()` then `shut_down_with_drain()`.
-//! * Shutdown drops the waiting items and joins the delay thread; one thread serves all
-//!   delays and the unfinished-work metrics tick (client-go: two goroutines).
+//! * No thread per queue: every delaying queue of a clock registers its earliest deadline
+//!   (the first waiting item, or the unfinished-work metrics tick) with that clock's one
+//!   timer thread ([`gosync_core::timer`]; client-go: two goroutines per queue). 1,000
+//!   delaying queues on the real clock use one thread. Shutdown drops the waiting items
+//!   and cancels the queue's registration, waiting for a timer callback in progress.
 //! * `PriorityQueue` (controller-runtime) is [`Queue`] with [`Priority`] storage; with
 //!   `rate_limited` and `after` both given, the shorter delay is used. As in
 //!   controller-runtime, an item added while it is being processed keeps the place of
@@ -106,7 +112,7 @@
 //! * The queue is one type for the plain, delaying and (through [`RateLimitingQueue`])
 //!   rate-limited interfaces; a delaying queue costs nothing until its first `add_after`.
 //! * A panic in user code leaves the queue consistent (see [Panic safety](#panic-safety));
-//!   on the delay thread it is caught and the thread goes on, where a panic in client-go's
+//!   on the timer thread it is caught and the thread goes on, where a panic in client-go's
 //!   waiting goroutine ends the process.
 //!
 //! # Panic safety
@@ -120,14 +126,14 @@
 //!
 //! * **`Hash`** of the item: in the calling thread, before the queue's lock is taken
 //!   (`add`, `add_after`, `done`; for `done`, the `Hash` of the borrowed form passed,
-//!   and under the lock its `Eq` against the stored keys' borrowed forms). Never under the lock or on the delay thread: every
+//!   and under the lock its `Eq` against the stored keys' borrowed forms). Never under the lock or on the timer thread: every
 //!   copy of an item carries its hash. A panic leaves the queue as before the call. (The
 //!   table's hasher itself, a seeded `foldhash`, is the crate's own and does not panic.)
 //! * **`Eq`**: under the lock, in the lookup that starts `add`, `add_after` and `done`,
 //!   before anything is changed, and in each `get`, whose copy taken from the ready order
 //!   is put back at its head if the lookup panics (a drop guard): the queue is as before
 //!   the call, the getter's item stays ready and another waiting getter is woken in its
-//!   place. Never on the delay thread: a delayed item finds its entry by its unique push
+//!   place. Never on the timer thread: a delayed item finds its entry by its unique push
 //!   number.
 //! * **`Clone`**: under the lock, before anything is changed: an `add`/`add_after` of a
 //!   new item (one copy for the order, one for the table), and [`Queue::done`] of an item
@@ -139,21 +145,23 @@
 //!   (after the unlock, for an `add`), so a panic there leaves the call's effect made.
 //!   Two exceptions: the stale copies an `add` compacts away are dropped before it
 //!   changes anything (a panic leaves it undone), and the waiting items a shutdown drops
-//!   are dropped last, once the queue is shut down, every getter woken, the delay thread
-//!   joined and the drain over. (Items whose type has no drop glue are simply dropped
+//!   are dropped last, once the queue is shut down, every getter woken, the timer
+//!   registration cancelled and the drain over. (Items whose type has no drop glue are simply dropped
 //!   where they are let go of: nothing runs.)
 //! * **Metrics provider**: `new_*_metric` in the builder (no queue is made). The metric
 //!   methods run under the lock: in `add`, `add_after` and `get` before anything is
 //!   changed (`get`: as `Eq` above), which leaves the queue as before the call (though a
 //!   metric updated just before the panicking one keeps its update); in `done` after the
 //!   table update, with a getter woken on unwind for an item it queued again (the item is
-//!   done). On the delay thread, see below.
-//! * **Delay thread**: runs only metrics (an item's add when it fires, the unfinished-work
-//!   gauges every update period, 500 ms by default) and the `Drop` of superseded delayed copies, after the state
-//!   change of each item and inside `catch_unwind`. A panic there is reported by the panic
-//!   hook as any panic is (printed to stderr by default), its payload is then dropped, and
-//!   the thread goes on: the items fired before it are ready (and getters woken for them),
-//!   and the later ones still fire.
+//!   done). On the timer thread, see below.
+//! * **Timer thread** (the clock's, shared by every delaying queue of that clock): a
+//!   queue's callback runs only metrics (an item's add when it fires, the unfinished-work
+//!   gauges every update period, 500 ms by default) and the `Drop` of superseded delayed
+//!   copies, after the state change of each item and inside `catch_unwind`. A panic there
+//!   is reported by the panic hook as any panic is (printed to stderr by default), its
+//!   payload is then dropped, and the queue registers its next deadline: the items fired
+//!   before it are ready (and getters woken for them), the later ones still fire, and the
+//!   other queues of the clock are not held up (the thread catches a callback's panic too).
 //! * **Rate limiter** ([`RateLimitingQueue`]: `when`, `forget`, `num_requeues`, and the
 //!   key's `Hash`, `Eq`, `Clone` it runs): in the calling thread, before the queue is
 //!   touched and outside its lock. The queue is as before the call; the limiter's own

@@ -13,6 +13,7 @@ use gosync_core::Clock;
 
 #[cfg(feature = "context")]
 mod context;
+mod delay;
 #[cfg(feature = "context")]
 pub use context::GetContextError;
 
@@ -31,7 +32,8 @@ use crate::table::{self, Hasher, Table};
 /// * [`get`](Queue::get) blocks for the next item and marks it *processing*; the returned
 ///   [`Guard`] calls [`done`](Queue::done) when dropped, even when the worker panics.
 /// * [`add_after`](Queue::add_after) adds an item once a delay has passed on the queue's
-///   [`Clock`]; one background thread, started on first use, waits for the earliest item.
+///   [`Clock`]; the clock's one timer thread ([`gosync_core::timer`], shared by every
+///   delaying queue of that clock) moves the item in when its time comes.
 /// * [`shut_down`](Queue::shut_down) stops accepting items and wakes every getter; the
 ///   remaining items are still handed out. [`shut_down_with_drain`](Queue::shut_down_with_drain)
 ///   also waits until all of them are processed.
@@ -194,8 +196,6 @@ pub(crate) struct Shared<T, S: Storage<T>> {
     ready: Condvar,
     /// `shut_down_with_drain` waits here for the queue to drain (or a forced shutdown).
     drained: Condvar,
-    /// The delay loop waits here for an earlier item, a deadline, or shutdown.
-    timer: Condvar,
     clock: Clock,
     /// The item table's hasher: items are hashed before the lock is taken.
     hasher: Hasher,
@@ -205,12 +205,10 @@ pub(crate) struct Shared<T, S: Storage<T>> {
     /// Whether the queue keeps metrics (fixed at construction; the handles are in
     /// [`State::metrics`]).
     metrics_on: bool,
-    /// How often the delay loop sets the unfinished-work gauges (with metrics).
+    /// How often the timer callback sets the unfinished-work gauges (with metrics).
     metrics_period: Duration,
     /// Live `Queue` handles; the last one to drop shuts the queue down.
     handles: AtomicUsize,
-    /// The delay loop thread, joined by shutdown.
-    delay_thread: Mutex<Option<thread::JoinHandle<()>>>,
 }
 
 /// An item handed out by [`Queue::get`]: it stays *processing* until the guard is dropped
@@ -385,20 +383,20 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
                 layout: Padded(TableLayout::default()),
                 ready: Condvar::new(),
                 drained: Condvar::new(),
-                timer: Condvar::new(),
                 hint: Padded(AtomicBool::new(false)),
                 clock,
                 metrics_on: with_metrics,
                 metrics_period,
                 handles: AtomicUsize::new(1),
-                delay_thread: Mutex::new(None),
             }),
         };
         if with_metrics {
-            // client-go's `updateUnfinishedWorkLoop`, folded into the delay loop.
+            // client-go's `updateUnfinishedWorkLoop`, a timer callback (`queue/delay.rs`).
             let mut st = queue.shared.state.lock();
             st.next_tick = queue.shared.clock.deadline_after(metrics_period);
-            queue.start_loop(&mut st);
+            if let Some(at) = st.next_tick {
+                queue.arm_timer(&mut st, at);
+            }
         }
         queue
     }
@@ -503,12 +501,10 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
             Wake::None => drop(st),
             Wake::Getter => shared.wake_getter(st),
             Wake::Timer => {
-                if st.loop_started {
-                    drop(st);
-                    shared.timer.notify_one();
-                } else {
-                    self.start_loop(&mut st);
+                if let Some(at) = at {
+                    self.arm_timer(&mut st, at);
                 }
+                drop(st);
             }
         }
         // The item's `Drop` (user code) after the unlock.
@@ -890,7 +886,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
     }
 
     /// Stops the queue (client-go `ShutDown`): later adds are ignored, waiting items are
-    /// dropped, the delay thread stops, and every blocked getter wakes. Queued items are
+    /// dropped, the queue's timer registration is cancelled, and every blocked getter wakes. Queued items are
     /// still handed out, then [`get`](Queue::get) returns `None`. Also makes a pending
     /// [`shut_down_with_drain`](Queue::shut_down_with_drain) return at once.
     ///
@@ -942,20 +938,17 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
         // Dropped last (their `Drop` is user code): a panic there leaves the queue shut
         // down, every waiter woken and the drain done.
         let waiting = st.take_waiting();
+        // Dropped after the unlock: that cancels the timer registration and waits for a
+        // callback in progress (rule 4 of `queue/delay.rs`).
+        let timer = st.timer.take();
         shared.sync_hint(&mut st);
         shared.ready.notify_all();
         shared.drained.notify_all();
-        shared.timer.notify_all();
         while st.draining && !st.drained() {
             shared.drained.wait(&mut st);
         }
         drop(st);
-        let handle = shared.delay_thread.lock().take();
-        if let Some(handle) = handle {
-            // The loop exits as soon as it sees `shutting_down`; it catches the panics of
-            // the user code it runs, so it never panics.
-            let _ = handle.join();
-        }
+        drop(timer);
         drop(waiting);
     }
 
@@ -1076,16 +1069,6 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
             queue: self.clone(),
             item: Some(item),
         }
-    }
-
-    /// Starts the delay loop thread; called under the state lock.
-    #[cold]
-    fn start_loop(&self, st: &mut State<T, S>) {
-        let shared = Arc::clone(&self.shared);
-        let handle = thread::spawn(move || delay_loop(&shared));
-        // Only once spawned: if the spawn panics, the next delayed add tries again.
-        st.loop_started = true;
-        *self.shared.delay_thread.lock() = Some(handle);
     }
 }
 
@@ -1357,7 +1340,7 @@ impl<T, S: Storage<T>> Shared<T, S> {
     }
 }
 
-/// Drops the payload of a panic the delay loop caught. A payload whose own `Drop` panics
+/// Drops the payload of a panic the timer callback caught. A payload whose own `Drop` panics
 /// is leaked instead: nothing may unwind out of the loop.
 #[cold]
 fn discard(payload: Box<dyn std::any::Any + Send>) {
@@ -1375,66 +1358,6 @@ impl Drop for WakeOnUnwind<'_> {
     #[cold]
     fn drop(&mut self) {
         self.0.notify_one();
-    }
-}
-
-/// client-go's `waitingLoop`: moves due items into the queue and ticks the metrics.
-///
-/// The user code it runs (metrics, the `Drop` of superseded items; never an item's `Eq`,
-/// `Hash` or `Clone`) runs inside `catch_unwind`: a panic there is reported by the panic
-/// hook, as any panic is, then its payload is dropped and the loop goes on.
-fn delay_loop<T: Hash + Eq + Clone + Send, S: Storage<T>>(shared: &Shared<T, S>) {
-    let clock = &shared.clock;
-    let mut st = shared.state.lock();
-    loop {
-        if st.shutting_down {
-            return;
-        }
-        let now = clock.now();
-        let stamp = shared.stamp();
-        let mut woke = 0;
-        // The user code `fire_due` runs (metrics, `Drop` of superseded items) may panic: the
-        // panic is caught here (the panic hook has reported it), and the items fired
-        // before it are woken for; the loop goes on and fires the rest.
-        let fired = panic::catch_unwind(AssertUnwindSafe(|| st.fire_due(now, stamp, &mut woke)));
-        if woke > 0 {
-            shared.sync_hint(&mut st);
-            // Protocol rule 3: wake only getters that are parked.
-            match (st.parked, woke) {
-                (0, _) => {}
-                (1, _) | (_, 1) => {
-                    shared.ready.notify_one();
-                }
-                _ => {
-                    shared.ready.notify_all();
-                }
-            }
-        }
-        if let Err(payload) = fired {
-            discard(payload);
-            continue;
-        }
-        // `next_tick` is set only with metrics.
-        if st.next_tick.is_some_and(|tick| tick <= now) {
-            // Set first: a panicking gauge does not make the tick due again at once.
-            st.next_tick = now.checked_add(shared.metrics_period);
-            if let Some(m) = &st.metrics {
-                let (total, oldest) = st.unfinished_work(stamp);
-                let set = panic::catch_unwind(AssertUnwindSafe(|| {
-                    m.unfinished.set(total);
-                    m.longest.set(oldest);
-                }));
-                if let Err(payload) = set {
-                    discard(payload);
-                }
-            }
-        }
-        match st.next_deadline() {
-            None => shared.timer.wait(&mut st),
-            Some(deadline) => {
-                clock.wait_until(&shared.timer, &mut st, deadline);
-            }
-        }
     }
 }
 
@@ -1456,13 +1379,13 @@ impl<T, S: Storage<T>> Drop for Queue<T, S> {
             let mut st = shared.state.lock();
             st.shutting_down = true;
             shared.sync_hint(&mut st);
+            // Rule 4 of `queue/delay.rs`: cancelled after the unlock; this also breaks
+            // the cycle through the timer callback's `Arc`.
+            let timer = st.timer.take();
             drop(st);
             shared.ready.notify_all();
             shared.drained.notify_all();
-            shared.timer.notify_all();
-            if let Some(handle) = shared.delay_thread.lock().take() {
-                let _ = handle.join();
-            }
+            drop(timer);
         }
     }
 }
@@ -1732,7 +1655,7 @@ mod memory {
         fake.advance(Duration::from_secs(1));
         let hang = Instant::now() + HANG;
         while q.len() < N as usize {
-            assert!(Instant::now() < hang, "the delay thread did not fire");
+            assert!(Instant::now() < hang, "the timer did not fire");
             std::thread::yield_now();
         }
         peak[0] = capacities(&q)[0];

@@ -1,11 +1,12 @@
 //! `RateLimitingQueue`: a [`Queue`] whose retries are delayed by a [`RateLimiter`].
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use gosync_ratelimit::{default_controller_rate_limiter_with_clock, MaxOf, RateLimiter};
+use gosync_ratelimit::{default_controller_rate_limiter_with_clock, Borrowed, MaxOf, RateLimiter};
 
 use crate::add_opts::AddOpts;
 use crate::builder::QueueBuilder;
@@ -34,7 +35,7 @@ use crate::storage::{Fifo, Priority, Storage};
 /// assert!(fake.block_until_waiters(1, Duration::from_secs(10)));
 /// fake.advance(Duration::from_millis(5));
 /// let job = q.get().unwrap();
-/// q.forget(&job); // it succeeded: reset its backoff
+/// q.forget(&*job); // it succeeded: reset its backoff (`&*`: the key, not the guard)
 /// assert_eq!(q.num_requeues(&"job"), 0);
 /// ```
 ///
@@ -174,18 +175,43 @@ where
     /// Tells the limiter that `item` succeeded: its failures are forgotten (client-go
     /// `Forget`). It does not remove the item from the queue.
     ///
-    /// Unlike [`Queue::done`], it takes the key type itself, not a borrowed form of it:
-    /// the [`RateLimiter`] trait is keyed by `T` and object safe (the default limiter,
-    /// [`MaxOf`], holds `dyn RateLimiter<T>` members), so it cannot take a generic
-    /// borrowed form.
-    pub fn forget(&self, item: &T) {
-        self.limiter.forget(item);
+    /// Takes any borrowed form of the key, as [`Queue::done`] does (`&str` for a
+    /// `String` key): the limiter looks it up through [`RateLimiter::forget_key`], which
+    /// the limiters of `gosync_ratelimit` answer without making an owned key (a limiter
+    /// of your own that keeps the trait's default makes one with `Q::to_owned`).
+    ///
+    /// With a [`Guard`](crate::Guard), pass the key it dereferences to: `q.forget(&*guard)`
+    /// (or `guard.item()`). Like `HashMap::get`, a generic borrowed form gets no deref
+    /// coercion, so `&guard` is not accepted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_workqueue::RateLimitingQueue;
+    ///
+    /// let q: RateLimitingQueue<String> = RateLimitingQueue::new();
+    /// q.add_rate_limited("ns/pod".to_string());
+    /// assert_eq!(q.num_requeues("ns/pod"), 1);
+    /// q.forget("ns/pod");
+    /// assert_eq!(q.num_requeues("ns/pod"), 0);
+    /// q.shut_down();
+    /// ```
+    pub fn forget<Q>(&self, item: &Q)
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = T> + ?Sized,
+    {
+        self.limiter.forget_key(&Borrowed(item));
     }
 
     /// How many failures of `item` the limiter has recorded (client-go `NumRequeues`).
-    /// Takes `&T`, as [`forget`](RateLimitingQueue::forget) does.
-    pub fn num_requeues(&self, item: &T) -> u32 {
-        self.limiter.num_requeues(item)
+    /// Takes any borrowed form of the key, as [`forget`](RateLimitingQueue::forget) does.
+    pub fn num_requeues<Q>(&self, item: &Q) -> u32
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = T> + ?Sized,
+    {
+        self.limiter.num_requeues_key(&Borrowed(item))
     }
 
     /// The limiter.

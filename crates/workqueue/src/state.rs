@@ -136,7 +136,7 @@ pub(crate) enum Wake {
     None,
     /// An item became ready: wake one getter.
     Getter,
-    /// The earliest ready time moved earlier: wake the delay loop.
+    /// The earliest ready time moved earlier: register it with the clock's timer.
     Timer,
 }
 
@@ -171,7 +171,6 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) watch_done: bool,
     /// The value last stored into `Shared::hint`.
     pub(crate) hinted: bool,
-    pub(crate) loop_started: bool,
     pub(crate) waiting: BinaryHeap<Waiting<T>>,
     pub(crate) waiting_live: usize,
     wait_seq: u64,
@@ -183,6 +182,9 @@ pub(crate) struct State<T, S: Storage<T>> {
     /// `processingStartTimes` map), not the whole table.
     busy: Vec<Ticks>,
     busy_free: Vec<u32>,
+    /// The queue's registration with its clock's timer service, once it delays (see the
+    /// protocol in `queue/delay.rs`). Last: read only by delayed adds and the timer.
+    pub(crate) timer: Option<gosync_core::timer::TimerEntry>,
 }
 
 impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
@@ -199,11 +201,11 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             shutting_down: false,
             draining: false,
             watch_done: false,
-            loop_started: false,
             metrics: metrics.map(Box::new),
             next_tick: None,
             busy: Vec::new(),
             busy_free: Vec::new(),
+            timer: None,
             parked: 0,
             idle_waiters: 0,
             hinted: false,
@@ -461,7 +463,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     /// items that became ready for a getter. `stamp` is the metrics timestamp of `now`
     /// (0 without metrics).
     ///
-    /// Runs on the delay thread. No `Eq`, `Hash` or `Clone` of an item runs here: a heap
+    /// Runs in the timer callback, on the clock's timer thread. No `Eq`, `Hash` or `Clone` of an item runs here: a heap
     /// entry finds its item's entry by its (time, push number), which is unique. The user
     /// code that does run (the metrics, the `Drop` of a stale or superseded copy) runs
     /// after the item's state change: a panic in it leaves that item fired and the state
@@ -493,7 +495,7 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         shrink_heap(&mut self.waiting);
     }
 
-    /// The earliest time the delay loop must wake at (a due item or a metrics tick).
+    /// The earliest time the timer callback must run at (a due item or a metrics tick).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let due = self.waiting.peek().map(|w| w.at);
         match (due, self.next_tick) {

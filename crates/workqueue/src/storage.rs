@@ -14,7 +14,7 @@ mod sealed {
 /// How ready items are ordered: [`Fifo`] or [`Priority`]. Sealed.
 ///
 /// Both are storages for every `T` (no bound), so a queue type names no bound on its
-/// items; the queue's methods ask `S: Send` where its delay thread needs it.
+/// items; the queue's methods ask `S: Send` where its timer callback needs it.
 ///
 /// A storage may hold stale copies of an item (after a priority raise); each copy carries a
 /// tag, and the queue hands out only the copy whose tag matches the item's current one.

@@ -332,3 +332,30 @@ fn wait_idle_timeout_on_the_queue_clock() {
     q.shut_down();
     assert!(q.wait_idle_timeout(Duration::ZERO));
 }
+
+/// Dropping the last handle cancels the queue's registration with its clock's timer at
+/// once (no waiter left on the clock for it) and frees the waiting items; another queue
+/// of the same clock keeps its deadline.
+#[test]
+fn dropping_the_last_handle_cancels_its_timer_registration() {
+    use std::sync::Arc;
+
+    let fake = FakeClock::new();
+    let q: Queue<(u8, Arc<()>)> = Queue::builder().clock(fake.clock()).build();
+    let other: Queue<u8> = Queue::builder().clock(fake.clock()).build();
+    let token = Arc::new(());
+    q.add_after((1, token.clone()), Duration::from_secs(1));
+    other.add_after(2, Duration::from_secs(2));
+    assert!(fake.block_until_waiter_at(fake.now() + Duration::from_secs(1), HANG));
+    drop(q);
+    assert_eq!(
+        Arc::strong_count(&token),
+        1,
+        "the waiting item was freed with the queue"
+    );
+    // The clock's one waiter now waits for the other queue's deadline only.
+    assert!(fake.block_until_waiter_at(fake.now() + Duration::from_secs(2), HANG));
+    assert_eq!(fake.waiters(), 1);
+    fake.advance(Duration::from_secs(2));
+    assert_eq!(other.get_timeout(HANG).map(|g| *g).ok(), Some(2));
+}

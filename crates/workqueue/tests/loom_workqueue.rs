@@ -112,6 +112,26 @@ fn loom_workqueue_delay_loop_wakes_for_earlier_item() {
     });
 }
 
+/// The last handle is dropped while the clock's timer thread fires the queue's deadline:
+/// the drop cancels the registration and waits for a callback in progress, so no
+/// callback runs into a dropped queue, and the cycle through the callback's `Arc` is
+/// broken (loom reports a leaked `Arc` or a deadlock otherwise).
+#[test]
+fn loom_workqueue_drop_vs_timer_fire() {
+    loom::model(|| {
+        let fake = FakeClock::new();
+        let q: Queue<u8> = Queue::builder().clock(fake.clock()).build();
+        q.add_after(1, Duration::from_secs(1));
+        let advancer = {
+            let fake = fake.clone();
+            thread::spawn(move || fake.advance(Duration::from_secs(1)))
+        };
+        drop(q);
+        advancer.join().unwrap();
+        assert_eq!(fake.waiters(), 0);
+    });
+}
+
 /// A getter that finds the queue empty spins, re-checks under the lock and parks; an `add`
 /// racing any of those steps must reach it (a lost wake-up is a loom deadlock), and an add
 /// with nobody parked must not be lost either.

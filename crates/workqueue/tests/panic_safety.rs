@@ -1,7 +1,7 @@
 //! Panic safety: user code that panics (the item's `Clone`, `Eq`, `Hash` and `Drop`, the
 //! metrics provider, the rate limiter's use of the item) leaves the queue as it was before
 //! the call or as after it, never in between: no item is lost, duplicated or left dirty
-//! without being queued, `len()` stays right, the delay thread keeps running and
+//! without being queued, `len()` stays right, the clock's timer thread keeps running and
 //! `shut_down_with_drain` returns.
 //!
 //! The harness injects a panic at the n-th user-code call of an operation, for n = 1, 2, …
@@ -800,6 +800,40 @@ fn delay_thread_survives_panicking_eq_hash_clone() {
 fn delay_thread_survives_panicking_metrics_and_drop() {
     let _s = serial();
     delay_thread_survives(METRIC | DROP, true);
+}
+
+/// Every delaying queue of a clock shares its timer thread: a queue whose user code
+/// panics on that thread (metrics, `Drop`) neither stops it nor holds up another queue's
+/// items, due at the same time or later.
+#[test]
+fn a_panicking_queue_does_not_stall_the_other_queues_of_its_clock() {
+    let _s = serial();
+    let fake = FakeClock::new();
+    let bad = make(Kind::Fifo, &fake, true);
+    let good: Queue<u32> = Queue::builder().clock(fake.clock()).build();
+    for (k, s) in [(1, 1), (2, 1), (3, 2)] {
+        bad.add_after(k, s);
+        good.add_after(u32::from(k), secs(s));
+    }
+    // Stale copies, whose `Drop` runs on the timer thread too.
+    bad.add_after(4, 1);
+    bad.add(4);
+    arm_remote(METRIC | DROP, false);
+    fake.advance(secs(1));
+    wait_for("the other queue's 1 s items", || good.len() == 2);
+    wait_for("the panicking queue's 1 s items", || bad.len() == 3);
+    fake.advance(secs(1));
+    wait_for("the other queue's 2 s item", || good.len() == 3);
+    wait_for("the panicking queue's 2 s item", || bad.len() == 4);
+    disarm_remote();
+    let mut got: Vec<u32> = (0..3).map(|_| good.get_detached().unwrap()).collect();
+    got.sort_unstable();
+    assert_eq!(got, [1, 2, 3]);
+    let mut got: Vec<u8> = (0..4).map(|_| bad.try_get().unwrap().0).collect();
+    got.sort_unstable();
+    assert_eq!(got, [1, 2, 3, 4]);
+    good.shut_down();
+    bad.shut_down();
 }
 
 /// `shut_down_with_drain` drops the waiting items; a panicking `Drop` there still leaves

@@ -693,7 +693,7 @@ fn owned_guards_from_priority_rate_limited_and_context_gets() {
     let job = r.get_owned().unwrap();
     let r2 = r.clone();
     thread::spawn(move || {
-        r2.forget(&job);
+        r2.forget(&*job);
         drop(job);
     })
     .join()
