@@ -87,6 +87,10 @@ pub(crate) struct Shared {
     /// Writers wait here for the write slot, or a close.
     slot: Condvar,
     clock: Clock,
+    /// Parks so far: `[readers, writers]` (feature `diagnostics`; plain std atomics
+    /// under loom too, since they are counters only, never a decision).
+    #[cfg(feature = "diagnostics")]
+    parks: [std::sync::atomic::AtomicU64; 2],
 }
 
 struct State {
@@ -275,6 +279,8 @@ impl Shared {
             drained: Condvar::new(),
             slot: Condvar::new(),
             clock,
+            #[cfg(feature = "diagnostics")]
+            parks: Default::default(),
         }
     }
 
@@ -289,6 +295,12 @@ impl Shared {
         st: &mut MutexGuard<'_, State>,
         deadline: Option<Instant>,
     ) -> bool {
+        #[cfg(feature = "diagnostics")]
+        {
+            let side = usize::from(!std::ptr::eq(cv, &self.readable));
+            // Relaxed: a statistic, read after the threads are joined.
+            self.parks[side].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         match deadline {
             None => {
                 cv.wait(st);
@@ -539,6 +551,13 @@ impl Shared {
         self.readable.notify_all();
         self.drained.notify_all();
         self.slot.notify_all();
+    }
+
+    /// How many times readers and writers have parked, `(readers, writers)`.
+    #[cfg(feature = "diagnostics")]
+    pub(crate) fn parks(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed; // a statistic (see `parks`)
+        (self.parks[0].load(Relaxed), self.parks[1].load(Relaxed))
     }
 
     /// `(offered, closed)` from the hint, for `Debug`: never blocks.
