@@ -75,8 +75,8 @@ impl Spin {
     /// use std::time::Duration;
     ///
     /// let mut spin = Spin::new(Duration::ZERO);
-    /// // Even a zero budget spins once.
-    /// assert!(!spin.spin());
+    /// // A zero budget ends at the first clock read (after about `CHECK_EVERY`).
+    /// while spin.spin() {}
     /// ```
     #[inline]
     pub fn new(budget: Duration) -> Spin {
