@@ -38,6 +38,7 @@
 //! that is interrupted stops exactly like one that timed out.
 
 use std::io::{self, IoSlice};
+use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use gosync_core::clock::Clock;
@@ -90,10 +91,19 @@ const WRITE_SPIN_MAX: Duration = Duration::ZERO;
 #[cfg(loom)]
 const PAUSE: Duration = Duration::ZERO;
 
+/// Keeps its field on cache lines of its own (two: the adjacent-line prefetcher pairs
+/// them), so that a spinner's loads do not steal the line its partner is writing.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// Layout: the hint on its own line (spinners poll it); the lock with the offer and the
+/// write slot on the next (each side takes it once per write); the close causes, the
+/// condition variables and the clock after them, read-mostly.
+#[repr(C)]
 pub(crate) struct Shared {
-    state: Mutex<State>,
     /// Lock-free mirror of `state` for spinners: `OFFERED | CLOSED | progress`.
-    hint: AtomicUsize,
+    hint: Padded<AtomicUsize>,
+    state: Padded<Mutex<State>>,
     /// Readers wait here for an offer or a close.
     readable: Condvar,
     /// The slot holder waits here for its offer to be drained, or a close.
@@ -107,6 +117,7 @@ pub(crate) struct Shared {
     parks: [std::sync::atomic::AtomicU64; 2],
 }
 
+#[repr(C)] // the hot fields first, on the lock's cache line
 struct State {
     /// The unread rest of the slot holder's write.
     offer: Option<Offer>,
@@ -126,7 +137,7 @@ struct State {
 struct Offer {
     cur: *const u8,
     cur_len: usize,
-    rest: *const IoSlice<'static>,
+    rest: NonNull<IoSlice<'static>>,
     rest_len: usize,
     /// Bytes consumed so far (Go's `n` in `write`).
     taken: usize,
@@ -153,7 +164,8 @@ impl Offer {
         let offer = Offer {
             cur: [].as_ptr(),
             cur_len: 0,
-            rest: bufs.as_ptr().cast::<IoSlice<'static>>(),
+            // Never null (a slice's pointer is not), which gives `Option<Offer>` a niche.
+            rest: NonNull::from(bufs).cast::<IoSlice<'static>>(),
             rest_len: count,
             taken: 0,
         };
@@ -171,7 +183,7 @@ impl Offer {
                 return true;
             }
             // SAFETY: `rest_len > 0` slices at `rest` are valid (invariant of `Offer`).
-            let s: &[u8] = unsafe { &*self.rest };
+            let s: &[u8] = unsafe { self.rest.as_ref() };
             self.cur = s.as_ptr();
             self.cur_len = s.len();
             // SAFETY: at most one past the end of the caller's slice of `IoSlice`s.
@@ -181,7 +193,8 @@ impl Offer {
         false
     }
 
-    /// Copies as much as fits into `dst`; returns the count.
+    /// Copies as much as fits into `dst`; returns the count. Bumps the progress count in
+    /// `hint` between pieces; the caller signals the end of the call.
     ///
     /// # Safety
     ///
@@ -190,6 +203,10 @@ impl Offer {
         let mut n = 0;
         // SAFETY: forwarded caller contract.
         while n < dst.len() && !unsafe { self.drained() } {
+            if n > 0 {
+                // A piece is done and another follows; the caller signals the last one.
+                hint.fetch_add(PROGRESS, Relaxed);
+            }
             let k = self.cur_len.min(dst.len() - n).min(PIECE);
             // SAFETY: `cur..cur + cur_len` is valid for reads (invariant of `Offer`),
             // `dst[n..n + k]` for writes; they cannot overlap, since the writer holds a
@@ -199,7 +216,6 @@ impl Offer {
             self.cur = unsafe { self.cur.add(k) };
             self.cur_len -= k;
             n += k;
-            hint.fetch_add(PROGRESS, Relaxed);
         }
         self.taken += n;
         n
@@ -247,7 +263,7 @@ struct Retract<'a>(&'a Shared);
 
 impl Drop for Retract<'_> {
     fn drop(&mut self) {
-        self.0.finish_write(self.0.state.lock());
+        self.0.finish_write(self.0.state.0.lock());
     }
 }
 
@@ -282,13 +298,13 @@ impl Interrupt for Never {
 impl Shared {
     pub(crate) fn new(clock: Clock) -> Shared {
         Shared {
-            state: Mutex::new(State {
+            state: Padded(Mutex::new(State {
                 offer: None,
                 writing: false,
                 rerr: None,
                 werr: None,
-            }),
-            hint: AtomicUsize::new(0),
+            })),
+            hint: Padded(AtomicUsize::new(0)),
             readable: Condvar::new(),
             drained: Condvar::new(),
             slot: Condvar::new(),
@@ -337,17 +353,17 @@ impl Shared {
         interrupt: &impl Interrupt,
     ) -> io::Result<usize> {
         if buf.is_empty() {
-            let st = self.state.lock();
+            let st = self.state.0.lock();
             return if st.is_closed() {
                 st.read_close_result()
             } else {
                 Ok(0)
             };
         }
-        if self.hint.load(Relaxed) & (OFFERED | CLOSED) == 0 {
+        if self.hint.0.load(Relaxed) & (OFFERED | CLOSED) == 0 {
             self.spin_reader();
         }
-        let mut st = self.state.lock();
+        let mut st = self.state.0.lock();
         let mut expired = false;
         loop {
             // Go checks `done` first: after a close, an offer is abandoned.
@@ -356,12 +372,15 @@ impl Shared {
             }
             if let Some(offer) = st.offer.as_mut() {
                 // SAFETY: the offer is published and we hold the lock (protocol 2, 3).
-                let n = unsafe { offer.take(buf, &self.hint) };
+                let n = unsafe { offer.take(buf, &self.hint.0) };
                 // SAFETY: as above.
                 let drained = unsafe { offer.drained() };
+                // One write to the hint per read (the writer spins on its cache line).
                 if drained {
                     st.offer = None;
-                    self.hint.fetch_and(!OFFERED, Relaxed);
+                    self.hint.0.fetch_and(!OFFERED, Relaxed);
+                } else if n > 0 {
+                    self.hint.0.fetch_add(PROGRESS, Relaxed);
                 }
                 drop(st);
                 if drained {
@@ -371,7 +390,7 @@ impl Shared {
                     return Ok(n);
                 }
                 // An empty write: it has met its reader; this read waits for data.
-                st = self.state.lock();
+                st = self.state.0.lock();
                 continue;
             }
             if expired {
@@ -383,7 +402,7 @@ impl Shared {
             if interrupt.needs_arming() {
                 drop(st);
                 interrupt.arm();
-                st = self.state.lock();
+                st = self.state.0.lock();
                 continue;
             }
             expired = self.wait(&self.readable, &mut st, deadline);
@@ -393,7 +412,7 @@ impl Shared {
     /// Spins until an offer or a close shows up, or the budget runs out.
     fn spin_reader(&self) {
         let mut spin = Spin::new(SPIN).yield_after(PAUSE);
-        while self.hint.load(Relaxed) & (OFFERED | CLOSED) == 0 {
+        while self.hint.0.load(Relaxed) & (OFFERED | CLOSED) == 0 {
             if !spin.spin() {
                 return;
             }
@@ -442,7 +461,7 @@ impl Shared {
         deadline: Option<Instant>,
         interrupt: &impl Interrupt,
     ) -> (usize, io::Result<()>) {
-        let mut st = self.state.lock();
+        let mut st = self.state.0.lock();
         let mut expired = false;
         loop {
             if st.is_closed() {
@@ -460,7 +479,7 @@ impl Shared {
             if interrupt.needs_arming() {
                 drop(st);
                 interrupt.arm();
-                st = self.state.lock();
+                st = self.state.0.lock();
                 continue;
             }
             expired = self.wait(&self.slot, &mut st, deadline);
@@ -468,14 +487,14 @@ impl Shared {
         let (offer, total) = Offer::new(bufs);
         st.writing = true;
         st.offer = Some(offer);
-        self.hint.fetch_or(OFFERED, Relaxed);
+        self.hint.0.fetch_or(OFFERED, Relaxed);
         drop(st);
         // From here on `bufs` is lent to the readers; `retract` takes it back even if
         // this thread unwinds, and the normal paths take it back in `finish_write`.
         let retract = Retract(self);
         self.readable.notify_all();
         self.spin_writer();
-        let mut st = self.state.lock();
+        let mut st = self.state.0.lock();
         let result = loop {
             let Some(offer) = &st.offer else {
                 break (total, Ok(()));
@@ -493,7 +512,7 @@ impl Shared {
                 // The offer stays published (still lent) while the lock is released.
                 drop(st);
                 interrupt.arm();
-                st = self.state.lock();
+                st = self.state.0.lock();
                 continue;
             }
             expired = self.wait(&self.drained, &mut st, deadline);
@@ -505,13 +524,13 @@ impl Shared {
 
     /// Spins until the offer is drained or the pipe closes, while readers make progress.
     fn spin_writer(&self) {
-        let mut last = self.hint.load(Relaxed);
+        let mut last = self.hint.0.load(Relaxed);
         let mut spin = Spin::new(SPIN).yield_after(PAUSE).limit(WRITE_SPIN_MAX);
         while last & OFFERED != 0 && last & CLOSED == 0 {
             if !spin.spin() {
                 return;
             }
-            let now = self.hint.load(Relaxed);
+            let now = self.hint.0.load(Relaxed);
             if now != last {
                 spin.restart(); // a reader is copying: the end is near
             }
@@ -522,7 +541,7 @@ impl Shared {
     /// Takes the offer back (if a reader has not drained it) and frees the write slot.
     fn finish_write(&self, mut st: MutexGuard<'_, State>) {
         if st.offer.take().is_some() {
-            self.hint.fetch_and(!OFFERED, Relaxed);
+            self.hint.0.fetch_and(!OFFERED, Relaxed);
         }
         st.writing = false;
         drop(st);
@@ -531,7 +550,7 @@ impl Shared {
 
     /// Closes the reader end (Go's `closeRead`).
     pub(crate) fn close_read(&self, cause: Cause) {
-        let mut st = self.state.lock();
+        let mut st = self.state.0.lock();
         let later = first_wins(&mut st.rerr, cause);
         self.closed(st);
         // User code (the error's `Drop`), run without the lock.
@@ -540,7 +559,7 @@ impl Shared {
 
     /// Closes the writer end (Go's `closeWrite`).
     pub(crate) fn close_write(&self, cause: Cause) {
-        let mut st = self.state.lock();
+        let mut st = self.state.0.lock();
         let later = first_wins(&mut st.werr, cause);
         self.closed(st);
         // User code (the error's `Drop`), run without the lock.
@@ -552,14 +571,14 @@ impl Shared {
     /// the lock (and will see the interrupt): no lost wake-up.
     #[cfg_attr(not(feature = "context"), allow(dead_code))]
     pub(crate) fn interrupt(&self) {
-        drop(self.state.lock());
+        drop(self.state.0.lock());
         self.readable.notify_all();
         self.drained.notify_all();
         self.slot.notify_all();
     }
 
     fn closed(&self, st: MutexGuard<'_, State>) {
-        self.hint.fetch_or(CLOSED, Relaxed);
+        self.hint.0.fetch_or(CLOSED, Relaxed);
         drop(st);
         self.readable.notify_all();
         self.drained.notify_all();
@@ -575,7 +594,7 @@ impl Shared {
 
     /// `(offered, closed)` from the hint, for `Debug`: never blocks.
     pub(crate) fn peek(&self) -> (bool, bool) {
-        let h = self.hint.load(Relaxed);
+        let h = self.hint.0.load(Relaxed);
         (h & OFFERED != 0, h & CLOSED != 0)
     }
 }
