@@ -42,8 +42,8 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use gosync_core::clock::Clock;
-use gosync_core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use gosync_core::spin::Spin;
+use gosync_core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use gosync_core::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::copy::copy;

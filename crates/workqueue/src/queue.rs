@@ -7,8 +7,8 @@ use std::ops::{Deref, DerefMut};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
-use gosync_core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use gosync_core::spin::Spin;
+use gosync_core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use gosync_core::sync::{hint, thread, Arc, Condvar, Mutex, MutexGuard};
 use gosync_core::Clock;
 
