@@ -119,12 +119,12 @@
 //! # Performance
 //!
 //! One `memcpy` per byte, no allocation per write, and no syscalls while both sides are
-//! busy: before parking, a waiting side spins for up to 50 µs of real time, pausing for
-//! the first 5 µs and yielding its CPU after that (a wake-up of a parked thread costs
-//! 35-55 µs on a VM whose idle vCPU has halted; a shorter spin lets the two sides settle
-//! into parking on every write). The budget is in time, not in `spin_loop()` hints,
-//! whose cost differs tenfold between CPUs. An idle pipe costs a waiting side at most
-//! those 50 µs of CPU before it parks. The copy avoids the 4K-aliasing slowdown of forward
+//! busy: before parking, a waiting side polls for up to 50 µs of real time, yielding its
+//! CPU between checks (a wake-up of a parked thread costs 35-55 µs on a VM whose idle
+//! vCPU has halted; a shorter spin lets the two sides settle into parking on every
+//! write). The budget is in time, not in `spin_loop()` hints, whose cost differs
+//! tenfold between CPUs. An idle pipe costs a waiting side at most those 50 µs before
+//! it parks. The copy avoids the 4K-aliasing slowdown of forward
 //! `memcpy` when the reader's buffer sits just past the writer's modulo 4 KiB.
 #![warn(
     missing_docs,

@@ -60,19 +60,18 @@ const PROGRESS: usize = 4;
 /// A reader bumps the progress counter after each piece this large, so a writer that
 /// spins while a large read copies its data sees it moving.
 const PIECE: usize = 64 * 1024;
-
 /// How long a reader spins for an offer before parking, and a writer for its offer to
-/// be drained (restarted whenever a reader copies a piece).
+/// be drained (restarted whenever a reader signals progress).
 ///
 /// Why 50 µs: it must outlast one wake-up of a parked thread. Measured on the 2-vCPU
 /// VMs gosync is benchmarked on, a condition-variable wake-up takes 35-55 µs (median)
 /// before the woken thread runs, because its idle vCPU had halted. A side that gives up
 /// sooner than its partner can wake finds the partner parked again when it next needs
 /// it: each write then pays a wake-up on each side, and the pair never leaves that
-/// regime (0.1-0.5 parks per write, 10-40x slower, with the old 400-hint budget, which
-/// lasted 4 µs on an Intel Xeon whose hint takes 10 ns). Spinning as long as a park and
+/// regime (1-1.8 parks per write, 10-40x slower, with the old 400-hint budget, which
+/// lasted 4 µs on an Intel Xeon whose hint takes 11 ns). Spinning as long as a park and
 /// wake-up cost is also the classic 2-competitive choice for an unknown wait: an idle
-/// pipe costs each waiting side at most 50 µs of CPU before it parks.
+/// pipe costs each waiting side at most 50 µs before it parks, all of it yielding.
 #[cfg(not(loom))]
 const SPIN: Duration = Duration::from_micros(50);
 /// The writer's whole spin, progress or not, so a slow reader of a huge write is parked
@@ -80,16 +79,21 @@ const SPIN: Duration = Duration::from_micros(50);
 /// reader keeps copying (a 1 MiB write is drained in ~50 µs at memcpy speed).
 #[cfg(not(loom))]
 const WRITE_SPIN_MAX: Duration = Duration::from_millis(1);
-/// Past this much of a spin, yield the CPU between checks instead of pausing.
-#[cfg(not(loom))]
-const PAUSE: Duration = Duration::from_micros(5);
+/// A waiting side yields its CPU between checks from the start (`Spin::yield_after`
+/// zero) rather than pausing with `spin_loop`.
+///
+/// Why: pausing helps only while the partner is on another CPU and running, and then
+/// it answers within a cache-line round trip or two (0.1-0.5 µs), about what one yield
+/// costs when nothing else is runnable; on a loaded machine the partner may be queued
+/// behind this very thread, and a pausing spinner only delays it. Measured with 4 KiB
+/// writes at load 12-16 on 2 vCPUs (Intel Xeon, same session): pausing 5 µs before
+/// yielding, 0.12-0.24 GiB/s; 1 µs, 0.43-0.60; yielding at once, 0.61-0.73.
+const YIELD_AFTER: Duration = Duration::ZERO;
 // Under loom a `Spin` spins once, whatever its budget.
 #[cfg(loom)]
 const SPIN: Duration = Duration::ZERO;
 #[cfg(loom)]
 const WRITE_SPIN_MAX: Duration = Duration::ZERO;
-#[cfg(loom)]
-const PAUSE: Duration = Duration::ZERO;
 
 /// Keeps its field on cache lines of its own (two: the adjacent-line prefetcher pairs
 /// them), so that a spinner's loads do not steal the line its partner is writing.
@@ -411,7 +415,7 @@ impl Shared {
 
     /// Spins until an offer or a close shows up, or the budget runs out.
     fn spin_reader(&self) {
-        let mut spin = Spin::new(SPIN).yield_after(PAUSE);
+        let mut spin = Spin::new(SPIN).yield_after(YIELD_AFTER);
         while self.hint.0.load(Relaxed) & (OFFERED | CLOSED) == 0 {
             if !spin.spin() {
                 return;
@@ -525,7 +529,9 @@ impl Shared {
     /// Spins until the offer is drained or the pipe closes, while readers make progress.
     fn spin_writer(&self) {
         let mut last = self.hint.0.load(Relaxed);
-        let mut spin = Spin::new(SPIN).yield_after(PAUSE).limit(WRITE_SPIN_MAX);
+        let mut spin = Spin::new(SPIN)
+            .yield_after(YIELD_AFTER)
+            .limit(WRITE_SPIN_MAX);
         while last & OFFERED != 0 && last & CLOSED == 0 {
             if !spin.spin() {
                 return;
