@@ -119,8 +119,8 @@
 //! # Performance
 //!
 //! One `memcpy` per byte, no allocation per write, and no syscalls while both sides are
-//! busy: before parking, a waiting side polls for up to 50 µs of real time, yielding its
-//! CPU between checks (a wake-up of a parked thread costs 35-55 µs on a VM whose idle
+//! busy: before parking, a waiting side polls for up to 50 µs of real time, pausing for
+//! the first microsecond and yielding its CPU between checks after that (a wake-up of a parked thread costs 35-55 µs on a VM whose idle
 //! vCPU has halted; a shorter spin lets the two sides settle into parking on every
 //! write). The budget is in time, not in `spin_loop()` hints, whose cost differs
 //! tenfold between CPUs. An idle pipe costs a waiting side at most those 50 µs before

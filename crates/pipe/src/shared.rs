@@ -71,7 +71,8 @@ const PIECE: usize = 64 * 1024;
 /// regime (1-1.8 parks per write, 10-40x slower, with the old 400-hint budget, which
 /// lasted 4 µs on an Intel Xeon whose hint takes 11 ns). Spinning as long as a park and
 /// wake-up cost is also the classic 2-competitive choice for an unknown wait: an idle
-/// pipe costs each waiting side at most 50 µs before it parks, all of it yielding.
+/// pipe costs each waiting side at most 50 µs before it parks, all but 1 µs of it
+/// yielding (see [`YIELD_AFTER`]).
 #[cfg(not(loom))]
 const SPIN: Duration = Duration::from_micros(50);
 /// The writer's whole spin, progress or not, so a slow reader of a huge write is parked
@@ -79,15 +80,21 @@ const SPIN: Duration = Duration::from_micros(50);
 /// reader keeps copying (a 1 MiB write is drained in ~50 µs at memcpy speed).
 #[cfg(not(loom))]
 const WRITE_SPIN_MAX: Duration = Duration::from_millis(1);
-/// A waiting side yields its CPU between checks from the start (`Spin::yield_after`
-/// zero) rather than pausing with `spin_loop`.
+/// How long a waiting side pauses (`spin_loop`) before it yields its CPU between
+/// checks for the rest of its [`SPIN`].
 ///
-/// Why: pausing helps only while the partner is on another CPU and running, and then
-/// it answers within a cache-line round trip or two (0.1-0.5 µs), about what one yield
-/// costs when nothing else is runnable; on a loaded machine the partner may be queued
-/// behind this very thread, and a pausing spinner only delays it. Measured with 4 KiB
-/// writes at load 12-16 on 2 vCPUs (Intel Xeon, same session): pausing 5 µs before
-/// yielding, 0.12-0.24 GiB/s; 1 µs, 0.43-0.60; yielding at once, 0.61-0.73.
+/// Why 1 µs: a partner that is running answers within a cache-line round trip or two
+/// (0.1-0.5 µs on these VMs: the reader takes an offer, the writer returns and offers
+/// its next write; a 4 KiB write takes 0.7 µs end to end at 5.8 GiB/s). Past that the
+/// partner is most likely not on a CPU: on a loaded machine it may be queued behind
+/// this very thread, and a pausing spinner only delays it. Measured on an Intel Xeon,
+/// 2 vCPUs, 4 KiB writes, same session: with the machine to itself (the bench at
+/// SCHED_RR), pausing 1 µs or 5 µs 5.6-5.8 GiB/s, yielding at once 4.1; at load 12-16
+/// (normal priority), pausing 5 µs 0.17-0.24 GiB/s, 1 µs 0.49-0.84, yielding at once
+/// 0.61-0.73.
+#[cfg(not(loom))]
+const YIELD_AFTER: Duration = Duration::from_micros(1);
+#[cfg(loom)]
 const YIELD_AFTER: Duration = Duration::ZERO;
 // Under loom a `Spin` spins once, whatever its budget.
 #[cfg(loom)]
