@@ -17,7 +17,13 @@
 //!   stops when its budget (a [`Duration`]) is spent, whatever a hint costs here and
 //!   however often the thread was preempted meanwhile;
 //! * past an optional point ([`Spin::yield_after`]) it yields its CPU instead of
-//!   pausing, so a long spin lets a descheduled partner run on this core.
+//!   pausing, so a long spin lets a descheduled partner run on this core;
+//! * it ends early, whatever its budget, when it finds its CPU contended: when more
+//!   than [`CONTENDED`] passed between two of its clock reads (a yield gave the CPU to
+//!   another thread, or the thread was preempted while pausing). On a loaded machine a
+//!   spinner's partner is then most likely waiting for a CPU too, and parking lets the
+//!   scheduler run it (and favour the spinner when it is woken) instead of the spinner
+//!   taking turns with every other runnable thread.
 //!
 //! Each caller documents why its budget has the length it has.
 //!
@@ -52,6 +58,13 @@ use std::time::Duration;
 /// 100 ns keeps the overshoot past a budget far below the microsecond budgets gosync
 /// uses, while a TSC read (~10 ns) every 100 ns costs a spinner nothing it needs.
 pub const CHECK_EVERY: Duration = Duration::from_nanos(100);
+
+/// A gap between two clock reads of a [`Spin`] longer than this means its thread lost
+/// its CPU (a yield ran another thread, or it was preempted), and the spin ends. 20 µs:
+/// a yield with nothing else runnable returns in well under 1 µs, and an interrupt
+/// takes a few microseconds, while a time slice handed to another thread lasts from
+/// hundreds of microseconds to milliseconds.
+pub const CONTENDED: Duration = Duration::from_micros(20);
 
 /// A busy-wait bounded in time. See the [module docs](self).
 ///
@@ -153,7 +166,8 @@ impl Spin {
     }
 
     /// Spins once (a `spin_loop()` hint, or a yield past [`yield_after`](Spin::yield_after));
-    /// returns whether the budget allows another spin.
+    /// returns whether the budget allows another spin: `false` once the budget or the
+    /// limit is spent, or the CPU was found contended (see [`CONTENDED`]).
     ///
     /// Under loom and Miri the first call spins and returns `false`.
     ///
@@ -181,6 +195,34 @@ impl Spin {
                 self.spun = true;
                 crate::sync::hint::spin_loop();
             }
+            false
+        }
+    }
+
+    /// Whether the last [`spin`](Spin::spin) found the CPU contended (see
+    /// [`CONTENDED`]) and ended the spin for that reason. Always `false` under loom and
+    /// Miri.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::spin::Spin;
+    /// use std::time::Duration;
+    ///
+    /// let mut spin = Spin::new(Duration::from_secs(1)).yield_after(Duration::ZERO);
+    /// std::thread::sleep(Duration::from_millis(1)); // as if another thread had the CPU
+    /// let more = spin.spin();
+    /// # #[cfg(not(miri))]
+    /// assert!(!more && spin.contended());
+    /// ```
+    #[inline]
+    pub fn contended(&self) -> bool {
+        #[cfg(not(any(loom, miri)))]
+        {
+            self.imp.contended
+        }
+        #[cfg(any(loom, miri))]
+        {
             false
         }
     }
@@ -245,7 +287,7 @@ pub struct Calibration {
 
 #[cfg(not(any(loom, miri)))]
 mod real {
-    use super::{Calibration, CHECK_EVERY};
+    use super::{Calibration, CHECK_EVERY, CONTENDED};
     use crate::nanos::{now, saturating_nanos};
     use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
     use std::sync::OnceLock;
@@ -254,6 +296,7 @@ mod real {
     /// `hints_per_check` once calibrated, 0 before. Relaxed: a plain number, and a thread
     /// that sees 0 calibrates (or waits for the one calibrating) through `CALIBRATION`.
     static HINTS_PER_CHECK: AtomicU32 = AtomicU32::new(0);
+    const CONTENDED_NS: u64 = CONTENDED.as_nanos() as u64;
     static CALIBRATION: OnceLock<Calibration> = OnceLock::new();
 
     pub(super) fn calibration() -> Calibration {
@@ -329,11 +372,17 @@ mod real {
         left: u32,
         /// Nanoseconds past `start` at the last clock read.
         elapsed: u64,
+        /// The last clock read (`nanos::now`).
+        last: u64,
+        /// The last clock read found a gap of `CONTENDED` or more.
+        pub(super) contended: bool,
     }
 
     impl Spin {
         #[inline]
         pub(super) fn new(budget: Duration) -> Spin {
+            // Calibration (the first call in the process) before the clock starts.
+            let left = hints_per_check();
             let start = now();
             Spin {
                 start,
@@ -341,8 +390,10 @@ mod real {
                 limit: u64::MAX,
                 budget: saturating_nanos(budget),
                 yield_at: u64::MAX,
-                left: hints_per_check(),
+                left,
                 elapsed: 0,
+                last: start,
+                contended: false,
             }
         }
 
@@ -373,13 +424,19 @@ mod real {
             }
             self.left = hints_per_check();
             let t = now();
+            let gap = t.saturating_sub(self.last);
+            self.last = t;
             self.elapsed = t.saturating_sub(self.start);
-            self.elapsed < self.budget && t.saturating_sub(self.origin) < self.limit
+            self.contended = gap >= CONTENDED_NS;
+            self.elapsed < self.budget
+                && t.saturating_sub(self.origin) < self.limit
+                && !self.contended
         }
 
         #[inline]
         pub(super) fn restart(&mut self) {
             self.start = now();
+            self.last = self.start;
             self.elapsed = 0;
         }
     }
@@ -398,8 +455,8 @@ mod tests {
         assert!((1..=4096).contains(&c.hints_per_check), "{c:?}");
     }
 
-    /// A spin lasts at least its budget (a lower bound only: the thread may be preempted,
-    /// which makes it longer, never shorter).
+    /// A spin lasts at least its budget, unless it ended because its thread lost the
+    /// CPU (a loaded machine), which it reports.
     #[test]
     fn spin_lasts_at_least_its_budget() {
         for micros in [0u64, 1, 10, 200] {
@@ -414,7 +471,7 @@ mod tests {
             // `nanos` and `Instant` may disagree by the TSC calibration error (~2e-5) and
             // a read's skew; 1 µs of slack covers both.
             assert!(
-                took + Duration::from_micros(1) >= budget,
+                spin.contended() || took + Duration::from_micros(1) >= budget,
                 "{micros} µs budget took {took:?} ({spins} spins)"
             );
         }
@@ -426,7 +483,31 @@ mod tests {
         let start = Instant::now();
         let mut spin = Spin::new(budget).yield_after(Duration::ZERO);
         while spin.spin() {}
-        assert!(start.elapsed() + Duration::from_micros(1) >= budget);
+        assert!(spin.contended() || start.elapsed() + Duration::from_micros(1) >= budget);
+    }
+
+    /// A gap of `CONTENDED` between two clock reads ends the spin at once, budget left
+    /// or not, in both phases; a restart does not hide it.
+    #[test]
+    fn losing_the_cpu_ends_the_spin() {
+        let mut spin = Spin::new(Duration::from_secs(60)).yield_after(Duration::ZERO);
+        assert!(!spin.contended());
+        std::thread::sleep(CONTENDED * 2);
+        assert!(
+            !spin.spin(),
+            "a yield after the gap reads the clock and ends"
+        );
+        assert!(spin.contended());
+
+        // Pausing: the gap shows at the next clock read, within one batch of hints.
+        let mut spin = Spin::new(Duration::from_secs(60));
+        std::thread::sleep(CONTENDED * 2);
+        let batch = calibration().unwrap().hints_per_check;
+        let spun = (0..batch).take_while(|_| spin.spin()).count();
+        assert!(
+            spun < batch as usize && spin.contended(),
+            "{spun} of {batch}"
+        );
     }
 
     #[test]
@@ -437,7 +518,7 @@ mod tests {
         while spin.spin() {
             spin.restart();
         }
-        assert!(start.elapsed() + Duration::from_micros(1) >= limit);
+        assert!(spin.contended() || start.elapsed() + Duration::from_micros(1) >= limit);
     }
 
     #[test]
@@ -446,8 +527,10 @@ mod tests {
         let start = Instant::now();
         let mut spin = Spin::new(budget);
         let mut restarted = false;
+        let mut contended = false;
         loop {
             if !spin.spin() {
+                contended |= spin.contended();
                 if restarted {
                     break;
                 }
@@ -455,6 +538,6 @@ mod tests {
                 spin.restart();
             }
         }
-        assert!(start.elapsed() + Duration::from_micros(2) >= budget * 2);
+        assert!(contended || start.elapsed() + Duration::from_micros(2) >= budget * 2);
     }
 }

@@ -119,12 +119,13 @@
 //! # Performance
 //!
 //! One `memcpy` per byte, no allocation per write, and no syscalls while both sides are
-//! busy: before parking, a waiting side polls for up to 50 µs of real time, pausing for
-//! the first microsecond and yielding its CPU between checks after that (a wake-up of a parked thread costs 35-55 µs on a VM whose idle
-//! vCPU has halted; a shorter spin lets the two sides settle into parking on every
-//! write). The budget is in time, not in `spin_loop()` hints, whose cost differs
-//! tenfold between CPUs. An idle pipe costs a waiting side at most those 50 µs before
-//! it parks. The copy avoids the 4K-aliasing slowdown of forward
+//! busy: before parking, a waiting side spins for up to 10 µs of real time, or 50 µs
+//! when it has just woken its partner or been told the partner is waking (a wake-up of a
+//! parked thread costs 35-55 µs on a VM whose idle vCPU has halted; a side that stops
+//! waiting sooner lets the two sides settle into parking on every write). A spin also
+//! ends as soon as it finds its CPU taken by another thread (a loaded machine). The
+//! budgets are in time, not in `spin_loop()` hints, whose cost differs tenfold between
+//! CPUs. The copy avoids the 4K-aliasing slowdown of forward
 //! `memcpy` when the reader's buffer sits just past the writer's modulo 4 KiB.
 #![warn(
     missing_docs,

@@ -22,10 +22,11 @@
 //! # Spinning
 //!
 //! A thread wake-up costs tens of microseconds on a VM, more than copying a whole
-//! 64 KiB chunk. So before parking, a waiter spins (bounded in time: see [`SPIN`]) on
-//! `Shared::hint`, a lock-free mirror of the state that is only ever written under the
-//! lock. The hint is only advice: every decision is re-made under the lock, so all its
-//! accesses are `Relaxed`.
+//! 64 KiB chunk. So before parking, a waiter spins (bounded in time: [`SPIN`], or
+//! [`WAKE_SPIN`] when its partner is known to be waking up) on `Shared::hint`, a
+//! lock-free mirror of the state that is only ever written under the lock. The hint is
+//! only advice: every decision is re-made under the lock, so all its accesses are
+//! `Relaxed`. Which partner is parked is counted under the lock (`State::parked`).
 //!
 //! # Deadlines and cancellation
 //!
@@ -53,52 +54,55 @@ use crate::error::{timed_out, Cause, ClosedPipe};
 const OFFERED: usize = 1;
 /// `hint` bit: at least one end is closed.
 const CLOSED: usize = 2;
+/// `hint` bit: a reader drained an offer while its writer was parked, so the writer is
+/// waking up (tens of microseconds) before it can offer more: the next reader to wait
+/// spins for [`WAKE_SPIN`] instead of [`SPIN`]. Cleared by the next offer.
+const WAKING: usize = 4;
 /// `hint` increment: a reader copied a piece of the offer (the rest of the word is a
 /// wrapping progress counter).
-const PROGRESS: usize = 4;
+const PROGRESS: usize = 8;
 
 /// A reader bumps the progress counter after each piece this large, so a writer that
 /// spins while a large read copies its data sees it moving.
 const PIECE: usize = 64 * 1024;
 /// How long a reader spins for an offer before parking, and a writer for its offer to
-/// be drained (restarted whenever a reader signals progress).
+/// be drained (restarted whenever a reader signals progress), when the partner is not
+/// known to be waking up.
+///
+/// Why 10 µs: a partner that is running answers within a cache-line round trip or two
+/// (0.1-0.5 µs on these VMs), or, for a writer whose reader is copying, within one
+/// [`PIECE`] (64 KiB: 10 µs at 6.5 GB/s, a third of an L2-resident `memcpy` here). A
+/// longer wait means the partner is not running, and parking then costs this side
+/// less than spinning: on a loaded machine (load 12-20 on 2 vCPUs) a 50 µs spin, pausing
+/// or yielding, made 4 KiB writes 3-40x slower than a 4.6 µs one, as the spinners held
+/// or gave away the CPUs their partners waited for. Every spin also ends as soon as it
+/// finds its CPU contended (`gosync_core::spin::CONTENDED`).
+#[cfg(not(loom))]
+const SPIN: Duration = Duration::from_micros(10);
+/// How long a side spins when it knows its partner is waking up: a writer that has just
+/// woken a parked reader, or a reader whose drain woke a parked writer ([`WAKING`]).
 ///
 /// Why 50 µs: it must outlast one wake-up of a parked thread. Measured on the 2-vCPU
 /// VMs gosync is benchmarked on, a condition-variable wake-up takes 35-55 µs (median)
 /// before the woken thread runs, because its idle vCPU had halted. A side that gives up
 /// sooner than its partner can wake finds the partner parked again when it next needs
 /// it: each write then pays a wake-up on each side, and the pair never leaves that
-/// regime (1-1.8 parks per write, 10-40x slower, with the old 400-hint budget, which
-/// lasted 4 µs on an Intel Xeon whose hint takes 11 ns). Spinning as long as a park and
-/// wake-up cost is also the classic 2-competitive choice for an unknown wait: an idle
-/// pipe costs each waiting side at most 50 µs before it parks, all but 1 µs of it
-/// yielding (see [`YIELD_AFTER`]).
+/// regime. That was the old budget (400 `spin_loop` hints, 4.6 µs on an Intel Xeon
+/// whose hint takes 11 ns): 0.06-1.8 parks per write, 4 KiB writes at 1.5 GiB/s where
+/// they now run at 5.7 (SCHED_RR, same session). After one wake-up with this budget,
+/// both sides are spinning again.
 #[cfg(not(loom))]
-const SPIN: Duration = Duration::from_micros(50);
+const WAKE_SPIN: Duration = Duration::from_micros(50);
 /// The writer's whole spin, progress or not, so a slow reader of a huge write is parked
 /// on: 1 ms, 20 wake-ups' worth, bounds the CPU spent waiting on one write while a
 /// reader keeps copying (a 1 MiB write is drained in ~50 µs at memcpy speed).
 #[cfg(not(loom))]
 const WRITE_SPIN_MAX: Duration = Duration::from_millis(1);
-/// How long a waiting side pauses (`spin_loop`) before it yields its CPU between
-/// checks for the rest of its [`SPIN`].
-///
-/// Why 1 µs: a partner that is running answers within a cache-line round trip or two
-/// (0.1-0.5 µs on these VMs: the reader takes an offer, the writer returns and offers
-/// its next write; a 4 KiB write takes 0.7 µs end to end at 5.8 GiB/s). Past that the
-/// partner is most likely not on a CPU: on a loaded machine it may be queued behind
-/// this very thread, and a pausing spinner only delays it. Measured on an Intel Xeon,
-/// 2 vCPUs, 4 KiB writes, same session: with the machine to itself (the bench at
-/// SCHED_RR), pausing 1 µs or 5 µs 5.6-5.8 GiB/s, yielding at once 4.1; at load 12-16
-/// (normal priority), pausing 5 µs 0.17-0.24 GiB/s, 1 µs 0.49-0.84, yielding at once
-/// 0.61-0.73.
-#[cfg(not(loom))]
-const YIELD_AFTER: Duration = Duration::from_micros(1);
-#[cfg(loom)]
-const YIELD_AFTER: Duration = Duration::ZERO;
 // Under loom a `Spin` spins once, whatever its budget.
 #[cfg(loom)]
 const SPIN: Duration = Duration::ZERO;
+#[cfg(loom)]
+const WAKE_SPIN: Duration = Duration::ZERO;
 #[cfg(loom)]
 const WRITE_SPIN_MAX: Duration = Duration::ZERO;
 
@@ -134,6 +138,10 @@ struct State {
     offer: Option<Offer>,
     /// A writer holds the write slot (Go's `wrMu`).
     writing: bool,
+    /// Threads parked on `readable` and on `drained`: advice for the spin lengths only
+    /// (see [`WAKE_SPIN`]). A panic out of a wait would leave a count high, which only
+    /// lengthens spins.
+    parked: [u32; 2],
     /// Why the reader end was closed; the first cause wins.
     rerr: Option<Cause>,
     /// Why the writer end was closed; the first cause wins.
@@ -312,6 +320,7 @@ impl Shared {
             state: Padded(Mutex::new(State {
                 offer: None,
                 writing: false,
+                parked: [0; 2],
                 rerr: None,
                 werr: None,
             })),
@@ -336,19 +345,32 @@ impl Shared {
         st: &mut MutexGuard<'_, State>,
         deadline: Option<Instant>,
     ) -> bool {
+        // 0: a reader; 1: the slot holder waiting for its drain; 2: a writer waiting for
+        // the slot (not counted: no reader wakes it).
+        let side = if std::ptr::eq(cv, &self.readable) {
+            0
+        } else if std::ptr::eq(cv, &self.drained) {
+            1
+        } else {
+            2
+        };
         #[cfg(feature = "diagnostics")]
-        {
-            let side = usize::from(!std::ptr::eq(cv, &self.readable));
-            // Relaxed: a statistic, read after the threads are joined.
-            self.parks[side].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Relaxed: a statistic, read after the threads are joined.
+        self.parks[side.min(1)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(n) = st.parked.get_mut(side) {
+            *n += 1;
         }
-        match deadline {
+        let expired = match deadline {
             None => {
                 cv.wait(st);
                 false
             }
             Some(deadline) => self.clock.wait_until(cv, st, deadline),
+        };
+        if let Some(n) = st.parked.get_mut(side) {
+            *n -= 1;
         }
+        expired
     }
 
     /// Reads into `buf` from one write (Go's `pipe.read`).
@@ -390,6 +412,10 @@ impl Shared {
                 if drained {
                     st.offer = None;
                     self.hint.0.fetch_and(!OFFERED, Relaxed);
+                    if st.parked[1] > 0 {
+                        // The writer wakes up before it offers more: wait for it longer.
+                        self.hint.0.fetch_or(WAKING, Relaxed);
+                    }
                 } else if n > 0 {
                     self.hint.0.fetch_add(PROGRESS, Relaxed);
                 }
@@ -422,7 +448,12 @@ impl Shared {
 
     /// Spins until an offer or a close shows up, or the budget runs out.
     fn spin_reader(&self) {
-        let mut spin = Spin::new(SPIN).yield_after(YIELD_AFTER);
+        let budget = if self.hint.0.load(Relaxed) & WAKING != 0 {
+            WAKE_SPIN
+        } else {
+            SPIN
+        };
+        let mut spin = Spin::new(budget);
         while self.hint.0.load(Relaxed) & (OFFERED | CLOSED) == 0 {
             if !spin.spin() {
                 return;
@@ -498,13 +529,16 @@ impl Shared {
         let (offer, total) = Offer::new(bufs);
         st.writing = true;
         st.offer = Some(offer);
-        self.hint.0.fetch_or(OFFERED, Relaxed);
+        if self.hint.0.fetch_or(OFFERED, Relaxed) & WAKING != 0 {
+            self.hint.0.fetch_and(!WAKING, Relaxed); // this writer is awake
+        }
+        let reader_parked = st.parked[0] > 0;
         drop(st);
         // From here on `bufs` is lent to the readers; `retract` takes it back even if
         // this thread unwinds, and the normal paths take it back in `finish_write`.
         let retract = Retract(self);
         self.readable.notify_all();
-        self.spin_writer();
+        self.spin_writer(if reader_parked { WAKE_SPIN } else { SPIN });
         let mut st = self.state.0.lock();
         let result = loop {
             let Some(offer) = &st.offer else {
@@ -534,11 +568,9 @@ impl Shared {
     }
 
     /// Spins until the offer is drained or the pipe closes, while readers make progress.
-    fn spin_writer(&self) {
+    fn spin_writer(&self, budget: Duration) {
         let mut last = self.hint.0.load(Relaxed);
-        let mut spin = Spin::new(SPIN)
-            .yield_after(YIELD_AFTER)
-            .limit(WRITE_SPIN_MAX);
+        let mut spin = Spin::new(budget).limit(WRITE_SPIN_MAX);
         while last & OFFERED != 0 && last & CLOSED == 0 {
             if !spin.spin() {
                 return;
