@@ -89,7 +89,7 @@ const SPIN: Duration = Duration::from_micros(10);
 /// it: each write then pays a wake-up on each side, and the pair never leaves that
 /// regime. That was the old budget (400 `spin_loop` hints, 4.6 µs on an Intel Xeon
 /// whose hint takes 11 ns): 0.06-1.8 parks per write, 4 KiB writes at 1.5 GiB/s where
-/// they now run at 5.7 (SCHED_RR, same session). After one wake-up with this budget,
+/// they now run at 4.4-5.7 (SCHED_RR, same session). After one wake-up with this budget,
 /// both sides are spinning again.
 #[cfg(not(loom))]
 const WAKE_SPIN: Duration = Duration::from_micros(50);
