@@ -124,9 +124,45 @@ fn memcpy(src: &[u8], dst: &mut [u8]) {
     }
 }
 
+/// The diagnostic: parks per write of the gosync pipe (readers', writers'), over `runs`
+/// transfers of `TOTAL`, printed before the timed rows. A park is a futex sleep that the
+/// other side must wake (tens of microseconds on a VM), so this is what the spin budgets
+/// are judged by; the counters cost one add per park (feature `diagnostics`).
+fn parks_per_write(src: &[u8], dst: &mut [u8], runs: usize) -> (f64, f64) {
+    let (mut readers, mut writers) = (0, 0);
+    for _ in 0..runs {
+        let (r, w) = gosync_pipe::pipe();
+        let w2 = &w;
+        thread::scope(|s| {
+            s.spawn(move || {
+                fill(w2, src);
+                w2.close();
+            });
+            assert_eq!(drain(&r, dst), TOTAL);
+        });
+        let (pr, pw) = r.park_counts();
+        readers += pr;
+        writers += pw;
+    }
+    let writes = (runs * (TOTAL / src.len())) as f64;
+    (readers as f64 / writes, writers as f64 / writes)
+}
+
 type Contender = fn(&[u8], &mut [u8]);
 
 fn benches(c: &mut Criterion) {
+    {
+        let mut dst = Aligned::new(READ_BUF, 0);
+        for chunk in CHUNKS {
+            let src = Aligned::new(chunk, 0);
+            let (r, w) = parks_per_write(src.get(), dst.get_mut(), 5);
+            println!(
+                "pipe/gosync/{}KiB parks per write: {:.4} (readers {r:.4}, writers {w:.4})",
+                chunk >> 10,
+                r + w
+            );
+        }
+    }
     let contenders: [(&str, Contender); 5] = [
         ("gosync", gosync),
         ("kernel_pipe", kernel),

@@ -39,6 +39,16 @@ pub struct PipeReader {
 }
 
 impl PipeReader {
+    /// Diagnostics (feature `diagnostics`, for benchmarks; no stability promise): how
+    /// many times this pipe's readers and writers have parked (blocked in the kernel
+    /// rather than spinning), as `(readers, writers)`. Counted only on the park path,
+    /// so it costs nothing while both sides keep up.
+    #[cfg(feature = "diagnostics")]
+    #[doc(hidden)]
+    pub fn park_counts(&self) -> (u64, u64) {
+        self.shared.parks()
+    }
+
     /// Closes the reader (Go's `PipeReader.Close`): pending and later writes fail with
     /// [`ClosedPipe`](crate::ClosedPipe) (kind `BrokenPipe`), and so do this reader's own
     /// later reads. A write in progress returns the count readers had already consumed.

@@ -22,10 +22,11 @@
 //! # Spinning
 //!
 //! A thread wake-up costs tens of microseconds on a VM, more than copying a whole
-//! 64 KiB chunk. So before parking, a waiter spins (bounded, with `spin_loop` hints) on
-//! `Shared::hint`, a lock-free mirror of the state that is only ever written under the
-//! lock. The hint is only advice: every decision is re-made under the lock, so all its
-//! accesses are `Relaxed`.
+//! 64 KiB chunk. So before parking, a waiter spins (bounded in time: [`SPIN`], or
+//! [`WAKE_SPIN`] when its partner is known to be waking up) on `Shared::hint`, a
+//! lock-free mirror of the state that is only ever written under the lock. The hint is
+//! only advice: every decision is re-made under the lock, so all its accesses are
+//! `Relaxed`. Which partner is parked is counted under the lock (`State::parked`).
 //!
 //! # Deadlines and cancellation
 //!
@@ -38,11 +39,13 @@
 //! that is interrupted stops exactly like one that timed out.
 
 use std::io::{self, IoSlice};
-use std::time::Instant;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
 
 use gosync_core::clock::Clock;
-use gosync_core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use gosync_core::sync::{hint, Condvar, Mutex, MutexGuard};
+use gosync_core::spin::Spin;
+use gosync_core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
+use gosync_core::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::copy::copy;
 use crate::error::{timed_out, Cause, ClosedPipe};
@@ -51,35 +54,74 @@ use crate::error::{timed_out, Cause, ClosedPipe};
 const OFFERED: usize = 1;
 /// `hint` bit: at least one end is closed.
 const CLOSED: usize = 2;
+/// `hint` bit: a reader drained an offer while its writer was parked, so the writer is
+/// waking up (tens of microseconds) before it can offer more: the next reader to wait
+/// spins for [`WAKE_SPIN`] instead of [`SPIN`]. Cleared by the next offer.
+const WAKING: usize = 4;
 /// `hint` increment: a reader copied a piece of the offer (the rest of the word is a
 /// wrapping progress counter).
-const PROGRESS: usize = 4;
+const PROGRESS: usize = 8;
 
 /// A reader bumps the progress counter after each piece this large, so a writer that
 /// spins while a large read copies its data sees it moving.
 const PIECE: usize = 64 * 1024;
+/// How long a reader spins for an offer before parking, and a writer for its offer to
+/// be drained (restarted whenever a reader signals progress), when the partner is not
+/// known to be waking up.
+///
+/// Why 10 µs: a partner that is running answers within a cache-line round trip or two
+/// (0.1-0.5 µs on these VMs), or, for a writer whose reader is copying, within one
+/// [`PIECE`] (64 KiB: 10 µs at 6.5 GB/s, a third of an L2-resident `memcpy` here). A
+/// longer wait means the partner is not running, and parking then costs this side
+/// less than spinning: on a loaded machine (load 12-20 on 2 vCPUs) a 50 µs spin, pausing
+/// or yielding, made 4 KiB writes 3-40x slower than a 4.6 µs one, as the spinners held
+/// or gave away the CPUs their partners waited for. Every spin also ends as soon as it
+/// finds its CPU contended (`gosync_core::spin::CONTENDED`).
+#[cfg(not(loom))]
+const SPIN: Duration = Duration::from_micros(10);
+/// How long a side spins when it knows its partner is waking up: a writer that has just
+/// woken a parked reader, or a reader whose drain woke a parked writer ([`WAKING`]).
+///
+/// Why 50 µs: it must outlast one wake-up of a parked thread. Measured on the 2-vCPU
+/// VMs gosync is benchmarked on, a condition-variable wake-up takes 35-55 µs (median)
+/// before the woken thread runs, because its idle vCPU had halted. A side that gives up
+/// sooner than its partner can wake finds the partner parked again when it next needs
+/// it: each write then pays a wake-up on each side, and the pair never leaves that
+/// regime. That was the old budget (400 `spin_loop` hints, 4.6 µs on an Intel Xeon
+/// whose hint takes 11 ns): 0.06-1.8 parks per write, 4 KiB writes at 1.5 GiB/s where
+/// they now run at 4.4-5.7 (SCHED_RR, same session). After one wake-up with this budget,
+/// both sides are spinning again.
+#[cfg(not(loom))]
+const WAKE_SPIN: Duration = Duration::from_micros(50);
+/// After a failed [`WAKE_SPIN`], wake-ups spin [`SPIN`] only, but every this many-th
+/// tries the long spin again (the load may have gone).
+const WAKE_SPIN_RETRY: u32 = 16;
+/// The writer's whole spin, progress or not, so a slow reader of a huge write is parked
+/// on: 1 ms, 20 wake-ups' worth, bounds the CPU spent waiting on one write while a
+/// reader keeps copying (a 1 MiB write is drained in ~50 µs at memcpy speed).
+#[cfg(not(loom))]
+const WRITE_SPIN_MAX: Duration = Duration::from_millis(1);
+// Under loom a `Spin` spins once, whatever its budget.
+#[cfg(loom)]
+const SPIN: Duration = Duration::ZERO;
+#[cfg(loom)]
+const WAKE_SPIN: Duration = Duration::ZERO;
+#[cfg(loom)]
+const WRITE_SPIN_MAX: Duration = Duration::ZERO;
 
-/// How many `spin_loop`s (~25 ns each here) a reader spins for an offer before parking.
-#[cfg(not(loom))]
-const READ_SPIN: u32 = 400;
-/// How many `spin_loop`s without progress a writer spins for its offer to drain.
-#[cfg(not(loom))]
-const WRITE_SPIN: u32 = 400;
-/// The writer's total spin, progress or not (~1 ms), so a slow reader is parked on.
-#[cfg(not(loom))]
-const WRITE_SPIN_MAX: u32 = 40_000;
-// Under loom a spin is a yield that multiplies the explored states: spin once.
-#[cfg(loom)]
-const READ_SPIN: u32 = 1;
-#[cfg(loom)]
-const WRITE_SPIN: u32 = 1;
-#[cfg(loom)]
-const WRITE_SPIN_MAX: u32 = 1;
+/// Keeps its field on cache lines of its own (two: the adjacent-line prefetcher pairs
+/// them), so that a spinner's loads do not steal the line its partner is writing.
+#[repr(align(128))]
+struct Padded<T>(T);
 
+/// Layout: the hint on its own line (spinners poll it); the lock with the offer and the
+/// write slot on the next (each side takes it once per write); the close causes, the
+/// condition variables and the clock after them, read-mostly.
+#[repr(C)]
 pub(crate) struct Shared {
-    state: Mutex<State>,
     /// Lock-free mirror of `state` for spinners: `OFFERED | CLOSED | progress`.
-    hint: AtomicUsize,
+    hint: Padded<AtomicUsize>,
+    state: Padded<Mutex<State>>,
     /// Readers wait here for an offer or a close.
     readable: Condvar,
     /// The slot holder waits here for its offer to be drained, or a close.
@@ -87,13 +129,25 @@ pub(crate) struct Shared {
     /// Writers wait here for the write slot, or a close.
     slot: Condvar,
     clock: Clock,
+    /// Wake-up spins that failed in a row, modulo [`WAKE_SPIN_RETRY`] (see
+    /// `Shared::try_wake_spin`); advice only.
+    wake_spin_failures: AtomicU32,
+    /// Parks so far: `[readers, writers]` (feature `diagnostics`; plain std atomics
+    /// under loom too, since they are counters only, never a decision).
+    #[cfg(feature = "diagnostics")]
+    parks: [std::sync::atomic::AtomicU64; 2],
 }
 
+#[repr(C)] // the hot fields first, on the lock's cache line
 struct State {
     /// The unread rest of the slot holder's write.
     offer: Option<Offer>,
     /// A writer holds the write slot (Go's `wrMu`).
     writing: bool,
+    /// Threads parked on `readable` and on `drained`: advice for the spin lengths only
+    /// (see [`WAKE_SPIN`]). A panic out of a wait would leave a count high, which only
+    /// lengthens spins.
+    parked: [u32; 2],
     /// Why the reader end was closed; the first cause wins.
     rerr: Option<Cause>,
     /// Why the writer end was closed; the first cause wins.
@@ -108,7 +162,7 @@ struct State {
 struct Offer {
     cur: *const u8,
     cur_len: usize,
-    rest: *const IoSlice<'static>,
+    rest: NonNull<IoSlice<'static>>,
     rest_len: usize,
     /// Bytes consumed so far (Go's `n` in `write`).
     taken: usize,
@@ -135,7 +189,8 @@ impl Offer {
         let offer = Offer {
             cur: [].as_ptr(),
             cur_len: 0,
-            rest: bufs.as_ptr().cast::<IoSlice<'static>>(),
+            // Never null (a slice's pointer is not), which gives `Option<Offer>` a niche.
+            rest: NonNull::from(bufs).cast::<IoSlice<'static>>(),
             rest_len: count,
             taken: 0,
         };
@@ -153,7 +208,7 @@ impl Offer {
                 return true;
             }
             // SAFETY: `rest_len > 0` slices at `rest` are valid (invariant of `Offer`).
-            let s: &[u8] = unsafe { &*self.rest };
+            let s: &[u8] = unsafe { self.rest.as_ref() };
             self.cur = s.as_ptr();
             self.cur_len = s.len();
             // SAFETY: at most one past the end of the caller's slice of `IoSlice`s.
@@ -163,7 +218,8 @@ impl Offer {
         false
     }
 
-    /// Copies as much as fits into `dst`; returns the count.
+    /// Copies as much as fits into `dst`; returns the count. Bumps the progress count in
+    /// `hint` between pieces; the caller signals the end of the call.
     ///
     /// # Safety
     ///
@@ -172,6 +228,10 @@ impl Offer {
         let mut n = 0;
         // SAFETY: forwarded caller contract.
         while n < dst.len() && !unsafe { self.drained() } {
+            if n > 0 {
+                // A piece is done and another follows; the caller signals the last one.
+                hint.fetch_add(PROGRESS, Relaxed);
+            }
             let k = self.cur_len.min(dst.len() - n).min(PIECE);
             // SAFETY: `cur..cur + cur_len` is valid for reads (invariant of `Offer`),
             // `dst[n..n + k]` for writes; they cannot overlap, since the writer holds a
@@ -181,7 +241,6 @@ impl Offer {
             self.cur = unsafe { self.cur.add(k) };
             self.cur_len -= k;
             n += k;
-            hint.fetch_add(PROGRESS, Relaxed);
         }
         self.taken += n;
         n
@@ -229,7 +288,7 @@ struct Retract<'a>(&'a Shared);
 
 impl Drop for Retract<'_> {
     fn drop(&mut self) {
-        self.0.finish_write(self.0.state.lock());
+        self.0.finish_write(self.0.state.0.lock());
     }
 }
 
@@ -264,17 +323,21 @@ impl Interrupt for Never {
 impl Shared {
     pub(crate) fn new(clock: Clock) -> Shared {
         Shared {
-            state: Mutex::new(State {
+            state: Padded(Mutex::new(State {
                 offer: None,
                 writing: false,
+                parked: [0; 2],
                 rerr: None,
                 werr: None,
-            }),
-            hint: AtomicUsize::new(0),
+            })),
+            hint: Padded(AtomicUsize::new(0)),
             readable: Condvar::new(),
             drained: Condvar::new(),
             slot: Condvar::new(),
             clock,
+            wake_spin_failures: AtomicU32::new(0),
+            #[cfg(feature = "diagnostics")]
+            parks: Default::default(),
         }
     }
 
@@ -289,13 +352,32 @@ impl Shared {
         st: &mut MutexGuard<'_, State>,
         deadline: Option<Instant>,
     ) -> bool {
-        match deadline {
+        // 0: a reader; 1: the slot holder waiting for its drain; 2: a writer waiting for
+        // the slot (not counted: no reader wakes it).
+        let side = if std::ptr::eq(cv, &self.readable) {
+            0
+        } else if std::ptr::eq(cv, &self.drained) {
+            1
+        } else {
+            2
+        };
+        #[cfg(feature = "diagnostics")]
+        // Relaxed: a statistic, read after the threads are joined.
+        self.parks[side.min(1)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(n) = st.parked.get_mut(side) {
+            *n += 1;
+        }
+        let expired = match deadline {
             None => {
                 cv.wait(st);
                 false
             }
             Some(deadline) => self.clock.wait_until(cv, st, deadline),
+        };
+        if let Some(n) = st.parked.get_mut(side) {
+            *n -= 1;
         }
+        expired
     }
 
     /// Reads into `buf` from one write (Go's `pipe.read`).
@@ -311,17 +393,17 @@ impl Shared {
         interrupt: &impl Interrupt,
     ) -> io::Result<usize> {
         if buf.is_empty() {
-            let st = self.state.lock();
+            let st = self.state.0.lock();
             return if st.is_closed() {
                 st.read_close_result()
             } else {
                 Ok(0)
             };
         }
-        if self.hint.load(Relaxed) & (OFFERED | CLOSED) == 0 {
+        if self.hint.0.load(Relaxed) & (OFFERED | CLOSED) == 0 {
             self.spin_reader();
         }
-        let mut st = self.state.lock();
+        let mut st = self.state.0.lock();
         let mut expired = false;
         loop {
             // Go checks `done` first: after a close, an offer is abandoned.
@@ -330,12 +412,19 @@ impl Shared {
             }
             if let Some(offer) = st.offer.as_mut() {
                 // SAFETY: the offer is published and we hold the lock (protocol 2, 3).
-                let n = unsafe { offer.take(buf, &self.hint) };
+                let n = unsafe { offer.take(buf, &self.hint.0) };
                 // SAFETY: as above.
                 let drained = unsafe { offer.drained() };
+                // One write to the hint per read (the writer spins on its cache line).
                 if drained {
                     st.offer = None;
-                    self.hint.fetch_and(!OFFERED, Relaxed);
+                    self.hint.0.fetch_and(!OFFERED, Relaxed);
+                    if st.parked[1] > 0 {
+                        // The writer wakes up before it offers more: wait for it longer.
+                        self.hint.0.fetch_or(WAKING, Relaxed);
+                    }
+                } else if n > 0 {
+                    self.hint.0.fetch_add(PROGRESS, Relaxed);
                 }
                 drop(st);
                 if drained {
@@ -345,7 +434,7 @@ impl Shared {
                     return Ok(n);
                 }
                 // An empty write: it has met its reader; this read waits for data.
-                st = self.state.lock();
+                st = self.state.0.lock();
                 continue;
             }
             if expired {
@@ -357,7 +446,7 @@ impl Shared {
             if interrupt.needs_arming() {
                 drop(st);
                 interrupt.arm();
-                st = self.state.lock();
+                st = self.state.0.lock();
                 continue;
             }
             expired = self.wait(&self.readable, &mut st, deadline);
@@ -366,12 +455,42 @@ impl Shared {
 
     /// Spins until an offer or a close shows up, or the budget runs out.
     fn spin_reader(&self) {
-        for _ in 0..READ_SPIN {
-            if self.hint.load(Relaxed) & (OFFERED | CLOSED) != 0 {
-                return;
+        let waking = self.hint.0.load(Relaxed) & WAKING != 0;
+        let long = waking && self.try_wake_spin();
+        let mut spin = Spin::new(if long { WAKE_SPIN } else { SPIN });
+        let met = loop {
+            if self.hint.0.load(Relaxed) & (OFFERED | CLOSED) != 0 {
+                break true;
             }
-            hint::spin_loop();
+            if !spin.spin() {
+                break false;
+            }
+        };
+        if long {
+            self.wake_spin_outcome(met);
         }
+    }
+
+    /// Whether a side whose partner is waking up should spin for [`WAKE_SPIN`]: yes,
+    /// unless the last such spin failed (the partner took longer to wake up, as on a
+    /// loaded machine, where a long spin only holds a CPU the partner may need: measured
+    /// at load 16 on 2 vCPUs, 4 KiB writes ran 5x slower spinning 50 µs after every
+    /// wake-up than with the old 4.6 µs spin); then every 16th wake-up tries again.
+    fn try_wake_spin(&self) -> bool {
+        // Relaxed: advice for a spin length, never a decision.
+        let failures = self.wake_spin_failures.load(Relaxed);
+        if failures == 0 {
+            return true;
+        }
+        self.wake_spin_failures
+            .store((failures + 1) % WAKE_SPIN_RETRY, Relaxed);
+        failures + 1 == WAKE_SPIN_RETRY
+    }
+
+    /// Records whether a [`WAKE_SPIN`] saw its partner in time.
+    fn wake_spin_outcome(&self, met: bool) {
+        self.wake_spin_failures
+            .store(if met { 0 } else { 1 }, Relaxed);
     }
 
     /// Writes all of `bufs` as one write: `Ok(n)` with `n` the full length, or the count
@@ -416,7 +535,7 @@ impl Shared {
         deadline: Option<Instant>,
         interrupt: &impl Interrupt,
     ) -> (usize, io::Result<()>) {
-        let mut st = self.state.lock();
+        let mut st = self.state.0.lock();
         let mut expired = false;
         loop {
             if st.is_closed() {
@@ -434,7 +553,7 @@ impl Shared {
             if interrupt.needs_arming() {
                 drop(st);
                 interrupt.arm();
-                st = self.state.lock();
+                st = self.state.0.lock();
                 continue;
             }
             expired = self.wait(&self.slot, &mut st, deadline);
@@ -442,14 +561,21 @@ impl Shared {
         let (offer, total) = Offer::new(bufs);
         st.writing = true;
         st.offer = Some(offer);
-        self.hint.fetch_or(OFFERED, Relaxed);
+        if self.hint.0.fetch_or(OFFERED, Relaxed) & WAKING != 0 {
+            self.hint.0.fetch_and(!WAKING, Relaxed); // this writer is awake
+        }
+        let reader_parked = st.parked[0] > 0;
         drop(st);
         // From here on `bufs` is lent to the readers; `retract` takes it back even if
         // this thread unwinds, and the normal paths take it back in `finish_write`.
         let retract = Retract(self);
         self.readable.notify_all();
-        self.spin_writer();
-        let mut st = self.state.lock();
+        let long = reader_parked && self.try_wake_spin();
+        let met = self.spin_writer(if long { WAKE_SPIN } else { SPIN });
+        if long {
+            self.wake_spin_outcome(met);
+        }
+        let mut st = self.state.0.lock();
         let result = loop {
             let Some(offer) = &st.offer else {
                 break (total, Ok(()));
@@ -467,7 +593,7 @@ impl Shared {
                 // The offer stays published (still lent) while the lock is released.
                 drop(st);
                 interrupt.arm();
-                st = self.state.lock();
+                st = self.state.0.lock();
                 continue;
             }
             expired = self.wait(&self.drained, &mut st, deadline);
@@ -478,26 +604,28 @@ impl Shared {
     }
 
     /// Spins until the offer is drained or the pipe closes, while readers make progress.
-    fn spin_writer(&self) {
-        let mut last = self.hint.load(Relaxed);
-        let mut budget = WRITE_SPIN;
-        let mut total = WRITE_SPIN_MAX;
-        while last & OFFERED != 0 && last & CLOSED == 0 && budget > 0 && total > 0 {
-            hint::spin_loop();
-            budget -= 1;
-            total -= 1;
-            let now = self.hint.load(Relaxed);
+    /// Returns whether it saw the drain or close (or a reader's progress).
+    fn spin_writer(&self, budget: Duration) -> bool {
+        let mut last = self.hint.0.load(Relaxed);
+        let mut spin = Spin::new(budget).limit(WRITE_SPIN_MAX);
+        let first = last;
+        while last & OFFERED != 0 && last & CLOSED == 0 {
+            if !spin.spin() {
+                return last != first;
+            }
+            let now = self.hint.0.load(Relaxed);
             if now != last {
-                budget = WRITE_SPIN; // a reader is copying: the end is near
+                spin.restart(); // a reader is copying: the end is near
             }
             last = now;
         }
+        true
     }
 
     /// Takes the offer back (if a reader has not drained it) and frees the write slot.
     fn finish_write(&self, mut st: MutexGuard<'_, State>) {
         if st.offer.take().is_some() {
-            self.hint.fetch_and(!OFFERED, Relaxed);
+            self.hint.0.fetch_and(!OFFERED, Relaxed);
         }
         st.writing = false;
         drop(st);
@@ -506,7 +634,7 @@ impl Shared {
 
     /// Closes the reader end (Go's `closeRead`).
     pub(crate) fn close_read(&self, cause: Cause) {
-        let mut st = self.state.lock();
+        let mut st = self.state.0.lock();
         let later = first_wins(&mut st.rerr, cause);
         self.closed(st);
         // User code (the error's `Drop`), run without the lock.
@@ -515,7 +643,7 @@ impl Shared {
 
     /// Closes the writer end (Go's `closeWrite`).
     pub(crate) fn close_write(&self, cause: Cause) {
-        let mut st = self.state.lock();
+        let mut st = self.state.0.lock();
         let later = first_wins(&mut st.werr, cause);
         self.closed(st);
         // User code (the error's `Drop`), run without the lock.
@@ -527,23 +655,30 @@ impl Shared {
     /// the lock (and will see the interrupt): no lost wake-up.
     #[cfg_attr(not(feature = "context"), allow(dead_code))]
     pub(crate) fn interrupt(&self) {
-        drop(self.state.lock());
+        drop(self.state.0.lock());
         self.readable.notify_all();
         self.drained.notify_all();
         self.slot.notify_all();
     }
 
     fn closed(&self, st: MutexGuard<'_, State>) {
-        self.hint.fetch_or(CLOSED, Relaxed);
+        self.hint.0.fetch_or(CLOSED, Relaxed);
         drop(st);
         self.readable.notify_all();
         self.drained.notify_all();
         self.slot.notify_all();
     }
 
+    /// How many times readers and writers have parked, `(readers, writers)`.
+    #[cfg(feature = "diagnostics")]
+    pub(crate) fn parks(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed; // a statistic (see `parks`)
+        (self.parks[0].load(Relaxed), self.parks[1].load(Relaxed))
+    }
+
     /// `(offered, closed)` from the hint, for `Debug`: never blocks.
     pub(crate) fn peek(&self) -> (bool, bool) {
-        let h = self.hint.load(Relaxed);
+        let h = self.hint.0.load(Relaxed);
         (h & OFFERED != 0, h & CLOSED != 0)
     }
 }

@@ -40,6 +40,16 @@ pub struct PipeWriter {
 }
 
 impl PipeWriter {
+    /// Diagnostics (feature `diagnostics`, for benchmarks; no stability promise): how
+    /// many times this pipe's readers and writers have parked (blocked in the kernel
+    /// rather than spinning), as `(readers, writers)`. Counted only on the park path,
+    /// so it costs nothing while both sides keep up.
+    #[cfg(feature = "diagnostics")]
+    #[doc(hidden)]
+    pub fn park_counts(&self) -> (u64, u64) {
+        self.shared.parks()
+    }
+
     /// Closes the writer (Go's `PipeWriter.Close`): readers get `Ok(0)` (end of file)
     /// once they have nothing pending, and this writer's own later writes fail with
     /// [`ClosedPipe`](crate::ClosedPipe). A write in progress on another thread is
