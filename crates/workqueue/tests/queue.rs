@@ -562,7 +562,12 @@ fn inconsistent_keys_are_a_logic_error_that_shut_down_still_ends() {
             let q = q.clone();
             thread::spawn(move || q.shut_down_with_drain())
         };
-        thread::sleep(Duration::from_millis(50));
+        // Once the drain has begun (it marks the queue shutting down first, under the
+        // lock it then waits with), a `shut_down` ends it. A `shut_down` before it began
+        // would not: the drain would then wait for the lost item, as client-go's does.
+        while !q.shutting_down() {
+            thread::yield_now();
+        }
         q.shut_down(); // forces a drain waiting for a lost item to return
         drain.join().unwrap();
         while q.try_get().is_ok() {}
