@@ -95,8 +95,8 @@ pub mod clock;
 mod nanos;
 pub mod spin;
 pub mod sync;
-pub mod waiters;
 pub mod timer;
+pub mod waiters;
 
 pub use clock::{Clock, FakeClock};
 
