@@ -144,3 +144,8 @@ pub use done::Done;
 pub use error::{Cause, Error};
 pub use hook::{after_func, AfterFuncStop, OnCancel};
 pub use key::Key;
+
+/// The README (the crates.io page): its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -191,3 +191,8 @@ pub fn pipe_with_clock(clock: Clock) -> (PipeReader, PipeWriter) {
         PipeWriter { shared },
     )
 }
+
+/// The README (the crates.io page): its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -85,3 +85,8 @@ mod context;
 mod wait_group;
 
 pub use wait_group::{DoneGuard, OwnedDoneGuard, WaitGroup};
+
+/// The README (the crates.io page): its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -205,3 +205,8 @@ pub use queue::GetContextError;
 pub use queue::{Guard, OwnedGuard, PriorityQueue, Queue};
 pub use rate_limiting_queue::RateLimitingQueue;
 pub use storage::{Fifo, Priority, Storage};
+
+/// The README (the crates.io page): its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
