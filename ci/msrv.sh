@@ -47,13 +47,14 @@ if ! rustup run "$msrv" rustc --version >/dev/null 2>&1; then
 fi
 rustup run "$msrv" rustc --version
 
-# The copy: the tracked and new (not ignored) files, under target/ so it is ignored.
+# The copy: the tracked and new (not ignored) files, under target/ so it is ignored;
+# timestamps kept, so cargo rebuilds only what changed since the last run.
 copy=$root/target/msrv/src
 rm -rf "$copy"
 mkdir -p "$copy"
 git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
     [[ -e $f ]] && printf '%s\0' "$f"
-done | xargs -0 cp --parents -t "$copy"
+done | xargs -0 cp -p --parents -t "$copy"
 cd "$copy"
 CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback cargo generate-lockfile ||
     fail "cannot resolve the dependencies for Rust $msrv"
