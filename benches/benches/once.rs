@@ -1,5 +1,6 @@
 //! Once fast path (already completed): gosync vs std `Once`, std `OnceLock`,
-//! parking_lot `Once`, and gosync `OnceValue::get`.
+//! parking_lot `Once`, and gosync `OnceValue::get` vs std `OnceLock::get_or_init` and
+//! `OnceLock::get`.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use std::hint::black_box;
@@ -34,11 +35,58 @@ fn benches(c: &mut Criterion) {
         b.iter(|| *black_box(&lock).get_or_init(|| 7u64))
     });
 
+    g.bench_function("std_once_lock_get", |b| {
+        b.iter(|| *black_box(&lock).get().unwrap_or(&0))
+    });
+
     let value = gosync_once::once_value(|| 7u64);
     value.get();
     g.bench_function("gosync_once_value", |b| b.iter(|| *black_box(&value).get()));
 
+    // The same fast paths timed by the thread's CPU time (see `thread_time`).
+    g.bench_function("std_once_lock_get_cpu", |b| {
+        b.iter_custom(|n| {
+            cpu_timed(n, || {
+                black_box(*black_box(&lock).get().unwrap_or(&0));
+            })
+        })
+    });
+    g.bench_function("gosync_once_value_cpu", |b| {
+        b.iter_custom(|n| {
+            cpu_timed(n, || {
+                black_box(*black_box(&value).get());
+            })
+        })
+    });
+
     g.finish();
+}
+
+/// The calling thread's CPU time (wall time where there is no thread CPU clock): the
+/// `*_cpu` variants time with it, so that time spent descheduled on a shared,
+/// overloaded machine does not count.
+fn thread_time() -> Duration {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `timespec` is plain data; `clock_gettime` writes it.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed()
+    }
+}
+
+/// `f` run `iters` times, timed by the thread's CPU time.
+fn cpu_timed(iters: u64, mut f: impl FnMut()) -> Duration {
+    let t = thread_time();
+    for _ in 0..iters {
+        f();
+    }
+    thread_time() - t
 }
 
 criterion_group! {

@@ -3,7 +3,11 @@
 //! per-thread cache). The object is a 4 KiB buffer (`Vec<u8>` with 4096 bytes of
 //! capacity), cleared on return by every contender.
 //!
-//! * `pair_1t`: one thread, a get + return pair per iteration.
+//! * `pair_1t`: one thread, a get + return pair per iteration. gosync runs twice: the
+//!   guard pair (`get` + drop) and the Go-shaped pair (`take` + `put`, what Go's
+//!   `sync.Pool` `Get` + `Put` do; Go's own figure comes from `../shared/go-reference`,
+//!   workload `pool_get_put_1t`), also on Go's object, a boxed 4 KiB array
+//!   (`gosync_take_put_box`).
 //! * `pair_2t`: two threads, pinned to CPUs 0 and 1 where possible, each doing get +
 //!   return pairs on one shared pool; the time per iteration is the wall time per pair
 //!   *per thread* (criterion picks the pair count, up to millions per sample).
@@ -68,6 +72,42 @@ impl Contender for Gosync {
             gosync_pool::cpu_id_source(),
             self.0.stats()
         );
+    }
+}
+
+/// The Go-shaped pair, `take` + `put` (Go's `Get` + `Put`): the object moves out of the
+/// pool and back in.
+struct GosyncTakePut(gosync_pool::Pool<Vec<u8>>);
+impl Contender for GosyncTakePut {
+    const NAME: &'static str = "gosync_take_put";
+    fn new() -> Self {
+        GosyncTakePut(Gosync::new().0)
+    }
+    #[inline]
+    fn pair(&self) {
+        let mut b = self.0.take();
+        b.push(1);
+        black_box(&mut b);
+        self.0.put(b);
+    }
+}
+
+/// The Go-shaped pair on Go's own object: a pointer to a 4 KiB array (`Box<[u8; 4096]>`,
+/// go-reference's `*[4096]byte`), one byte written, no reset. Moving a pointer in and out
+/// costs nothing; a 24-byte `Vec` moved by value through the caller's stack costs a few
+/// ns of store-forwarding stalls per pair (see the module docs).
+struct GosyncTakePutBox(gosync_pool::Pool<Box<[u8; BUF]>>);
+impl Contender for GosyncTakePutBox {
+    const NAME: &'static str = "gosync_take_put_box";
+    fn new() -> Self {
+        GosyncTakePutBox(gosync_pool::Pool::new(|| Box::new([0u8; BUF])))
+    }
+    #[inline]
+    fn pair(&self) {
+        let mut b = self.0.take();
+        b[0] = 1;
+        black_box(&mut b);
+        self.0.put(b);
     }
 }
 
@@ -256,11 +296,14 @@ fn pair_2t<C: Contender>(c: &mut Criterion) {
 fn benches(c: &mut Criterion) {
     pair_1t::<ThreadLocalVec>(c);
     pair_1t::<Gosync>(c);
+    pair_1t::<GosyncTakePut>(c);
+    pair_1t::<GosyncTakePutBox>(c);
     pair_1t::<LockfreeLinear>(c);
     pair_1t::<ObjectPool>(c);
     pair_1t::<MutexVec>(c);
     pair_2t::<ThreadLocalVec>(c);
     pair_2t::<Gosync>(c);
+    pair_2t::<GosyncTakePut>(c);
     pair_2t::<LockfreeLinear>(c);
     pair_2t::<ObjectPool>(c);
     pair_2t::<MutexVec>(c);

@@ -7,7 +7,7 @@ use gosync_core::clock::Clock;
 use gosync_core::sync::{Arc, Condvar, Mutex};
 
 use crate::cancel::{CancelCauseFunc, CancelFunc};
-use crate::done::Done;
+use crate::done::{Done, OwnedDone, RunUntilDone};
 use crate::error::{Cause, Error};
 use crate::hook::OnCancel;
 use crate::key::Key;
@@ -697,6 +697,68 @@ impl Context {
     #[must_use = "futures do nothing unless awaited"]
     pub fn done(&self) -> Done<'_> {
         Done::new(self)
+    }
+
+    /// [`done`](Context::done) as a future that owns a handle to the context (one
+    /// reference-count increment): `'static`, so it can move into a spawned task, be
+    /// stored in a struct, or outlive this handle.
+    ///
+    /// Like `done`, it is runtime-agnostic, `Send` and `Unpin`, and cancel-safe:
+    /// dropping it at any point deregisters its waker and leaves nothing behind. On a
+    /// context that can never be cancelled (`background()`) it never completes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel};
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// let done = ctx.done_owned(); // no borrow of `ctx`
+    /// drop(ctx);
+    /// let waiter = std::thread::spawn(move || futures::executor::block_on(done));
+    /// cancel.cancel();
+    /// waiter.join().unwrap();
+    /// ```
+    #[must_use = "futures do nothing unless awaited"]
+    pub fn done_owned(&self) -> OwnedDone {
+        OwnedDone::new(self.clone())
+    }
+
+    /// Runs `fut` until it completes (`Ok` with its output) or the context is done
+    /// (`Err` with [`err()`](Context::err)), whichever comes first: Go's
+    /// `select { case <-ctx.Done(): ...; case r := <-work: ... }` for a future.
+    ///
+    /// When the context is done first, `fut` is dropped at once, at its current await
+    /// point (as any cancelled future is): it is not polled again. The context is
+    /// checked before each poll of `fut`, so a context that is already done returns
+    /// `Err` without polling `fut` at all, and a context done at the same time as `fut`
+    /// becomes ready wins. The returned future owns a handle to the context, so it is
+    /// `'static` (and can be spawned) whenever `fut` is; it is `Send` when `fut` is.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future drops `fut` and deregisters from the context; what
+    /// dropping `fut` loses is `fut`'s own cancel safety.
+    ///
+    /// # Panics
+    ///
+    /// If polled again after it completed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel, Error};
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// let work = async { 42 };
+    /// assert_eq!(futures::executor::block_on(ctx.run_until_done(work)), Ok(42));
+    ///
+    /// cancel.cancel();
+    /// let never = std::future::pending::<()>();
+    /// assert_eq!(futures::executor::block_on(ctx.run_until_done(never)), Err(Error::Canceled));
+    /// ```
+    pub fn run_until_done<F: std::future::Future>(&self, fut: F) -> RunUntilDone<F> {
+        RunUntilDone::new(self.clone(), fut)
     }
 
     /// Registers `f` to run once when the context is done, and returns a guard that

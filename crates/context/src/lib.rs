@@ -49,7 +49,9 @@
 //! * Observing: [`Context::is_done`] (one atomic load), [`Context::err`] ([`Error`]),
 //!   [`cause`] / [`Context::cause`], [`Context::deadline`], [`Context::value`].
 //! * Waiting: [`Context::wait`], [`Context::wait_timeout`], [`Context::done`] (a
-//!   runtime-agnostic future), `Context::done_chan` (feature `crossbeam`: a
+//!   runtime-agnostic future) and [`Context::done_owned`] (the same, `'static`, for a
+//!   spawned task), [`Context::run_until_done`] (a future cut short by the context),
+//!   `Context::done_chan` (feature `crossbeam`: a
 //!   `crossbeam_channel::Receiver<()>` that disconnects on cancel, for `select!`),
 //!   [`Context::on_cancel`] (a hook for other blocking primitives), and [`after_func`].
 //!
@@ -77,8 +79,10 @@
 //!   Go's `defer cancel()`, [`CancelFunc::drop_guard`] returns a [`DropGuard`] that does
 //!   (also on a panic) unless disarmed.
 //! * `Done()` is not a channel: wait with [`Context::wait`],
-//!   [`Context::wait_timeout`], `.done().await`, or `done_chan()` in a
-//!   `crossbeam_channel::select!`.
+//!   [`Context::wait_timeout`], `.done().await` (or `.done_owned().await` in a spawned
+//!   task), or `done_chan()` in a `crossbeam_channel::select!`. Go's
+//!   `select { case <-ctx.Done(): case r := <-work: }` around async work is
+//!   [`Context::run_until_done`], which drops the work when the context wins.
 //! * Values use typed [`Key`]s (a `static` per key) and return `Option<&T>`: no string
 //!   keys, no `any` assertions.
 //! * Causes are `Arc<dyn Error + Send + Sync>` ([`Cause`]); `err()` is an
@@ -102,7 +106,8 @@
 //!
 //! Where user code runs, and what a panic there leaves:
 //!
-//! * **[`Context::on_cancel`] callbacks and the wakers of [`Done`] futures** run after
+//! * **[`Context::on_cancel`] callbacks and the wakers of [`Done`], [`OwnedDone`] and
+//!   [`RunUntilDone`] futures** run after
 //!   a cancel has updated the whole subtree and released every lock, each inside
 //!   `catch_unwind`, so one panic never keeps the others from running. The first panic
 //!   is resumed on the thread that called cancel (a [`CancelFunc`], a
@@ -140,7 +145,7 @@ pub use context::{
     background, background_with_clock, cause, todo, with_cancel, with_cancel_cause, with_deadline,
     with_deadline_cause, with_timeout, with_timeout_cause, with_value, without_cancel, Context,
 };
-pub use done::Done;
+pub use done::{Done, OwnedDone, RunUntilDone};
 pub use error::{Cause, Error};
 pub use hook::{after_func, AfterFuncStop, OnCancel};
 pub use key::Key;

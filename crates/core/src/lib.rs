@@ -1,6 +1,6 @@
 //! The shared foundation of the gosync crates.
 //!
-//! This crate holds two things every other gosync crate builds on:
+//! This crate holds what every other gosync crate builds on:
 //!
 //! * [`clock`]: the time source. [`Clock`] is either the real monotonic clock or a
 //!   [`FakeClock`] that a test advances by hand. Every gosync primitive that sleeps or
@@ -11,6 +11,9 @@
 //!   `parking_lot` locks, std threads) and [loom]'s model-checked ones, selected by
 //!   `RUSTFLAGS="--cfg loom"`. It is public so the sibling crates can share it, but it is
 //!   an implementation detail with no stability promise; depend on [`clock`] instead.
+//! * [`waiters`]: the [`WakerList`](waiters::WakerList) a primitive keeps under its own
+//!   lock so that async tasks wait next to its blocking threads and one release wakes
+//!   both (the waiting mechanism behind every `*_async` wait of the gosync crates).
 //!
 //! # Examples
 //!
@@ -76,6 +79,7 @@
 pub mod clock;
 mod nanos;
 pub mod sync;
+pub mod waiters;
 
 pub use clock::{Clock, FakeClock};
 

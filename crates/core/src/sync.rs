@@ -167,6 +167,23 @@ mod imp {
         }
     }
 
+    impl<T> MutexGuard<'_, T> {
+        /// Releases the lock, runs `f`, and takes the lock back, also when `f` unwinds:
+        /// `parking_lot::MutexGuard::unlocked`.
+        pub fn unlocked<F: FnOnce() -> U, U>(s: &mut Self, f: F) -> U {
+            struct Relock<'b, 'a, T>(&'b mut MutexGuard<'a, T>);
+            impl<T> Drop for Relock<'_, '_, T> {
+                fn drop(&mut self) {
+                    let g = &mut *self.0;
+                    g.0 = Some(g.1.lock().unwrap_or_else(|e| e.into_inner()));
+                }
+            }
+            drop(s.0.take().expect("guard present"));
+            let _relock = Relock(s);
+            f()
+        }
+    }
+
     impl<T> Deref for MutexGuard<'_, T> {
         type Target = T;
         fn deref(&self) -> &T {

@@ -6,6 +6,10 @@
 //!   runs once, its result is shared, and if it panicked every call panics again with the
 //!   same value (see [`OnceValue`]). The function is dropped after its run.
 //!
+//! * Async: [`Once::wait_async`] and [`OnceValue::get_async`] wait, as runtime-agnostic
+//!   futures, for another caller's `call_once`/`get` to finish (they never run the
+//!   function: there is no async initialiser).
+//!
 //! After completion, the fast path is one Acquire load, inlined; the first run and the
 //! waiting are in a cold, non-generic function.
 //!
@@ -38,6 +42,9 @@
 //! * [`OnceValue::get`] returns `&T` instead of a copy; [`once_values`] takes a function
 //!   returning `Result<T, E>` (Go's `(T, error)` idiom) and returns `Result<&T, &E>`.
 //! * Extra: [`Once::is_done`], [`OnceValue::try_get`], [`OnceFunc::is_done`].
+//! * Async twins (Go has no futures): [`Once::wait_async`] ([`OnceWait`]) and
+//!   [`OnceValue::get_async`] wait for a run another caller started, from a task on any
+//!   executor; `Send`, cancel-safe.
 //!
 //! # Panic safety
 //!
@@ -58,6 +65,12 @@
 //!   `catch_unwind`, with no lock held. The outcome is stored before the cell is marked
 //!   done: on a panic the first caller gets the original payload, and every waiter and
 //!   later caller panics again (see [`OnceValue`]).
+//! * **The wakers of [`OnceWait`] futures** (the executor's code): a waker is cloned
+//!   before the task registers (a panicking `clone` leaves nothing registered), and the
+//!   drop guard that marks the `Once` done wakes the tasks after that, with no lock
+//!   held, each inside `catch_unwind`. A panicking `wake` reaches the caller whose
+//!   function completed, once every other waiter was woken (and is dropped if that
+//!   caller is already unwinding from its function's panic).
 //! * **The panic payload** is only read (`downcast_ref`, and a copy of a `String`
 //!   payload), never kept: the caller that ran the function receives it and drops it.
 //! * **Drop of a function that never ran, and of the stored value** (`T`; `T` or `E` for
@@ -75,7 +88,7 @@
 mod once;
 mod once_value;
 
-pub use once::Once;
+pub use once::{Once, OnceWait};
 pub use once_value::{once_func, once_value, once_values, OnceFunc, OnceValue, OnceValues};
 
 /// The README (the crates.io page): its example is compiled and run as a doctest.

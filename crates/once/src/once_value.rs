@@ -7,6 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use gosync_core::sync::UnsafeCell;
 
+use crate::once::{DONE, DONE_PANICKED};
 use crate::Once;
 
 /// What a [`OnceValue`] holds: the function before its run, its outcome after.
@@ -132,15 +133,90 @@ impl<T, F: FnOnce() -> T> OnceValue<T, F> {
     /// ```
     #[inline]
     pub fn get(&self) -> &T {
-        self.once.call_once(|| self.run());
-        // SAFETY: `once` is done (`call_once` returned), so the slot holds its final
-        // outcome and is never written again; the Acquire inside `call_once` made the
-        // runner's write visible.
+        // One Acquire load and one test, as std's `OnceLock::get`: DONE (not
+        // DONE_PANICKED) means the function returned and the slot holds its value.
+        if !self.once.is_done_ok() {
+            // Returns only once `once` is DONE. The paths join before the value's
+            // address is formed, so the fast path reads it with one load.
+            self.get_slow();
+        }
+        // SAFETY: `once` is DONE (seen by the Acquire load in `is_done_ok`, or by
+        // `get_slow`), so `run` stored `Slot::Value` before marking it done (the
+        // Release store in `Once`'s `Finish`), and the slot is never written again.
+        unsafe { self.value_unchecked() }
+    }
+
+    /// The value, known to be there.
+    ///
+    /// # Safety
+    ///
+    /// `once` is DONE (seen by an Acquire load), so the slot holds `Slot::Value`.
+    #[inline]
+    unsafe fn value_unchecked(&self) -> &T {
+        // SAFETY: done, so the slot is final and shared reads are data-race free.
         match self.slot.with(|p| unsafe { &*p }) {
             Slot::Value(v) => v,
+            // Checked where it costs nothing that matters (debug, Miri, loom models).
+            _ if cfg!(any(debug_assertions, loom)) => {
+                unreachable!("OnceValue: DONE without a value")
+            }
+            // SAFETY: the caller's contract: DONE is stored only after a value.
+            _ => unsafe { std::hint::unreachable_unchecked() },
+        }
+    }
+
+    /// Not DONE: run the function (or wait for the thread running it), or re-panic.
+    /// Returns only when `once` is DONE (the function returned a value).
+    #[cold]
+    #[inline(never)]
+    fn get_slow(&self) {
+        let mut payload = None;
+        if !self.once.is_done() {
+            self.once.call_once_marking(&mut || self.run(&mut payload));
+        }
+        // The first caller re-raises the original payload, after `once` is marked done
+        // and the waiters are released (Go: the panic propagates from the first call).
+        if let Some(payload) = payload {
+            panic::resume_unwind(payload);
+        }
+        // SAFETY: `once` is done (DONE or DONE_PANICKED, seen by an Acquire load in
+        // `is_done` or in `call_once_marking`'s election), so the slot holds its final
+        // outcome and is never written again.
+        match self.slot.with(|p| unsafe { &*p }) {
+            Slot::Value(_) => {}
             Slot::Panicked(repanic) => repanic.raise(),
             Slot::Pending(_) | Slot::Running => unreachable!("OnceValue: done without an outcome"),
         }
+    }
+
+    /// Waits, as a future, until another caller's [`get`](OnceValue::get) has computed
+    /// the value, and returns it; never runs the function itself (an async initialiser
+    /// is not offered). See [`Once::wait_async`]: runtime-agnostic, `Send` when `T` and
+    /// `F` allow sharing the `OnceValue`, cancel-safe (dropping it removes its waker).
+    ///
+    /// # Panics
+    ///
+    /// When polled to completion, as `get`: if the function panicked, with the same
+    /// panic value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let config = Arc::new(gosync_once::once_value(|| String::from("loaded")));
+    /// let loader = {
+    ///     let config = Arc::clone(&config);
+    ///     std::thread::spawn(move || config.get().len())
+    /// };
+    /// let value = futures::executor::block_on(config.get_async());
+    /// assert_eq!(value, "loaded");
+    /// loader.join().unwrap();
+    /// ```
+    pub async fn get_async(&self) -> &T {
+        self.once.wait_async().await;
+        // Done: `get` returns the stored outcome without running anything.
+        self.get()
     }
 
     /// Returns the value if the function has already run and returned; never runs it.
@@ -165,8 +241,9 @@ impl<T, F: FnOnce() -> T> OnceValue<T, F> {
     }
 
     /// The one run: take `f` out, call it, store what it returned or how it panicked.
-    #[cold]
-    fn run(&self) {
+    /// Returns the done state for `once`; a panic's payload goes to `payload`, for the
+    /// caller to re-raise once `once` is marked done.
+    fn run(&self, payload: &mut Option<Box<dyn Any + Send>>) -> u8 {
         // SAFETY: only the thread that `once` elected runs this, and nobody reads the slot
         // before `once` is done, so this access is exclusive.
         let f = self
@@ -176,15 +253,17 @@ impl<T, F: FnOnce() -> T> OnceValue<T, F> {
             unreachable!("OnceValue: function already taken")
         };
         // `f` is consumed by the call, so it is dropped by the time this returns.
-        let (slot, payload) = match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(v) => (Slot::Value(v), None),
-            Err(payload) => (Slot::Panicked(Repanic::of(&*payload)), Some(payload)),
+        let (slot, state) = match panic::catch_unwind(AssertUnwindSafe(f)) {
+            Ok(v) => (Slot::Value(v), DONE),
+            Err(p) => {
+                let slot = Slot::Panicked(Repanic::of(&*p));
+                *payload = Some(p);
+                (slot, DONE_PANICKED)
+            }
         };
         // SAFETY: still the elected runner, before `once` is marked done.
         self.slot.with_mut(|p| unsafe { *p = slot });
-        if let Some(payload) = payload {
-            panic::resume_unwind(payload);
-        }
+        state
     }
 }
 

@@ -4,6 +4,7 @@
 use gosync_core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use gosync_core::sync::{thread, Arc, UnsafeCell};
 use gosync_once::{once_value, Once};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 struct Data(UnsafeCell<usize>);
 // SAFETY: written only inside the `Once` function, read only after `call_once`
@@ -85,5 +86,31 @@ fn loom_once_value_shared() {
         assert_eq!(v.get(), "v");
         t.join().unwrap();
         assert_eq!(runs.load(Relaxed), 1);
+    });
+}
+
+/// The message of a `get` that panicked, or `None` if it returned.
+fn panic_message(f: impl FnOnce() -> u32) -> Option<String> {
+    let payload = catch_unwind(AssertUnwindSafe(f)).err()?;
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+}
+
+/// `OnceValue` whose function panics, with a concurrent `get`: the panic is recorded
+/// (DONE_PANICKED, not DONE), so every `get` from either thread, before or after, panics
+/// with the function's message and none reads a value that was never stored.
+#[test]
+fn loom_once_value_panic_with_concurrent_get() {
+    loom::model(|| {
+        let v = Arc::new(once_value(|| -> u32 { panic!("boom") }));
+        let v2 = Arc::clone(&v);
+        let t = thread::spawn(move || [panic_message(|| *v2.get()), panic_message(|| *v2.get())]);
+        let boom = Some(String::from("boom"));
+        assert_eq!(panic_message(|| *v.get()), boom);
+        assert_eq!(t.join().unwrap(), [boom.clone(), boom.clone()]);
+        assert_eq!(panic_message(|| *v.get()), boom);
+        assert_eq!(v.try_get(), None);
     });
 }

@@ -94,7 +94,7 @@ impl<T> Held<T> {
             Held::Owned { value, shard } => {
                 // SAFETY: taken exactly once (caller).
                 let value = unsafe { ManuallyDrop::take(value) };
-                pool.put_at(*shard, value);
+                pool.put_back_owned(*shard, value);
             }
         }
     }

@@ -60,6 +60,10 @@
 //!   P's private slot; a Rust thread can migrate at any time, so every slot is claimed
 //!   with a compare-exchange. A guard keeps its object in place in the slot (marked
 //!   busy) and gives it back with one store; Go moves the object out and back in.
+//!   [`Pool::take`] keeps the slot it took from busy for the thread's next
+//!   [`Pool::put`] (a per-thread *lease*), so the pair also costs one compare-exchange;
+//!   a thread that takes and then never puts again (or exits first) leaves that one
+//!   slot busy, and empty, until the pool is dropped.
 //! * An optional reset hook ([`Builder::reset`]) runs on every returned object. Go
 //!   leaves resetting to the caller.
 //! * [`Pool::stats`] exposes counters (idle, created, dropped, trims) for tests and
@@ -125,6 +129,7 @@
 mod builder;
 mod cpu;
 mod guard;
+mod lease;
 mod pool;
 mod slot;
 

@@ -10,6 +10,7 @@ use gosync_core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use gosync_core::sync::Mutex;
 
 use crate::cpu;
+use crate::lease::{self, Lease};
 use crate::slot::{self, Slot};
 use crate::{Builder, OwnedPoolGuard, PoolGuard};
 
@@ -129,6 +130,8 @@ pub struct Pool<T> {
     /// Objects taken from another CPU's shard.
     stolen: AtomicUsize,
     auto_trim: Option<AutoTrim>,
+    /// Process-unique: names the pool in a thread's lease (see `lease`).
+    id: u64,
 }
 
 struct AutoTrim {
@@ -285,6 +288,7 @@ impl<T> Pool<T> {
             dropped: AtomicUsize::new(0),
             stolen: AtomicUsize::new(0),
             auto_trim,
+            id: lease::new_pool_id(),
         }
     }
 
@@ -363,6 +367,13 @@ impl<T> Pool<T> {
     /// Returns an idle object, or a new one from the constructor, for the caller to keep:
     /// Go's `Get`. Give it back with [`put`](Pool::put), or just drop it.
     ///
+    /// The slot the object came from stays reserved for this thread's next `put` (a
+    /// per-thread lease), so a `take` + `put` pair on one thread costs one
+    /// compare-exchange, as a guard does. A thread that calls `take` again before giving
+    /// the object back frees that slot and stops reserving on this pool until it puts an
+    /// object back; a thread that exits (or never uses the pool again) between `take` and
+    /// `put` leaves that one slot reserved, and empty, until the pool is dropped.
+    ///
     /// # Panics
     ///
     /// As [`get`](Pool::get).
@@ -381,6 +392,42 @@ impl<T> Pool<T> {
     #[inline]
     #[must_use = "a taken object that is not used should be left in the pool"]
     pub fn take(&self) -> T {
+        if self.auto_trim.is_some() {
+            self.tick();
+        }
+        let held = lease::held();
+        if held.pool == 0 && !lease::declined(self.id) {
+            // Lease the slot the object comes from (see `lease`).
+            let shard = self.current_shard();
+            let first = shard * self.capacity;
+            for (i, slot) in self.shard(shard).iter().enumerate() {
+                if let Some(v) = slot.try_take_keep() {
+                    lease::hold(Lease {
+                        pool: self.id,
+                        slot: first + i,
+                    });
+                    return v;
+                }
+            }
+            return self.take_slow(shard);
+        }
+        self.take_unleased(held)
+    }
+
+    /// `take` when the thread may not lease: it holds a lease (on another pool, or an
+    /// unresolved one on this pool) or declined leasing here.
+    #[inline(never)]
+    fn take_unleased(&self, held: Lease) -> T {
+        if held.pool == self.id {
+            // The last object this thread took is not back yet, so it may never come
+            // back through this thread: free its slot and stop leasing here until this
+            // thread puts an object back (lease invariant 3).
+            lease::release();
+            lease::decline(self.id, true);
+            // SAFETY: the lease is this thread's claim on that slot of this pool, and its
+            // object was moved out by the `take` that leased it.
+            unsafe { self.slots[held.slot].release_empty() };
+        }
         self.take_at(self.current_shard())
     }
 
@@ -416,7 +463,36 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn put(&self, value: T) {
+        let held = lease::held();
+        if held.pool == self.id {
+            // Out of the record before the reset hook runs (lease invariant 2).
+            lease::release();
+            self.put_leased(&self.slots[held.slot], value);
+            return;
+        }
+        self.put_unleased(value);
+    }
+
+    /// `put` without a lease on this pool.
+    #[inline(never)]
+    fn put_unleased(&self, value: T) {
+        // This thread gives objects back: it may lease again (lease invariant 3).
+        lease::decline(self.id, false);
         self.put_at(self.current_shard(), value);
+    }
+
+    /// `put` into the slot this thread leased: the object moves in first (word by word,
+    /// straight from the caller's copy), is reset in place, and the slot becomes FULL
+    /// with one store, as a guard's return.
+    #[inline]
+    fn put_leased(&self, slot: &Slot<T>, value: T) {
+        // SAFETY: the leased slot is this thread's claim (BUSY since its `take`) and
+        // empty; the lease was taken out of the record by the caller.
+        unsafe { slot.fill_claimed(value) };
+        // The claim is still ours and the slot now holds the object: a guard's return
+        // (reset in place, FULL; on a reset panic the object is moved out, counted
+        // dropped and the slot freed).
+        self.release_slot(slot);
     }
 
     /// Ages the idle objects by one generation and drops those already aged by an
@@ -531,9 +607,6 @@ impl<T> Pool<T> {
     /// Takes an object from `shard`, else steals, else constructs.
     #[inline]
     fn take_at(&self, shard: usize) -> T {
-        if self.auto_trim.is_some() {
-            self.tick();
-        }
         for slot in self.shard(shard) {
             if let Some(v) = slot.try_take() {
                 return v;
@@ -586,7 +659,8 @@ impl<T> Pool<T> {
         v
     }
 
-    /// Gives back an object a guard holds in place in `slot`: reset, then FULL.
+    /// Gives back an object a guard (or a leased `put`) holds in place in `slot`: reset,
+    /// then FULL.
     #[inline]
     pub(crate) fn release_slot(&self, slot: &Slot<T>) {
         if let Some(reset) = &self.reset {
@@ -617,6 +691,15 @@ impl<T> Pool<T> {
         let generation = self.generation.load(Relaxed);
         // SAFETY: the caller holds the claim on `slot` and the object is initialized.
         unsafe { slot.release_full(generation) };
+    }
+
+    /// `put_at` for a guard that held its object outside the slots (every slot was busy
+    /// when it was built): out of line, so the guard's drop stays small enough to inline
+    /// (`put_at` moves the object in word by word).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn put_back_owned(&self, shard: usize, value: T) {
+        self.put_at(shard, value);
     }
 
     /// Resets `value` and keeps it in `shard`, or drops it if the shard is full.
@@ -718,6 +801,16 @@ fn far_future() -> Instant {
         .into_iter()
         .find_map(|s| now.checked_add(Duration::from_secs(s)))
         .unwrap_or(now)
+}
+
+impl<T> Drop for Pool<T> {
+    fn drop(&mut self) {
+        // A lease of this thread on this pool dies with it (other threads' leases on it
+        // are never used again: ids are not reused). The slots drop their objects.
+        if lease::held().pool == self.id {
+            lease::release();
+        }
+    }
 }
 
 impl<T> fmt::Debug for Pool<T> {

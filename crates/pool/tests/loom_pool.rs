@@ -307,3 +307,35 @@ fn loom_pool_burst_store_put_take_trim() {
         assert!(s.burst <= s.shards, "{s:?}");
     });
 }
+
+/// The lease of `take` + `put` (the slot stays busy for the taker's `put`, which fills
+/// it with one store) races another thread's `take` and a `trim` on the same CPU: the
+/// leased slot is never handed to the other thread, the object filled back is visible
+/// to whoever takes it next (race-free use), and nothing is lost or dropped twice.
+#[test]
+fn loom_pool_lease_races_take_and_trim() {
+    loom::model(|| {
+        let census = Arc::new(Census::default());
+        let pool = pool(&census, 2);
+        pool.put(Obj::new(&census));
+        pool.put(Obj::new(&census));
+        let other = {
+            let pool = Arc::clone(&pool);
+            thread::spawn(move || {
+                let mut o = pool.take();
+                o.touch();
+                pool.trim();
+                pool.put(o);
+            })
+        };
+        let mut o = pool.take(); // leases its slot
+        o.touch();
+        pool.put(o); // back through the lease
+        let mut again = pool.take();
+        again.touch();
+        other.join().unwrap();
+        pool.put(again);
+        check_quiescent(&pool, &census);
+        assert_eq!(pool.stats().created, 0, "both objects stayed in the pool");
+    });
+}

@@ -49,6 +49,8 @@ enum Slot {
     Full(usize, usize),
     /// An object checked out in place by a guard.
     Busy(usize),
+    /// Empty and kept busy for this thread's next `put` (the lease of `take`).
+    Leased,
 }
 
 /// How the model says a guard holds its object.
@@ -68,6 +70,11 @@ struct Model {
     next_id: usize,
     created: usize,
     dropped: usize,
+    /// The slot the test thread leased with its last `take`, if not yet resolved.
+    lease: Option<usize>,
+    /// The thread stopped leasing (a `take` found its lease unresolved) until its next
+    /// `put`.
+    declined: bool,
 }
 
 impl Model {
@@ -100,14 +107,30 @@ impl Model {
         }
     }
 
-    /// `take`: move the first idle object out, else build one.
+    /// `take`: move the first idle object out, else build one. An unresolved lease is
+    /// freed first (and the thread declines leasing); otherwise, unless declined, the
+    /// slot the object came from is leased.
     fn take(&mut self) -> usize {
+        let may_lease = match self.lease.take() {
+            Some(i) => {
+                assert_eq!(self.slots[i], Slot::Leased);
+                self.slots[i] = Slot::Empty;
+                self.declined = true;
+                false
+            }
+            None => !self.declined,
+        };
         match self.slots.iter().position(|s| matches!(s, Slot::Full(..))) {
             Some(i) => {
                 let Slot::Full(id, _) = self.slots[i] else {
                     unreachable!()
                 };
-                self.slots[i] = Slot::Empty;
+                if may_lease {
+                    self.slots[i] = Slot::Leased;
+                    self.lease = Some(i);
+                } else {
+                    self.slots[i] = Slot::Empty;
+                }
                 id
             }
             None => match self.burst.pop() {
@@ -117,6 +140,23 @@ impl Model {
         }
     }
 
+    /// `Pool::put` from the test thread: into the leased slot if there is one, else as
+    /// any return (and the thread may lease again).
+    fn put_by_thread(&mut self, id: usize) {
+        match self.lease.take() {
+            Some(i) => {
+                assert_eq!(self.slots[i], Slot::Leased);
+                self.slots[i] = Slot::Full(id, self.generation);
+            }
+            None => {
+                self.declined = false;
+                self.put(id);
+            }
+        }
+    }
+
+    /// A return into the shard (the first empty slot), else the burst store, else
+    /// dropped.
     fn put(&mut self, id: usize) {
         match self.slots.iter_mut().find(|s| **s == Slot::Empty) {
             Some(s) => *s = Slot::Full(id, self.generation),
@@ -183,6 +223,8 @@ fn run(ops: Vec<Op>, capacity: usize, burst: usize) {
         next_id: 0,
         created: 0,
         dropped: 0,
+        lease: None,
+        declined: false,
     };
     let mut guards: Vec<(PoolGuard<'_, Tracked>, Held)> = Vec::new();
     let mut owned: Vec<Tracked> = Vec::new();
@@ -206,13 +248,13 @@ fn run(ops: Vec<Op>, capacity: usize, burst: usize) {
             }
             Op::Put(i) if !owned.is_empty() => {
                 let t = owned.swap_remove(i % owned.len());
-                model.put(t.id);
+                model.put_by_thread(t.id);
                 pool.put(t);
             }
             Op::PutForeign => {
                 let t = Tracked::new(&census);
                 model.next_id += 1;
-                model.put(t.id);
+                model.put_by_thread(t.id);
                 pool.put(t);
             }
             Op::Detach(i) if !guards.is_empty() => {

@@ -125,7 +125,7 @@ impl TokenBucket {
             Some(d) if d < now => return Err(WaitContextError::ExceedsDeadline { n }),
             d => d.map(|d| d - now),
         };
-        let out = self.reserve_at(now, n, deadline);
+        let out = self.reserve_at(now, n, deadline, true);
         let act = match out.result {
             Ok(act) => act,
             // The burst changed since the check above.
@@ -135,16 +135,17 @@ impl TokenBucket {
             Err(_) if deadline.is_some() => return Err(WaitContextError::ExceedsDeadline { n }),
             Err(_) => return Err(WaitContextError::Never),
         };
-        if act <= now {
-            return Ok(());
-        }
         let r = Reservation {
             bucket: self,
             ok: true,
             tokens: n,
             act,
             limit: out.limit,
+            counted: out.counted,
         };
+        if act <= now {
+            return Ok(());
+        }
         self.sleep_or_give_up(ctx, r)
     }
 

@@ -111,6 +111,15 @@
 //!   zero-limit bucket gives its tokens back, as in x/time. Cancelling a reservation
 //!   made at [`Limit::INF`] does nothing (x/time, if the limit has become finite since,
 //!   hands back tokens that were never taken).
+//! * On the real clock the token bucket measures time with
+//!   [`Clock::nanos`](gosync_core::clock::Clock::nanos) (the TSC scaled to nanoseconds,
+//!   calibrated once against `Instant`, where the kernel trusts the TSC), not
+//!   `Instant::now` as Go's `time.Now()`: half the cost on the always-allowing path. Its
+//!   rate is as good as the calibration (about 2·10⁻⁵), and readings on two CPUs may
+//!   disagree by the skew the kernel tolerates; a reading that lands in the past counts
+//!   as the bucket's last update, so neither ever grants more than the limit. Fake
+//!   clocks are exact. While a cancellable [`Reservation`] is alive (even one leaked
+//!   with `mem::forget`), `allow` takes the bucket's mutex instead of its lock-free path.
 //! * The token bucket's times come from its [`Clock`](gosync_core::clock::Clock). The
 //!   `*At(t)` variants are [`TokenBucket::set_limit_at`], [`TokenBucket::set_burst_at`]
 //!   and [`Reservation::cancel_at`]; there is no `AllowN(t)`/`ReserveN(t)`/`TokensAt(t)`.

@@ -6,8 +6,11 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use gosync_core::clock::Clock;
-use gosync_core::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use gosync_core::sync::Mutex;
+use gosync_core::sync::atomic::{
+    AtomicBool, AtomicU64, AtomicUsize,
+    Ordering::{AcqRel, Acquire, Relaxed, Release},
+};
+use gosync_core::sync::{Mutex, MutexGuard};
 
 use crate::exponential::nanos_to_duration;
 use crate::wide::U256;
@@ -32,6 +35,11 @@ use crate::{ConfigError, Limit, RateLimiter};
 /// token and returns the reservation's delay, whatever the item, so delays queue up:
 /// with 10 events/s and a burst of 1, successive calls return 0, 100 ms, 200 ms, …
 /// `forget` does nothing and `num_requeues` is always 0.
+///
+/// `allow` and `allow_n` are lock-free while the bucket's state fits one atomic word
+/// (a finite, non-zero limit and no cancellable reservation alive): one read of the
+/// cheap clock and one compare-exchange, as governor's GCRA limiter. The other
+/// operations take a mutex; both paths compute the same exact arithmetic.
 ///
 /// The bucket starts full. Tokens are counted in exact integer arithmetic (a token is
 /// split into `per` parts of the [`Limit`] fraction), so the refill never drifts, and
@@ -120,6 +128,13 @@ use crate::{ConfigError, Limit, RateLimiter};
 /// assert_eq!(bucket.reserve().delay(), Duration::from_millis(20));
 /// ```
 pub struct TokenBucket {
+    /// The lock-free path of `allow_n` (see [`Fast`]).
+    fast: Fast,
+    /// Reservations alive that `cancel` could still give tokens back for (ok, at least
+    /// one token, finite limit). While any is alive the fast path is off: `cancel`
+    /// needs the exact time of the last grant (`last_event`), which fast grants do not
+    /// keep. Incremented under the lock, decremented by the reservation's drop.
+    live: AtomicUsize,
     state: Mutex<State>,
     /// Whether the limit is [`Limit::INF`]: `state.config.limit.is_inf()`, written under
     /// the lock by `set_limit_at`, read without it by the infinite fast path of
@@ -129,7 +144,81 @@ pub struct TokenBucket {
     inf: AtomicBool,
     clock: Clock,
     epoch: Instant,
+    /// With the real clock, `clock.nanos()` when the bucket was created: the bucket's
+    /// time is `clock.nanos() - nanos0` (the cheap clock; see "Clock" on the fast path).
+    nanos0: u64,
+    /// Unit tests: the fast path held off for good (the reference twin).
+    #[cfg(test)]
+    slow_only: bool,
 }
+
+/// The lock-free path of [`TokenBucket::allow_n`].
+///
+/// # Protocol
+///
+/// `word` is either `SLOW` (the state under the mutex is authoritative; `allow_n` takes
+/// the lock) or `gen << 48 | x`: *fast mode*, where the word is authoritative and `x` is
+/// the bucket's missing amount as a point on its refill line, GCRA style, in the
+/// bucket's units: at time `t >= base` (bucket nanoseconds) the bucket is
+/// `max(x - (t - base) · rate, 0)` units below full. A grant of `cost` units at `t` is
+/// possible iff `max(x, (t - base) · rate) + cost - (t - base) · rate <= full`, and moves
+/// `x` to `max(x, (t - base) · rate) + cost`; that is exactly the mutex path's `Amount`
+/// arithmetic (`refilled` caps at zero, `add`, `saturating_sub`), written as one line.
+///
+/// 1. Only a thread holding the mutex changes `word` from SLOW, or the constants `base`,
+///    `rate`, `token` and `full`: [`TokenBucket::lock`] swaps the word to SLOW first and
+///    folds `x` back into the `State` (`absorb`); its guard's drop writes the constants
+///    and publishes a new word (`publish`) when fast mode can represent the state.
+/// 2. A fast grant is one compare-exchange of the word (its generation and `x`), so it
+///    is linearized there, with every other fast grant and with the swap to SLOW (an
+///    RMW on the same word): a grant either happens before the lock holder's swap (and
+///    is in the `x` it absorbs) or fails and retries on SLOW, i.e. takes the lock.
+///    A refusal is linearized by a compare-exchange of the word with itself.
+/// 3. The constants are read after the word (Acquire loads pairing with `publish`'s
+///    Release stores); a value from a later publication implies the word went SLOW in
+///    between, so the compare-exchange fails. The 16-bit generation makes a word that
+///    came back to the same `x` under different constants differ (it would take
+///    exactly 65 536 publications during one fast-path call to alias).
+/// 4. The time of the last fast grant goes to `last_grant` with a plain store after the
+///    grant. `absorb` takes it as the state's `last`, exactly when the grant and the lock
+///    are in one thread (every deterministic test); between threads it may lag a racing
+///    grant by that grant's few instructions, which only makes the bucket stricter
+///    (evaluating the line at an earlier time finds more missing), never more lenient.
+/// 5. Fast mode is off while a cancellable `Reservation` is alive (`live`). `cancel`
+///    reads `last_event`, which `absorb` raises to the last fast grant's time: exact
+///    within a thread, but a grant racing on another thread may store its time a moment
+///    late (4), and there a late `last_event` would give back slightly *more*. With no
+///    reservation alive nothing reads `last_event` before a new reservation sets it.
+///
+/// # Clock
+///
+/// On the real clock the bucket's time is [`Clock::nanos`] (the TSC scaled to
+/// nanoseconds where the kernel trusts it: about 10 ns where `Instant::now` takes 20+),
+/// measured from the bucket's creation; instants given to or returned by the API are
+/// converted through a fresh (`Instant::now`, `nanos`) pair. On a fake clock the time is
+/// exact `Instant` arithmetic in `u128`, as before; the fast path then serves times that
+/// fit in a `u64` and leaves the rest to the mutex.
+struct Fast {
+    word: AtomicU64,
+    /// The time `x` is measured from, the state's `last` at publication, in the fast
+    /// path's clock (see `fast_now`: the bucket's time plus `nanos0`).
+    base: AtomicU64,
+    /// Units refilled per nanosecond (`Scale::rate`).
+    rate: AtomicU64,
+    /// Units per token (`Scale::token_units`).
+    token: AtomicU64,
+    /// Units in a full bucket, `< X_LIMIT`.
+    full: AtomicU64,
+    /// The time of the latest fast grant, in the fast path's clock (see the protocol, 4).
+    last_grant: AtomicU64,
+}
+
+/// The word's value when the mutex path is authoritative (`x` is never `X_MASK`).
+const SLOW: u64 = u64::MAX;
+const X_BITS: u32 = 48;
+const X_MASK: u64 = (1 << X_BITS) - 1;
+/// Fast mode keeps every `x` (and the full bucket) below this.
+const X_LIMIT: u128 = X_MASK as u128;
 
 /// The mutable part. Times are nanoseconds since `TokenBucket::epoch`: `u128`, so no
 /// clock reading saturates.
@@ -144,6 +233,8 @@ struct State {
     /// The latest time-to-act of any reservation.
     last_event: u128,
     config: Config,
+    /// The generation of the next fast-mode word (see [`Fast`]).
+    generation: u16,
 }
 
 /// The limit and burst, and the amounts derived from them.
@@ -384,6 +475,8 @@ pub(crate) enum Refusal {
 pub(crate) struct Outcome {
     pub(crate) limit: Limit,
     pub(crate) result: Result<u128, Refusal>,
+    /// Counted in `live`: the caller's `Reservation` must carry it (its drop uncounts).
+    pub(crate) counted: bool,
 }
 
 impl TokenBucket {
@@ -430,18 +523,179 @@ impl TokenBucket {
         if burst == 0 && !limit.is_inf() {
             return Err(ConfigError::ZeroBurst);
         }
-        let epoch = clock.now();
-        Ok(TokenBucket {
+        let (epoch, nanos0) = if clock.is_fake() {
+            (clock.now(), 0)
+        } else {
+            (Instant::now(), clock.nanos())
+        };
+        let bucket = TokenBucket {
+            fast: Fast {
+                word: AtomicU64::new(SLOW),
+                base: AtomicU64::new(0),
+                rate: AtomicU64::new(0),
+                token: AtomicU64::new(0),
+                full: AtomicU64::new(0),
+                last_grant: AtomicU64::new(0),
+            },
+            live: AtomicUsize::new(0),
             state: Mutex::new(State {
                 missing: Amount::ZERO,
                 last: 0,
                 last_event: 0,
                 config: Config::new(limit, burst, Scale::PLAIN),
+                generation: 0,
             }),
             inf: AtomicBool::new(limit.is_inf()),
             clock,
             epoch,
-        })
+            nanos0,
+            #[cfg(test)]
+            slow_only: false,
+        };
+        drop(bucket.lock()); // publishes fast mode if the limit allows it
+        Ok(bucket)
+    }
+
+    /// Locks the state and makes it authoritative: the fast word goes SLOW and what the
+    /// fast path did is folded in. The guard publishes fast mode again when dropped.
+    fn lock(&self) -> Locked<'_> {
+        let mut st = self.state.lock();
+        // AcqRel: Acquire pairs with the Release of the last fast grant's
+        // compare-exchange (its `x` is what we fold in); Release orders the swap before
+        // the constant stores of our `publish` for a fast-path reader (protocol, 3).
+        let w = self.fast.word.swap(SLOW, AcqRel);
+        if w != SLOW {
+            self.absorb(&mut st, w);
+        }
+        Locked { bucket: self, st }
+    }
+
+    /// Folds the fast word `w` (published from `st`, with `base == st.last`) back into
+    /// `st`: the state at the latest fast grant, or unchanged if there was none.
+    fn absorb(&self, st: &mut State, w: u64) {
+        // Relaxed: written by the granting thread after its compare-exchange; see the
+        // protocol (4) for what a lagging value means.
+        let g = self
+            .fast
+            .last_grant
+            .load(Relaxed)
+            .saturating_sub(self.nanos0);
+        let last = u128::from(g).max(st.last);
+        let rate = st.config.scale.rate;
+        let x = u128::from(w & X_MASK);
+        let units = match (last - st.last).checked_mul(u128::from(rate)) {
+            Some(refill) => x.saturating_sub(refill),
+            None => 0,
+        };
+        st.missing = Amount::from_units(units, rate);
+        st.last = last;
+        // A fast grant acts at once (x/time: `lastEvent = t`).
+        st.last_event = st.last_event.max(last);
+    }
+
+    /// Publishes fast mode from `st` if it can hold the state: a finite non-zero limit,
+    /// no cancellable reservation alive, and amounts below `X_LIMIT`.
+    fn publish(&self, st: &mut State) {
+        // Acquire pairs with the Release decrement in `Reservation::drop`: a cancel made
+        // before that drop is in `st` (it ran under this lock).
+        if self.live.load(Acquire) != 0 {
+            return;
+        }
+        #[cfg(test)]
+        if self.slow_only {
+            return;
+        }
+        let c = &st.config;
+        if c.limit.is_inf() || c.limit.is_zero() {
+            return;
+        }
+        let rate = c.scale.rate;
+        let (Some(full), Some(x), Some(base)) = (
+            c.full.units(rate).filter(|&u| u < X_LIMIT),
+            st.missing.units(rate).filter(|&u| u < X_LIMIT),
+            u64::try_from(st.last)
+                .ok()
+                .and_then(|l| l.checked_add(self.nanos0)),
+        ) else {
+            return;
+        };
+        let f = &self.fast;
+        // Release: a fast-path reader that sees one of these values (Acquire) also sees
+        // the swap to SLOW before it (protocol, 3).
+        f.base.store(base, Release);
+        f.rate.store(rate, Release);
+        f.token.store(c.scale.token_units, Release);
+        f.full.store(full as u64, Release);
+        st.generation = st.generation.wrapping_add(1);
+        // Release pairs with the Acquire load in `allow_fast`: the constants above are
+        // visible to a reader of this word.
+        f.word
+            .store(u64::from(st.generation) << X_BITS | x as u64, Release);
+    }
+
+    /// `allow_n` without the lock: `None` if the word is SLOW or the numbers leave fast
+    /// mode's range (then the mutex path decides).
+    #[inline]
+    fn allow_fast(&self, n: u32) -> Option<bool> {
+        let f = &self.fast;
+        // Acquire pairs with the Release of `publish` (the constants) and of the last
+        // grant's compare-exchange.
+        let mut w = f.word.load(Acquire);
+        loop {
+            if w == SLOW {
+                return None;
+            }
+            // Acquire: see `publish`.
+            let base = f.base.load(Acquire);
+            let rate = f.rate.load(Acquire);
+            let token = f.token.load(Acquire);
+            let full = f.full.load(Acquire);
+            // Read after the word: every grant linearized before it read its clock
+            // before this.
+            let now = self.fast_now()?;
+            // In u64: every amount in fast mode is below X_LIMIT (2⁴⁸); a refill that
+            // reaches it fills the bucket and means it is time to rebase.
+            let elapsed = now.saturating_sub(base);
+            // A rate of 1 unit/ns (every limit whose interval is a whole number of
+            // nanoseconds, e.g. any divisor of 10⁹ events/s) skips the multiply on the
+            // critical path between the clock and the compare-exchange.
+            let refill = if rate == 1 {
+                elapsed
+            } else {
+                elapsed.checked_mul(rate)?
+            };
+            let cost = u64::from(n).checked_mul(token)?;
+            let after = (w & X_MASK).max(refill).checked_add(cost)?;
+            if after >= X_MASK {
+                return None; // time to rebase: the mutex path republishes
+            }
+            let grant = after - refill <= full;
+            let new = if grant { (w & !X_MASK) | after } else { w };
+            // AcqRel: Release so the next reader's clock reading follows ours; Acquire
+            // as for the load. Failure: Acquire, as for the load.
+            match f.word.compare_exchange_weak(w, new, AcqRel, Acquire) {
+                Ok(_) => {
+                    if grant {
+                        // Relaxed: see the protocol (4).
+                        f.last_grant.store(now, Relaxed);
+                    }
+                    return Some(grant);
+                }
+                Err(cur) => w = cur,
+            }
+        }
+    }
+
+    /// The fast path's clock: the bucket's time plus `nanos0` (0 on a fake clock), i.e.
+    /// the raw [`Clock::nanos`] on the real clock, one subtraction less on the hot path;
+    /// `None` if it does not fit in a `u64`.
+    #[inline]
+    fn fast_now(&self) -> Option<u64> {
+        if self.clock.is_fake() {
+            u64::try_from(self.now_ns()).ok()
+        } else {
+            Some(self.clock.nanos())
+        }
     }
 
     /// The refill rate (x/time's `Limit`).
@@ -497,7 +751,7 @@ impl TokenBucket {
     /// ```
     pub fn tokens(&self) -> f64 {
         let now = self.now_ns();
-        let st = self.state.lock();
+        let st = self.lock();
         let now = now.max(st.last);
         st.balance(st.advanced(now))
     }
@@ -552,7 +806,7 @@ impl TokenBucket {
     /// ```
     pub fn set_limit_at(&self, t: Instant, limit: Limit) {
         let t = self.nanos_at(t);
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         let st = &mut *guard;
         let now = t.max(st.last);
         st.advance_to(now);
@@ -604,7 +858,7 @@ impl TokenBucket {
     /// ```
     pub fn set_burst_at(&self, t: Instant, burst: u32) {
         let t = self.nanos_at(t);
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         let st = &mut *guard;
         let now = t.max(st.last);
         st.advance_to(now);
@@ -617,33 +871,68 @@ impl TokenBucket {
         st.missing = st.missing.add(grow, rate).saturating_sub(shrink, rate);
     }
 
-    /// The bucket's nanoseconds at `t` (0 before the bucket was created).
+    /// The bucket's nanoseconds at `t` (0 before the bucket was created). On the real
+    /// clock, through a fresh (`Instant`, `nanos`) pair (see [`Fast`], "Clock").
     #[inline]
     pub(crate) fn nanos_at(&self, t: Instant) -> u128 {
-        t.saturating_duration_since(self.epoch).as_nanos()
+        if self.clock.is_fake() {
+            return t.saturating_duration_since(self.epoch).as_nanos();
+        }
+        let (i, n) = (Instant::now(), self.now_ns());
+        if t >= i {
+            n.saturating_add((t - i).as_nanos())
+        } else {
+            n.saturating_sub((i - t).as_nanos())
+        }
     }
 
+    /// The bucket's time now.
     #[inline]
     pub(crate) fn now_ns(&self) -> u128 {
-        self.nanos_at(self.clock.now())
+        if self.clock.is_fake() {
+            self.clock
+                .now()
+                .saturating_duration_since(self.epoch)
+                .as_nanos()
+        } else {
+            u128::from(self.clock.nanos().saturating_sub(self.nanos0))
+        }
     }
 
+    /// The instant of bucket time `ns`, if `Instant` can represent it.
     pub(crate) fn instant(&self, ns: u128) -> Option<Instant> {
-        self.epoch.checked_add(nanos_to_duration(ns))
+        if self.clock.is_fake() {
+            return self.epoch.checked_add(nanos_to_duration(ns));
+        }
+        let (i, n) = (Instant::now(), self.now_ns());
+        if ns >= n {
+            i.checked_add(nanos_to_duration(ns - n))
+        } else {
+            i.checked_sub(nanos_to_duration(n - ns))
+        }
     }
 
     /// x/time's `reserveN`: takes `n` tokens at `now` if they can be had within
-    /// `max_wait` nanoseconds (`None`: any wait up to `u64::MAX` nanoseconds).
+    /// `max_wait` nanoseconds (`None`: any wait up to `u64::MAX` nanoseconds). `hold`:
+    /// the caller keeps a [`Reservation`] it may cancel; if the tokens are granted, it is
+    /// counted in `live` (the outcome's `counted`) before the lock is released.
     #[inline]
-    pub(crate) fn reserve_at(&self, now: u128, n: u32, max_wait: Option<u128>) -> Outcome {
+    pub(crate) fn reserve_at(
+        &self,
+        now: u128,
+        n: u32,
+        max_wait: Option<u128>,
+        hold: bool,
+    ) -> Outcome {
         let infinite = Outcome {
             limit: Limit::INF,
             result: Ok(now),
+            counted: false,
         };
         if self.inf.load(Relaxed) {
             return infinite;
         }
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         let st = &mut *guard;
         let c = &st.config;
         if c.limit.is_inf() {
@@ -652,6 +941,7 @@ impl TokenBucket {
         let refuse = |why| Outcome {
             limit: c.limit,
             result: Err(why),
+            counted: false,
         };
         if n > c.burst {
             return refuse(Refusal::ExceedsBurst(c.burst));
@@ -679,9 +969,16 @@ impl TokenBucket {
         st.last = now;
         st.missing = after;
         st.last_event = act;
+        let counted = hold && n > 0;
+        if counted {
+            // Relaxed: under the lock, which `publish` (the only reader that acts on
+            // it) also holds.
+            self.live.fetch_add(1, Relaxed);
+        }
         Outcome {
             limit,
             result: Ok(act),
+            counted,
         }
     }
 
@@ -706,7 +1003,18 @@ impl TokenBucket {
     /// ```
     #[inline]
     pub fn allow_n(&self, n: u32) -> bool {
-        self.reserve_at(self.now_ns(), n, Some(0)).result.is_ok()
+        if let Some(granted) = self.allow_fast(n) {
+            return granted;
+        }
+        self.allow_slow(n)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn allow_slow(&self, n: u32) -> bool {
+        self.reserve_at(self.now_ns(), n, Some(0), false)
+            .result
+            .is_ok()
     }
 
     /// Reserves one token (x/time's `Reserve`); see [`reserve_n`](TokenBucket::reserve_n).
@@ -738,13 +1046,14 @@ impl TokenBucket {
     /// ```
     pub fn reserve_n(&self, n: u32) -> Reservation<'_> {
         let now = self.now_ns();
-        let out = self.reserve_at(now, n, None);
+        let out = self.reserve_at(now, n, None, true);
         Reservation {
             bucket: self,
             ok: out.result.is_ok(),
             tokens: n,
             act: out.result.unwrap_or(now),
             limit: out.limit,
+            counted: out.counted,
         }
     }
 
@@ -810,7 +1119,7 @@ impl TokenBucket {
 
     fn wait_inner(&self, n: u32, max_wait: Option<u128>) -> Result<(), WaitError> {
         let now = self.now_ns();
-        let out = self.reserve_at(now, n, max_wait);
+        let out = self.reserve_at(now, n, max_wait, false);
         let act = match out.result {
             Ok(act) => act,
             Err(Refusal::ExceedsBurst(burst)) => return Err(WaitError::ExceedsBurst { n, burst }),
@@ -830,7 +1139,7 @@ impl TokenBucket {
     /// in `WaitN`).
     #[cfg(feature = "context")]
     pub(crate) fn exceeded_burst(&self, n: u32) -> Option<u32> {
-        let st = self.state.lock();
+        let st = self.state.lock(); // the config only changes under the lock
         (n > st.config.burst && !st.config.limit.is_inf()).then_some(st.config.burst)
     }
 
@@ -842,7 +1151,7 @@ impl TokenBucket {
         if !r.ok || r.tokens == 0 || r.limit.is_inf() || r.act < now {
             return;
         }
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         let st = &mut *guard;
         if st.config.limit.is_inf() {
             return;
@@ -924,12 +1233,37 @@ fn rescale(missing: Amount, from: Scale, to: Scale, full: Amount) -> Amount {
     }
 }
 
+/// The state, locked and authoritative; publishes fast mode again when dropped.
+struct Locked<'a> {
+    bucket: &'a TokenBucket,
+    st: MutexGuard<'a, State>,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.st
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.st
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.bucket.publish(&mut self.st);
+    }
+}
+
 impl<K: ?Sized> RateLimiter<K> for TokenBucket {
     /// Reserves one token and returns its delay (`Duration::MAX` if it will never come).
     #[inline]
     fn when(&self, _item: &K) -> Duration {
         let now = self.now_ns();
-        match self.reserve_at(now, 1, None).result {
+        match self.reserve_at(now, 1, None, false).result {
             Ok(act) => nanos_to_duration(act - now),
             Err(_) => Duration::MAX,
         }
@@ -951,6 +1285,8 @@ impl fmt::Debug for TokenBucket {
         let mut d = f.debug_struct("TokenBucket");
         match self.state.try_lock() {
             Some(st) => {
+                // In fast mode `missing` is as of the last publication (the word is
+                // not folded in: Debug does not write).
                 d.field("limit", &st.config.limit)
                     .field("burst", &st.config.burst);
                 if !st.config.limit.is_inf() {
@@ -981,6 +1317,18 @@ pub struct Reservation<'a> {
     pub(crate) act: u128,
     /// The bucket's limit when the reservation was made.
     pub(crate) limit: Limit,
+    /// Counted in the bucket's `live` (uncounted on drop).
+    pub(crate) counted: bool,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            // Release pairs with the Acquire load in `publish`: a cancel before this
+            // drop is visible to the thread that re-enables the fast path.
+            self.bucket.live.fetch_sub(1, Release);
+        }
+    }
 }
 
 impl Reservation<'_> {
@@ -1102,3 +1450,172 @@ impl fmt::Display for WaitError {
 }
 
 impl Error for WaitError {}
+
+/// The lock-free path against the mutex path alone: two buckets on two fake clocks get
+/// the same operations; one has its fast path held off (as a live reservation would),
+/// so every answer, balance and delay must be identical.
+#[cfg(all(test, not(loom)))]
+mod fast_path_tests {
+    use super::*;
+    use gosync_core::clock::FakeClock;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Advance(u64),
+        Allow(u32),
+        /// Reserve, and keep the reservation (`true`) or drop it.
+        Reserve(u32, bool),
+        Cancel(usize),
+        /// `cancel_at` this many nanoseconds before now.
+        CancelAt(usize, u64),
+        SetLimit(Limit),
+        /// `set_limit_at` this many nanoseconds before now.
+        SetLimitAt(Limit, u64),
+        SetBurst(u32),
+        Tokens,
+    }
+
+    fn limit() -> impl Strategy<Value = Limit> {
+        let ns = Duration::from_nanos;
+        prop_oneof![
+            4 => (1u64..20, 1u64..3_000_000_000).prop_map(move |(e, p)| Limit::new(e, ns(p))),
+            1 => (1u64..1_000, 1u64..1_000_000).prop_map(move |(e, p)| Limit::per_second(e * p)),
+            1 => (any::<u64>(), any::<u64>()).prop_map(move |(e, p)| Limit::new(e, ns(p))),
+            1 => Just(Limit::ZERO),
+            1 => Just(Limit::INF),
+        ]
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        let n = prop_oneof![6 => 0u32..3, 1 => 0u32..100, 1 => any::<u32>()];
+        let step = prop_oneof![
+            6 => 0u64..2_000_000_000,
+            // Past the fast word's 2⁴⁸ units (a rebase) and past u64 bucket time.
+            1 => (1u64 << 40)..(1u64 << 50),
+            1 => any::<u64>(),
+        ];
+        prop::collection::vec(
+            prop_oneof![
+                3 => step.prop_map(Op::Advance),
+                6 => n.clone().prop_map(Op::Allow),
+                2 => (n, any::<bool>()).prop_map(|(n, keep)| Op::Reserve(n, keep)),
+                1 => any::<usize>().prop_map(Op::Cancel),
+                1 => (any::<usize>(), 0u64..3_000_000_000).prop_map(|(i, back)| Op::CancelAt(i, back)),
+                1 => limit().prop_map(Op::SetLimit),
+                1 => (limit(), 0u64..3_000_000_000).prop_map(|(l, back)| Op::SetLimitAt(l, back)),
+                1 => prop_oneof![Just(0u32), 1u32..10, any::<u32>()].prop_map(Op::SetBurst),
+                1 => Just(Op::Tokens),
+            ],
+            0..60,
+        )
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Allowed(bool),
+        Reserved(bool, Duration),
+        Tokens(f64),
+        Nothing,
+    }
+
+    fn apply<'a>(
+        fake: &FakeClock,
+        b: &'a TokenBucket,
+        held: &mut Vec<Reservation<'a>>,
+        op: &Op,
+    ) -> Seen {
+        match *op {
+            Op::Advance(ns) => {
+                fake.advance(Duration::from_nanos(ns));
+                Seen::Nothing
+            }
+            Op::Allow(n) => Seen::Allowed(b.allow_n(n)),
+            Op::Reserve(n, keep) => {
+                let r = b.reserve_n(n);
+                let seen = Seen::Reserved(r.ok(), r.delay());
+                if keep {
+                    held.push(r);
+                }
+                seen
+            }
+            Op::Cancel(i) => {
+                if !held.is_empty() {
+                    let i = i % held.len();
+                    held.swap_remove(i).cancel();
+                }
+                Seen::Nothing
+            }
+            Op::CancelAt(i, back) => {
+                if !held.is_empty() {
+                    let i = i % held.len();
+                    let t = fake.now().checked_sub(Duration::from_nanos(back));
+                    held.swap_remove(i)
+                        .cancel_at(t.unwrap_or_else(|| fake.now()));
+                }
+                Seen::Nothing
+            }
+            Op::SetLimit(l) => {
+                b.set_limit(l);
+                Seen::Nothing
+            }
+            Op::SetLimitAt(l, back) => {
+                let t = fake.now().checked_sub(Duration::from_nanos(back));
+                b.set_limit_at(t.unwrap_or_else(|| fake.now()), l);
+                Seen::Nothing
+            }
+            Op::SetBurst(n) => {
+                b.set_burst(n);
+                Seen::Nothing
+            }
+            Op::Tokens => Seen::Tokens(b.tokens()),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_path_matches_the_mutex_path(
+            limit in limit(), burst in 1u32..20, ops in ops(),
+        ) {
+            let (fast_clock, slow_clock) = (FakeClock::new(), FakeClock::new());
+            let fast = TokenBucket::with_clock(limit, burst, fast_clock.clock()).unwrap();
+            let mut slow = TokenBucket::with_clock(limit, burst, slow_clock.clock()).unwrap();
+            slow.slow_only = true;
+            drop(slow.lock());
+            prop_assert_eq!(slow.fast.word.load(Relaxed), SLOW);
+            let (mut fast_held, mut slow_held) = (Vec::new(), Vec::new());
+            for (i, op) in ops.iter().enumerate() {
+                let a = apply(&fast_clock, &fast, &mut fast_held, op);
+                let b = apply(&slow_clock, &slow, &mut slow_held, op);
+                prop_assert_eq!(a, b, "op {} ({:?})", i, op);
+            }
+            drop(fast_held);
+            prop_assert_eq!(fast.tokens(), slow.tokens());
+        }
+    }
+
+    /// The fast path is live on a fresh finite bucket, off while a reservation is held,
+    /// and back once it is dropped and the lock taken.
+    #[test]
+    fn fast_mode_follows_live_reservations() {
+        let fake = FakeClock::new();
+        let b = TokenBucket::with_clock(Limit::per_second(10), 5, fake.clock()).unwrap();
+        assert_ne!(b.fast.word.load(Relaxed), SLOW);
+        assert_eq!(b.allow_fast(1), Some(true));
+        let r = b.reserve();
+        assert_eq!(b.fast.word.load(Relaxed), SLOW);
+        assert_eq!(b.allow_fast(1), None);
+        assert!(b.allow()); // the mutex path; still held off
+        assert_eq!(b.fast.word.load(Relaxed), SLOW);
+        drop(r);
+        assert!(b.allow()); // the mutex path republishes
+        assert_eq!(b.allow_fast(1), Some(true));
+        assert_eq!(b.tokens(), 0.0); // five tokens taken, no time passed
+        assert_eq!(b.allow_fast(1), Some(false));
+        // INF and ZERO have no fast mode.
+        b.set_limit(Limit::ZERO);
+        assert_eq!(b.allow_fast(1), None);
+        b.set_limit(Limit::INF);
+        assert_eq!(b.allow_fast(1), None);
+    }
+}

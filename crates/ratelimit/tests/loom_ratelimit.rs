@@ -148,3 +148,88 @@ fn loom_ratelimit_bucket_set_limit_vs_allow() {
         assert!(!b.allow(), "more than the burst");
     });
 }
+
+/// A bucket on a fake clock that stands still, so the fast (lock-free) path serves
+/// `allow` and no refill blurs the counts.
+fn still_bucket(limit: Limit, burst: u32) -> Arc<TokenBucket> {
+    let fake = gosync_core::clock::FakeClock::new();
+    Arc::new(TokenBucket::with_clock(limit, burst, fake.clock()).unwrap())
+}
+
+/// Two fast-path `allow`s race for one token: exactly one wins, and the bucket is then
+/// empty (the lock folds the fast word back in).
+#[test]
+fn loom_ratelimit_bucket_fast_allow_race() {
+    loom::model(|| {
+        let b = still_bucket(Limit::per_second(1), 1);
+        let b2 = Arc::clone(&b);
+        let t = thread::spawn(move || b2.allow());
+        let mine = b.allow();
+        let theirs = t.join().unwrap();
+        assert!(mine ^ theirs, "mine={mine} theirs={theirs}");
+        assert_eq!(b.tokens(), 0.0);
+    });
+}
+
+/// A fast-path `allow` races a `reserve` (the mutex path, which takes the word SLOW):
+/// the outcome is one of the two serial orders, and the final balance agrees with it,
+/// so a grant is never lost in the hand-over between the paths nor counted twice.
+#[test]
+fn loom_ratelimit_bucket_fast_allow_vs_reserve() {
+    loom::model(|| {
+        let b = still_bucket(Limit::per_second(1), 1);
+        let b2 = Arc::clone(&b);
+        let t = thread::spawn(move || b2.allow());
+        let r = b.reserve();
+        let delay = r.delay();
+        let allowed = t.join().unwrap();
+        // allow then reserve: the reservation waits a second; reserve then allow: the
+        // allow finds nothing.
+        let expected = if allowed {
+            (Duration::from_secs(1), -1.0)
+        } else {
+            (Duration::ZERO, 0.0)
+        };
+        assert_eq!((delay, b.tokens()), expected, "allowed={allowed}");
+        drop(r);
+        assert!(!b.allow());
+    });
+}
+
+/// Fast-path `allow`s race a `set_limit` that changes the bucket's units (a token is
+/// 10⁹ units at 1/s, 5·10⁸ at 2/s) while the word's amount stays 0 (a full bucket):
+/// whichever side wins, the two tokens are taken exactly once, in the units in force,
+/// so the balance is exactly 0 after. A word that came back equal under new units
+/// (no generation) would let a stale `allow` take a 1/s token's units at 2/s.
+#[test]
+fn loom_ratelimit_bucket_fast_allow_vs_set_limit() {
+    loom::model(|| {
+        let b = still_bucket(Limit::per_second(1), 2);
+        let b2 = Arc::clone(&b);
+        let t = thread::spawn(move || b2.allow());
+        b.set_limit(Limit::per_second(2));
+        let mine = b.allow();
+        let theirs = t.join().unwrap();
+        assert!(mine && theirs);
+        assert_eq!(b.tokens(), 0.0);
+        assert!(!b.allow());
+    });
+}
+
+/// A reservation held and cancelled (the fast path off while it lives, back on after its
+/// drop) races two `allow`s: the cancel gives back exactly its own token whichever
+/// path each `allow` took, so the final balance is the burst minus the allows granted.
+#[test]
+fn loom_ratelimit_bucket_cancel_vs_fast_allow() {
+    loom::model(|| {
+        let b = still_bucket(Limit::per_second(1), 2);
+        let b2 = Arc::clone(&b);
+        let t = thread::spawn(move || [b2.allow(), b2.allow()]);
+        let r = b.reserve(); // waits 1 s if both allows came first
+        r.cancel();
+        let allowed = t.join().unwrap();
+        let granted = allowed.iter().filter(|&&a| a).count();
+        assert!(allowed[0], "the first allow always finds a token");
+        assert_eq!(b.tokens(), 2.0 - granted as f64, "allowed={allowed:?}");
+    });
+}

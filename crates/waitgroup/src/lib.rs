@@ -3,7 +3,9 @@
 //! [`WaitGroup`] keeps Go's API (`add`, `done`, `wait`), Go's reuse across rounds and
 //! Go's misuse panics, and adds what Rust can do better: a [`DoneGuard`] that makes a
 //! forgotten `done` impossible, Go 1.25's `Go` as [`WaitGroup::go`] (plus `static` and
-//! scoped variants) that counts down even when the task panics, and a timed wait.
+//! scoped variants) that counts down even when the task panics, a timed wait, and
+//! [`WaitGroup::wait_async`], a runtime-agnostic future: threads and async tasks can wait
+//! on the same group, and the `done` that brings the counter to zero releases them all.
 //!
 //! An uncontended `add` + `done` is two atomic read-modify-writes, and a `wait` on a zero
 //! counter is one load; waiters park and are woken when the counter reaches zero.
@@ -38,6 +40,11 @@
 //! * [`WaitGroup::go`] returns the thread's `JoinHandle`, and a panic in the task does
 //!   not end the process: it is reported through `join`, after `done` has run during
 //!   unwinding, so `wait` still returns. Go's `WaitGroup.Go` requires `f` not to panic.
+//! * Async: [`WaitGroup::wait_async`] is `Wait` as a future ([`WaitAsync`]: `Send`,
+//!   cancel-safe, on any executor). It never panics with Go's "reused before previous
+//!   Wait has returned": a task is released by name when the counter reaches zero, so a
+//!   round started before the task is polled again cannot take its release (the blocking
+//!   `wait` keeps Go's check).
 //! * Extra: `WaitGroup::wait_context` (feature `context`, below),
 //!   [`WaitGroup::wait_timeout`], [`WaitGroup::wait_deadline`] (on an injectable `Clock`,
 //!   so tests can drive it with a `FakeClock`), [`WaitGroup::guard`], [`WaitGroup::guard_owned`],
@@ -61,6 +68,15 @@
 //! reaches the `JoinHandle`, the group is counted down, and `wait` returns. If the thread
 //! cannot be spawned, the `add` is undone before the spawn panic propagates.
 //!
+//! The wakers of [`WaitAsync`] futures are user code (the executor's). A waker is
+//! cloned before the task registers, so a panicking `clone` leaves the group unchanged;
+//! replaced and removed wakers are dropped with no lock held; and the `done` that
+//! releases a round wakes the tasks after the whole round is released (state word reset,
+//! blocking waiters granted their permits, tasks marked released), each inside
+//! `catch_unwind`, so a panicking `wake` keeps no other waiter asleep. Its panic is then
+//! resumed from that `done` (or `add`), unless the thread is already unwinding (a
+//! [`DoneGuard`] dropped by a panic), where it is dropped so as not to abort.
+//!
 //! The group's own panics (the misuse messages above) are raised only after the state is
 //! restored, never while its lock is held.
 //!
@@ -82,8 +98,10 @@
 
 #[cfg(feature = "context")]
 mod context;
+mod wait_async;
 mod wait_group;
 
+pub use wait_async::WaitAsync;
 pub use wait_group::{DoneGuard, OwnedDoneGuard, WaitGroup};
 
 /// The README (the crates.io page): its example is compiled and run as a doctest.

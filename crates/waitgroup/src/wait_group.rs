@@ -7,7 +7,8 @@ use gosync_core::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::Arc;
 
 use gosync_core::clock::Clock;
-use gosync_core::sync::{thread, Condvar, Mutex};
+use gosync_core::sync::{thread, Condvar, Mutex, MutexGuard};
+use gosync_core::waiters::WakerList;
 
 /// Waits for a collection of threads to finish, like Go's `sync.WaitGroup`.
 ///
@@ -72,11 +73,26 @@ pub struct WaitGroup {
     /// waiters in the low 32 bits. One word, so a counter change and the waiter count it
     /// must be compared with are observed together.
     state: AtomicU64,
-    /// Wake-up permits granted to registered waiters when the counter reaches zero
-    /// (Go's semaphore). Each registered waiter consumes exactly one.
-    permits: Mutex<u32>,
+    /// Wake-up permits granted to registered blocking waiters when the counter reaches
+    /// zero (Go's semaphore; each consumes exactly one), and the registered async
+    /// waiters, released by name.
+    permits: Mutex<Parked>,
     /// Signalled when permits are granted.
     released: Condvar,
+}
+
+/// What the `permits` lock protects.
+///
+/// Invariant (under the lock): the state word's waiter count is the number of blocking
+/// waiters registered and not yet released plus `tasks.waiting()`. A task registers in
+/// the state word and in `tasks` in one critical section, and withdraws from both in
+/// one, so a release (which resets the state word under the lock) accounts for every
+/// task exactly once.
+pub(crate) struct Parked {
+    /// Permits for blocking waiters.
+    count: u32,
+    /// Async waiters ([`WaitAsync`](crate::WaitAsync)).
+    pub(crate) tasks: WakerList,
 }
 
 const NEGATIVE: &str = "sync: negative WaitGroup counter";
@@ -124,7 +140,11 @@ impl WaitGroup {
         /// WG.wait(); // a zero counter: returns at once
         /// ```
         pub fn new() -> WaitGroup {
-            WaitGroup { state: AtomicU64::new(0), permits: Mutex::new(0), released: Condvar::new() }
+            WaitGroup {
+                state: AtomicU64::new(0),
+                permits: Mutex::new(Parked { count: 0, tasks: WakerList::new() }),
+                released: Condvar::new(),
+            }
         }
     }
 
@@ -250,9 +270,33 @@ impl WaitGroup {
                 Err(s) => state = s,
             }
         }
-        *permits += waiters(state);
-        self.released.notify_all();
+        let tasks = permits.tasks.waiting() as u32;
+        if tasks == 0 {
+            // Only blocking waiters: one permit each.
+            permits.count += waiters(state);
+            self.released.notify_all();
+            drop(permits);
+        } else {
+            self.release_tasks(permits, waiters(state) - tasks);
+        }
+    }
+
+    /// The release of a round with async waiters among the registered ones: those are
+    /// released by name, the other `blocking` ones get a permit each (the invariant on
+    /// `Parked`). Out of line, so a release with only blocking waiters pays one load.
+    #[cold]
+    #[inline(never)]
+    fn release_tasks(&self, mut permits: MutexGuard<'_, Parked>, blocking: u32) {
+        permits.count += blocking;
+        let wake = permits.tasks.notify_all();
+        if blocking != 0 {
+            self.released.notify_all();
+        }
         drop(permits);
+        // Wakers are user code: called with no lock held and the group fully released,
+        // so a panicking one (resumed here, after every other task was woken) leaves
+        // nothing half-done.
+        wake.wake();
     }
 
     /// Blocks until the counter is zero. Returns at once if it already is.
@@ -396,7 +440,7 @@ impl WaitGroup {
         // release is under way, so it stays for the permit (a wait that can end only one
         // way: `release_waiters` is running and needs nothing from anyone else).
         let mut staying = false;
-        while *permits == 0 {
+        while permits.count == 0 {
             if !staying && stop() {
                 if self.withdraw() {
                     return false;
@@ -412,7 +456,7 @@ impl WaitGroup {
                 }
                 Some((clock, deadline)) => clock.wait_until(&self.released, &mut permits, deadline),
             };
-            if timed_out && *permits == 0 {
+            if timed_out && permits.count == 0 {
                 if self.withdraw() {
                     return false;
                 }
@@ -420,7 +464,7 @@ impl WaitGroup {
                 deadline = None;
             }
         }
-        *permits -= 1;
+        permits.count -= 1;
         drop(permits);
         // Go's reuse check: between the release and now nothing may start a new round.
         // Relaxed: a best-effort misuse detector, as in Go.
@@ -431,7 +475,6 @@ impl WaitGroup {
     }
 
     /// Whether the counter is zero, with the `wait` fast path's ordering.
-    #[cfg_attr(not(feature = "context"), allow(dead_code))]
     #[inline]
     pub(crate) fn counter_is_zero(&self) -> bool {
         // Acquire pairs with the Release of the `add`/`done` that made the counter zero.
@@ -449,7 +492,7 @@ impl WaitGroup {
     /// zero with this registration counted, and only a misused `add` moves it off zero
     /// before the release is done), so the withdrawal leaves the group exactly as if this
     /// waiter had never waited.
-    fn withdraw(&self) -> bool {
+    pub(crate) fn withdraw(&self) -> bool {
         // Relaxed: the `permits` lock orders this against the releaser's reset, and a
         // waiter that gives up publishes nothing.
         let mut state = self.state.load(Relaxed);
@@ -465,6 +508,11 @@ impl WaitGroup {
                 Err(s) => state = s,
             }
         }
+    }
+
+    /// The `permits` lock, for the async waiters ([`WaitAsync`](crate::WaitAsync)).
+    pub(crate) fn parked(&self) -> MutexGuard<'_, Parked> {
+        self.permits.lock()
     }
 
     /// Wakes every parked waiter so that it re-checks its permit and its `stop`
@@ -661,10 +709,17 @@ impl Default for WaitGroup {
 impl fmt::Debug for WaitGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state.load(Relaxed);
-        f.debug_struct("WaitGroup")
-            .field("count", &counter(state))
-            .field("waiters", &waiters(state))
-            .finish()
+        let mut d = f.debug_struct("WaitGroup");
+        d.field("count", &counter(state))
+            .field("waiters", &waiters(state));
+        // The async waiters' entries (waiting, released but not yet polled, or
+        // abandoned), when there are any; never blocks.
+        if let Some(tasks) = self.permits.try_lock().map(|p| p.tasks.len()) {
+            if tasks != 0 {
+                d.field("tasks", &tasks);
+            }
+        }
+        d.finish()
     }
 }
 
@@ -735,7 +790,7 @@ mod tests {
         let r = catch_unwind(AssertUnwindSafe(|| wg.add(1)));
         assert_eq!(message(r), MISUSE);
         assert_eq!(wg.state.load(Relaxed), 0);
-        assert_eq!(*wg.permits.lock(), 1);
+        assert_eq!(wg.permits.lock().count, 1);
     }
 
     /// Overflow and a negative counter panic with the counter as it was before the call.
@@ -766,7 +821,7 @@ mod tests {
         let r = catch_unwind(AssertUnwindSafe(|| wg.undo_and_panic(-1, NEGATIVE)));
         assert_eq!(message(r), NEGATIVE);
         assert_eq!(wg.state.load(Relaxed), 0);
-        assert_eq!(*wg.permits.lock(), 1);
+        assert_eq!(wg.permits.lock().count, 1);
     }
 
     /// A waiter that times out after the counter reached zero, before the release ran,
@@ -790,11 +845,46 @@ mod tests {
     fn reuse_before_wait_returned_is_detected() {
         let wg = WaitGroup::new();
         wg.state.store((1 << 32) | 1, Relaxed); // counter 1, one waiter: the new round
-        *wg.permits.lock() = 1; // the previous round's release
+        wg.permits.lock().count = 1; // the previous round's release
         let r = catch_unwind(AssertUnwindSafe(|| {
             wg.wait_slow(None);
         }));
         assert_eq!(message(r), REUSED);
+    }
+
+    fn noop_waker() -> std::task::Waker {
+        struct Noop;
+        impl std::task::Wake for Noop {
+            fn wake(self: Arc<Self>) {}
+        }
+        std::task::Waker::from(Arc::new(Noop))
+    }
+
+    /// A task dropped after the counter reached zero but before the release ran cannot
+    /// withdraw (the release counts it): it leaves its entry abandoned, and the release
+    /// frees it without granting a stray permit.
+    #[test]
+    fn task_dropped_during_a_pending_release_is_abandoned() {
+        use std::future::Future;
+        use std::task::{Context, Poll};
+        let wg = WaitGroup::new();
+        wg.add(1);
+        let waker = noop_waker();
+        let mut fut = wg.wait_async();
+        let pinned = std::pin::Pin::new(&mut fut);
+        assert_eq!(pinned.poll(&mut Context::from_waker(&waker)), Poll::Pending);
+        assert_eq!(wg.state.load(Relaxed), (1 << 32) | 1);
+        // The last `done`'s state change, its release not yet run.
+        wg.state.fetch_add(delta_bits(-1), AcqRel);
+        drop(fut);
+        {
+            let parked = wg.permits.lock();
+            assert_eq!((parked.tasks.len(), parked.tasks.waiting()), (1, 1));
+        }
+        wg.release_waiters();
+        assert_eq!(wg.state.load(Relaxed), 0);
+        let parked = wg.permits.lock();
+        assert_eq!((parked.count, parked.tasks.len()), (0, 0));
     }
 
     /// The release finds the counter raised again after it had reached zero (a misused
@@ -805,6 +895,6 @@ mod tests {
         wg.state.store((1 << 32) | 1, Relaxed);
         wg.release_waiters();
         assert_eq!(wg.state.load(Relaxed), (1 << 32) | 1);
-        assert_eq!(*wg.permits.lock(), 0);
+        assert_eq!(wg.permits.lock().count, 0);
     }
 }

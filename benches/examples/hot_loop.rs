@@ -1,0 +1,139 @@
+//! The single-threaded hot paths in a plain loop, for instruction counts under
+//! callgrind (criterion's harness would drown them):
+//!
+//! ```sh
+//! cargo build --release -p gosync-benches --example hot_loop
+//! for n in 100000 200000; do
+//!     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.$n target/release/examples/hot_loop bucket_allow $n
+//! done
+//! ```
+//!
+//! Instructions per operation = (total at 200 000 − total at 100 000) / 100 000, which
+//! subtracts the setup (process start, clock calibration, the pool's first objects).
+//! Outside callgrind, it prints the CPU time per operation (a quick check, not a
+//! benchmark: criterion's benches are the reference).
+//! Operations: `bucket_allow`, `governor_check`, `pool_get_drop`, `pool_take_put`,
+//! `once_value_get`, `once_lock_get`, `once_lock_get_or_init`; and pool variants:
+//! `xp_noreset` (take + put of a `Vec`, cleared by hand), `xp_box` and `xp_box_guard`
+//! (take + put, and get + drop, of Go's object, a `Box<[u8; 4096]>`).
+
+use std::hint::black_box;
+use std::num::NonZeroU32;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let op = args.next().expect("usage: hot_loop OP ITERATIONS");
+    let n: u64 = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("usage: hot_loop OP ITERATIONS");
+    let start = cpu_time();
+    match op.as_str() {
+        "bucket_allow" => {
+            let b = gosync_ratelimit::TokenBucket::new(
+                gosync_ratelimit::Limit::per_second(1_000_000_000),
+                1000,
+            )
+            .unwrap();
+            for _ in 0..n {
+                black_box(black_box(&b).allow());
+            }
+        }
+        "governor_check" => {
+            let quota = governor::Quota::per_second(NonZeroU32::new(1_000_000_000).unwrap())
+                .allow_burst(NonZeroU32::new(1000).unwrap());
+            let g = governor::RateLimiter::direct(quota);
+            for _ in 0..n {
+                black_box(black_box(&g).check().is_ok());
+            }
+        }
+        "pool_get_drop" | "pool_take_put" => {
+            let p = gosync_pool::Pool::builder(|| Vec::<u8>::with_capacity(4096))
+                .reset(Vec::clear)
+                .build();
+            if op == "pool_get_drop" {
+                for _ in 0..n {
+                    let mut b = black_box(&p).get();
+                    b.push(1);
+                    black_box(&mut *b);
+                }
+            } else {
+                for _ in 0..n {
+                    let mut b = black_box(&p).take();
+                    b.push(1);
+                    black_box(&mut b);
+                    black_box(&p).put(b);
+                }
+            }
+        }
+        "xp_noreset" => {
+            let p = gosync_pool::Pool::new(|| Vec::<u8>::with_capacity(4096));
+            for _ in 0..n {
+                let mut b = black_box(&p).take();
+                b.clear();
+                b.push(1);
+                black_box(&mut b);
+                black_box(&p).put(b);
+            }
+        }
+        "xp_box" => {
+            let p = gosync_pool::Pool::new(|| Box::new([0u8; 4096]));
+            for i in 0..n {
+                let mut b = black_box(&p).take();
+                b[0] = i as u8;
+                black_box(&mut b);
+                black_box(&p).put(b);
+            }
+        }
+        "xp_box_guard" => {
+            let p = gosync_pool::Pool::new(|| Box::new([0u8; 4096]));
+            for i in 0..n {
+                let mut b = black_box(&p).get();
+                b[0] = i as u8;
+                black_box(&mut *b);
+            }
+        }
+        "once_value_get" => {
+            let v = gosync_once::once_value(|| 7u64);
+            for _ in 0..n {
+                black_box(*black_box(&v).get());
+            }
+        }
+        "once_lock_get" | "once_lock_get_or_init" => {
+            let l = std::sync::OnceLock::new();
+            l.get_or_init(|| 7u64);
+            if op == "once_lock_get" {
+                for _ in 0..n {
+                    black_box(*black_box(&l).get().unwrap_or(&0));
+                }
+            } else {
+                for _ in 0..n {
+                    black_box(*black_box(&l).get_or_init(|| 7u64));
+                }
+            }
+        }
+        _ => panic!("unknown operation {op}"),
+    }
+    // CPU time per operation, to stderr (meaningless under callgrind).
+    eprintln!(
+        "{op}: {:.2} ns/op",
+        (cpu_time() - start).as_nanos() as f64 / n as f64
+    );
+}
+
+/// The thread's CPU time (wall time where there is no thread CPU clock): time spent
+/// descheduled on a loaded machine does not count.
+fn cpu_time() -> std::time::Duration {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `timespec` is plain data; `clock_gettime` writes it.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+        std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed()
+    }
+}

@@ -1,0 +1,763 @@
+//! `Cond`: Go's `sync.Cond` on a `parking_lot` mutex guard.
+//!
+//! # Protocol
+//!
+//! Every waiter owns a [`Node`] on its own stack. The invariants:
+//!
+//! 1. **Registration.** A waiter pushes a pointer to its node at the back of
+//!    `Cond::queue` while it still holds the caller's mutex, and only then releases that
+//!    mutex. Queue order is therefore Go's ticket order: a signal (which pops the front)
+//!    wakes the oldest waiter registered before it, never one that registers later.
+//! 2. **Ownership.** A node is in the queue only while its waiter is inside a wait. It
+//!    leaves the queue exactly once, under the queue lock: popped by `signal` /
+//!    `broadcast`, or withdrawn by its own waiter (time-out, cancelled context, unwind).
+//! 3. **Wake-up.** The popper wakes the node in the same critical section that popped it
+//!    ([`Node::notify`]): it sets `state` to `NOTIFIED`, and if the waiter had already
+//!    moved it to `PARKED`, it wakes the parked thread. Every access a popper makes to
+//!    a node happens in that critical section; the one action after it, `unpark`, is on
+//!    an owned clone of the waiter's `Thread`.
+//! 4. **Leaving.** A waiter frees its node (returns) only after it has either observed
+//!    `NOTIFIED` with an Acquire load (so every access of the popper happened-before;
+//!    for a condition-variable node in `PARKED`, observed under that node's mutex, which
+//!    the popper holds while storing), or taken the queue lock after the popper's
+//!    critical section (a withdrawal that finds its node gone), or withdrawn the node
+//!    itself. So no popper ever touches a freed node.
+//! 5. **Early wake-up.** Only the waiter next in line spins before it parks; the
+//!    others park at once (a signal wakes the oldest waiter, so they would spin in
+//!    vain). A waiter chosen by a signal calls [`Cond::wake_next`] before it re-locks the
+//!    mutex: under the queue lock, it moves the new front node from `PARKED` back to
+//!    `WAITING` and unparks its thread, which spins for its signal and parks again if
+//!    none comes. Only the state changes, never the queue, so the order and every
+//!    outcome are unchanged; the next signal finds a spinning waiter and needs no
+//!    system call while its caller holds the mutex.
+//! 6. **Give-up.** A waiter that times out or whose context is done withdraws under the
+//!    queue lock. If its node is still queued, it removes it: no signal was meant for
+//!    it, so none is lost. If the node is gone, a signal already chose this waiter, and
+//!    the wait reports the signal: the signal wins, and it is not lost either.
+//!
+//! Lock order: the caller's mutex, then `queue`, then a node's own mutex (timed waits).
+//! A waiter never takes the queue lock while holding its node's mutex, and a popper
+//! never takes a caller's mutex.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use gosync_core::clock::Clock;
+use gosync_core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::*};
+use gosync_core::sync::{thread, Condvar, Mutex, MutexGuard};
+
+/// Go's `sync.Cond`: a rendezvous point for threads waiting for a condition guarded by
+/// a mutex.
+///
+/// A waiter holds the mutex's guard, checks its condition, and if it is not met calls
+/// [`wait`](Cond::wait), which releases the mutex while the thread sleeps and takes it
+/// back before returning. A thread that makes the condition true calls
+/// [`signal`](Cond::signal) to wake one waiter or [`broadcast`](Cond::broadcast) to wake
+/// them all, usually while holding the mutex.
+///
+/// The semantics are Go's exactly:
+///
+/// * **No spurious wake-ups.** `wait` returns only after a `signal` or `broadcast`
+///   chose this waiter. (Re-check the condition in a loop anyway: another thread may
+///   take the mutex first and change the state before the woken waiter gets it back.)
+/// * **FIFO.** Waiters are queued in the order they called `wait` (while holding the
+///   mutex). `signal` wakes the oldest one; a waiter that called `wait` after a signal
+///   is never woken by that signal.
+/// * **Not remembered.** A `signal` or `broadcast` with no waiter does nothing.
+///
+/// A `Cond` is not tied to one mutex at construction (Go's `L` field): the mutex is the
+/// one whose guard each wait is given. All threads waiting at the same time must use the
+/// same mutex; a wait with a different one panics (see [`wait`](Cond::wait)).
+///
+/// # Examples
+///
+/// A one-slot mailbox:
+///
+/// ```
+/// use gosync_cond::Cond;
+/// use parking_lot::Mutex;
+///
+/// let slot: Mutex<Option<u32>> = Mutex::new(None);
+/// let (filled, emptied) = (Cond::new(), Cond::new());
+/// std::thread::scope(|s| {
+///     s.spawn(|| {
+///         for v in 0..3 {
+///             let mut g = slot.lock();
+///             while g.is_some() {
+///                 emptied.wait(&mut g);
+///             }
+///             *g = Some(v);
+///             filled.signal();
+///         }
+///     });
+///     for want in 0..3 {
+///         let mut g = slot.lock();
+///         while g.is_none() {
+///             filled.wait(&mut g);
+///         }
+///         assert_eq!(g.take(), Some(want));
+///         emptied.signal();
+///     }
+/// });
+/// ```
+pub struct Cond {
+    /// How many nodes `queue` holds, mirrored under its lock so that `signal` and
+    /// `broadcast` can return without locking when nobody waits (Go's `wait == notify`
+    /// check).
+    waiters: AtomicUsize,
+    queue: Mutex<Queue>,
+    /// The time source of `wait_timeout` and `wait_deadline`.
+    clock: Clock,
+}
+
+struct Queue {
+    /// The registered waiters, oldest first (invariant 1 of the module docs).
+    nodes: VecDeque<NodePtr>,
+    /// Identifies the mutex the queued waiters wait with (the address of its data);
+    /// meaningful only while `nodes` is not empty.
+    mutex: usize,
+}
+
+/// A pointer to a waiter's [`Node`], valid while it is in `Queue::nodes` (invariants 2
+/// and 4 of the module docs).
+struct NodePtr(*const Node);
+
+// SAFETY: a `Node` is `Sync` (atomics, a `Thread`, a mutex and a condition variable),
+// and the pointer is only dereferenced under the queue lock while the node is queued.
+unsafe impl Send for NodePtr {}
+
+/// The waiter has registered and may be spinning; it has not parked.
+const WAITING: u8 = 0;
+/// The waiter is parked (or about to park) and must be woken by its [`Wake`].
+const PARKED: u8 = 1;
+/// A signal or broadcast chose this waiter. Terminal.
+const NOTIFIED: u8 = 2;
+
+/// One waiter's registration, on its stack.
+pub(crate) struct Node {
+    /// `WAITING` -> `PARKED` (waiter only), `PARKED` -> `WAITING` (`Cond::wake_next`,
+    /// under the queue lock), `WAITING`/`PARKED` -> `NOTIFIED` (popper only, under the
+    /// queue lock).
+    state: AtomicU8,
+    /// Whether the queue was empty when this node joined it: only the waiter next in
+    /// line spins before it parks (set under the queue lock at registration).
+    first: AtomicBool,
+    wake: Wake,
+}
+
+/// How a parked waiter is woken.
+pub(crate) enum Wake {
+    /// `wait` and `wait_context`: the thread parks with `thread::park`.
+    Thread(thread::Thread),
+    /// `wait_timeout` / `wait_deadline`: the thread waits on this condition variable
+    /// through [`Clock::wait_until`], so that a fake clock can time it out. The waiter
+    /// moves `state` to `PARKED` and reads it afterwards only under this mutex.
+    Timed(Mutex<()>, Condvar),
+}
+
+impl Node {
+    pub(crate) fn new(wake: Wake) -> Node {
+        Node {
+            state: AtomicU8::new(WAITING),
+            first: AtomicBool::new(true),
+            wake,
+        }
+    }
+
+    /// Whether a signal chose this waiter.
+    #[inline]
+    fn notified(&self) -> bool {
+        // Acquire pairs with the Release stores/CAS in `notify`: the popper's accesses
+        // to this node happen-before the waiter frees it (invariant 4).
+        self.state.load(Acquire) == NOTIFIED
+    }
+
+    /// Wakes the waiter. Called by a popper, under the queue lock, on a node it has just
+    /// removed from the queue. Returns the thread to unpark once the lock is released.
+    fn notify(&self) -> Option<thread::Thread> {
+        // Release pairs with the waiter's Acquire loads (`notified`, the failing CAS in
+        // the park paths): our reads of the node happen-before it frees it.
+        match self
+            .state
+            .compare_exchange(WAITING, NOTIFIED, Release, Relaxed)
+        {
+            // Still spinning (or about to park): its CAS to PARKED will fail.
+            Ok(_) => None,
+            // PARKED, and it stays PARKED: the waiter only moves WAITING to PARKED, and
+            // `wake_next` (PARKED to WAITING) needs the queue lock, which we hold. The
+            // waiter stays until it observes NOTIFIED, so the node is alive here.
+            Err(_) => match &self.wake {
+                Wake::Thread(t) => {
+                    // Clone before the store: once NOTIFIED is visible, the waiter may
+                    // wake spuriously, see it, and free the node.
+                    let t = t.clone();
+                    // Release: as above.
+                    self.state.store(NOTIFIED, Release);
+                    Some(t)
+                }
+                Wake::Timed(m, cv) => {
+                    // The waiter reads the state only under `m` once it is PARKED, so it
+                    // cannot leave before we release `m`.
+                    let _g = m.lock();
+                    // Release: as above (the mutex also orders it).
+                    self.state.store(NOTIFIED, Release);
+                    cv.notify_one();
+                    None
+                }
+            },
+        }
+    }
+
+    /// Parks (a `Wake::Thread` node) until notified or `stop()`; returns whether
+    /// notified. A `true` `stop()` leaves the node queued or not: the caller withdraws.
+    pub(crate) fn park(&self, stop: impl Fn() -> bool) -> Parked {
+        // Only the waiter next in line spins at first: a signal wakes the oldest waiter,
+        // so the others would spin in vain (and take CPU time from the threads that are
+        // about to signal). Relaxed: set under the queue lock, which this thread held
+        // after the store.
+        let mut spin = self.first.load(Relaxed);
+        loop {
+            let done = if spin {
+                spin_until(|| self.notified() || stop())
+            } else {
+                self.notified() || stop()
+            };
+            if done && self.notified() {
+                return Parked::Notified;
+            }
+            // Relaxed on success: nothing to publish (the `Thread` was published by the
+            // queue lock at registration). Acquire on failure: it read NOTIFIED (see
+            // `notified`).
+            if self
+                .state
+                .compare_exchange(WAITING, PARKED, Relaxed, Acquire)
+                .is_err()
+            {
+                return Parked::Notified;
+            }
+            loop {
+                if self.notified() {
+                    return Parked::Notified;
+                }
+                if stop() {
+                    return Parked::Stopped;
+                }
+                // `notify` stores NOTIFIED before it unparks, and an unpark that comes
+                // before this park makes it return at once: no lost wake-up. A stray
+                // unpark (one meant for an earlier wait of this thread) only loops once
+                // more.
+                thread::park();
+                // Relaxed: only the choice between spinning and parking again depends
+                // on it; NOTIFIED is read with Acquire above.
+                if self.state.load(Relaxed) == WAITING {
+                    spin = true;
+                    break; // woken early by `Cond::wake_next`: spin again, then park
+                }
+            }
+        }
+    }
+
+    /// Waits (a `Wake::Timed` node) until notified or `clock` reaches `deadline`;
+    /// returns whether notified. `false` leaves the node queued or not: the caller
+    /// withdraws.
+    fn park_until(&self, clock: &Clock, deadline: Instant) -> bool {
+        let Wake::Timed(m, cv) = &self.wake else {
+            unreachable!("park_until on a thread node")
+        };
+        // As in `park`, only the waiter next in line spins. Relaxed: as there.
+        if self.first.load(Relaxed) && spin_until(|| self.notified()) {
+            return true;
+        }
+        let mut g = m.lock();
+        // Orderings as in `park`.
+        if self
+            .state
+            .compare_exchange(WAITING, PARKED, Relaxed, Acquire)
+            .is_err()
+        {
+            return true;
+        }
+        loop {
+            if self.notified() {
+                return true;
+            }
+            if clock.wait_until(cv, &mut g, deadline) {
+                // Timed out, but a popper may have notified us on the way out.
+                return self.notified();
+            }
+        }
+    }
+}
+
+/// How [`Node::park`] ended.
+pub(crate) enum Parked {
+    /// A signal chose the waiter.
+    Notified,
+    /// `stop()` said to give up; the node may still be queued.
+    Stopped,
+}
+
+/// Withdraws a node from the queue if its wait leaves without being notified, also when
+/// it unwinds (invariant 2: a queued node must not outlive its waiter).
+pub(crate) struct Registration<'a> {
+    cond: &'a Cond,
+    node: &'a Node,
+}
+
+impl Registration<'_> {
+    /// Withdraws the node (see [`Cond::withdraw`]); returns whether it was notified.
+    pub(crate) fn finish(self, notified: bool) -> bool {
+        let notified = notified || !self.cond.withdraw(self.node);
+        std::mem::forget(self);
+        notified
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.cond.withdraw(self.node);
+    }
+}
+
+impl Cond {
+    gosync_core::const_fn_unless_loom! {
+        /// A condition variable whose timed waits use the real clock.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use gosync_cond::Cond;
+        ///
+        /// static READY: Cond = Cond::new();
+        /// READY.signal(); // nobody waits: nothing happens, nothing is remembered
+        /// ```
+        pub fn new() -> Cond {
+            Cond::with_clock(Clock::real())
+        }
+    }
+
+    gosync_core::const_fn_unless_loom! {
+        /// A condition variable whose [`wait_timeout`](Cond::wait_timeout) and
+        /// [`wait_deadline`](Cond::wait_deadline) run on `clock`, so that a test can
+        /// drive them with a [`FakeClock`](gosync_core::clock::FakeClock).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use gosync_cond::Cond;
+        /// use gosync_core::clock::FakeClock;
+        /// use parking_lot::Mutex;
+        /// use std::time::Duration;
+        ///
+        /// let fake = FakeClock::new();
+        /// let cond = Cond::with_clock(fake.clock());
+        /// let m = Mutex::new(());
+        /// let deadline = fake.now() + Duration::from_secs(60);
+        /// std::thread::scope(|s| {
+        ///     s.spawn(|| {
+        ///         let mut g = m.lock();
+        ///         assert!(!cond.wait_deadline(&mut g, deadline)); // timed out
+        ///     });
+        ///     assert!(fake.block_until_waiter_at(deadline, Duration::from_secs(10)));
+        ///     fake.advance(Duration::from_secs(60)); // an hour of waiting, no real time
+        /// });
+        /// ```
+        pub fn with_clock(clock: Clock) -> Cond {
+            Cond {
+                waiters: AtomicUsize::new(0),
+                queue: Mutex::new(Queue {
+                    nodes: VecDeque::new(),
+                    mutex: 0,
+                }),
+                clock,
+            }
+        }
+    }
+
+    /// The clock of this condition variable's timed waits.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Releases `guard`'s mutex, sleeps until woken by [`signal`](Cond::signal) or
+    /// [`broadcast`](Cond::broadcast), and takes the mutex back before returning.
+    ///
+    /// It never returns spuriously, but another thread may lock the mutex between the
+    /// wake-up and this thread re-locking it, so re-check the condition in a loop, as in
+    /// Go:
+    ///
+    /// ```text
+    /// while !condition(&guard) { cond.wait(&mut guard); }
+    /// ```
+    ///
+    /// The waiter is queued before the mutex is released, so a signal sent by any
+    /// thread that takes the mutex after this call began will find it.
+    ///
+    /// # Panics
+    ///
+    /// If other threads are waiting on this `Cond` with a different mutex at the same
+    /// time. The panic comes before anything changes; `guard` is still locked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_cond::Cond;
+    /// use parking_lot::Mutex;
+    ///
+    /// let (ready, cond) = (Mutex::new(false), Cond::new());
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         *ready.lock() = true;
+    ///         cond.signal();
+    ///     });
+    ///     let mut g = ready.lock();
+    ///     while !*g {
+    ///         cond.wait(&mut g);
+    ///     }
+    /// });
+    /// ```
+    pub fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+        let node = Node::new(Wake::Thread(thread::current()));
+        let reg = self.register(&node, mutex_id(guard));
+        let parked = MutexGuard::unlocked(guard, || {
+            let parked = node.park(|| false);
+            if let Parked::Notified = parked {
+                self.wake_next();
+            }
+            parked
+        });
+        debug_assert!(matches!(parked, Parked::Notified));
+        reg.finish(true);
+    }
+
+    /// [`wait`](Cond::wait), giving up after `timeout` of this `Cond`'s clock. Returns
+    /// `true` if woken by a signal or broadcast, `false` if the timeout elapsed first.
+    /// The mutex is re-locked either way.
+    ///
+    /// A waiter that times out withdraws from the queue, so a later signal goes to the
+    /// next waiter: a time-out never swallows a signal. If a signal chose this waiter
+    /// while it was timing out, the signal wins: the call returns `true`. A timeout too
+    /// large for `Instant` waits without one.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Cond::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_cond::Cond;
+    /// use parking_lot::Mutex;
+    /// use std::time::Duration;
+    ///
+    /// let (m, cond) = (Mutex::new(()), Cond::new());
+    /// let mut g = m.lock();
+    /// assert!(!cond.wait_timeout(&mut g, Duration::from_millis(1))); // nobody signals
+    /// ```
+    #[must_use = "false means the wait timed out without a signal"]
+    pub fn wait_timeout<T>(&self, guard: &mut MutexGuard<'_, T>, timeout: Duration) -> bool {
+        match self.clock.deadline_after(timeout) {
+            Some(deadline) => self.wait_deadline(guard, deadline),
+            None => {
+                self.wait(guard);
+                true
+            }
+        }
+    }
+
+    /// [`wait`](Cond::wait), giving up when this `Cond`'s clock reaches `deadline`.
+    /// Returns `true` if woken by a signal or broadcast, `false` if the deadline came
+    /// first. The mutex is re-locked either way.
+    ///
+    /// A deadline that has already passed returns `false` at once, without releasing the
+    /// mutex. Otherwise, as [`wait_timeout`](Cond::wait_timeout): a time-out withdraws
+    /// cleanly and a concurrent signal wins.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Cond::wait).
+    #[must_use = "false means the wait timed out without a signal"]
+    pub fn wait_deadline<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
+        if self.clock.now() >= deadline {
+            return false;
+        }
+        let node = Node::new(Wake::Timed(Mutex::new(()), Condvar::new()));
+        let reg = self.register(&node, mutex_id(guard));
+        MutexGuard::unlocked(guard, || {
+            let notified = node.park_until(&self.clock, deadline);
+            reg.finish(notified)
+        })
+    }
+
+    /// Wakes the oldest waiter, if any (Go's `Signal`). A signal with no waiter is not
+    /// remembered.
+    ///
+    /// Holding the mutex while signalling is allowed and usual, not required: a waiter
+    /// that registered (under the mutex) before the signaller took the mutex is seen.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_cond::Cond;
+    ///
+    /// let cond = Cond::new();
+    /// cond.signal(); // no waiter: a no-op
+    /// assert_eq!(cond.waiters(), 0);
+    /// ```
+    #[inline]
+    pub fn signal(&self) {
+        // Relaxed: a waiter whose registration happened-before this call (through the
+        // caller's mutex, typically) is counted in a value this load must see (coherence);
+        // a concurrent registration may be missed, as Go's `wait == notify` check may.
+        if self.waiters.load(Relaxed) != 0 {
+            self.signal_slow();
+        }
+    }
+
+    #[inline(never)]
+    fn signal_slow(&self) {
+        let unpark = {
+            let mut q = self.queue.lock();
+            let Some(node) = q.nodes.pop_front() else {
+                return;
+            };
+            // Relaxed: a hint for the fast paths, see `signal`; the queue is the truth.
+            self.waiters.store(q.nodes.len(), Relaxed);
+            // SAFETY: the node was queued until this critical section, so its waiter is
+            // still inside its wait and stays there until `notify` lets it go
+            // (invariants 2-4).
+            unsafe { (*node.0).notify() }
+        };
+        if let Some(t) = unpark {
+            t.unpark();
+        }
+    }
+
+    /// Wakes every waiter (Go's `Broadcast`). Waiters that call `wait` afterwards are
+    /// not woken by it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_cond::Cond;
+    /// use parking_lot::Mutex;
+    ///
+    /// let (go, cond) = (Mutex::new(false), Cond::new());
+    /// std::thread::scope(|s| {
+    ///     for _ in 0..3 {
+    ///         s.spawn(|| {
+    ///             let mut g = go.lock();
+    ///             while !*g {
+    ///                 cond.wait(&mut g);
+    ///             }
+    ///         });
+    ///     }
+    ///     *go.lock() = true;
+    ///     cond.broadcast();
+    /// });
+    /// ```
+    pub fn broadcast(&self) {
+        // Relaxed: as in `signal`.
+        if self.waiters.load(Relaxed) == 0 {
+            return;
+        }
+        let mut unpark = Vec::new();
+        {
+            let mut q = self.queue.lock();
+            // Relaxed: as in `signal_slow`.
+            self.waiters.store(0, Relaxed);
+            for node in q.nodes.drain(..) {
+                // SAFETY: as in `signal_slow`: each node was queued until now.
+                if let Some(t) = unsafe { (*node.0).notify() } {
+                    unpark.push(t);
+                }
+            }
+        }
+        for t in unpark {
+            t.unpark();
+        }
+    }
+
+    /// How many threads are waiting (registered and not yet chosen by a signal), for
+    /// diagnostics and tests. A waiter counts from the moment it is queued, which is
+    /// before its `wait` releases the mutex.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_cond::Cond;
+    /// use parking_lot::Mutex;
+    ///
+    /// let (m, cond) = (Mutex::new(()), Cond::new());
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| cond.wait(&mut m.lock()));
+    ///     while cond.waiters() == 0 {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     cond.signal();
+    /// });
+    /// ```
+    pub fn waiters(&self) -> usize {
+        self.queue.lock().nodes.len()
+    }
+
+    /// Queues `node` (its waiter holds the mutex identified by `mutex`).
+    pub(crate) fn register<'a>(&'a self, node: &'a Node, mutex: usize) -> Registration<'a> {
+        let mut q = self.queue.lock();
+        if q.nodes.is_empty() {
+            q.mutex = mutex;
+        } else if q.mutex != mutex {
+            drop(q);
+            mismatch();
+        }
+        // Relaxed: read by this node's own waiter after it released the queue lock.
+        node.first.store(q.nodes.is_empty(), Relaxed);
+        q.nodes.push_back(NodePtr(node));
+        // Relaxed: see `signal`.
+        self.waiters.store(q.nodes.len(), Relaxed);
+        Registration { cond: self, node }
+    }
+
+    /// Called by a waiter that a signal chose, before it re-locks the mutex: if the
+    /// waiter now at the front of the queue (the next one a signal will choose) is
+    /// asleep, wake it early, so that it spins for its signal instead of sleeping
+    /// through it. The signaller, who usually holds the caller's mutex, then finds a
+    /// spinning waiter and needs no system call; this wake-up's system call is made
+    /// here, outside the mutex, by a thread that is waiting for the mutex anyway.
+    ///
+    /// Only the state changes (PARKED back to WAITING), never the queue: FIFO order and
+    /// every outcome stay as they were. A front waiter that gets no signal within its
+    /// spin budget parks again.
+    pub(crate) fn wake_next(&self) {
+        // Relaxed: a hint; the queue is read under its lock.
+        if self.waiters.load(Relaxed) == 0 {
+            return;
+        }
+        let unpark = {
+            let q = self.queue.lock();
+            let Some(front) = q.nodes.front() else {
+                return;
+            };
+            // SAFETY: the node is queued and we hold the queue lock (invariants 2-4).
+            let node = unsafe { &*front.0 };
+            match &node.wake {
+                // Relaxed: the waiter reads WAITING only to decide to spin again, and
+                // the popper and this function change a queued node's state only under
+                // the queue lock. The waiter cannot leave while we hold that lock (it
+                // needs a popper, or the lock to withdraw): cloning after the CAS is
+                // safe.
+                Wake::Thread(t)
+                    if node
+                        .state
+                        .compare_exchange(PARKED, WAITING, Relaxed, Relaxed)
+                        .is_ok() =>
+                {
+                    Some(t.clone())
+                }
+                _ => None,
+            }
+        };
+        if let Some(t) = unpark {
+            t.unpark();
+        }
+    }
+
+    /// Removes `node` from the queue if it is still there; returns whether it was (if
+    /// not, a signal or broadcast popped it and has finished notifying it).
+    fn withdraw(&self, node: &Node) -> bool {
+        let mut q = self.queue.lock();
+        let me: *const Node = node;
+        match q.nodes.iter().position(|p| p.0 == me) {
+            Some(i) => {
+                q.nodes.remove(i);
+                // Relaxed: see `signal`.
+                self.waiters.store(q.nodes.len(), Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Identifies the mutex a guard locks: the address of its data, which is unique to the
+/// mutex while it is locked (the data lives inside the mutex, even when zero-sized).
+#[inline]
+pub(crate) fn mutex_id<T>(guard: &MutexGuard<'_, T>) -> usize {
+    let data: *const T = &**guard;
+    data as *const () as usize
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn mismatch() -> ! {
+    panic!("gosync_cond::Cond: waited on with two different mutexes at once")
+}
+
+impl Default for Cond {
+    fn default() -> Cond {
+        Cond::new()
+    }
+}
+
+impl fmt::Debug for Cond {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cond")
+            // Relaxed: a diagnostic snapshot.
+            .field("waiters", &self.waiters.load(Relaxed))
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+/// How long a waiter keeps checking for its wake-up before it parks: a park and unpark
+/// costs a system call on each side and a trip through the scheduler (several
+/// microseconds, far more on a loaded machine), and the signaller usually makes its call
+/// while holding the caller's mutex. Only the waiter next in line spins (one per
+/// `Cond`), so a generous budget costs little. Measured in time, not in iterations, so
+/// it means the same on every CPU. (Bounded buffer, 5 producers, 3 consumers, capacity
+/// 3, on a 2-CPU Xeon: 100 us beat 20 us and 400 us.)
+#[cfg(not(loom))]
+const SPIN_NS: u64 = 100_000;
+/// The first part of the spin busy-waits with `spin_loop`; the rest yields the CPU,
+/// which on a machine with fewer cores than threads is what lets the signaller run.
+#[cfg(not(loom))]
+const BUSY_NS: u64 = 1_000;
+
+/// Spins until `done()` or the time budget is spent; returns `done()`'s last answer.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn spin_until(done: impl Fn() -> bool) -> bool {
+    done() || spin_slow(&done)
+}
+
+#[cfg(not(loom))]
+#[inline(never)]
+fn spin_slow(done: &dyn Fn() -> bool) -> bool {
+    let clock = Clock::real();
+    let start = clock.nanos();
+    loop {
+        let spent = clock.nanos().wrapping_sub(start);
+        if spent < BUSY_NS {
+            for _ in 0..16 {
+                gosync_core::sync::hint::spin_loop();
+            }
+        } else if spent < SPIN_NS {
+            thread::yield_now();
+        } else {
+            return false;
+        }
+        if done() {
+            return true;
+        }
+    }
+}
+
+/// Under loom there is no time to spin for: go straight to the park protocol, which is
+/// what the models check.
+#[cfg(loom)]
+#[inline]
+pub(crate) fn spin_until(_done: impl Fn() -> bool) -> bool {
+    false
+}

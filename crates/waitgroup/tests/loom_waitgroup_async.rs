@@ -1,0 +1,147 @@
+//! Loom models of `WaitGroup::wait_async` (run with `RUSTFLAGS="--cfg loom"`): a task
+//! registering while the last `done` releases, a task dropped while the release runs,
+//! and a woken task dropped while a waiter of the next round registers.
+#![cfg(loom)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Wake, Waker};
+
+use gosync_core::sync::{thread, Arc, UnsafeCell};
+use gosync_waitgroup::WaitGroup;
+
+/// Written by the worker before `done`: loom reports a data race if the task completed
+/// without a happens-before edge from the `done`.
+struct Slot(UnsafeCell<usize>);
+// SAFETY: the worker writes before `done`, the task reads after completing; loom checks
+// that this really is race free.
+unsafe impl Sync for Slot {}
+
+struct Noop;
+impl Wake for Noop {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
+/// Wakes a modelled thread parked in [`block_on`].
+struct Unpark(thread::Thread);
+impl Wake for Unpark {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `fut` to completion on the current modelled thread, parking between polls:
+/// a lost wake-up leaves it parked forever, which loom reports as a deadlock.
+fn block_on<F: Future + Unpin>(mut fut: F) -> F::Output {
+    let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
+    loop {
+        if let Poll::Ready(v) = Pin::new(&mut fut).poll(&mut Context::from_waker(&waker)) {
+            return v;
+        }
+        thread::park();
+    }
+}
+
+fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    let waker = Waker::from(std::sync::Arc::new(Noop));
+    Pin::new(fut).poll(&mut Context::from_waker(&waker))
+}
+
+/// No registration left behind: no waiter counted, no task entry.
+fn assert_clean(wg: &WaitGroup) {
+    let dbg = format!("{wg:?}");
+    assert!(
+        dbg.contains("waiters: 0") && !dbg.contains("tasks"),
+        "registration left behind: {dbg}"
+    );
+}
+
+/// A task registers while the last `done` releases the group: it completes (a lost
+/// wake-up leaves `block_on` parked: loom reports a deadlock) and sees the worker's
+/// write; a blocking waiter of the same round is released too.
+#[test]
+fn loom_waitgroup_async_register_vs_notify() {
+    loom::model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        let slot = Arc::new(Slot(UnsafeCell::new(0)));
+        wg.add(1);
+        let worker = {
+            let (wg, slot) = (Arc::clone(&wg), Arc::clone(&slot));
+            thread::spawn(move || {
+                // SAFETY: only the worker writes, before `done`.
+                slot.0.with_mut(|p| unsafe { *p = 7 });
+                wg.done();
+            })
+        };
+        let blocking = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || wg.wait())
+        };
+        block_on(wg.wait_async());
+        // SAFETY: the future completed, so the worker's `done` happened-before.
+        assert_eq!(slot.0.with(|p| unsafe { *p }), 7);
+        worker.join().unwrap();
+        blocking.join().unwrap();
+        assert_clean(&wg);
+    });
+}
+
+/// A registered task is dropped while the last `done` releases: whether it withdrew,
+/// was released, or was abandoned to the release under way, the group ends clean and
+/// grants no stray permit: the next round's blocking `wait` is not released early
+/// (it would take a stray permit and panic with the reuse message) and returns.
+#[test]
+fn loom_waitgroup_async_drop_vs_notify() {
+    loom::model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let mut fut = wg.wait_async();
+        assert_eq!(poll_once(&mut fut), Poll::Pending);
+        let worker = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || wg.done())
+        };
+        drop(fut);
+        worker.join().unwrap();
+        assert_clean(&wg);
+        // The next round.
+        wg.add(1);
+        let worker = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || wg.done())
+        };
+        wg.wait();
+        worker.join().unwrap();
+        assert_clean(&wg);
+    });
+}
+
+/// A task is released and dropped without being polled again while the group starts
+/// its next round and a second task registers in it: the second task is neither
+/// released by the first one's release nor lost, and nothing is left behind.
+#[test]
+fn loom_waitgroup_async_woken_drop_vs_new_registration() {
+    loom::model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let mut first = wg.wait_async();
+        assert_eq!(poll_once(&mut first), Poll::Pending);
+        // Round 1 ends, round 2 starts, and a task waits on round 2.
+        let rounds = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || {
+                wg.done();
+                wg.add(1);
+                let mut second = wg.wait_async();
+                assert_eq!(poll_once(&mut second), Poll::Pending);
+                // Not released by round 1's release, whatever `first` does meanwhile.
+                assert_eq!(poll_once(&mut second), Poll::Pending);
+                wg.done();
+                assert_eq!(poll_once(&mut second), Poll::Ready(()));
+            })
+        };
+        drop(first);
+        rounds.join().unwrap();
+        assert_clean(&wg);
+    });
+}

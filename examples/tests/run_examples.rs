@@ -1,0 +1,148 @@
+//! Runs every example with small sizes and checks that it passes its own verification:
+//! exit status 0 and the `result: PASS` line.
+//!
+//! The examples are the binaries `cargo test` builds next to this test (under
+//! `target/<profile>/examples/`); `cargo test -p gosync-examples` (or the workspace)
+//! builds them before running the tests. A test run that builds only this target
+//! (`--test run_examples`) finds missing or stale binaries and says so.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Instant, SystemTime};
+
+/// The example binary `name`, built by this `cargo test` run.
+fn example(name: &str) -> PathBuf {
+    let test_exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/run_examples-<hash> → target/<profile>/examples/<name>
+    let dir = test_exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary lives in target/<profile>/deps")
+        .join("examples");
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(format!("{name}.rs"));
+    let modified = |p: &PathBuf| p.metadata().and_then(|m| m.modified()).ok();
+    let built = modified(&bin).unwrap_or_else(|| {
+        panic!(
+            "{} is missing: run `cargo test -p gosync-examples`, which builds the examples",
+            bin.display()
+        )
+    });
+    let edited = modified(&source).unwrap_or(SystemTime::UNIX_EPOCH);
+    assert!(
+        built >= edited,
+        "{} is older than {}: run `cargo test -p gosync-examples`, which rebuilds it",
+        bin.display(),
+        source.display()
+    );
+    bin
+}
+
+/// Runs `name` with `args`; asserts exit status 0 and each of `expect` in its output.
+fn run(name: &str, args: &[&str], expect: &[&str]) -> String {
+    let started = Instant::now();
+    let out = Command::new(example(name))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run example {name}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{name} {} ran in {:?}", args.join(" "), started.elapsed());
+    assert!(
+        out.status.success(),
+        "example {name} {args:?} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    for line in expect {
+        assert!(
+            stdout.contains(line),
+            "example {name} {args:?}: no `{line}` in its output:\n{stdout}\n{stderr}"
+        );
+    }
+    stdout
+}
+
+#[test]
+fn controller_verifies_its_run() {
+    let out = run(
+        "controller",
+        &[
+            "--duration=1s",
+            "--objects=300",
+            "--rate=3000",
+            "--burst=50",
+            "--work=100us",
+            "--payload=256",
+            "--fail-pct=20",
+            "--permanent-every=29",
+            "--status=200ms",
+        ],
+        &["result: PASS", "# TYPE workqueue_adds_total counter"],
+    );
+    // Every check of the report ran, and none failed.
+    assert_eq!(out.matches("[ ok ]").count(), 7, "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+    // Not a terminal: plain status lines, no escape codes.
+    assert!(!out.contains('\x1b'), "{out}");
+}
+
+#[test]
+fn controller_rejects_bad_flags() {
+    let out = Command::new(example("controller"))
+        .args(["--workers", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(example("controller"))
+        .arg("--no-such-flag")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown flag --no-such-flag"));
+    let help = run("controller", &["--help"], &["--duration", "--max-retries"]);
+    assert!(help.contains("Flags"), "{help}");
+}
+
+#[test]
+fn pipeline_hashes_and_cuts_a_slow_reader() {
+    run(
+        "pipeline",
+        &[
+            "--mib=2",
+            "--chunk-kib=16",
+            "--slow-kib=256",
+            "--slow=5ms",
+            "--timeout=30ms",
+        ],
+        &[
+            "hashes equal",
+            "context deadline exceeded (kind TimedOut)",
+            "result: PASS",
+        ],
+    );
+}
+
+#[test]
+fn retry_follows_every_rule() {
+    run(
+        "retry",
+        &["--initial=2ms", "--cap=10ms", "--base=1ms", "--items=4"],
+        &["result: PASS (7 of 7 checks passed)"],
+    );
+}
+
+#[test]
+fn pool_reuses_and_trims() {
+    run(
+        "pool",
+        &["--jobs=400", "--record-kib=4", "--threads=3"],
+        &["idle through two trims: dropped", "result: PASS"],
+    );
+}
+
+#[test]
+fn fake_clock_drives_a_controller() {
+    run("fake_clock", &[], &["result: PASS (7 of 7 checks passed)"]);
+}
