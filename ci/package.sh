@@ -34,6 +34,25 @@ for line in "${lines[@]}"; do
 done
 [[ $bad == 0 ]] || { echo "package check FAILED" >&2; exit 1; }
 
+# Cargo treats a registry crate of a given version as immutable, and the packaged crates
+# come from a temporary local registry with an unchanged version, so a second run would
+# verify against stale copies of them (seen here: "unresolved import
+# gosync_core::waiters" after core gained the module): both the unpacked sources in
+# $CARGO_HOME/registry/src/-<hash>/<name>-<version> (local registries only; crates.io's
+# are left alone) and their build artifacts. So: remove those unpacked copies, and build
+# in a target dir of our own whose gosync artifacts are removed first (the other
+# dependencies stay cached).
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+version=$(cargo metadata --locked --no-deps --format-version 1 |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["packages"][0]["version"])')
+for line in "${lines[@]}"; do
+    read -r name dir <<<"$line"
+    rm -rf "$cargo_home"/registry/src/-*/"$name-$version"
+done
+export CARGO_TARGET_DIR=$PWD/target/package-check
+rm -rf "$CARGO_TARGET_DIR"/package "$CARGO_TARGET_DIR"/debug/.fingerprint/gosync* \
+    "$CARGO_TARGET_DIR"/debug/deps/*gosync* "$CARGO_TARGET_DIR"/debug/build/gosync*
+
 cargo package --locked --allow-dirty "${pkgs[@]}"
 for line in "${lines[@]}"; do
     read -r name dir <<<"$line"
