@@ -214,5 +214,8 @@ fn a_task_waiting_for_a_value_whose_function_panics_is_woken_and_repanics() {
     assert!(catch_unwind(AssertUnwindSafe(|| value.get())).is_err());
     assert_eq!(count.0.load(SeqCst), 1, "the task was not woken");
     let r = catch_unwind(AssertUnwindSafe(|| poll(fut.as_mut(), &waker)));
-    assert!(r.is_err(), "the woken task must re-raise the function's panic");
+    assert!(
+        r.is_err(),
+        "the woken task must re-raise the function's panic"
+    );
 }
