@@ -4,7 +4,8 @@
 //! without taking a signal. After every operation the test collects exactly the
 //! wake-ups the model predicts (who, and with which outcome) and compares the queue
 //! length; a stray wake-up shows up as a mismatch at the next step or at the end.
-#![cfg(not(loom))]
+// The model mixes context waits into every run: it needs the `context` feature.
+#![cfg(all(not(loom), feature = "context"))]
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{channel, Receiver, Sender};

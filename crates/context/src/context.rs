@@ -682,7 +682,9 @@ impl Context {
     /// ```
     /// use gosync_context::{background, with_cancel};
     /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    /// #     let waker = std::task::Waker::noop();
+    /// #     struct Noop; // (`Waker::noop` needs Rust 1.85; the MSRV is older)
+    /// #     impl std::task::Wake for Noop { fn wake(self: std::sync::Arc<Self>) {} }
+    /// #     let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
     /// #     let mut cx = std::task::Context::from_waker(&waker);
     /// #     let mut f = std::pin::pin!(f);
     /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
@@ -842,6 +844,7 @@ impl Context {
     /// assert!(ctx.is_done());
     /// ```
     #[cfg(feature = "crossbeam")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "crossbeam")))]
     pub fn done_chan(&self) -> crossbeam_channel::Receiver<()> {
         let Some(core) = self.core() else {
             return crossbeam_channel::never();

@@ -129,6 +129,7 @@
     rust_2018_idioms
 )]
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cancel;
 mod context;
@@ -148,3 +149,8 @@ pub use done::{Done, OwnedDone, RunUntilDone};
 pub use error::{Cause, Error};
 pub use hook::{after_func, AfterFuncStop, OnCancel};
 pub use key::Key;
+
+/// The README (the crates.io page): its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

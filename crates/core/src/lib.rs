@@ -122,3 +122,8 @@ macro_rules! const_fn_unless_loom {
         $vis fn $name $($rest)*
     };
 }
+
+/// The README (the crates.io page): its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

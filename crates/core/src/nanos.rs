@@ -106,7 +106,11 @@ mod tsc {
 
     /// The TSC source if it is sound here (see the module docs), calibrated.
     pub(super) fn calibrate() -> Option<Source> {
-        let invariant = core::arch::x86_64::__cpuid(0x8000_0007).edx & (1 << 8) != 0;
+        // `__cpuid` is a safe function in recent Rust and an unsafe one on older ones; the block
+        // keeps the crate building on its MSRV.
+        // SAFETY: `cpuid` exists on every x86_64 CPU and only reads identification bits.
+        #[allow(unused_unsafe)]
+        let invariant = unsafe { core::arch::x86_64::__cpuid(0x8000_0007) }.edx & (1 << 8) != 0;
         if !invariant {
             return None;
         }

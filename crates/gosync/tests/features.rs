@@ -1,3 +1,5 @@
+//! The default features: every primitive is there, the context integration of each is on,
+//! and the types are the member crates' own.
 #![cfg(all(
     feature = "waitgroup",
     feature = "once",
@@ -7,8 +9,6 @@
     feature = "workqueue",
     feature = "ratelimit"
 ))]
-//! The default features: every primitive is there, the context integration of each is on,
-//! and the types are the member crates' own.
 
 use std::time::Duration;
 

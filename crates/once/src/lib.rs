@@ -90,3 +90,8 @@ mod once_value;
 
 pub use once::{Once, OnceWait};
 pub use once_value::{once_func, once_value, once_values, OnceFunc, OnceValue, OnceValues};
+
+/// The README (the crates.io page): its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -91,6 +91,7 @@ impl PipeReader {
     /// let why = err.get_ref().unwrap().downcast_ref::<Error>();
     /// assert_eq!(why, Some(&Error::Canceled));
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "context")))]
     pub fn read_context(&self, buf: &mut [u8], ctx: &Context) -> io::Result<usize> {
         self.shared
             .read_with(buf, None, &Cancel::new(ctx, &self.shared))
@@ -115,6 +116,7 @@ impl PipeReader {
     /// assert_eq!(&head, b"head");
     /// cancel.cancel();
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "context")))]
     pub fn with_context<'a>(&'a self, ctx: &'a Context) -> ContextReader<'a> {
         ContextReader { reader: self, ctx }
     }
@@ -156,6 +158,7 @@ impl PipeWriter {
     /// let why = err.get_ref().unwrap().downcast_ref::<Error>();
     /// assert_eq!(why, Some(&Error::DeadlineExceeded));
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "context")))]
     pub fn write_context(&self, buf: &[u8], ctx: &Context) -> io::Result<usize> {
         self.shared
             .write_with(&[IoSlice::new(buf)], None, &Cancel::new(ctx, &self.shared))
@@ -186,6 +189,7 @@ impl PipeWriter {
     ///     assert!(result.is_err());
     /// });
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "context")))]
     pub fn write_counted_context(&self, buf: &[u8], ctx: &Context) -> (usize, io::Result<()>) {
         self.shared
             .write_counted_with(&[IoSlice::new(buf)], None, &Cancel::new(ctx, &self.shared))
@@ -209,12 +213,14 @@ impl PipeWriter {
     /// assert_eq!(err.kind(), ErrorKind::Other);
     /// # drop(r);
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "context")))]
     pub fn with_context<'a>(&'a self, ctx: &'a Context) -> ContextWriter<'a> {
         ContextWriter { writer: self, ctx }
     }
 }
 
 /// A [`Read`] whose reads a context can cancel; see [`PipeReader::with_context`].
+#[cfg_attr(docsrs, doc(cfg(feature = "context")))]
 pub struct ContextReader<'a> {
     reader: &'a PipeReader,
     ctx: &'a Context,
@@ -236,6 +242,7 @@ impl fmt::Debug for ContextReader<'_> {
 }
 
 /// A [`Write`] whose writes a context can cancel; see [`PipeWriter::with_context`].
+#[cfg_attr(docsrs, doc(cfg(feature = "context")))]
 pub struct ContextWriter<'a> {
     writer: &'a PipeWriter,
     ctx: &'a Context,

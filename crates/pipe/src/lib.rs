@@ -134,6 +134,7 @@
     rust_2018_idioms
 )]
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "context")]
 mod context;
@@ -202,3 +203,8 @@ pub fn pipe_with_clock(clock: Clock) -> (PipeReader, PipeWriter) {
         PipeWriter { shared },
     )
 }
+
+/// The README (the crates.io page): its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -13,7 +13,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use gosync_pipe::{pipe, CloseError, ClosedPipe, PipeReader, PipeWriter};
+use gosync_pipe::{pipe, CloseError, ClosedPipe, PipeReader};
 
 /// A hang guard, not a timing assertion: only a stuck thread misses it.
 const HANG: Duration = Duration::from_secs(10);
@@ -311,6 +311,7 @@ mod context {
     use super::*;
     use gosync_context::{background_with_clock, with_cancel, with_timeout, Context};
     use gosync_core::clock::FakeClock;
+    use gosync_pipe::PipeWriter;
 
     /// Registers, first on `ctx`, a hook that blocks the thread running the cancel
     /// until `release` is sent; `entered` reports that it is running.

@@ -164,3 +164,8 @@ pub fn miri_pin_cpu(cpu: Option<usize>) {
 pub fn loom_set_cpu(cpu: usize) {
     cpu::set_simulated_cpu(cpu);
 }
+
+/// The README (the crates.io page): its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -217,3 +217,8 @@ pub use with_max_wait::{with_max_wait, WithMaxWait};
 
 #[cfg(feature = "context")]
 pub use context::WaitContextError;
+
+/// The README (the crates.io page): its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

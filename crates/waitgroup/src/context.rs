@@ -90,6 +90,7 @@ impl WaitGroup {
     /// wg.done();
     /// assert_eq!(wg.wait_context(&ctx), Ok(())); // zero counter: Ok, even if ctx is done
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "context")))]
     pub fn wait_context(&self, ctx: &Context) -> Result<(), Error> {
         if self.counter_is_zero() {
             return Ok(());

@@ -94,6 +94,7 @@
     rust_2018_idioms
 )]
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "context")]
 mod context;
@@ -102,3 +103,8 @@ mod wait_group;
 
 pub use wait_async::WaitAsync;
 pub use wait_group::{DoneGuard, OwnedDoneGuard, WaitGroup};
+
+/// The README (the crates.io page): its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -182,6 +182,7 @@
     rust_2018_idioms
 )]
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod add_opts;
 mod builder;
@@ -212,3 +213,8 @@ pub use queue::GetContextError;
 pub use queue::{Guard, OwnedGuard, PriorityQueue, Queue};
 pub use rate_limiting_queue::RateLimitingQueue;
 pub use storage::{Fifo, Priority, Storage};
+
+/// The README (the crates.io page): its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

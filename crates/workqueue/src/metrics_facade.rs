@@ -40,6 +40,7 @@ use crate::metrics::{
 /// q.shut_down();
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub struct FacadeMetricsProvider;
 
 /// A `metrics` handle registered with the recorder in place at its first update, not

@@ -471,7 +471,8 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
     pub(crate) fn fire_due(&mut self, now: Instant, stamp: Ticks, woke: &mut usize) {
         while self.waiting.peek().is_some_and(|w| w.at <= now) {
             let Some(w) = self.waiting.pop() else { break };
-            let live = Some(&(w.at, w.seq));
+            let key = (w.at, w.seq); // named: Rust 1.80 drops a `Some(&(..))` temporary here
+            let live = Some(&key);
             let Some(index) = self.items.find_by(w.hash, |e| e.wait.as_deref() == live) else {
                 continue; // stale: dropped here, the state is consistent
             };
@@ -561,7 +562,8 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
         if self.waiting.len() > 2 * self.waiting_live + STALE_SLACK {
             let items = &self.items;
             self.waiting.retain(|w| {
-                let live = Some(&(w.at, w.seq));
+                let key = (w.at, w.seq); // named: Rust 1.80 drops a `Some(&(..))` temporary here
+                let live = Some(&key);
                 items
                     .find_by(w.hash, |e| e.wait.as_deref() == live)
                     .is_some()

@@ -422,6 +422,7 @@ enum Op {
     Get,
     GetDetached,
     GetTimeout,
+    #[cfg(feature = "context")]
     GetContext,
     Done(u8),
     DoneAndGet(u8),
@@ -467,6 +468,7 @@ fn run(op: Op, w: &Wq, held: &mut Vec<Key>, n: u32, kinds: u8) -> bool {
             Op::GetTimeout => {
                 return each!(w, q => q.get_timeout(secs(1)).ok().map(|g| g.into_inner()))
             }
+            #[cfg(feature = "context")]
             Op::GetContext => {
                 let ctx = gosync_context::background();
                 return each!(w, q => q.get_context(&ctx).ok().map(|g| g.into_inner()));
@@ -560,13 +562,9 @@ fn ops(kind: Kind) -> Vec<Op> {
             ]);
         }
     }
-    ops.extend([
-        Op::TryGet,
-        Op::Get,
-        Op::GetDetached,
-        Op::GetTimeout,
-        Op::GetContext,
-    ]);
+    ops.extend([Op::TryGet, Op::Get, Op::GetDetached, Op::GetTimeout]);
+    #[cfg(feature = "context")]
+    ops.push(Op::GetContext);
     ops
 }
 

@@ -20,6 +20,7 @@ use crate::storage::Storage;
 
 /// Why [`Queue::get_context`] returned no item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(docsrs, doc(cfg(feature = "context")))]
 pub enum GetContextError {
     /// The queue is shut down and empty.
     ShutDown,
@@ -76,6 +77,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
     /// q.add(7);
     /// assert_eq!(*q.get_context(&ctx).unwrap(), 7); // a ready item wins over a done ctx
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "context")))]
     pub fn get_context(&self, ctx: &Context) -> Result<Guard<'_, T, S>, GetContextError> {
         self.get_context_detached(ctx).map(|item| self.guard(item))
     }
@@ -95,6 +97,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
     /// let nine = q.get_context_owned(&gosync_context::background()).unwrap();
     /// assert_eq!(*nine, 9);
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "context")))]
     pub fn get_context_owned(
         &self,
         ctx: &Context,
@@ -109,6 +112,7 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
     /// # Errors
     ///
     /// As [`get_context`](Queue::get_context).
+    #[cfg_attr(docsrs, doc(cfg(feature = "context")))]
     pub fn get_context_detached(&self, ctx: &Context) -> Result<T, GetContextError> {
         let shared = &*self.shared;
         {
