@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use gosync_core::spin::Spin;
 use gosync_core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use gosync_core::sync::{hint, thread, Arc, Condvar, Mutex, MutexGuard};
+use gosync_core::sync::{hint, Arc, Condvar, Mutex, MutexGuard};
 use gosync_core::Clock;
 
 #[cfg(feature = "context")]
