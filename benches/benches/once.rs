@@ -7,6 +7,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use gosync_benches::cpu_timed;
 
 fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("once/fast_path");
@@ -60,33 +61,6 @@ fn benches(c: &mut Criterion) {
     });
 
     g.finish();
-}
-
-/// The calling thread's CPU time (wall time where there is no thread CPU clock): the
-/// `*_cpu` variants time with it, so that time spent descheduled on a shared,
-/// overloaded machine does not count.
-fn thread_time() -> Duration {
-    #[cfg(target_os = "linux")]
-    // SAFETY: `timespec` is plain data; `clock_gettime` writes it.
-    unsafe {
-        let mut ts: libc::timespec = std::mem::zeroed();
-        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-        START.get_or_init(std::time::Instant::now).elapsed()
-    }
-}
-
-/// `f` run `iters` times, timed by the thread's CPU time.
-fn cpu_timed(iters: u64, mut f: impl FnMut()) -> Duration {
-    let t = thread_time();
-    for _ in 0..iters {
-        f();
-    }
-    thread_time() - t
 }
 
 criterion_group! {

@@ -33,6 +33,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use gosync_benches::thread_time;
 
 const BUF: usize = 4096;
 
@@ -215,22 +216,6 @@ fn on_cpu(cpu: usize) -> bool {
         let _ = cpu;
         true
     };
-}
-
-/// The calling thread's CPU time (wall time where there is no thread CPU clock).
-fn thread_time() -> Duration {
-    #[cfg(target_os = "linux")]
-    // SAFETY: `timespec` is plain data; `clock_gettime` writes it.
-    unsafe {
-        let mut ts: libc::timespec = std::mem::zeroed();
-        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        START.get_or_init(Instant::now).elapsed()
-    }
 }
 
 fn pair_1t<C: Contender>(c: &mut Criterion) {
