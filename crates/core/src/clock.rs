@@ -6,38 +6,35 @@
 //! [`FakeClock::advance`]. Advancing wakes every sleep and timed wait the new time made
 //! due, so deadline, delay and backoff tests are deterministic and take no real time.
 //!
-//! # Timed waits on a condition variable
+//! # Waiting on a clock
 //!
-//! [`Clock::wait_until`] is the one blocking primitive the others are built from: a
-//! condition-variable wait that also ends when the clock reaches a deadline. On the real
-//! clock it is `Condvar::wait_until`; on a fake clock the waiter registers its deadline
-//! with the clock and is notified by the `advance` that reaches it.
+//! [`Clock::sleep`] and [`Clock::sleep_until`] block the calling thread on this clock's
+//! time. To wait for a condition of your own with a deadline on a `Clock` (a condition
+//! variable wait that a `FakeClock` can time out), use `gosync-cond`'s
+//! `Cond::wait_timeout` / `Cond::wait_deadline`, which take a `Clock`; a
+//! `gosync-context` deadline is another way. The lower-level condition-variable wait the
+//! gosync crates share is deliberately not public API (see the crate docs, "API
+//! stability"): its signature names the lock types of the std/loom switch, and those
+//! must be free to change.
 //!
 //! # Examples
 //!
 //! ```
 //! use gosync_core::clock::FakeClock;
-//! use gosync_core::sync::{Condvar, Mutex};
 //! use std::time::Duration;
 //!
 //! let fake = FakeClock::new();
 //! let clock = fake.clock();
-//! let (lock, cv) = (Mutex::new(false), Condvar::new());
+//! let start = clock.now();
 //!
 //! std::thread::scope(|s| {
 //!     s.spawn(|| {
-//!         let deadline = clock.now() + Duration::from_secs(30);
-//!         let mut ready = lock.lock();
-//!         // Wait for `ready`, but give up at the deadline.
-//!         while !*ready {
-//!             if clock.wait_until(&cv, &mut ready, deadline) {
-//!                 break; // timed out
-//!             }
-//!         }
-//!         assert!(!*ready, "nobody set it: we timed out");
+//!         // Thirty seconds of the fake clock's time: no real time passes.
+//!         clock.sleep_until(start + Duration::from_secs(30));
+//!         assert_eq!(clock.now() - start, Duration::from_secs(30));
 //!     });
 //!     assert!(fake.block_until_waiters(1, Duration::from_secs(10)));
-//!     fake.advance(Duration::from_secs(30)); // wakes the waiter at once
+//!     fake.advance(Duration::from_secs(30)); // wakes the sleeper at once
 //! });
 //! ```
 
@@ -278,6 +275,14 @@ impl Clock {
     /// If `cv.wait` panics: parking_lot does when `cv` is waited on with two different
     /// mutexes at once. The wait is deregistered from the fake clock first, and the
     /// caller's guard is still locked while the panic unwinds.
+    ///
+    /// # Not public API
+    ///
+    /// Hidden from the docs and exempt from semver: `cv` and `guard` are the types of
+    /// the std/loom switch ([`sync`](crate::sync), parking_lot's today), which must stay
+    /// free to change. It is for the sibling gosync crates; users wait with a deadline
+    /// on a clock through `gosync-cond`'s `Cond::wait_deadline`.
+    #[doc(hidden)]
     pub fn wait_until<T>(
         &self,
         cv: &Condvar,
@@ -321,6 +326,9 @@ impl Clock {
 
     /// [`wait_until`](Clock::wait_until) with a timeout instead of a deadline; a timeout
     /// too large to represent waits without one. Returns `true` if the timeout elapsed.
+    ///
+    /// Not public API, as [`wait_until`](Clock::wait_until).
+    #[doc(hidden)]
     pub fn wait_timeout<T>(
         &self,
         cv: &Condvar,

@@ -11,16 +11,28 @@
 //!   registers a deadline and a callback; one thread per clock (one process-wide thread
 //!   for the real clock, one per fake clock, sleeping on it) runs the callbacks of every
 //!   entry of that clock, so a thousand delaying work queues share one thread.
-//! * [`sync`]: the switch between the real synchronization primitives (std atomics,
-//!   `parking_lot` locks, std threads) and [loom]'s model-checked ones, selected by
-//!   `RUSTFLAGS="--cfg loom"`. It is public so the sibling crates can share it, but it is
-//!   an implementation detail with no stability promise; depend on [`clock`] instead.
+//! * `sync` (hidden, not public API): the switch between the real synchronization
+//!   primitives (std atomics, `parking_lot` locks, std threads) and [loom]'s
+//!   model-checked ones, selected by `RUSTFLAGS="--cfg loom"`. See "API stability".
 //! * [`waiters`]: the [`WakerList`](waiters::WakerList) a primitive keeps under its own
 //!   lock so that async tasks wait next to its blocking threads and one release wakes
 //!   both (the waiting mechanism behind every `*_async` wait of the gosync crates).
 //! * [`spin`]: busy-waits bounded in time rather than in iterations (a `spin_loop()`
 //!   hint costs 10 ns on one CPU and over 100 ns on another), calibrated once per
-//!   process against the cheap clock. Also public for the sibling crates only.
+//!   process against the cheap clock.
+//!
+//! # API stability
+//!
+//! The documented items are the crate's public API and follow semver. Two things are
+//! `pub` only so that the sibling gosync crates can share them, are hidden from these
+//! docs, and are exempt from semver: the `sync` module (the std/loom switch, which
+//! re-exports `parking_lot`'s `Mutex`, `Condvar` and guards) and the condition-variable
+//! waits `Clock::wait_until` / `Clock::wait_timeout` that take its types. No documented
+//! item names a `parking_lot` type, so moving to a new `parking_lot` major version is not
+//! a breaking change of this crate; `ci/docsrs.sh` checks that the rendered docs link to
+//! no `parking_lot` item. A user who needs a deadline wait on a [`Clock`] has
+//! `gosync-cond`'s `Cond::wait_deadline` (whose `Cond` is documented as working with a
+//! `parking_lot` guard: `parking_lot` is a public dependency of *that* crate).
 //!
 //! # Examples
 //!
@@ -68,13 +80,13 @@
 //! Otherwise the crate calls no user closure, hook or trait method. Where a panic can
 //! still start:
 //!
-//! * **The caller's condition variable in [`Clock::wait_until`]**
-//!   ([`wait_timeout`](Clock::wait_timeout)): `cv.wait` panics if `cv` is waited on
-//!   with two different mutexes at once (parking_lot's check). On a fake clock the
-//!   waiter registered its deadline before parking; a drop guard removes the entry while
-//!   the panic unwinds, so [`FakeClock::advance`] never notifies a stale condition
-//!   variable (it would otherwise keep notifying it forever). The panic reaches the
-//!   caller with its guard still locked; the clock's own lock is not held.
+//! * **The caller's condition variable in the hidden `Clock::wait_until`** (used by
+//!   the sibling crates): `cv.wait` panics if `cv` is waited on with two different
+//!   mutexes at once (parking_lot's check). On a fake clock the waiter registered its
+//!   deadline before parking; a drop guard removes the entry while the panic unwinds, so
+//!   [`FakeClock::advance`] never notifies a stale condition variable (it would
+//!   otherwise keep notifying it forever). The panic reaches the caller with its guard
+//!   still locked; the clock's own lock is not held.
 //! * **[`FakeClock::advance`] past `Instant`'s range, [`FakeClock::set`] backwards**:
 //!   panic before the time changes; the clock's lock is released by the unwinding, and
 //!   its sleepers and waiters are untouched.
@@ -94,6 +106,7 @@
 pub mod clock;
 mod nanos;
 pub mod spin;
+#[doc(hidden)]
 pub mod sync;
 pub mod timer;
 pub mod waiters;

@@ -32,7 +32,8 @@
 //! and a budget in time means nothing to either (loom has no clock, Miri's runs far
 //! slower than real time).
 //!
-//! This module is public for the sibling crates; it has no stability promise.
+//! Public API of the crate (see the crate docs, "API stability"): the gosync crates' spin
+//! loops use it, and so can yours.
 //!
 //! # Examples
 //!

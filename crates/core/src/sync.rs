@@ -15,7 +15,10 @@
 //! of a real timed wait, and it lets a model explore the time-out paths. Deterministic
 //! deadlines are modelled with a [`FakeClock`](crate::FakeClock) instead.
 //!
-//! This module is public for the sibling crates; it has no stability promise.
+//! This module is `pub` and `#[doc(hidden)]` for the sibling gosync crates only: it is
+//! not public API and is exempt from semver (see the crate docs, "API stability"). Its
+//! re-exports are `parking_lot`'s types, so a `parking_lot` major upgrade changes them;
+//! no documented item of `gosync-core` names them.
 //!
 //! [loom]: https://docs.rs/loom
 
