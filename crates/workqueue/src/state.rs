@@ -151,7 +151,7 @@ pub(crate) struct State<T, S: Storage<T>> {
     // compiler, the fields spread over four.
     pub(crate) ready: S,
     /// The provider's metrics, updated under the lock as client-go does (see
-    /// `queue::StateGuard` for why); `None` without metrics.
+    /// `queue::shared::StateGuard` for why); `None` without metrics.
     pub(crate) metrics: Option<Box<QueueMetrics>>,
     /// Keyed by the item, with hashes computed by the caller (outside the lock).
     pub(crate) items: Table<T, Entry<S::Prio, S::Tag>>,
@@ -160,7 +160,7 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) queued: u32,
     pub(crate) dirty: u32,
     pub(crate) processing: u32,
-    /// Getters blocked on the `ready` condvar (see the parking protocol in `queue.rs`).
+    /// Getters blocked on the `ready` condvar (see the parking protocol in `queue/shared.rs`).
     pub(crate) parked: usize,
     /// Callers blocked in `Queue::wait_idle*` on the `drained` condvar.
     pub(crate) idle_waiters: u32,

@@ -34,7 +34,8 @@ use std::time::Instant;
 use gosync_core::sync::Arc;
 use gosync_core::timer::TimerEntry;
 
-use super::{discard, Queue, Shared};
+use super::shared::{discard, Shared};
+use super::Queue;
 use crate::state::State;
 use crate::storage::Storage;
 
@@ -75,7 +76,7 @@ impl<T: Hash + Eq + Clone + Send, S: Storage<T>> Shared<T, S> {
         let fired = panic::catch_unwind(AssertUnwindSafe(|| st.fire_due(now, stamp, &mut woke)));
         if woke > 0 {
             self.sync_hint(&mut st);
-            // Protocol rule 3 of `queue.rs`: wake only getters that are parked.
+            // Protocol rule 3 of `queue/shared.rs`: wake only getters that are parked.
             match (st.parked, woke) {
                 (0, _) => {}
                 (1, _) | (_, 1) => {
