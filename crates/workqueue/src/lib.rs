@@ -210,7 +210,9 @@ pub use metrics::{
 pub use metrics_facade::FacadeMetricsProvider;
 #[cfg(feature = "context")]
 pub use queue::GetContextError;
-pub use queue::{Guard, OwnedGuard, PriorityQueue, Queue};
+#[cfg(feature = "stream")]
+pub use queue::GetStream;
+pub use queue::{GetAsync, GetAsyncOwned, Guard, OwnedGuard, PriorityQueue, Queue, WaitIdleAsync};
 pub use rate_limiting_queue::RateLimitingQueue;
 pub use storage::{Fifo, Priority, Storage};
 

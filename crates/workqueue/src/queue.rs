@@ -10,6 +10,9 @@
 //!   `done` when dropped;
 //! * `queue/delay.rs`: the link to the clock's timer thread (delayed adds, the metrics
 //!   tick);
+//! * `queue/get_async.rs`: `get_async` and `wait_idle_async`, the futures of tasks
+//!   that wait next to the blocking threads;
+//! * `queue/stream.rs` (feature `stream`): the `Stream` of items;
 //! * `queue/context.rs` (feature `context`): `get_context`.
 
 use std::borrow::Borrow;
@@ -24,12 +27,18 @@ use gosync_core::Clock;
 #[cfg(feature = "context")]
 mod context;
 mod delay;
+mod get_async;
 mod guard;
 mod shared;
+#[cfg(feature = "stream")]
+mod stream;
 #[cfg(feature = "context")]
 pub use context::GetContextError;
+pub use get_async::{GetAsync, GetAsyncOwned, WaitIdleAsync};
 pub use guard::{Guard, OwnedGuard};
 use shared::{Shared, StateGuard};
+#[cfg(feature = "stream")]
+pub use stream::GetStream;
 
 use crate::builder::QueueBuilder;
 use crate::error::{GetTimeoutError, TryGetError};
@@ -766,6 +775,16 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
         shared.sync_hint(&mut st);
         shared.ready.notify_all();
         shared.drained.notify_all();
+        let tasks = st.tasks.notify_all();
+        let idle_tasks = st.idle_tasks.notify_all();
+        if !(tasks.is_empty() && idle_tasks.is_empty()) {
+            // Tasks are woken with no lock held (their wakers are user code), before the
+            // drain: they may be the workers it waits for.
+            drop(st);
+            tasks.wake();
+            idle_tasks.wake();
+            st = shared.state.lock();
+        }
         while st.draining && !st.drained() {
             shared.drained.wait(&mut st);
         }
@@ -915,10 +934,16 @@ impl<T, S: Storage<T>> Drop for Queue<T, S> {
             // Rule 4 of `queue/delay.rs`: cancelled after the unlock; this also breaks
             // the cycle through the timer callback's `Arc`.
             let timer = st.timer.take();
+            let tasks = st.tasks.notify_all();
+            let idle_tasks = st.idle_tasks.notify_all();
             drop(st);
             shared.ready.notify_all();
             shared.drained.notify_all();
             drop(timer);
+            // Dropped, not `wake`d: a panicking waker must not unwind out of a `drop`
+            // (the batches wake every waker and drop their panics).
+            drop(tasks);
+            drop(idle_tasks);
         }
     }
 }
@@ -927,13 +952,24 @@ impl<T, S: Storage<T>> fmt::Debug for Queue<T, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Queue");
         match self.shared.state.try_lock() {
-            Some(st) => d
-                .field("len", &st.queued)
-                .field("dirty", &st.dirty)
-                .field("processing", &st.processing)
-                .field("waiting", &st.waiting_live)
-                .field("shutting_down", &st.shutting_down)
-                .finish(),
+            Some(st) => {
+                d.field("len", &st.queued)
+                    .field("dirty", &st.dirty)
+                    .field("processing", &st.processing)
+                    .field("waiting", &st.waiting_live)
+                    .field("shutting_down", &st.shutting_down);
+                // The waiters, only when there are some (a leak check for tests).
+                if st.parked != 0 {
+                    d.field("parked", &st.parked);
+                }
+                if !st.tasks.is_empty() {
+                    d.field("tasks", &st.tasks.len());
+                }
+                if st.idle_waiters != 0 {
+                    d.field("idle_waiters", &st.idle_waiters);
+                }
+                d.finish()
+            }
             None => d.finish_non_exhaustive(),
         }
     }

@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use gosync_core::spin::Spin;
 use gosync_core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::task::Waker;
+
 use gosync_core::sync::{Condvar, Mutex, MutexGuard};
+use gosync_core::waiters::WakeBatch;
 use gosync_core::Clock;
 
 use crate::metrics::QueueMetrics;
@@ -110,6 +113,17 @@ const PREFETCH_WAIT_NS: u64 = 50;
 /// 3. Whoever makes an item ready reads `parked` under the same lock hold and notifies
 ///    only if it is non-zero: a getter not counted there is not parked, and will see the
 ///    item when it next checks under the lock (rule 1).
+/// 4. Tasks (`get_async`, the stream) wait next to the threads, in `State::tasks` (a
+///    [`WakerList`](gosync_core::waiters::WakerList)), registered under the same lock
+///    hold that found nothing ready. An item made ready wakes one parked thread (rule 3)
+///    *and* one waiting task, notified by name under the lock and woken after the
+///    unlock. Both, because `parked` also counts threads already woken that have not
+///    run yet: a wake-up given to "a thread" could reach none while a task sleeps. A
+///    queue served by threads only, or by tasks only, pays nothing for this; with both
+///    waiting at once, one of the two wakes to find the item gone and waits again.
+///    Shutdown notifies every thread and every task. A task that was notified and gives
+///    up without taking an item passes the wake-up on ([`Shared::pass_on`]) if an item
+///    is still ready; the full protocol is in `queue/get_async.rs`.
 pub(super) struct Shared<T, S: Storage<T>> {
     pub(super) state: Mutex<State<T, S>>,
     /// Mirror of "an item is ready or the queue is shut down", written under the lock
@@ -158,14 +172,37 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> Shared<T, S> {
 
 impl<T: Hash + Eq + Clone + Send, S: Storage<T>> Shared<T, S> {
     /// An item became ready under `st`: publish the hint, then wake one parked getter, if
-    /// any (protocol rule 3). Unlocks.
+    /// any (protocol rule 3), and one waiting task, if any (rule 4). Unlocks.
     #[inline]
     pub(super) fn wake_getter(&self, mut st: StateGuard<'_, T, S>) {
         self.sync_hint(&mut st);
         let parked = st.parked;
+        if st.tasks.waiting() != 0 {
+            return self.wake_task(st, parked);
+        }
         drop(st);
         if parked > 0 {
             self.ready.notify_one();
+        }
+    }
+
+    /// [`wake_getter`](Shared::wake_getter) with a waiting task: notifies one task by
+    /// name, unlocks, notifies a parked thread if there is one, then wakes the task.
+    ///
+    /// # Panics
+    ///
+    /// If the task's waker panics in `wake`: after the unlock and the thread's wake-up,
+    /// with the operation that made the item ready complete.
+    #[cold]
+    #[inline(never)]
+    fn wake_task(&self, mut st: StateGuard<'_, T, S>, parked: usize) {
+        let waker = st.tasks.notify_one();
+        drop(st);
+        if parked > 0 {
+            self.ready.notify_one();
+        }
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
@@ -232,6 +269,25 @@ impl<T, S: Storage<T>> Drop for StateGuard<'_, T, S> {
         if self.shared.layout.0.differs(guard.items.layout()) {
             self.shared.publish_layout(&guard);
         }
+        if guard.deferred.is_some() {
+            wake_deferred(guard);
+        }
+    }
+}
+
+/// Takes the task wake-ups an operation deferred ([`State::deferred`]), unlocks, then
+/// wakes them (rule 4 of the parking protocol).
+///
+/// # Panics
+///
+/// If a waker panics: after every one of them was woken (see [`WakeBatch::wake`]).
+#[cold]
+#[inline(never)]
+fn wake_deferred<T, S: Storage<T>>(mut guard: MutexGuard<'_, State<T, S>>) {
+    let batch = guard.deferred.take();
+    drop(guard);
+    if let Some(batch) = batch {
+        batch.wake();
     }
 }
 
@@ -278,6 +334,18 @@ impl<T, S: Storage<T>> Shared<T, S> {
         }
     }
 
+    /// Passes a wake-up on to other getters (under the lock), as
+    /// [`wake_getter`](Shared::wake_getter) does: a parked thread if there is one, and a
+    /// waiting task, whose waker is returned to wake after the unlock. For a getter that
+    /// was woken and gives up without taking the item (a dropped `get_async` future, a
+    /// panic while taking).
+    pub(super) fn pass_on(&self, st: &mut State<T, S>) -> Option<Waker> {
+        if st.parked > 0 {
+            self.ready.notify_one();
+        }
+        st.tasks.notify_one()
+    }
+
     /// [`State::take`] with the timestamp `now`, or, if that is 0 (not read yet), one read
     /// now, and only if an item is ready (with metrics; without, every stamp is 0).
     ///
@@ -293,10 +361,36 @@ impl<T, S: Storage<T>> Shared<T, S> {
         } else {
             now
         };
+        if st.tasks.waiting() != 0 {
+            return self.take_passing_on(st, now);
+        }
         let pass_on = WakeOnUnwind(&self.ready);
         let item = st.take(now);
         std::mem::forget(pass_on);
         item
+    }
+
+    /// [`take`](Shared::take) with tasks waiting: if the item's `Eq` or the metrics
+    /// panic, the wake-up is passed on to a thread or, with none parked, to a task
+    /// ([`pass_on`](Shared::pass_on)); the task is woken at once, under the lock (a
+    /// panic of its waker there is dropped: the first panic is the one that unwinds).
+    #[cold]
+    #[inline(never)]
+    fn take_passing_on(&self, st: &mut State<T, S>, now: Ticks) -> Option<T>
+    where
+        T: Hash + Eq + Clone,
+    {
+        match panic::catch_unwind(AssertUnwindSafe(|| st.take(now))) {
+            Ok(item) => item,
+            Err(payload) => {
+                if let Some(waker) = self.pass_on(st) {
+                    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                        discard(again);
+                    }
+                }
+                panic::resume_unwind(payload)
+            }
+        }
     }
 
     /// [`State::finish`] plus the wake-up a drain may be owed now (under the lock). The
@@ -321,14 +415,22 @@ impl<T, S: Storage<T>> Shared<T, S> {
 
     /// After a `done`, with a drain or an idle wait pending: wakes their waiters if the
     /// queue is now drained (a drain) or idle (a `wait_idle`).
+    ///
+    /// Tasks in `wait_idle_async` are notified too when the queue is idle; their
+    /// wake-ups are deferred to the unlock ([`State::deferred`]).
     #[cold]
-    fn notify_drained(&self, st: &State<T, S>)
+    fn notify_drained(&self, st: &mut State<T, S>)
     where
         T: Hash + Eq + Clone,
     {
         let drain_over = st.draining && st.drained();
-        if drain_over || (st.idle_waiters != 0 && st.idle()) {
+        let idle = st.idle_waiters != 0 && st.idle();
+        if drain_over || idle {
             self.drained.notify_all();
+        }
+        if idle && st.idle_tasks.waiting() != 0 {
+            let batch = st.idle_tasks.notify_all();
+            defer(st, batch);
         }
     }
 
@@ -415,6 +517,20 @@ impl<T, S: Storage<T>> Shared<T, S> {
             st.hinted = ready;
             self.hint.0.store(ready, Relaxed);
         }
+    }
+}
+
+/// Adds `batch` to the wake-ups the lock holder owes after the unlock
+/// ([`State::deferred`]).
+pub(super) fn defer<T, S: Storage<T>>(st: &mut State<T, S>, batch: WakeBatch) {
+    if batch.is_empty() {
+        return;
+    }
+    match &st.deferred {
+        None => st.deferred = Some(batch),
+        // Two releases in one hold (not made today): the second is woken at once,
+        // under the lock, rather than lost.
+        Some(_) => batch.wake(),
     }
 }
 
