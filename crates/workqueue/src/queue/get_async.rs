@@ -31,6 +31,7 @@
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -230,7 +231,13 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
         drop(st);
         drop(old);
         if let Some(waker) = pass_on {
-            waker.wake();
+            // User code in a `drop`: while unwinding (a task that panicked is dropped),
+            // a second panic would abort, so it is dropped then.
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                if !std::thread::panicking() {
+                    panic::resume_unwind(payload);
+                }
+            }
         }
     }
 }
