@@ -193,7 +193,9 @@ mod limit;
 mod max_of;
 mod rate_limiter;
 mod rng;
+mod sleeper;
 mod token_bucket;
+mod wait_async;
 mod wide;
 mod with_max_wait;
 
@@ -212,7 +214,13 @@ pub use jitter::{Jitter, Jittered};
 pub use limit::Limit;
 pub use max_of::{max_of, MaxOf};
 pub use rate_limiter::{Borrowed, KeyRef, RateLimiter};
+pub use sleeper::Sleeper;
+#[cfg(all(feature = "smol", not(loom)))]
+pub use sleeper::{SmolSleep, SmolSleeper};
+#[cfg(all(feature = "tokio", not(loom)))]
+pub use sleeper::{TokioSleep, TokioSleeper};
 pub use token_bucket::{Reservation, TokenBucket, WaitError};
+pub use wait_async::Wait;
 pub use with_max_wait::{with_max_wait, WithMaxWait};
 
 #[cfg(feature = "context")]
