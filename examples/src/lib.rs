@@ -1,5 +1,7 @@
-//! Shared helpers of the gosync examples: a small command-line flag parser (the examples
-//! take no dependency for it) and a duration format.
+//! Shared code of the gosync examples: a small command-line flag parser (the examples
+//! take no dependency for it), a duration format, Ctrl-C handling ([`signal`]), and the
+//! controller demos' workload ([`controller`]), which the threaded `controller` and the
+//! tokio `async_controller` examples each drive in their own way.
 //!
 //! The examples themselves are under `examples/`; run one with
 //! `cargo run --release -p gosync-examples --example controller -- --help`.
@@ -24,6 +26,9 @@
     rust_2018_idioms
 )]
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
+
+pub mod controller;
+pub mod signal;
 
 use std::fmt::{self, Display};
 use std::str::FromStr;
