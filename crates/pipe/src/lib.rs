@@ -136,6 +136,7 @@
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod async_io;
 #[cfg(feature = "context")]
 mod context;
 mod copy;
