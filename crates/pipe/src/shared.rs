@@ -621,7 +621,11 @@ impl Shared {
         not(any(feature = "futures-io", all(feature = "tokio", not(loom)))),
         allow(dead_code)
     )]
-    pub(crate) fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         if buf.is_empty() {
             let st = self.state.0.lock();
             return Poll::Ready(if st.is_closed() {

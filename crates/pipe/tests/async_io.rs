@@ -122,7 +122,11 @@ fn vectored_write_is_one_write() {
     let mut buf = [0; 5];
     assert!(read(&mut r, &waker, &mut buf).is_pending());
     let cx = &mut Context::from_waker(&waker);
-    let bufs = [IoSlice::new(b"ab"), IoSlice::new(b""), IoSlice::new(b"cdef")];
+    let bufs = [
+        IoSlice::new(b"ab"),
+        IoSlice::new(b""),
+        IoSlice::new(b"cdef"),
+    ];
     let n = ready(Pin::new(&mut w).poll_write_vectored(cx, &bufs));
     assert_eq!(n, 5);
     assert_eq!(ready(read(&mut r, &waker, &mut buf)), 5);
@@ -144,7 +148,11 @@ fn flush_waits_for_the_reader() {
     assert!(flush(&mut w, &ww).is_pending());
     let before = wakes(&wc);
     assert_eq!(ready(read(&mut r, &rw, &mut buf)), 4);
-    assert_eq!(wakes(&wc), before + 1, "draining the stash wakes the flusher");
+    assert_eq!(
+        wakes(&wc),
+        before + 1,
+        "draining the stash wakes the flusher"
+    );
     assert_eq!(ready(flush(&mut w, &ww)), ());
     // Flushing with the reader closed and bytes unread: the close error.
     assert!(read(&mut r, &rw, &mut buf).is_pending());
@@ -171,14 +179,21 @@ fn writer_close_delivers_taken_bytes_then_eof() {
         } else {
             w.close();
         }
-        assert_eq!(wakes(&wc), before.1 + 1, "the close wakes the pending writer");
+        assert_eq!(
+            wakes(&wc),
+            before.1 + 1,
+            "the close wakes the pending writer"
+        );
         assert!(ClosedPipe::is(&ready_err(write(&mut w, &ww, b"ef"))));
         let mut two = [0; 2];
         assert_eq!(ready(read(&mut r, &rw, &mut two)), 2);
         assert_eq!(ready(read(&mut r, &rw, &mut buf)), 2);
         assert_eq!(&buf[..2], b"cd");
         if with_error {
-            assert_eq!(ready_err(read(&mut r, &rw, &mut buf)).kind(), ErrorKind::InvalidData);
+            assert_eq!(
+                ready_err(read(&mut r, &rw, &mut buf)).kind(),
+                ErrorKind::InvalidData
+            );
         } else {
             assert_eq!(ready(read(&mut r, &rw, &mut buf)), 0);
         }
@@ -210,7 +225,10 @@ fn close_releases_the_wakers() {
     assert!(read(&mut r, &rw, &mut [0; 4]).is_pending());
     drop(rw);
     let mut r2 = pipe().0; // unrelated
-    assert!(Arc::strong_count(&rc) > 1, "the pipe holds the reader's waker");
+    assert!(
+        Arc::strong_count(&rc) > 1,
+        "the pipe holds the reader's waker"
+    );
     w.close();
     assert_eq!(Arc::strong_count(&rc), 1, "the close woke and dropped it");
     drop(r);
@@ -234,7 +252,11 @@ fn a_moved_task_is_woken_through_its_new_waker() {
     let mut buf = [0; 4];
     assert!(read(&mut r, &w1, &mut buf).is_pending());
     assert!(read(&mut r, &w2, &mut buf).is_pending());
-    assert_eq!(Arc::strong_count(&c1), 2, "w1 and nothing else: the pipe let go of it");
+    assert_eq!(
+        Arc::strong_count(&c1),
+        2,
+        "w1 and nothing else: the pipe let go of it"
+    );
     let (_c, ww) = counting();
     assert_eq!(ready(write(&mut w, &ww, b"ab")), 2);
     assert_eq!((wakes(&c1), wakes(&c2)), (0, 1));
@@ -297,7 +319,10 @@ fn cancel_at_every_poll_point() {
             if let Some(at) = read_pending {
                 if wakes(&rc) == at {
                     let mut buf = [0; 3];
-                    assert!(read(&mut r, &rw, &mut buf).is_pending(), "lost read wake-up, code {code} len {len}");
+                    assert!(
+                        read(&mut r, &rw, &mut buf).is_pending(),
+                        "lost read wake-up, code {code} len {len}"
+                    );
                 }
             }
             if let Some(at) = write_pending {
@@ -342,7 +367,11 @@ fn a_panicking_waker_leaves_the_pipe_consistent() {
     let res = catch_unwind(AssertUnwindSafe(|| w.close()));
     assert!(res.is_err());
     rc.panics.store(false, SeqCst);
-    assert_eq!(Arc::strong_count(&rc), 2, "rw and the test's: the pipe let go of it");
+    assert_eq!(
+        Arc::strong_count(&rc),
+        2,
+        "rw and the test's: the pipe let go of it"
+    );
     assert_eq!(ready(read(&mut r, &rw, &mut [0; 4])), 0);
     assert!(ClosedPipe::is(&ready_err(write(&mut w, &ww, b"zz"))));
 }
@@ -417,7 +446,10 @@ fn futures_copy_through_the_pipe() {
         }
         t.join().unwrap();
         assert_eq!(got, data);
-        assert_eq!(block_on(r.read(&mut buf)).unwrap(), 0, "writer dropped: EOF");
+        assert_eq!(
+            block_on(r.read(&mut buf)).unwrap(),
+            0,
+            "writer dropped: EOF"
+        );
     }
 }
-

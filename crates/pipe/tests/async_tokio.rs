@@ -135,7 +135,9 @@ fn tokio_close_racing_pending_calls() {
 #[test]
 fn tokio_read_buf() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let (mut r, mut w) = pipe();
         let writer = tokio::spawn(async move { w.write_all(b"hello world").await });

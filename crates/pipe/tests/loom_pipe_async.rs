@@ -163,7 +163,8 @@ fn loom_pipe_async_close_vs_register() {
     });
     loom::model(|| {
         let (r, mut w) = pipe();
-        let writer = thread::spawn(move || async_write(&mut w, b"ab").map_err(|e| ClosedPipe::is(&e)));
+        let writer =
+            thread::spawn(move || async_write(&mut w, b"ab").map_err(|e| ClosedPipe::is(&e)));
         drop(r);
         assert_eq!(writer.join().unwrap(), Err(true));
     });
