@@ -106,6 +106,55 @@ fn controller_rejects_bad_flags() {
 }
 
 #[test]
+fn async_controller_verifies_its_run() {
+    let out = run(
+        "async_controller",
+        &[
+            "--duration=1s",
+            "--objects=300",
+            "--rate=3000",
+            "--burst=50",
+            "--work=100us",
+            "--payload=256",
+            "--fail-pct=20",
+            "--permanent-every=29",
+            "--status=200ms",
+            "--runtime-threads=2",
+        ],
+        &[
+            "async_controller: 4 worker tasks on 2 runtime threads",
+            "result: PASS (7 of 7 checks passed)",
+            "workqueue_adds_total{name=\"async_controller\"}",
+        ],
+    );
+    // Every check of the report ran, and none failed; the run was not cut short.
+    assert_eq!(out.matches("[ ok ]").count(), 7, "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+    assert!(out.contains("stopped by: run time over"), "{out}");
+    // The status task printed (its first tick is due at 200 ms of a 1 s run), plain
+    // lines: not a terminal.
+    assert!(out.contains(" items/s  depth "), "{out}");
+    assert!(!out.contains('\x1b'), "{out}");
+}
+
+#[test]
+fn async_controller_rejects_bad_flags() {
+    for bad in [["--runtime-threads", "0"], ["--workers", "0"]] {
+        let out = Command::new(example("async_controller"))
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+    let help = run(
+        "async_controller",
+        &["--help"],
+        &["--runtime-threads", "--max-retries", "worker tasks"],
+    );
+    assert!(help.contains("Flags"), "{help}");
+}
+
+#[test]
 fn pipeline_hashes_and_cuts_a_slow_reader() {
     run(
         "pipeline",
