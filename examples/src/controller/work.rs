@@ -41,8 +41,8 @@ impl<'a> Informer<'a> {
         }
     }
 
-    /// The bucket that paces the informer: `--rate` events per second, in bursts of
-    /// `--burst`.
+    /// A new bucket to pace the informer with: `--rate` events per second, in bursts
+    /// of `--burst` (full at first: the first burst goes at once).
     pub fn bucket(&self) -> TokenBucket {
         let cfg = &self.ctl.shared.cfg;
         TokenBucket::new(Limit::per_second(cfg.rate), cfg.burst).expect("a valid bucket")
