@@ -265,10 +265,11 @@ fn a_moved_task_is_woken_through_its_new_waker() {
 /// Cancellation at every poll point, exhaustively: every sequence of up to `DEPTH`
 /// steps among "poll the reader's read", "poll the writer's write", "drop the read",
 /// "drop the write" (a dropped call is started afresh by its next poll; each write
-/// sends the next bytes not yet reported written). After each sequence the writer
-/// closes and the reader drains: it must receive exactly the bytes reported written, in
-/// order, each once. And no lost wake-up: a call that was left pending and not woken
-/// since must still be pending when polled.
+/// sends the next bytes not yet reported written). Each poll's outcome is checked
+/// against a reference model (the standing request and the bytes in the pipe). After
+/// each sequence the writer closes and the reader drains: it must receive exactly the
+/// bytes reported written, in order, each once. And no lost wake-up: a call that was
+/// left pending and not woken since must still be pending when polled.
 #[test]
 fn cancel_at_every_poll_point() {
     const DEPTH: u32 = 8;
@@ -282,6 +283,9 @@ fn cancel_at_every_poll_point() {
             let (wc, ww) = counting();
             let mut written = 0; // bytes of DATA reported written
             let mut got = Vec::new();
+            // The reference model: the standing request, and the bytes in the pipe.
+            let mut want = 0;
+            let mut stash: Vec<u8> = Vec::new();
             // Pending calls: the wake count when they went pending.
             let mut read_pending: Option<usize> = None;
             let mut write_pending: Option<usize> = None;
@@ -298,18 +302,36 @@ fn cancel_at_every_poll_point() {
                         match read(&mut r, &rw, &mut buf) {
                             Poll::Ready(res) => {
                                 let n = res.unwrap();
+                                let k = rlen.min(stash.len());
+                                assert_eq!(n, k, "read, code {code} len {len}");
+                                assert_eq!(buf[..n], stash.drain(..k).collect::<Vec<_>>()[..]);
                                 got.extend_from_slice(&buf[..n]);
                                 read_pending = None;
                             }
-                            Poll::Pending => read_pending = Some(wakes(&rc)),
+                            Poll::Pending => {
+                                assert!(stash.is_empty(), "read pending over data, code {code}");
+                                want = want.max(rlen);
+                                read_pending = Some(wakes(&rc));
+                            }
                         }
                     }
                     1 if wlen > 0 => match write(&mut w, &ww, &DATA[written..written + wlen]) {
                         Poll::Ready(res) => {
-                            written += res.unwrap();
+                            let n = res.unwrap();
+                            assert!(want > 0 && stash.is_empty(), "write without a request");
+                            assert_eq!(n, wlen.min(want), "write, code {code} len {len}");
+                            stash.extend_from_slice(&DATA[written..written + n]);
+                            want = 0;
+                            written += n;
                             write_pending = None;
                         }
-                        Poll::Pending => write_pending = Some(wakes(&wc)),
+                        Poll::Pending => {
+                            assert!(
+                                want == 0 || !stash.is_empty(),
+                                "write pending over a request"
+                            );
+                            write_pending = Some(wakes(&wc));
+                        }
                     },
                     2 => read_pending = None,
                     _ => write_pending = None,
