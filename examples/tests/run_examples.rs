@@ -195,3 +195,72 @@ fn pool_reuses_and_trims() {
 fn fake_clock_drives_a_controller() {
     run("fake_clock", &[], &["result: PASS (7 of 7 checks passed)"]);
 }
+
+/// Runs `name` for up to ten minutes, sends it one Ctrl-C (SIGINT) once its header line
+/// shows the handler is installed, and returns its exit status and output: the first
+/// Ctrl-C must stop the informer and drain the queue gracefully.
+#[cfg(unix)]
+fn interrupted(name: &str) -> (std::process::ExitStatus, String, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let mut child = Command::new(example(name))
+        .args(["--duration=600s", "--objects=300", "--status=10s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run example {name}: {e}"));
+    // Hang guard: if the example never gets going or never stops, kill it, so that the
+    // reads below end (and the test fails) instead of hanging. The child is reaped only
+    // after `finished` is sent, so its pid cannot be reused meanwhile.
+    let (finished, watchdog) = std::sync::mpsc::channel::<()>();
+    let pid = child.id() as libc::pid_t;
+    let guard = std::thread::spawn(move || {
+        if watchdog
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .is_err()
+        {
+            // SAFETY: signals our own child, not yet reaped (see above).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // The header is printed after the handler is installed.
+    let mut out = String::new();
+    assert_ne!(stdout.read_line(&mut out).unwrap(), 0, "{name}: no header");
+    assert!(out.starts_with(&format!("{name}: ")), "{out}");
+    // SAFETY: sends SIGINT to the child we spawned (still running: it waits 600 s).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    for line in stdout.lines() {
+        out.push_str(&line.unwrap());
+        out.push('\n');
+    }
+    finished.send(()).unwrap();
+    guard.join().unwrap();
+    let done = child.wait_with_output().unwrap();
+    (
+        done.status,
+        out,
+        String::from_utf8_lossy(&done.stderr).into_owned(),
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn controller_drains_on_ctrl_c() {
+    let (status, out, err) = interrupted("controller");
+    assert!(status.success(), "{status}:\n{out}\n{err}");
+    assert!(err.contains("interrupted: the informer stops"), "{err}");
+    assert!(out.contains("stopped by: interrupted (Ctrl-C)"), "{out}");
+    assert!(out.contains("result: PASS (7 of 7 checks passed)"), "{out}");
+}
+
+#[cfg(unix)]
+#[test]
+fn async_controller_drains_on_ctrl_c() {
+    let (status, out, err) = interrupted("async_controller");
+    assert!(status.success(), "{status}:\n{out}\n{err}");
+    assert!(err.contains("interrupted: the informer stops"), "{err}");
+    assert!(out.contains("stopped by: interrupted (Ctrl-C)"), "{out}");
+    assert!(out.contains("result: PASS (7 of 7 checks passed)"), "{out}");
+}
