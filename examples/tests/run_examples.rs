@@ -196,16 +196,16 @@ fn fake_clock_drives_a_controller() {
     run("fake_clock", &[], &["result: PASS (7 of 7 checks passed)"]);
 }
 
-/// Runs `name` for up to ten minutes, sends it one Ctrl-C (SIGINT) once its header line
-/// shows the handler is installed, and returns its exit status and output: the first
-/// Ctrl-C must stop the informer and drain the queue gracefully.
+/// Runs `name` for up to ten minutes, sends it one Ctrl-C (SIGINT) once a status line
+/// shows it producing, and returns its exit status, stdout and stderr: the first Ctrl-C
+/// must stop the informer and drain the queue gracefully.
 #[cfg(unix)]
 fn interrupted(name: &str) -> (std::process::ExitStatus, String, String) {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
     let mut child = Command::new(example(name))
-        .args(["--duration=600s", "--objects=300", "--status=10s"])
+        .args(["--duration=600s", "--objects=300", "--status=100ms"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -225,10 +225,18 @@ fn interrupted(name: &str) -> (std::process::ExitStatus, String, String) {
         }
     });
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    // The header is printed after the handler is installed.
+    // The header is printed after the handler is installed; a status line then shows
+    // the run under way, so the Ctrl-C comes with work queued or in flight.
     let mut out = String::new();
     assert_ne!(stdout.read_line(&mut out).unwrap(), 0, "{name}: no header");
     assert!(out.starts_with(&format!("{name}: ")), "{out}");
+    while !out.contains("] producing ") {
+        assert_ne!(
+            stdout.read_line(&mut out).unwrap(),
+            0,
+            "no status line:\n{out}"
+        );
+    }
     // SAFETY: sends SIGINT to the child we spawned (still running: it waits 600 s).
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
     for line in stdout.lines() {
@@ -250,6 +258,7 @@ fn interrupted(name: &str) -> (std::process::ExitStatus, String, String) {
 fn controller_drains_on_ctrl_c() {
     let (status, out, err) = interrupted("controller");
     assert!(status.success(), "{status}:\n{out}\n{err}");
+    assert!(!out.contains("  events        0 "), "{out}");
     assert!(err.contains("interrupted: the informer stops"), "{err}");
     assert!(out.contains("stopped by: interrupted (Ctrl-C)"), "{out}");
     assert!(out.contains("result: PASS (7 of 7 checks passed)"), "{out}");
@@ -260,6 +269,7 @@ fn controller_drains_on_ctrl_c() {
 fn async_controller_drains_on_ctrl_c() {
     let (status, out, err) = interrupted("async_controller");
     assert!(status.success(), "{status}:\n{out}\n{err}");
+    assert!(!out.contains("  events        0 "), "{out}");
     assert!(err.contains("interrupted: the informer stops"), "{err}");
     assert!(out.contains("stopped by: interrupted (Ctrl-C)"), "{out}");
     assert!(out.contains("result: PASS (7 of 7 checks passed)"), "{out}");
