@@ -717,3 +717,84 @@ mod model {
         }
     }
 }
+
+/// The metrics provider panics while a `done` observes the work duration, with a task
+/// waiting for the item that `done` queued again: the task is woken (the wake-up is
+/// passed on) and gets the item.
+#[test]
+fn a_panicking_metric_in_done_still_wakes_a_task() {
+    use gosync_workqueue::{
+        CounterMetric, GaugeMetric, HistogramMetric, MetricsProvider, SettableGaugeMetric,
+    };
+
+    struct Nop;
+    impl GaugeMetric for Nop {
+        fn inc(&self) {}
+        fn dec(&self) {}
+    }
+    impl CounterMetric for Nop {
+        fn inc(&self) {}
+    }
+    impl SettableGaugeMetric for Nop {
+        fn set(&self, _: f64) {}
+    }
+    impl HistogramMetric for Nop {
+        fn observe(&self, _: f64) {}
+    }
+    struct Armed(Arc<AtomicBool>);
+    impl HistogramMetric for Armed {
+        fn observe(&self, _: f64) {
+            if self.0.load(SeqCst) {
+                panic!("work duration metric panics");
+            }
+        }
+    }
+    struct Provider(Arc<AtomicBool>);
+    impl MetricsProvider for Provider {
+        fn new_depth_metric(&self, _: &str) -> Box<dyn GaugeMetric> {
+            Box::new(Nop)
+        }
+        fn new_adds_metric(&self, _: &str) -> Box<dyn CounterMetric> {
+            Box::new(Nop)
+        }
+        fn new_latency_metric(&self, _: &str) -> Box<dyn HistogramMetric> {
+            Box::new(Nop)
+        }
+        fn new_work_duration_metric(&self, _: &str) -> Box<dyn HistogramMetric> {
+            Box::new(Armed(Arc::clone(&self.0)))
+        }
+        fn new_unfinished_work_seconds_metric(&self, _: &str) -> Box<dyn SettableGaugeMetric> {
+            Box::new(Nop)
+        }
+        fn new_longest_running_processor_seconds_metric(
+            &self,
+            _: &str,
+        ) -> Box<dyn SettableGaugeMetric> {
+            Box::new(Nop)
+        }
+        fn new_retries_metric(&self, _: &str) -> Box<dyn CounterMetric> {
+            Box::new(Nop)
+        }
+    }
+
+    let armed = Arc::new(AtomicBool::new(false));
+    let fake = FakeClock::new();
+    let q: Queue<u8> = Queue::builder()
+        .name("q")
+        .clock(fake.clock())
+        .metrics_provider(Arc::new(Provider(Arc::clone(&armed))))
+        .build();
+    q.add(1);
+    let one = q.get_detached().unwrap();
+    q.add(1); // processing: queued again by its done
+    let (c, w) = counting();
+    let mut fut = q.get_async();
+    assert!(poll(&mut fut, &w).is_pending());
+    fake.advance(Duration::from_secs(1)); // a non-zero work duration
+    armed.store(true, SeqCst);
+    assert!(catch_unwind(AssertUnwindSafe(|| q.done(&one))).is_err());
+    armed.store(false, SeqCst);
+    assert_eq!(c.wakes.load(SeqCst), 1, "the wake-up was not passed on");
+    assert_eq!(item(poll(&mut fut, &w)), Some(1));
+    q.shut_down();
+}
