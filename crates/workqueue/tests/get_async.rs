@@ -556,3 +556,245 @@ mod stream {
         assert_clean(&q);
     }
 }
+
+/// Model-based property test: random sequences of adds, task polls (each task polls
+/// a `get_async_owned` future, holds the item it gets, and finishes it on its next
+/// turn), future drops, thread `try_get`s and a shutdown, against a `VecDeque` +
+/// `HashSet` model. Besides the items (FIFO, never twice at once, `None` only when shut
+/// down and empty), it checks liveness after every step: with `r` items ready and `p`
+/// tasks pending, at least `min(r, p)` pending tasks were woken since their last poll
+/// (no stranded waiter, whatever was dropped or taken meanwhile).
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(u8),
+        Poll(usize),
+        Drop(usize),
+        TryGet,
+        ShutDown,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u8..4).prop_map(Op::Add),
+            5 => (0usize..3).prop_map(Op::Poll),
+            2 => (0usize..3).prop_map(Op::Drop),
+            2 => Just(Op::TryGet),
+            1 => Just(Op::ShutDown),
+        ]
+    }
+
+    enum Task {
+        Idle,
+        Pending(GetAsyncOwned<u8>, Arc<Counting>, Waker, usize),
+        Holding(OwnedGuard<u8>),
+    }
+
+    #[derive(Default)]
+    struct Model {
+        queue: VecDeque<u8>,
+        dirty: HashSet<u8>,
+        processing: HashSet<u8>,
+        shut: bool,
+    }
+
+    impl Model {
+        fn add(&mut self, k: u8) {
+            if self.shut || !self.dirty.insert(k) {
+                return;
+            }
+            if !self.processing.contains(&k) {
+                self.queue.push_back(k);
+            }
+        }
+        fn get(&mut self) -> Option<u8> {
+            let k = self.queue.pop_front()?;
+            self.dirty.remove(&k);
+            assert!(self.processing.insert(k));
+            Some(k)
+        }
+        fn done(&mut self, k: u8) {
+            assert!(self.processing.remove(&k));
+            if self.dirty.contains(&k) {
+                self.queue.push_back(k);
+            }
+        }
+    }
+
+    fn run(ops: Vec<Op>) {
+        let q: Queue<u8> = Queue::new();
+        let mut m = Model::default();
+        let mut tasks: Vec<Task> = (0..3).map(|_| Task::Idle).collect();
+        for op in ops {
+            match op {
+                Op::Add(k) => {
+                    q.add(k);
+                    m.add(k);
+                }
+                Op::Poll(t) => {
+                    let task = std::mem::replace(&mut tasks[t], Task::Idle);
+                    let (mut fut, c, w) = match task {
+                        Task::Holding(g) => {
+                            let k = g.into_inner();
+                            assert!(q.done(&k));
+                            m.done(k);
+                            continue;
+                        }
+                        Task::Idle => {
+                            let (c, w) = counting();
+                            (q.get_async_owned(), c, w)
+                        }
+                        Task::Pending(fut, c, w, _) => (fut, c, w),
+                    };
+                    match poll(&mut fut, &w) {
+                        Poll::Ready(Some(g)) => {
+                            assert_eq!(Some(*g), m.get());
+                            tasks[t] = Task::Holding(g);
+                        }
+                        Poll::Ready(None) => {
+                            assert!(m.shut && m.queue.is_empty());
+                        }
+                        Poll::Pending => {
+                            assert!(!m.shut && m.queue.is_empty());
+                            let seen = c.wakes.load(SeqCst);
+                            tasks[t] = Task::Pending(fut, c, w, seen);
+                        }
+                    }
+                }
+                Op::Drop(t) => {
+                    if let Task::Pending(..) = tasks[t] {
+                        tasks[t] = Task::Idle;
+                    }
+                }
+                Op::TryGet => {
+                    if let Ok(g) = q.try_get() {
+                        assert_eq!(Some(*g), m.get());
+                        let k = g.into_inner();
+                        assert!(q.done(&k));
+                        m.done(k);
+                    } else {
+                        assert!(m.queue.is_empty());
+                    }
+                }
+                Op::ShutDown => {
+                    q.shut_down();
+                    m.shut = true;
+                }
+            }
+            assert_eq!(q.len(), m.queue.len());
+            let pending: Vec<_> = tasks
+                .iter()
+                .filter_map(|t| match t {
+                    Task::Pending(_, c, _, seen) => Some(c.wakes.load(SeqCst) > *seen),
+                    _ => None,
+                })
+                .collect();
+            let woken = pending.iter().filter(|w| **w).count();
+            let owed = if m.shut {
+                pending.len()
+            } else {
+                m.queue.len().min(pending.len())
+            };
+            assert!(
+                woken >= owed,
+                "{woken} of {} pending tasks woken, {owed} owed",
+                pending.len()
+            );
+        }
+        drop(tasks);
+        assert_clean(&q);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        #[test]
+        fn get_async_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
+            run(ops);
+        }
+    }
+}
+
+/// The metrics provider panics while a `done` observes the work duration, with a task
+/// waiting for the item that `done` queued again: the task is woken (the wake-up is
+/// passed on) and gets the item.
+#[test]
+fn a_panicking_metric_in_done_still_wakes_a_task() {
+    use gosync_workqueue::{
+        CounterMetric, GaugeMetric, HistogramMetric, MetricsProvider, SettableGaugeMetric,
+    };
+
+    struct Nop;
+    impl GaugeMetric for Nop {
+        fn inc(&self) {}
+        fn dec(&self) {}
+    }
+    impl CounterMetric for Nop {
+        fn inc(&self) {}
+    }
+    impl SettableGaugeMetric for Nop {
+        fn set(&self, _: f64) {}
+    }
+    impl HistogramMetric for Nop {
+        fn observe(&self, _: f64) {}
+    }
+    struct Armed(Arc<AtomicBool>);
+    impl HistogramMetric for Armed {
+        fn observe(&self, _: f64) {
+            if self.0.load(SeqCst) {
+                panic!("work duration metric panics");
+            }
+        }
+    }
+    struct Provider(Arc<AtomicBool>);
+    impl MetricsProvider for Provider {
+        fn new_depth_metric(&self, _: &str) -> Box<dyn GaugeMetric> {
+            Box::new(Nop)
+        }
+        fn new_adds_metric(&self, _: &str) -> Box<dyn CounterMetric> {
+            Box::new(Nop)
+        }
+        fn new_latency_metric(&self, _: &str) -> Box<dyn HistogramMetric> {
+            Box::new(Nop)
+        }
+        fn new_work_duration_metric(&self, _: &str) -> Box<dyn HistogramMetric> {
+            Box::new(Armed(Arc::clone(&self.0)))
+        }
+        fn new_unfinished_work_seconds_metric(&self, _: &str) -> Box<dyn SettableGaugeMetric> {
+            Box::new(Nop)
+        }
+        fn new_longest_running_processor_seconds_metric(
+            &self,
+            _: &str,
+        ) -> Box<dyn SettableGaugeMetric> {
+            Box::new(Nop)
+        }
+        fn new_retries_metric(&self, _: &str) -> Box<dyn CounterMetric> {
+            Box::new(Nop)
+        }
+    }
+
+    let armed = Arc::new(AtomicBool::new(false));
+    let fake = FakeClock::new();
+    let q: Queue<u8> = Queue::builder()
+        .name("q")
+        .clock(fake.clock())
+        .metrics_provider(Arc::new(Provider(Arc::clone(&armed))))
+        .build();
+    q.add(1);
+    let one = q.get_detached().unwrap();
+    q.add(1); // processing: queued again by its done
+    let (c, w) = counting();
+    let mut fut = q.get_async();
+    assert!(poll(&mut fut, &w).is_pending());
+    fake.advance(Duration::from_secs(1)); // a non-zero work duration
+    armed.store(true, SeqCst);
+    assert!(catch_unwind(AssertUnwindSafe(|| q.done(&one))).is_err());
+    armed.store(false, SeqCst);
+    assert_eq!(c.wakes.load(SeqCst), 1, "the wake-up was not passed on");
+    assert_eq!(item(poll(&mut fut, &w)), Some(1));
+    q.shut_down();
+}

@@ -383,12 +383,20 @@ impl<T, S: Storage<T>> Shared<T, S> {
         match panic::catch_unwind(AssertUnwindSafe(|| st.take(now))) {
             Ok(item) => item,
             Err(payload) => {
-                if let Some(waker) = self.pass_on(st) {
-                    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
-                        discard(again);
-                    }
-                }
+                self.pass_on_now(st);
                 panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    /// [`pass_on`](Shared::pass_on) for a caller that is unwinding from user code under
+    /// the lock: the task is woken at once, under the lock, and a panic of its waker is
+    /// dropped (the first panic is the one that unwinds).
+    #[cold]
+    fn pass_on_now(&self, st: &mut State<T, S>) {
+        if let Some(waker) = self.pass_on(st) {
+            if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                discard(again);
             }
         }
     }
@@ -449,10 +457,20 @@ impl<T, S: Storage<T>> Shared<T, S> {
                 unreachable!("checked")
             };
             if started != 0 {
-                let pass_on = WakeOnUnwind(&self.ready);
-                m.work_duration
-                    .observe(crate::state::secs(crate::state::since(started, now)));
-                std::mem::forget(pass_on);
+                let secs = crate::state::secs(crate::state::since(started, now));
+                if st.tasks.waiting() != 0 {
+                    // A task may be the getter owed the wake-up (see `take_passing_on`).
+                    let observed =
+                        panic::catch_unwind(AssertUnwindSafe(|| m.work_duration.observe(secs)));
+                    if let Err(payload) = observed {
+                        self.pass_on_now(st);
+                        panic::resume_unwind(payload);
+                    }
+                } else {
+                    let pass_on = WakeOnUnwind(&self.ready);
+                    m.work_duration.observe(secs);
+                    std::mem::forget(pass_on);
+                }
             }
         }
         drop(spare);
