@@ -61,6 +61,7 @@
 //! | [`TokenBucket::wait`] | [`TokenBucket::wait_async`] |
 //! | [`TokenBucket::wait_n`] | [`TokenBucket::wait_n_async`] |
 //! | [`TokenBucket::wait_n_timeout`] | [`TokenBucket::wait_n_timeout_async`] |
+//! | `TokenBucket::wait_context` (feature `context`) | `TokenBucket::wait_context_async` → `WaitContext` |
 //! | [`Backoff::retry`] / [`Backoff::retry_if`] | [`Backoff::retry_async`] / [`Backoff::retry_if_async`] (and `_with` a [`Sleeper`]) |
 //!
 //! * The delay is slept by a [`Sleeper`]. By default it is the limiter's gosync
@@ -259,7 +260,10 @@
 //! it fails at once if `n` exceeds the burst, if the context is already done, or if the
 //! tokens would come after the context's deadline; otherwise it sleeps on the bucket's
 //! clock until they are due, or until the context is done, which wakes it at once and
-//! gives the tokens back (`WaitContextError::Done`).
+//! gives the tokens back (`WaitContextError::Done`). Its async twin,
+//! `TokenBucket::wait_context_async(&ctx, n)`, returns a `WaitContext` future: the same
+//! checks at its first poll, then a sleep that a cancel of `ctx` ends at once (waking
+//! the task), giving the tokens back; tokens due by then win.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -288,6 +292,8 @@ mod with_max_wait;
 
 #[cfg(feature = "context")]
 mod context;
+#[cfg(feature = "context")]
+mod wait_context_async;
 
 pub use backoff::{Backoff, BackoffBuilder};
 pub use default_controller::{
@@ -312,6 +318,8 @@ pub use with_max_wait::{with_max_wait, WithMaxWait};
 
 #[cfg(feature = "context")]
 pub use context::WaitContextError;
+#[cfg(feature = "context")]
+pub use wait_context_async::WaitContext;
 
 /// The README (the crates.io page): its example is compiled and run as a doctest.
 #[cfg(doctest)]

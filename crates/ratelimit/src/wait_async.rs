@@ -170,6 +170,41 @@ impl<'a, S: Sleeper> Wait<'a, S> {
         }
     }
 
+    /// A wait already holding `reservation` (due later than now): the sleeping phase
+    /// of `wait_context_async`.
+    #[cfg(feature = "context")]
+    pub(crate) fn sleeping(
+        bucket: &'a TokenBucket,
+        n: u32,
+        reservation: Reservation<'a>,
+        sleeper: S,
+    ) -> Wait<'a, S> {
+        Wait {
+            bucket,
+            n,
+            max_wait: None,
+            sleeper,
+            phase: Phase::Sleeping {
+                deadline: reservation.time_to_act(),
+                reservation,
+                sleep: None,
+            },
+        }
+    }
+
+    /// Gives up a sleeping wait: cancels its reservation now (as its drop would) and
+    /// drops its sleep; the wait is then done.
+    #[cfg(feature = "context")]
+    pub(crate) fn give_up(&mut self) {
+        if let Phase::Sleeping {
+            reservation, sleep, ..
+        } = mem::replace(&mut self.phase, Phase::Done)
+        {
+            reservation.cancel();
+            drop(sleep);
+        }
+    }
+
     /// The tokens' time to act, once the first poll has reserved them and until the
     /// wait completes; `None` before, after, or if `Instant` cannot represent it.
     pub fn time_to_act(&self) -> Option<Instant> {

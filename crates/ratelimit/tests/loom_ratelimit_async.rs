@@ -8,7 +8,10 @@
 //! (a re-poll returning `Pending` without registering the new waker),
 //! `loom_ratelimit_async_wait_vs_advance` deadlocks; with a drop that does not cancel
 //! the reservation, `loom_ratelimit_async_drop_vs_advance_then_wait_again` reports the
-//! token missing.
+//! token missing. The `wait_context_async` models (feature `context`): with the
+//! give-up not cancelling the reservation both report the token missing; with the
+//! context checked by `is_done()` instead of its `done()` future (no waker registered
+//! with the context), `loom_ratelimit_async_context_cancel_vs_poll` deadlocks.
 #![cfg(loom)]
 
 use std::future::Future;
@@ -105,5 +108,59 @@ fn loom_ratelimit_async_drop_vs_advance_then_wait_again() {
         assert_eq!(block_on(&mut again), Ok(()));
         advancer.join().unwrap();
         assert_eq!(bucket.tokens(), 0.0);
+    });
+}
+
+/// `wait_context_async`: a sleeping wait whose tokens never come due (time stands
+/// still) races a cancel on another thread: the cancel wakes it (loom reports a
+/// deadlock on a lost wake-up), it returns the context's error, the token is back and
+/// nothing stays registered with the context.
+#[cfg(feature = "context")]
+#[test]
+fn loom_ratelimit_async_context_cancel_vs_poll() {
+    use gosync_context::{background, with_cancel, Error};
+    use gosync_ratelimit::WaitContextError;
+    loom::model(|| {
+        let fake = FakeClock::new();
+        let bucket = spent_bucket(&fake);
+        let (ctx, cancel) = with_cancel(&background());
+        let mut wait = bucket.wait_context_async(&ctx, 1);
+        assert!(poll_once(&mut wait).is_pending());
+        let canceller = thread::spawn(move || cancel.cancel());
+        assert_eq!(
+            block_on(&mut wait),
+            Err(WaitContextError::Done(Error::Canceled))
+        );
+        drop(wait);
+        canceller.join().unwrap();
+        assert_eq!(bucket.tokens(), 0.0, "the token is back");
+        assert_eq!(ctx.registrations(), 0);
+    });
+}
+
+/// `wait_context_async`: the cancel (on this thread) races the clock reaching the time
+/// to act (on another): either the tokens were due first and are kept, or the wait
+/// gave up and gave them back; the balance matches the outcome.
+#[cfg(feature = "context")]
+#[test]
+fn loom_ratelimit_async_context_cancel_vs_advance() {
+    use gosync_context::{background, with_cancel};
+    loom::model(|| {
+        let fake = FakeClock::new();
+        let bucket = spent_bucket(&fake);
+        let (ctx, cancel) = with_cancel(&background());
+        let mut wait = bucket.wait_context_async(&ctx, 1);
+        assert!(poll_once(&mut wait).is_pending());
+        let advancer = {
+            let fake = fake.clone();
+            thread::spawn(move || fake.advance(D))
+        };
+        cancel.cancel();
+        let out = block_on(&mut wait);
+        drop(wait);
+        advancer.join().unwrap();
+        // At t0 + D: 0 tokens if the wait kept its token, 1 if it gave it back.
+        let expect = if out.is_ok() { 0.0 } else { 1.0 };
+        assert_eq!(bucket.tokens(), expect, "{out:?}");
     });
 }
