@@ -11,10 +11,15 @@
 //! ```
 //!
 //! Instructions per round = (total at 20 000 − total at 10 000) / 10 000, which
-//! subtracts process start and thread creation. Under valgrind the two threads run one
-//! at a time, so each round includes the side that waits spinning out its budget and
-//! parking: compare medians of several runs, built the same way, before and after a
-//! change.
+//! subtracts process start and thread creation (or total / 20 000: the setup is under
+//! 1%). Under valgrind the two threads run one at a time, so each round includes the
+//! side that waits spinning out its budget (in time, so in instructions it varies with
+//! valgrind's scheduling) and parking: compare medians of many runs, before and after a
+//! change, interleaved. To see the spin apart from the rest, build both versions with
+//! `#[inline(never)]` on `Shared::spin_reader` and `Shared::spin_writer` (a local edit,
+//! not committed): `callgrind_annotate` then shows their inclusive cost, and the
+//! exclusive cost of `Shared::read` / `Shared::write_counted_with` is the deterministic
+//! part of a round.
 
 use std::io::{Read, Write};
 

@@ -95,9 +95,12 @@ const CLOSED: usize = 2;
 const WAKING: usize = 4;
 /// `hint` bit: the stash holds bytes of an async write not yet read.
 const STASHED: usize = 8;
+/// `hint` bit: a read's request stands (`State::want > 0`). Lets an async writer that
+/// will have to wait clone its waker before it takes the lock.
+const WANTED: usize = 16;
 /// `hint` increment: a reader copied a piece of the offer (the rest of the word is a
 /// wrapping progress counter).
-const PROGRESS: usize = 16;
+const PROGRESS: usize = 32;
 
 /// The largest request a read makes of an async write (see "Async ends"): bounds the
 /// stash, which the pipe keeps allocated for its next write. Not a timing constant: at
@@ -551,7 +554,7 @@ impl Shared {
                 continue;
             }
             // About to park: request data of an async writer, and wake it if it waits.
-            if let Some(writer) = Self::request(&mut st, buf.len()) {
+            if let Some(writer) = self.request(&mut st, buf.len()) {
                 drop(st);
                 wake_and_drop(Some(writer), None);
                 st = self.state.0.lock();
@@ -610,7 +613,10 @@ impl Shared {
     /// Makes (or widens) the request of a read that is about to wait with a buffer of
     /// `len` bytes (protocol 5); returns the async writer's waker to wake, if it waits.
     #[inline]
-    fn request(st: &mut State, len: usize) -> Option<Waker> {
+    fn request(&self, st: &mut State, len: usize) -> Option<Waker> {
+        if st.want == 0 {
+            self.hint.0.fetch_or(WANTED, Relaxed);
+        }
         st.want = st.want.max(len.min(WANT_MAX));
         st.writer_task.take()
     }
@@ -634,8 +640,10 @@ impl Shared {
                 Ok(0)
             });
         }
-        // A clone of the task's waker, made without the lock (user code).
-        let mut waker: Option<Waker> = None;
+        // A clone of the task's waker, made without the lock (user code): at once if the
+        // hint says this read will wait (its slot was emptied by the wake that brought
+        // it here, so it needs one), else only if it turns out to be needed.
+        let mut waker = self.preclone(cx, OFFERED | CLOSED | STASHED);
         let mut st = self.state.0.lock();
         loop {
             if st.readable_stash() {
@@ -675,7 +683,7 @@ impl Shared {
                     }
                 },
             };
-            let writer = Self::request(&mut st, buf.len());
+            let writer = self.request(&mut st, buf.len());
             drop(st);
             wake_and_drop(writer, old.or(waker));
             return Poll::Pending;
@@ -694,7 +702,7 @@ impl Shared {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let mut waker: Option<Waker> = None;
+        let mut waker = self.preclone(cx, WANTED | CLOSED);
         let mut st = self.state.0.lock();
         loop {
             if st.is_closed() {
@@ -713,6 +721,7 @@ impl Shared {
             if st.want > 0 && st.stash_pos == st.stash.len() {
                 let mut room = st.want;
                 st.want = 0;
+                self.hint.0.fetch_and(!WANTED, Relaxed);
                 st.stash.clear();
                 st.stash_pos = 0;
                 for b in bufs {
@@ -780,6 +789,17 @@ impl Shared {
                     st = self.state.0.lock();
                 }
             }
+        }
+    }
+
+    /// A clone of the task's waker if `hint` has none of `ready` (advice: the call
+    /// will likely wait and need it), made before the lock is taken.
+    #[inline]
+    fn preclone(&self, cx: &Context<'_>, ready: usize) -> Option<Waker> {
+        if self.hint.0.load(Relaxed) & ready == 0 {
+            Some(cx.waker().clone())
+        } else {
+            None
         }
     }
 

@@ -169,3 +169,29 @@ fn loom_pipe_async_close_vs_register() {
         assert_eq!(writer.join().unwrap(), Err(true));
     });
 }
+
+/// Flush vs read: a writer task writes two bytes and flushes while a blocking reader
+/// takes them one at a time and then stops reading: the flush returns, woken by the
+/// read that empties the pipe (no later read request comes to wake it).
+#[test]
+fn loom_pipe_async_flush_vs_read() {
+    loom::model(|| {
+        let (r, mut w) = pipe();
+        let writer = thread::spawn(move || {
+            let mut sent = 0;
+            while sent < 2 {
+                sent += async_write(&mut w, &b"ab"[sent..]).unwrap();
+            }
+            block_on(poll_fn(|cx| Pin::new(&mut w).poll_flush(cx))).unwrap();
+        });
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            let mut b = [0u8; 1];
+            assert_eq!((&r).read(&mut b).unwrap(), 1);
+            got.push(b[0]);
+        }
+        writer.join().unwrap(); // the flush returned with no further read
+        assert_eq!(got, b"ab");
+        assert_eq!((&r).read(&mut [0u8; 1]).unwrap(), 0); // the writer dropped
+    });
+}
