@@ -17,14 +17,14 @@
 //!
 //! | part | threads (`controller`) | tasks (this example) |
 //! |---|---|---|
-//! | informer pacing | `bucket.wait_context(ctx, burst)` | `ctx.run_until_done(bucket.wait_n_async(burst))` |
+//! | informer pacing | `bucket.wait_context(ctx, burst)` | `bucket.wait_context_async(ctx, burst)` |
 //! | next key | `queue.get()` | `queue.get_async()`, an owned guard held across awaits |
 //! | API latency | `clock.sleep(work)` | `clock.sleep_async(work)` (the gosync clock's timer: sub-millisecond, where tokio's timer rounds up to 1 ms) |
 //! | frame to the pipe | `(&writer).write_all` (the pipe serializes writers, as Go's) | `AsyncWriteExt::write_all` on the pipe's tokio `AsyncWrite`, the writer in a tokio `Mutex` |
 //! | drain | `wait_idle()`, `shut_down_with_drain()` | `wait_idle_async()`, then `shut_down()` (idle: nothing left to drain) |
 //! | join | `WaitGroup::go` threads, `wait()` | `guard_owned()` moved into each task, `wait_async()` |
 //! | status line | a thread in `ctx.wait_timeout(period)` | a task on a tokio interval, ended by `ctx.run_until_done` |
-//! | Ctrl-C | the library's handler cancels the `interrupt` context | the same: the informer's `run_until_done` sees it |
+//! | Ctrl-C | the library's handler cancels the `interrupt` context | the same: the cancel wakes the informer's `wait_context_async` or `done()` |
 //!
 //! Two parts are deliberately not tasks:
 //!
@@ -49,6 +49,7 @@ use gosync_context::{background, with_cancel, with_cancel_cause, with_timeout_ca
 use gosync_examples::controller::{api_server, stopped_by, Config, Controller, Server, Stop};
 use gosync_examples::Flags;
 use gosync_pipe::{pipe, PipeWriter};
+use gosync_ratelimit::WaitContextError;
 use gosync_waitgroup::WaitGroup;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
@@ -90,21 +91,24 @@ fn main() {
     std::process::exit(if ok { 0 } else { 1 });
 }
 
-/// The informer task: bursts paced by the bucket, until `ctx` is done. The bucket's
-/// wait runs inside `run_until_done`: when the context is done first, the wait is
-/// dropped (its reserved tokens given back) and the informer returns at once.
+/// The informer task: bursts paced by the bucket (`wait_context_async`, the future
+/// twin of the threaded informer's `wait_context`: the same checks and errors, and a
+/// done context wakes the task and gives the reserved tokens back), until `ctx` is done.
 async fn informer(ctx: Context, ctl: Arc<Controller>) -> String {
     let mut informer = ctl.informer();
     let bucket = informer.bucket();
     loop {
-        match ctx
-            .run_until_done(bucket.wait_n_async(informer.burst()))
-            .await
-        {
-            Ok(Ok(())) => informer.emit_burst(),
-            Err(_) => return stopped_by(&ctx),
-            Ok(Err(e)) => return format!("the informer's bucket refused: {e}"),
+        match bucket.wait_context_async(&ctx, informer.burst()).await {
+            Ok(()) => {}
+            // Done, or the next burst would come after the deadline: wait for it, so the
+            // informer stops when the context says so.
+            Err(WaitContextError::Done(_) | WaitContextError::ExceedsDeadline { .. }) => {
+                ctx.done().await;
+                return stopped_by(&ctx);
+            }
+            Err(e) => return format!("the informer's bucket refused: {e}"),
         }
+        informer.emit_burst();
     }
 }
 
