@@ -12,8 +12,9 @@
 //! drain, a status line, and the same final report: the same checks, the queue's metrics
 //! in Prometheus text format, exit status 1 if a check fails.
 //!
-//! What this file changes is only how each part waits. Every wait is a future; no
-//! runtime thread blocks, and nothing polls with a sleep:
+//! What this file changes is only how each part waits. Every wait is a future (the
+//! tasks take only short, uncontended locks: the bookkeeping's, the queue's); no
+//! runtime thread blocks on a wait, and nothing polls with a sleep:
 //!
 //! | part | threads (`controller`) | tasks (this example) |
 //! |---|---|---|
@@ -26,7 +27,7 @@
 //! | status line | a thread in `ctx.wait_timeout(period)` | a task on a tokio interval, ended by `ctx.run_until_done` |
 //! | Ctrl-C | the library's handler cancels the `interrupt` context | the same: the cancel wakes the informer's `wait_context_async` or `done()` |
 //!
-//! Two parts are deliberately not tasks:
+//! Two choices:
 //!
 //! * The **API server** is the same blocking function as in `controller`, run on tokio's
 //!   blocking pool (`spawn_blocking`) and awaited through its join handle. A gosync pipe
