@@ -42,14 +42,14 @@
 //! # Measured and not done
 //!
 //! * **Wait morphing** (std's and parking_lot's `Condvar` move a signalled waiter onto
-//!   the mutex's queue, so that the unlock wakes it): on the bounded-buffer bench
-//!   (capacity 3), a profile puts 11.8% of the samples in this crate's own park and
-//!   about 0.2% in the mutex's: a chosen waiter almost never sleeps on the mutex
-//!   (parking_lot's lock spins briefly and finds it free), so moving it there would
-//!   save nothing, and the futex wake would only move from the signal to the unlock.
-//!   It would also need the signaller to retry a node's `notify_one` until a thread
-//!   was parked there (a signal may come without the mutex), which loom's
-//!   `notify_one` cannot report.
+//!   the mutex's queue, so that the unlock wakes it). A prototype (waiters behind the
+//!   one next in line parked on a per-node parking_lot `Condvar`, whose `notify_one`
+//!   requeues) on the bounded-buffer bench, 2-vCPU Xeon, interleaved runs, medians:
+//!   capacity 3, 0.29-0.30 vs 0.18-0.20 M items/s; capacity 1024, 1.4-2.1 vs 7.6-10.6.
+//!   Once a thread is parked on a parking_lot mutex, its `lock` stops spinning and
+//!   parks too, so the busy mutex of a large buffer turns into a convoy. Not adopted.
+//!   It would also need a signaller that does not hold the mutex to retry the node's
+//!   `notify_one` until the waiter has parked, which loom's `notify_one` cannot report.
 //! * **Every waiter spinning**, not only the one next in line: slower on 2 CPUs with
 //!   8 threads (0.13 vs 0.20 M items/s at capacity 3, same session), the spinners take
 //!   turns with the threads they wait for; two spinners measured no better than one.
