@@ -7,11 +7,14 @@
 
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 
 use gosync_context::{with_cancel_cause, CancelCauseFunc, Cause, Context};
 use gosync_core::sync::{Arc, Condvar, Mutex};
-use gosync_waitgroup::WaitGroup;
+use gosync_waitgroup::{WaitAsync, WaitGroup};
 
 use crate::panic::{message, TaskPanicked};
 
@@ -283,6 +286,87 @@ impl<E> Group<E> {
     pub fn wait(&self) -> Result<(), E> {
         self.inner.wg.wait();
         self.finish_round()
+    }
+
+    /// Waits, as a future, until every task has returned, then returns the first error
+    /// and cancels the group's context: the async twin of [`wait`](Group::wait), with the
+    /// same first-error semantics (the error is handed over; the next round starts).
+    ///
+    /// The future waits on the group's [`WaitGroup`] through
+    /// [`WaitGroup::wait_async`]: threads in `wait` and tasks in `wait_async` are released
+    /// by the same last task. It is runtime-agnostic, `Unpin`, and `Send` when `E` is. It
+    /// borrows the group; since a `Group` is a handle, move a clone into a spawned task
+    /// (`let g = g.clone(); spawn(async move { g.wait_async().await })`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes loses nothing: its registration in the
+    /// `WaitGroup` is withdrawn, and the round's error (and panic) stay in the group for
+    /// the next `wait` or `wait_async`. The round is finished (error taken, context
+    /// cancelled) only in the poll that returns `Ready`.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Group::wait): the first task panic is resumed out of the poll that
+    /// completes the wait. Polling again after completion panics (the round's outcome was
+    /// handed out).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Group;
+    ///
+    /// let g = Group::<&str>::new();
+    /// g.go(|| Ok(()));
+    /// g.go(|| Err("failed"));
+    /// // Any executor: here the `futures` crate's `block_on`.
+    /// assert_eq!(futures::executor::block_on(g.wait_async()), Err("failed"));
+    /// assert_eq!(futures::executor::block_on(g.wait_async()), Ok(())); // handed over
+    /// ```
+    pub fn wait_async(&self) -> GroupWaitAsync<'_, E> {
+        GroupWaitAsync {
+            group: self,
+            wait: Some(self.inner.wg.wait_async()),
+        }
+    }
+}
+
+/// The future of [`Group::wait_async`]: completes with the round's first error once
+/// every task has returned.
+///
+/// `Unpin`, `Send` when `E` is, and cancel-safe (see [`Group::wait_async`]).
+#[must_use = "futures do nothing unless polled"]
+pub struct GroupWaitAsync<'a, E> {
+    group: &'a Group<E>,
+    /// `None` once completed.
+    wait: Option<WaitAsync<'a>>,
+}
+
+impl<E> Future for GroupWaitAsync<'_, E> {
+    type Output = Result<(), E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Result<(), E>> {
+        let this = &mut *self;
+        let wait = this
+            .wait
+            .as_mut()
+            .expect("errgroup: wait_async polled after it completed");
+        if Pin::new(wait).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        this.wait = None;
+        // The WaitGroup's release happened-before (every task's `done`, after it recorded
+        // its error or panic): the round is over, exactly as after a blocking `wait`.
+        Poll::Ready(this.group.finish_round())
+    }
+}
+
+impl<E> fmt::Debug for GroupWaitAsync<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupWaitAsync")
+            .field("group", self.group)
+            .field("completed", &self.wait.is_none())
+            .finish()
     }
 }
 

@@ -157,4 +157,4 @@ pub mod singleflight;
 
 pub use errgroup::Group;
 pub use panic::TaskPanicked;
-pub use semaphore::{Semaphore, SemaphoreGuard};
+pub use semaphore::{OwnedSemaphoreGuard, Semaphore, SemaphoreGuard};
