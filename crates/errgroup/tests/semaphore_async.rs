@@ -748,3 +748,37 @@ proptest! {
         prop_assert_eq!((sem.available(), sem.waiters()), (SIZE, 0));
     }
 }
+
+/// Go's `Acquire(ctx, n)` as `ctx.run_until_done(sem.acquire_async(n))`, with Go's
+/// outcomes (TestWeightedAcquire's shape with a cancel instead of a timeout): a context
+/// already done fails even with the weight free; one cancelled while queued fails and
+/// leaves the semaphore unchanged, waking the waiter behind a cancelled head.
+#[test]
+fn acquire_with_a_context_is_run_until_done() {
+    use gosync_context::{background, with_cancel, Error};
+    let sem = Semaphore::new(2);
+    let (done_ctx, cancel) = with_cancel(&background());
+    cancel.cancel();
+    let r = futures::executor::block_on(done_ctx.run_until_done(sem.acquire_async(1)));
+    assert_eq!(r, Err(Error::Canceled), "done first: fails though the weight is free");
+    assert_eq!(sem.available(), 2);
+
+    sem.acquire(1);
+    let (ctx, cancel) = with_cancel(&background());
+    let (_, w) = counting();
+    let (cb, wb) = counting();
+    let mut head = Box::pin(ctx.run_until_done(sem.acquire_async(2)));
+    assert!(head.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+    let mut behind = sem.acquire_async(1);
+    assert!(poll(&mut behind, &wb).is_pending(), "queued behind the head");
+    cancel.cancel();
+    assert_eq!(
+        head.as_mut().poll(&mut Context::from_waker(&w)),
+        Poll::Ready(Err(Error::Canceled))
+    );
+    drop(head);
+    assert_eq!(wakes(&cb), 1, "the cancelled head woke the waiter behind it");
+    assert_eq!(poll(&mut behind, &wb), Poll::Ready(()));
+    assert_eq!((sem.available(), sem.waiters()), (0, 0));
+    sem.release(2);
+}

@@ -49,9 +49,13 @@ impl Semaphore {
     /// `Unpin`, and queues on its first poll (not when created). An uncontended acquire
     /// completes on the first poll with one lock acquisition, as `acquire` does.
     ///
-    /// Go's context-cancelled `Acquire` is this future dropped: race it with
-    /// [`Context::done`](gosync_context::Context::done) (or any other future) in a
-    /// `select`.
+    /// Go's `Acquire(ctx, n)` is
+    /// [`ctx.run_until_done(sem.acquire_async(n))`](gosync_context::Context::run_until_done),
+    /// with Go's outcomes: a context already done fails without acquiring, even if the
+    /// weight is free; a context done while queued fails and leaves the semaphore as if
+    /// the acquire had never been made (the future is dropped, see "Cancel safety"),
+    /// including a grant that crossed the cancellation, which is put back. Any other
+    /// future (a timer, a shutdown signal) cancels it the same way in a `select`.
     ///
     /// # Cancel safety
     ///
@@ -85,6 +89,16 @@ impl Semaphore {
     ///     futures::executor::block_on(sem.acquire_async(1)); // waits for the release
     /// });
     /// assert_eq!(sem.available(), 1);
+    ///
+    /// // Go's `sem.Acquire(ctx, 1)`: the context cancels the wait.
+    /// use gosync_context::{background, with_cancel, Error};
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| cancel.cancel());
+    ///     let r = futures::executor::block_on(ctx.run_until_done(sem.acquire_async(2)));
+    ///     assert_eq!(r, Err(Error::Canceled)); // 2 never fits while 1 is held
+    /// });
+    /// assert_eq!((sem.available(), sem.waiters()), (1, 0)); // left as it was
     /// sem.release(1);
     /// ```
     #[track_caller]
