@@ -760,7 +760,11 @@ fn acquire_with_a_context_is_run_until_done() {
     let (done_ctx, cancel) = with_cancel(&background());
     cancel.cancel();
     let r = futures::executor::block_on(done_ctx.run_until_done(sem.acquire_async(1)));
-    assert_eq!(r, Err(Error::Canceled), "done first: fails though the weight is free");
+    assert_eq!(
+        r,
+        Err(Error::Canceled),
+        "done first: fails though the weight is free"
+    );
     assert_eq!(sem.available(), 2);
 
     sem.acquire(1);
@@ -768,16 +772,26 @@ fn acquire_with_a_context_is_run_until_done() {
     let (_, w) = counting();
     let (cb, wb) = counting();
     let mut head = Box::pin(ctx.run_until_done(sem.acquire_async(2)));
-    assert!(head.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+    assert!(head
+        .as_mut()
+        .poll(&mut Context::from_waker(&w))
+        .is_pending());
     let mut behind = sem.acquire_async(1);
-    assert!(poll(&mut behind, &wb).is_pending(), "queued behind the head");
+    assert!(
+        poll(&mut behind, &wb).is_pending(),
+        "queued behind the head"
+    );
     cancel.cancel();
     assert_eq!(
         head.as_mut().poll(&mut Context::from_waker(&w)),
         Poll::Ready(Err(Error::Canceled))
     );
     drop(head);
-    assert_eq!(wakes(&cb), 1, "the cancelled head woke the waiter behind it");
+    assert_eq!(
+        wakes(&cb),
+        1,
+        "the cancelled head woke the waiter behind it"
+    );
     assert_eq!(poll(&mut behind, &wb), Poll::Ready(()));
     assert_eq!((sem.available(), sem.waiters()), (0, 0));
     sem.release(2);
