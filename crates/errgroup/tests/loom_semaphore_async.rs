@@ -1,5 +1,6 @@
 //! Loom models of `Semaphore::acquire_async` (the waker paths) and of an awaited
-//! `singleflight::Handle`: a task registering while a release grants, a queued task
+//! `singleflight::Handle`: a task registering while a release grants (alone, and next
+//! to a blocked thread waiting for the same unit), a queued task
 //! dropped while a release grants it (the handed-off permit passes on to a blocked
 //! thread behind it), a task that gives up and acquires again while the release races
 //! it, and a handle registering while its call publishes.
@@ -10,7 +11,8 @@
 //! Shown able to fail (each mutation applied locally, the model run, then reverted):
 //! registering without re-checking the fast path under the lock (`Core::register`
 //! enqueues though a release freed the weight since the first check) deadlocks
-//! `loom_semaphore_async_register_vs_release` and
+//! `loom_semaphore_async_register_vs_release`,
+//! `loom_semaphore_async_thread_and_task_vs_release` and
 //! `loom_semaphore_async_give_up_then_acquire_again`; a dropped, granted future that puts
 //! its weight back without `notify_waiters` (`Semaphore::give_up`) deadlocks
 //! `loom_semaphore_async_drop_vs_release`; one that does not put it back at all deadlocks
@@ -85,6 +87,33 @@ fn loom_semaphore_async_register_vs_release() {
         // SAFETY: the acquire completed, so the release (and the write) happened-before.
         assert_eq!(slot.0.with(|p| unsafe { *p }), 7);
         drop(guard);
+        releaser.join().unwrap();
+        assert_eq!((sem.available(), sem.waiters()), (1, 0));
+    });
+}
+
+/// A blocked thread and a task both wait for the only unit while it is released: in
+/// whichever order they queued, each gets it in turn (the first releases it to the
+/// other), so neither sleeps forever.
+#[test]
+fn loom_semaphore_async_thread_and_task_vs_release() {
+    loom::model(|| {
+        let sem = std::sync::Arc::new(Semaphore::new(1));
+        sem.acquire(1);
+        let thread_waiter = {
+            let sem = std::sync::Arc::clone(&sem);
+            thread::spawn(move || {
+                sem.acquire(1);
+                sem.release(1);
+            })
+        };
+        let releaser = {
+            let sem = std::sync::Arc::clone(&sem);
+            thread::spawn(move || sem.release(1))
+        };
+        block_on(sem.acquire_async(1));
+        sem.release(1);
+        thread_waiter.join().unwrap();
         releaser.join().unwrap();
         assert_eq!((sem.available(), sem.waiters()), (1, 0));
     });
