@@ -52,7 +52,7 @@
 //!
 //! | item | Go |
 //! |---|---|
-//! | [`Group`] (`errgroup::Group`) | `errgroup.Group`: `new`, `with_context`, `go`, `try_go`, `set_limit`, `wait`; plus `go_scoped` / `try_go_scoped` for borrowing closures, and `wait_async` |
+//! | [`Group`] (`errgroup::Group`) | `errgroup.Group`: `new`, `with_context`, `go`, `try_go`, `set_limit`, `wait`; plus `go_scoped` / `try_go_scoped` for borrowing closures, and `go_async` / `wait_async` |
 //! | [`Semaphore`], [`SemaphoreGuard`], [`OwnedSemaphoreGuard`] | `semaphore.Weighted`: `acquire`, `acquire_context`, `try_acquire`, `release`; guards that release on drop (borrowed, or owning an `Arc` for spawned threads and tasks); `acquire_async`, `acquire_guard_async`, `acquire_owned_async` |
 //! | [`singleflight::Group`], [`singleflight::Handle`] | `singleflight.Group`: `run` (Go's `Do`), `spawn` (`DoChan`), `forget`; a handle is waited on (`wait`) or awaited (it is a `Future`) |
 //! | [`TaskPanicked`] | the context cause of a group whose task panicked |
@@ -66,6 +66,7 @@
 //! | blocking | future |
 //! |---|---|
 //! | [`Group::wait`] | [`Group::wait_async`] |
+//! | [`Group::go`] (waiting for a slot of the limit) | [`Group::go_async`] |
 //! | [`Semaphore::acquire`] / [`acquire_guard`](Semaphore::acquire_guard) / [`acquire_owned`](Semaphore::acquire_owned) | [`Semaphore::acquire_async`] / [`acquire_guard_async`](Semaphore::acquire_guard_async) / [`acquire_owned_async`](Semaphore::acquire_owned_async) (`'static`, for spawned tasks) |
 //! | [`Semaphore::acquire_context`] | `ctx.run_until_done(sem.acquire_async(n))` ([`Context::run_until_done`](gosync_context::Context::run_until_done)) |
 //! | [`singleflight::Handle::wait`] | `handle.await` |
@@ -73,10 +74,10 @@
 //! Threads and tasks wait on the same primitive and are woken by the same event: a
 //! thread in `acquire` and a task in `acquire_async` queue in one FIFO line; a thread in
 //! `wait` and a task in `wait_async` are released by the same last task; a blocked
-//! `run` follower and an awaited handle get the same call's value. Not async: the
-//! closures themselves (a `Group` task and a singleflight leader run on threads), and
-//! [`Group::go`] waiting for a slot of a limit (from a task, use
-//! [`Group::try_go`], or bound the work with a semaphore's `acquire_owned_async`).
+//! `run` follower and an awaited handle get the same call's value; a thread in `go` and
+//! a task in `go_async` compete for the same slots of a limit. Not async: the closures
+//! themselves (a `Group` task and a singleflight leader run on threads), and
+//! [`Group::go_scoped`] (a thread scope blocks by nature).
 //!
 //! # Differences from Go
 //!
@@ -96,6 +97,9 @@
 //! * [`Group::with_context`] needs `E: Error + Clone + Send + Sync` (the context's cause is
 //!   a clone of the first error); [`Group::with_context_map`] takes a conversion for
 //!   other error types.
+//! * [`Group::go_async`] (no Go counterpart) is `go` waiting for a slot as a future; a
+//!   freed slot wakes one blocked `go` thread and every waiting `go_async` task, and the
+//!   first to come takes it (Go's channel serves blocked goroutines in order).
 //! * [`Group::wait_async`] (no Go counterpart) has `wait`'s semantics; it never panics
 //!   with the `WaitGroup`'s reuse message (a task is released by name; see
 //!   `WaitGroup::wait_async`).
@@ -171,10 +175,12 @@
 //!   future's drop) that granted its task, after the semaphore is fully updated and
 //!   every other granted waiter, thread or task, woken. A thread or task that panics
 //!   while holding a guard releases its weight.
-//! * **Async waits** ([`Group::wait_async`], an awaited [`singleflight::Handle`]): the
-//!   same rule for wakers; a panicking `wake` surfaces in the task's `done` (errgroup,
-//!   see `WaitGroup::wait_async`) or in the leader that published (singleflight, after
-//!   the key is removed and every other waiter woken). `wait_async` resumes a task's
+//! * **Async waits** ([`Group::wait_async`], [`Group::go_async`], an awaited
+//!   [`singleflight::Handle`]): the same rule for wakers; a panicking `wake` surfaces in
+//!   the end of the task that released the waiter (errgroup: its `done`, see
+//!   `WaitGroup::wait_async`, or its slot's release, after the slot was given back; on a
+//!   task's thread, whose panic `wait` then resumes) or in the leader that published
+//!   (singleflight, after the key is removed and every other waiter woken). `wait_async` resumes a task's
 //!   panic as `wait` does.
 //! * **singleflight closures** run on the leader's thread inside `catch_unwind`; the
 //!   outcome is published and the key removed before the panic resumes, so followers

@@ -1,7 +1,9 @@
-//! `errgroup::Group::wait_async` and `singleflight::Handle` as a future: first-error
+//! `errgroup::Group::wait_async` / `go_async` and `singleflight::Handle` as a future: first-error
 //! semantics as the blocking `wait`, under two executors (tokio's multi-thread runtime,
 //! `futures::executor`), next to blocking waiters, cancelled at every poll point.
 #![cfg(not(loom))]
+// Tasks written `move || Ok(gate.recv().unwrap())`: block, then succeed.
+#![allow(clippy::unit_arg)]
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -212,6 +214,211 @@ fn group_wait_async_polled_after_completion_panics() {
     let mut fut = g.wait_async();
     assert_eq!(poll(&mut fut, &waker), Poll::Ready(Ok(())));
     assert!(catch_unwind(AssertUnwindSafe(|| poll(&mut fut, &waker))).is_err());
+}
+
+// ---- errgroup: go_async ---------------------------------------------------------------
+
+#[test]
+fn go_async_is_send_and_unpin() {
+    fn check<T: Send + Unpin>(_: &T) {}
+    let g = Group::<Failed>::new();
+    let fut = g.go_async(|| Ok(()));
+    check(&fut);
+    drop(fut);
+}
+
+/// Without a limit (or with a free slot) the task starts on the first poll.
+#[test]
+fn go_async_without_a_limit_starts_at_once() {
+    let g = Group::<Failed>::new();
+    let (c, waker) = counting();
+    let mut fut = g.go_async(|| Err(Failed(3)));
+    assert_eq!(poll(&mut fut, &waker), Poll::Ready(()));
+    assert!(catch_unwind(AssertUnwindSafe(|| poll(&mut fut, &waker))).is_err());
+    drop(fut);
+    assert_eq!(g.wait(), Err(Failed(3)));
+    assert_eq!(c.0.load(SeqCst), 0);
+}
+
+/// A full limit: the future waits (the closure is not run), is woken when the running
+/// task ends and gives its slot back, and then starts its task.
+#[test]
+fn go_async_waits_for_a_slot() {
+    let g = Group::<Failed>::new();
+    g.set_limit(1);
+    let (gate_tx, gate_rx) = mpsc::channel::<()>();
+    g.go(move || Ok(gate_rx.recv().unwrap()));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (c, waker) = counting();
+    let mut fut = {
+        let ran = Arc::clone(&ran);
+        g.go_async(move || {
+            ran.fetch_add(1, SeqCst);
+            Ok(())
+        })
+    };
+    assert!(poll(&mut fut, &waker).is_pending());
+    assert!(poll(&mut fut, &waker).is_pending());
+    assert!(format!("{g:?}").contains("go_async_waiting: 1"), "{g:?}");
+    gate_tx.send(()).unwrap();
+    wait_until("the slot is freed", || c.0.load(SeqCst) >= 1);
+    assert_eq!(poll(&mut fut, &waker), Poll::Ready(()));
+    drop(fut);
+    g.wait().unwrap();
+    assert_eq!(ran.load(SeqCst), 1);
+    assert!(!format!("{g:?}").contains("go_async_waiting"), "{g:?}");
+}
+
+/// Dropped while waiting for a slot (after one and two polls, and after the wake-up but
+/// before the next poll): the closure is dropped unrun, no registration is left, and the
+/// freed slot is taken by the next comer.
+#[test]
+fn go_async_cancel_at_every_poll_point() {
+    for drop_at in 0..4 {
+        let g = Group::<Failed>::new();
+        g.set_limit(1);
+        let (gate_tx, gate_rx) = mpsc::channel::<()>();
+        g.go(move || Ok(gate_rx.recv().unwrap()));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (c, waker) = counting();
+        let mut fut = {
+            let ran = Arc::clone(&ran);
+            g.go_async(move || {
+                ran.fetch_add(1, SeqCst);
+                Ok(())
+            })
+        };
+        for _ in 0..drop_at.min(2) {
+            assert!(poll(&mut fut, &waker).is_pending());
+        }
+        if drop_at == 3 {
+            gate_tx.send(()).unwrap();
+            wait_until("woken", || c.0.load(SeqCst) == 1);
+        }
+        drop(fut);
+        assert!(
+            !format!("{g:?}").contains("go_async_waiting"),
+            "drop_at {drop_at}: {g:?}"
+        );
+        let _ = gate_tx.send(());
+        g.wait().unwrap();
+        assert_eq!(
+            ran.load(SeqCst),
+            0,
+            "drop_at {drop_at}: the closure never runs"
+        );
+        assert!(g.try_go(|| Ok(())), "drop_at {drop_at}: the slot is free");
+        g.wait().unwrap();
+    }
+}
+
+/// `set_limit` removing the limit wakes the waiting task, which starts at once.
+#[test]
+fn go_async_is_woken_by_set_limit() {
+    let g = Group::<Failed>::new();
+    g.set_limit(1);
+    let (gate_tx, gate_rx) = mpsc::channel::<()>();
+    g.go(move || Ok(gate_rx.recv().unwrap()));
+    let (c, waker) = counting();
+    let mut fut = g.go_async(|| Ok(()));
+    assert!(poll(&mut fut, &waker).is_pending());
+    g.set_limit(-1);
+    assert_eq!(c.0.load(SeqCst), 1);
+    assert_eq!(poll(&mut fut, &waker), Poll::Ready(()));
+    gate_tx.send(()).unwrap();
+    g.wait().unwrap();
+}
+
+#[test]
+fn go_async_with_a_limit_of_zero_panics_when_polled() {
+    let g = Group::<Failed>::new();
+    g.set_limit(0);
+    let (_, waker) = counting();
+    let mut fut = g.go_async(|| Ok(()));
+    let err = catch_unwind(AssertUnwindSafe(|| poll(&mut fut, &waker))).unwrap_err();
+    assert!(err.downcast_ref::<String>().unwrap().contains("limit of 0"));
+    drop(fut);
+    assert!(!format!("{g:?}").contains("go_async_waiting"));
+}
+
+/// A thread blocked in `go` and a task in `go_async` wait for the one slot: both start
+/// in turn, and never more than the limit run at once.
+#[test]
+fn go_and_go_async_share_the_limit() {
+    let g = Group::<Failed>::new();
+    g.set_limit(1);
+    let running = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let task = {
+        let (running, max) = (Arc::clone(&running), Arc::clone(&max));
+        move || {
+            let now = running.fetch_add(1, SeqCst) + 1;
+            max.fetch_max(now, SeqCst);
+            std::thread::yield_now();
+            running.fetch_sub(1, SeqCst);
+            Ok(())
+        }
+    };
+    let rt = tokio_rt();
+    std::thread::scope(|s| {
+        let g2 = g.clone();
+        let t2 = task.clone();
+        s.spawn(move || {
+            for _ in 0..50 {
+                g2.go(t2.clone());
+            }
+        });
+        rt.block_on(async {
+            for _ in 0..50 {
+                g.go_async(task.clone()).await;
+            }
+        });
+    });
+    g.wait().unwrap();
+    assert_eq!(max.load(SeqCst), 1);
+    assert!(!format!("{g:?}").contains("go_async_waiting"));
+}
+
+/// Many tasks under tokio and `futures::executor` start group tasks through a limit
+/// of 2 and are all run.
+#[test]
+fn go_async_under_two_executors() {
+    let g = Group::<Failed>::new();
+    g.set_limit(2);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let rt = tokio_rt();
+    let spawners: Vec<_> = (0..4)
+        .map(|_| {
+            let (g, ran) = (g.clone(), Arc::clone(&ran));
+            rt.spawn(async move {
+                for _ in 0..25 {
+                    let ran = Arc::clone(&ran);
+                    g.go_async(move || {
+                        ran.fetch_add(1, SeqCst);
+                        Ok(())
+                    })
+                    .await;
+                }
+            })
+        })
+        .collect();
+    futures::executor::block_on(async {
+        for _ in 0..25 {
+            let ran = Arc::clone(&ran);
+            g.go_async(move || {
+                ran.fetch_add(1, SeqCst);
+                Ok(())
+            })
+            .await;
+        }
+    });
+    rt.block_on(async {
+        for s in spawners {
+            s.await.unwrap();
+        }
+    });
+    futures::executor::block_on(g.wait_async()).unwrap();
+    assert_eq!(ran.load(SeqCst), 125);
 }
 
 // ---- singleflight ----------------------------------------------------------------------
