@@ -595,7 +595,9 @@ impl<E: Send + 'static> Group<E> {
     /// # Panics
     ///
     /// When polled with a limit of 0 (it could never proceed), as `go` does; if the OS
-    /// refuses to spawn a thread; and if polled again after it completed. A waker that
+    /// refuses to spawn a thread; and if polled again after it completed. As with `go`,
+    /// starting a task from outside the group's tasks while a blocking
+    /// [`wait`](Group::wait) runs can hit the `WaitGroup`'s misuse panic. A waker that
     /// panics in `clone` panics out of `poll` with the group unchanged; one that panics
     /// in `wake` does so in the task end (or `set_limit`) that freed the slot, after the
     /// slot was given back and every other waiter woken.
