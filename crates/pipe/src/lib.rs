@@ -63,6 +63,11 @@
 //!   ([`pipe_with_clock`]); `write_vectored` as one write of all its slices; `Read` and
 //!   `Write` also on `&PipeReader` / `&PipeWriter`; calls a context can cancel (feature
 //!   `context`, below).
+//! * Async ends (features `futures-io`, `tokio`): Go has no futures, and a task's buffer
+//!   cannot be lent across polls, so an async write returns once a *read has asked* for
+//!   its bytes and they are in the pipe for that read, not once the reader has copied
+//!   them; `flush` waits for that. See [Async reads and
+//!   writes](#async-reads-and-writes-features-futures-io-and-tokio).
 //!
 //! # Feature `context`
 //!
@@ -76,6 +81,109 @@
 //! cancelled after readers took part of it returns the count delivered, as on a
 //! timeout. The context is checked where the call would wait, as a timeout is: data
 //! that is ready is still transferred.
+//!
+//! # Async reads and writes (features `futures-io` and `tokio`)
+//!
+//! Off by default. `futures-io` implements [`futures_io::AsyncRead`][far] for
+//! [`PipeReader`] and [`futures_io::AsyncWrite`][faw] for [`PipeWriter`]; `tokio`
+//! implements tokio's [`AsyncRead`][tar] and [`AsyncWrite`][taw] (tokio with no default
+//! features: the traits only). The
+//! crate spawns nothing and needs no runtime: a call that must wait stores its task's
+//! waker in the pipe, and the other end wakes it. A thread and a task can be on the two
+//! ends at once (a blocking writer feeding an async reader, or the reverse), and an end
+//! can move between threads and tasks from one call to the next. The traits are
+//! implemented on the owned ends, which they borrow `&mut`: one task per end, and no
+//! blocking call on the same end can overlap an async one.
+//!
+//! Go's rendezvous copies from the writer's slice straight into the reader's buffer
+//! while both calls are blocked. A task's buffer lives only for one poll, so an async
+//! write cannot lend it across polls. What the async ends guarantee instead:
+//!
+//! * **A write moves bytes only when a read has asked for them.** A read that finds
+//!   nothing to read leaves a *request* for up to its buffer's length (at most 256 KiB)
+//!   and waits (`Pending`, or parks if it is a blocking read). `poll_write` returns
+//!   `Ready(Ok(n))` once it has moved `n` bytes (at most the request) into the pipe for
+//!   that read, and `Pending`, having moved nothing, while no request stands. One write
+//!   fills one request, so a read never returns bytes of two writes (as in Go), and the
+//!   pipe never holds more than one read's worth.
+//! * **`poll_flush` returns once readers have copied every byte written**: the point at
+//!   which Go's `Write` returns. `write_all(..).await` then `flush().await` is Go's
+//!   blocking `Write`. If the reader closed first, the flush fails with its close error.
+//! * **`Pending` means nothing moved**, on both ends: none of a pending write's buffer
+//!   entered the pipe, and a pending read took nothing. So a write or read future
+//!   dropped after `Pending` (losing a `select!`, say) has written or read nothing, and
+//!   the bytes a write did report are delivered exactly once.
+//! * **A read's request outlives the read.** If the read is abandoned after `Pending`,
+//!   or (a blocking read) times out or is served by a blocking writer instead, its
+//!   request stays, and the next async write may fill it without another read waiting;
+//!   the next read returns those bytes. Still at most one request's worth is ever in
+//!   the pipe.
+//! * **Close rules unchanged.** After the reader closed, pending and later writes fail
+//!   with [`ClosedPipe`] or the reader's error, and bytes written but not yet read are
+//!   dropped. After the writer closed (`close`, `close_with_error`, a drop, or
+//!   `poll_close` / `poll_shutdown`), reads return every byte of the writes that
+//!   returned, then end of file or the writer's error. A close wakes the pending tasks.
+//! * An empty `poll_write` returns `Ok(0)` at once (after the close checks), where a
+//!   blocking empty write waits for a reader. Vectored writes are one write.
+//! * **Wakers.** Each end holds at most one waker, that of the task last pending on it.
+//!   It is dropped when woken, when the next pending poll replaces it, when either end
+//!   closes, or with the pipe: a waker left by an abandoned poll is kept until then.
+//! * **Cost.** Between two tasks each byte is copied twice (writer's buffer, pipe,
+//!   reader's buffer), as through tokio's `duplex`; from a blocking writer to an async
+//!   reader, once (the reader copies from the blocked writer's slice). Every async write
+//!   waits for a request, a round of wake-ups per write: small writes are slower than
+//!   through a buffered stream. The pipe keeps its buffer (up to 256 KiB) for reuse.
+//!
+//! Names: with `std::io::Write` and an `AsyncWriteExt` both in scope, `w.write_all(..)`
+//! is ambiguous (call `AsyncWriteExt::write_all(&mut w, ..)`), and the inherent
+//! [`PipeWriter::close`] is found before `AsyncWriteExt::close`; both close the writer,
+//! but only the latter is a future.
+//!
+//! ```
+//! # #[cfg(feature = "futures-io")] {
+//! use futures::executor::block_on;
+//! use futures::io::{AsyncReadExt, AsyncWriteExt};
+//! use gosync_pipe::pipe;
+//!
+//! let (mut r, mut w) = pipe();
+//! let producer = std::thread::spawn(move || {
+//!     block_on(async {
+//!         w.write_all(b"hello").await?; // once a read has asked for the bytes
+//!         w.flush().await // once the reader has copied them all
+//!     }) // `w` drops here: end of file
+//! });
+//! let mut text = String::new();
+//! block_on(r.read_to_string(&mut text)).unwrap();
+//! assert_eq!(text, "hello");
+//! producer.join().unwrap().unwrap();
+//! # }
+//! ```
+//!
+//! With tokio, `tokio::io::copy` into the writer:
+//!
+//! ```
+//! # #[cfg(feature = "tokio")] {
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+//! rt.block_on(async {
+//!     let (mut r, mut w) = gosync_pipe::pipe();
+//!     let writer = tokio::spawn(async move {
+//!         tokio::io::copy(&mut &b"streamed"[..], &mut w).await?;
+//!         w.shutdown().await // closes the writer: end of file
+//!     });
+//!     let mut got = Vec::new();
+//!     r.read_to_end(&mut got).await.unwrap();
+//!     assert_eq!(got, b"streamed");
+//!     writer.await.unwrap().unwrap();
+//! });
+//! # }
+//! ```
+//!
+//! [far]: https://docs.rs/futures-io/0.3/futures_io/trait.AsyncRead.html
+//! [faw]: https://docs.rs/futures-io/0.3/futures_io/trait.AsyncWrite.html
+//! [tar]: https://docs.rs/tokio/1/tokio/io/trait.AsyncRead.html
+//! [taw]: https://docs.rs/tokio/1/tokio/io/trait.AsyncWrite.html
 //!
 //! # Feature `diagnostics`
 //!
@@ -111,6 +219,17 @@
 //!   resumed on the cancelling thread once the cancel is complete, or swallowed on the
 //!   timer thread, which keeps running. `Context::err`, checked under the pipe's lock,
 //!   is an atomic load.
+//! * **Wakers** (features `futures-io`, `tokio`): a poll clones its task's waker
+//!   before it takes the lock (a panic there leaves nothing: no request, no
+//!   registration). A waker is woken or dropped only after the lock is released, after
+//!   the condition variables are notified, by the call that made its task's end ready
+//!   (the other end's poll, a blocking read or write, a close or an end's drop) or that
+//!   replaced it. Each wake and drop runs inside `catch_unwind`, so a panicking waker
+//!   skips no other wake; the first panic is then resumed out of that call, whose
+//!   transfer is complete: a `poll_write` has moved its bytes (the reader gets them), a
+//!   `poll_read` or `read` has taken its bytes (lost to that caller, as with any panic
+//!   after a read), a blocking write has taken its offer back, a close is done. During
+//!   unwinding (a close by an end dropped in a panic) waker panics are not resumed.
 //! * The `Read`/`Write` adapters (`ContextReader`, `ContextWriter`) and
 //!   `Read`/`Write` on the ends take no user reader or writer: only byte slices.
 //!
@@ -136,6 +255,7 @@
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod async_io;
 #[cfg(feature = "context")]
 mod context;
 mod copy;

@@ -37,9 +37,44 @@
 //! [`Shared::interrupt`], which locks `state` and notifies the three condition
 //! variables, as [`Shared::closed`] does), then the loop re-checks everything. A call
 //! that is interrupted stops exactly like one that timed out.
+//!
+//! # Async ends
+//!
+//! A task's buffer lives only for one poll, so an async writer cannot lend it across
+//! polls as a blocked thread lends its slice. Instead a waiting read *requests* data
+//! (`State::want`, the length of its buffer, capped at [`WANT_MAX`]), and an async write
+//! ([`Shared::poll_write`]) moves at most that much of its buffer into `State::stash`,
+//! under the lock, only while a request stands; it returns `Pending`, having moved
+//! nothing, otherwise. Reads take from the stash before anything else (it holds bytes
+//! of a write that has returned), even after the writer closed. An async reader
+//! ([`Shared::poll_read`]) copies from a blocking writer's offer exactly as a blocking
+//! reader does.
+//!
+//! 5. A request is made under the lock by a read that found no stash, no offer and no
+//!    close, just before it waits (parks, or returns `Pending`); it stands until a write
+//!    consumes it (one write per request: a read never spans two writes, as in Go).
+//!    A request that outlives its read (the read timed out, was satisfied by an offer,
+//!    or its future was dropped) stays: the next async write may fill it, and the next
+//!    read delivers it. Never clearing a request is what keeps several waiting readers
+//!    live: a reader can withdraw only its own, and requests carry no owner.
+//! 6. Invariant: a non-empty stash means no request stands (a stash consumes the
+//!    request, and only a read that found the stash empty makes one).
+//! 7. One waker slot per end (`reader_task`, `writer_task`): the async traits take
+//!    `&mut` ends, so at most one task polls each end. A slot is filled under the lock in
+//!    the same critical section that decides to return `Pending`, and taken (then woken
+//!    after the lock is released) by whatever that task waits for: a request or a close
+//!    for the writer (or the stash drained, while it flushes), a stash, an offer or a
+//!    close for the reader. A slot left by an abandoned poll is dropped at the next
+//!    registration or wake, or with the pipe.
+//! 8. Wakers are user code: cloned before the lock is taken (a poll that finds a
+//!    different waker in its slot releases the lock, clones, and starts over), and
+//!    woken or dropped after it is released, after the condition variables are
+//!    notified, so a panicking waker cannot keep a thread asleep.
 
 use std::io::{self, IoSlice};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use gosync_core::clock::Clock;
@@ -58,9 +93,19 @@ const CLOSED: usize = 2;
 /// waking up (tens of microseconds) before it can offer more: the next reader to wait
 /// spins for [`WAKE_SPIN`] instead of [`SPIN`]. Cleared by the next offer.
 const WAKING: usize = 4;
+/// `hint` bit: the stash holds bytes of an async write not yet read.
+const STASHED: usize = 8;
+/// `hint` bit: a read's request stands (`State::want > 0`). Lets an async writer that
+/// will have to wait clone its waker before it takes the lock.
+const WANTED: usize = 16;
 /// `hint` increment: a reader copied a piece of the offer (the rest of the word is a
 /// wrapping progress counter).
-const PROGRESS: usize = 8;
+const PROGRESS: usize = 32;
+
+/// The largest request a read makes of an async write (see "Async ends"): bounds the
+/// stash, which the pipe keeps allocated for its next write. Not a timing constant: at
+/// 256 KiB the wake-ups per request cost well under 1% of copying it.
+const WANT_MAX: usize = 256 * 1024;
 
 /// A reader bumps the progress counter after each piece this large, so a writer that
 /// spins while a large read copies its data sees it moving.
@@ -152,6 +197,18 @@ struct State {
     rerr: Option<Cause>,
     /// Why the writer end was closed; the first cause wins.
     werr: Option<Cause>,
+    /// Bytes of async writes not yet read: `stash[stash_pos..]` (see "Async ends").
+    stash: Vec<u8>,
+    stash_pos: usize,
+    /// The standing request of a waiting read: how many bytes the next async write may
+    /// move into the stash (0: none).
+    want: usize,
+    /// The async writer waits for the stash to be read (`poll_flush`).
+    flushing: bool,
+    /// The task polling the reader end, while it waits.
+    reader_task: Option<Waker>,
+    /// The task polling the writer end, while it waits.
+    writer_task: Option<Waker>,
 }
 
 /// The unread part of a write, lent by the blocked writer.
@@ -252,6 +309,13 @@ impl State {
         self.rerr.is_some() || self.werr.is_some()
     }
 
+    /// Whether a read should take from the stash: bytes are there and the reader end is
+    /// open (after the writer closed, they are still delivered before end of file).
+    #[inline]
+    fn readable_stash(&self) -> bool {
+        self.stash_pos < self.stash.len() && self.rerr.is_none()
+    }
+
     /// Go's `readCloseError`, with `EOF` as `Ok(0)`.
     fn read_close_result(&self) -> io::Result<usize> {
         match (&self.rerr, &self.werr) {
@@ -280,6 +344,48 @@ fn first_wins(slot: &mut Option<Cause>, cause: Cause) -> Option<Cause> {
         None
     } else {
         Some(cause)
+    }
+}
+
+/// Wakes `wake` and drops `old` after the lock is released: both are user code (the
+/// executor's waker); see [`after_unlock`].
+#[inline]
+fn wake_and_drop(wake: Option<Waker>, old: Option<Waker>) {
+    if wake.is_some() || old.is_some() {
+        after_unlock([wake, None], old);
+    }
+}
+
+/// Wakes both wakers (a close); see [`after_unlock`].
+#[inline]
+fn wake_both(a: Option<Waker>, b: Option<Waker>) {
+    if a.is_some() || b.is_some() {
+        after_unlock([a, b], None);
+    }
+}
+
+/// Wakes each of `wake`, then drops `old`, each inside `catch_unwind`, so that a
+/// panicking waker neither keeps the other task asleep nor skips the drop; the first
+/// panic is then resumed, unless this thread is already unwinding (a close in a drop
+/// during a panic), where a second panic would abort the process.
+#[cold]
+#[inline(never)]
+fn after_unlock(wake: [Option<Waker>; 2], old: Option<Waker>) {
+    let mut first = None;
+    for w in wake.into_iter().flatten() {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| w.wake())) {
+            first.get_or_insert(p);
+        }
+    }
+    if let Some(w) = old {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(w))) {
+            first.get_or_insert(p);
+        }
+    }
+    if let Some(p) = first {
+        if !std::thread::panicking() {
+            resume_unwind(p);
+        }
     }
 }
 
@@ -329,6 +435,12 @@ impl Shared {
                 parked: [0; 2],
                 rerr: None,
                 werr: None,
+                stash: Vec::new(),
+                stash_pos: 0,
+                want: 0,
+                flushing: false,
+                reader_task: None,
+                writer_task: None,
             })),
             hint: Padded(AtomicUsize::new(0)),
             readable: Condvar::new(),
@@ -400,32 +512,24 @@ impl Shared {
                 Ok(0)
             };
         }
-        if self.hint.0.load(Relaxed) & (OFFERED | CLOSED) == 0 {
+        if self.hint.0.load(Relaxed) & (OFFERED | CLOSED | STASHED) == 0 {
             self.spin_reader();
         }
         let mut st = self.state.0.lock();
         let mut expired = false;
         loop {
+            // Bytes of an async write that has returned come first, even after a close.
+            if st.readable_stash() {
+                let (n, flusher) = self.take_stash(&mut st, buf);
+                drop(st);
+                wake_and_drop(flusher, None);
+                return Ok(n);
+            }
             // Go checks `done` first: after a close, an offer is abandoned.
             if st.is_closed() {
                 return st.read_close_result();
             }
-            if let Some(offer) = st.offer.as_mut() {
-                // SAFETY: the offer is published and we hold the lock (protocol 2, 3).
-                let n = unsafe { offer.take(buf, &self.hint.0) };
-                // SAFETY: as above.
-                let drained = unsafe { offer.drained() };
-                // One write to the hint per read (the writer spins on its cache line).
-                if drained {
-                    st.offer = None;
-                    self.hint.0.fetch_and(!OFFERED, Relaxed);
-                    if st.parked[1] > 0 {
-                        // The writer wakes up before it offers more: wait for it longer.
-                        self.hint.0.fetch_or(WAKING, Relaxed);
-                    }
-                } else if n > 0 {
-                    self.hint.0.fetch_add(PROGRESS, Relaxed);
-                }
+            if let Some((n, drained)) = self.take_offer(&mut st, buf) {
                 drop(st);
                 if drained {
                     self.drained.notify_all();
@@ -449,7 +553,272 @@ impl Shared {
                 st = self.state.0.lock();
                 continue;
             }
+            // About to park: request data of an async writer, and wake it if it waits.
+            if let Some(writer) = self.request(&mut st, buf.len()) {
+                drop(st);
+                wake_and_drop(Some(writer), None);
+                st = self.state.0.lock();
+                continue;
+            }
             expired = self.wait(&self.readable, &mut st, deadline);
+        }
+    }
+
+    /// Copies from the published offer, if any, into `buf`: `Some((count, drained))`.
+    /// A drained offer is cleared; the caller notifies `drained` after unlocking.
+    #[inline(always)]
+    fn take_offer(&self, st: &mut State, buf: &mut [u8]) -> Option<(usize, bool)> {
+        let offer = st.offer.as_mut()?;
+        // SAFETY: the offer is published and we hold the lock (protocol 2, 3).
+        let n = unsafe { offer.take(buf, &self.hint.0) };
+        // SAFETY: as above.
+        let drained = unsafe { offer.drained() };
+        // One write to the hint per read (the writer spins on its cache line).
+        if drained {
+            st.offer = None;
+            self.hint.0.fetch_and(!OFFERED, Relaxed);
+            if st.parked[1] > 0 {
+                // The writer wakes up before it offers more: wait for it longer.
+                self.hint.0.fetch_or(WAKING, Relaxed);
+            }
+        } else if n > 0 {
+            self.hint.0.fetch_add(PROGRESS, Relaxed);
+        }
+        Some((n, drained))
+    }
+
+    /// Copies from the stash (which has bytes) into `buf` (not empty); returns the count
+    /// and, if that emptied the stash while the async writer flushes, its waker.
+    #[cold]
+    fn take_stash(&self, st: &mut State, buf: &mut [u8]) -> (usize, Option<Waker>) {
+        let rest = &st.stash[st.stash_pos..];
+        let n = rest.len().min(buf.len());
+        // SAFETY: `rest[..n]` is valid for reads and `buf[..n]` for writes; they do not
+        // overlap (the stash is the pipe's own allocation, `buf` the caller's `&mut`).
+        unsafe { copy(rest.as_ptr(), buf.as_mut_ptr(), n) };
+        st.stash_pos += n;
+        let mut flusher = None;
+        if st.stash_pos == st.stash.len() {
+            st.stash.clear(); // keeps the allocation for the next write
+            st.stash_pos = 0;
+            self.hint.0.fetch_and(!STASHED, Relaxed);
+            if st.flushing {
+                st.flushing = false;
+                flusher = st.writer_task.take();
+            }
+        }
+        (n, flusher)
+    }
+
+    /// Makes (or widens) the request of a read that is about to wait with a buffer of
+    /// `len` bytes (protocol 5); returns the async writer's waker to wake, if it waits.
+    #[inline]
+    fn request(&self, st: &mut State, len: usize) -> Option<Waker> {
+        if st.want == 0 {
+            self.hint.0.fetch_or(WANTED, Relaxed);
+        }
+        st.want = st.want.max(len.min(WANT_MAX));
+        st.writer_task.take()
+    }
+
+    /// `AsyncRead::poll_read`: as [`read`](Shared::read), but returns `Pending` (having
+    /// taken nothing, and with a request standing: protocol 5) where `read` would park.
+    #[cfg_attr(
+        not(any(feature = "futures-io", all(feature = "tokio", not(loom)))),
+        allow(dead_code)
+    )]
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            let st = self.state.0.lock();
+            return Poll::Ready(if st.is_closed() {
+                st.read_close_result()
+            } else {
+                Ok(0)
+            });
+        }
+        // A clone of the task's waker, made without the lock (user code): at once if the
+        // hint says this read will wait (its slot was emptied by the wake that brought
+        // it here, so it needs one), else only if it turns out to be needed.
+        let mut waker = self.preclone(cx, OFFERED | CLOSED | STASHED);
+        let mut st = self.state.0.lock();
+        loop {
+            if st.readable_stash() {
+                let (n, flusher) = self.take_stash(&mut st, buf);
+                drop(st);
+                wake_and_drop(flusher, waker);
+                return Poll::Ready(Ok(n));
+            }
+            if st.is_closed() {
+                let res = st.read_close_result();
+                drop(st);
+                drop(waker);
+                return Poll::Ready(res);
+            }
+            if let Some((n, drained)) = self.take_offer(&mut st, buf) {
+                drop(st);
+                if drained {
+                    self.drained.notify_all();
+                }
+                if n > 0 {
+                    drop(waker);
+                    return Poll::Ready(Ok(n));
+                }
+                // An empty write: it has met its reader; this read waits for data.
+                st = self.state.0.lock();
+                continue;
+            }
+            let old = match &st.reader_task {
+                Some(w) if w.will_wake(cx.waker()) => None,
+                _ => match waker.take() {
+                    Some(w) => st.reader_task.replace(w),
+                    None => {
+                        drop(st);
+                        waker = Some(cx.waker().clone());
+                        st = self.state.0.lock();
+                        continue;
+                    }
+                },
+            };
+            let writer = self.request(&mut st, buf.len());
+            drop(st);
+            wake_and_drop(writer, old.or(waker));
+            return Poll::Pending;
+        }
+    }
+
+    /// `AsyncWrite::poll_write` (protocol 5): moves up to the standing request's length
+    /// of `bufs` into the stash and returns the count, or returns `Pending` having moved
+    /// nothing. An empty write returns `Ok(0)` at once (after the close checks).
+    #[cfg_attr(
+        not(any(feature = "futures-io", all(feature = "tokio", not(loom)))),
+        allow(dead_code)
+    )]
+    pub(crate) fn poll_write(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut waker = self.preclone(cx, WANTED | CLOSED);
+        let mut st = self.state.0.lock();
+        loop {
+            if st.is_closed() {
+                let err = st.write_close_error();
+                drop(st);
+                drop(waker);
+                return Poll::Ready(Err(err));
+            }
+            if bufs.iter().all(|b| b.is_empty()) {
+                drop(st);
+                drop(waker);
+                return Poll::Ready(Ok(0));
+            }
+            // `writing` is never set here: async writes take `&mut PipeWriter`, so no
+            // blocking write of this pipe can be in progress.
+            if st.want > 0 && st.stash_pos == st.stash.len() {
+                let mut room = st.want;
+                st.want = 0;
+                self.hint.0.fetch_and(!WANTED, Relaxed);
+                st.stash.clear();
+                st.stash_pos = 0;
+                for b in bufs {
+                    let k = b.len().min(room);
+                    st.stash.extend_from_slice(&b[..k]);
+                    room -= k;
+                    if room == 0 {
+                        break;
+                    }
+                }
+                let n = st.stash.len();
+                self.hint.0.fetch_or(STASHED, Relaxed);
+                let reader = st.reader_task.take();
+                drop(st);
+                self.readable.notify_all();
+                wake_and_drop(reader, waker);
+                return Poll::Ready(Ok(n));
+            }
+            match self.register_writer(&mut st, cx, &mut waker) {
+                Some(old) => {
+                    drop(st);
+                    wake_and_drop(None, old.or(waker));
+                    return Poll::Pending;
+                }
+                None => {
+                    drop(st);
+                    waker = Some(cx.waker().clone());
+                    st = self.state.0.lock();
+                }
+            }
+        }
+    }
+
+    /// `AsyncWrite::poll_flush`: ready once readers have taken every byte of the stash;
+    /// if the reader closed first, its close error.
+    #[cfg_attr(
+        not(any(feature = "futures-io", all(feature = "tokio", not(loom)))),
+        allow(dead_code)
+    )]
+    pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut waker: Option<Waker> = None;
+        let mut st = self.state.0.lock();
+        loop {
+            if st.stash_pos == st.stash.len() {
+                drop(st);
+                drop(waker);
+                return Poll::Ready(Ok(()));
+            }
+            if st.rerr.is_some() {
+                let err = st.write_close_error();
+                drop(st);
+                drop(waker);
+                return Poll::Ready(Err(err));
+            }
+            match self.register_writer(&mut st, cx, &mut waker) {
+                Some(old) => {
+                    st.flushing = true;
+                    drop(st);
+                    wake_and_drop(None, old.or(waker));
+                    return Poll::Pending;
+                }
+                None => {
+                    drop(st);
+                    waker = Some(cx.waker().clone());
+                    st = self.state.0.lock();
+                }
+            }
+        }
+    }
+
+    /// A clone of the task's waker if `hint` has none of `ready` (advice: the call
+    /// will likely wait and need it), made before the lock is taken.
+    #[inline]
+    fn preclone(&self, cx: &Context<'_>, ready: usize) -> Option<Waker> {
+        if self.hint.0.load(Relaxed) & ready == 0 {
+            Some(cx.waker().clone())
+        } else {
+            None
+        }
+    }
+
+    /// Puts the writer task's waker in its slot: `None` if a clone is needed first (the
+    /// caller unlocks, clones into `waker` and starts over), else `Some(replaced)`, the
+    /// previous waker to drop after unlocking (`Some(None)` if nothing was replaced).
+    #[cfg_attr(
+        not(any(feature = "futures-io", all(feature = "tokio", not(loom)))),
+        allow(dead_code)
+    )]
+    fn register_writer(
+        &self,
+        st: &mut State,
+        cx: &Context<'_>,
+        waker: &mut Option<Waker>,
+    ) -> Option<Option<Waker>> {
+        match &st.writer_task {
+            Some(w) if w.will_wake(cx.waker()) => Some(None),
+            _ => waker.take().map(|w| st.writer_task.replace(w)),
         }
     }
 
@@ -459,7 +828,7 @@ impl Shared {
         let long = waking && self.try_wake_spin();
         let mut spin = Spin::new(if long { WAKE_SPIN } else { SPIN });
         let met = loop {
-            if self.hint.0.load(Relaxed) & (OFFERED | CLOSED) != 0 {
+            if self.hint.0.load(Relaxed) & (OFFERED | CLOSED | STASHED) != 0 {
                 break true;
             }
             if !spin.spin() {
@@ -565,11 +934,16 @@ impl Shared {
             self.hint.0.fetch_and(!WAKING, Relaxed); // this writer is awake
         }
         let reader_parked = st.parked[0] > 0;
+        let reader_task = st.reader_task.take();
         drop(st);
         // From here on `bufs` is lent to the readers; `retract` takes it back even if
         // this thread unwinds, and the normal paths take it back in `finish_write`.
         let retract = Retract(self);
         self.readable.notify_all();
+        if reader_task.is_some() {
+            // A panicking waker unwinds through `retract`: the offer is taken back.
+            wake_and_drop(reader_task, None);
+        }
         let long = reader_parked && self.try_wake_spin();
         let met = self.spin_writer(if long { WAKE_SPIN } else { SPIN });
         if long {
@@ -661,12 +1035,15 @@ impl Shared {
         self.slot.notify_all();
     }
 
-    fn closed(&self, st: MutexGuard<'_, State>) {
+    fn closed(&self, mut st: MutexGuard<'_, State>) {
         self.hint.0.fetch_or(CLOSED, Relaxed);
+        let reader_task = st.reader_task.take();
+        let writer_task = st.writer_task.take();
         drop(st);
         self.readable.notify_all();
         self.drained.notify_all();
         self.slot.notify_all();
+        wake_both(reader_task, writer_task);
     }
 
     /// How many times readers and writers have parked, `(readers, writers)`.
