@@ -7,13 +7,19 @@
 //! * `bucket_allow`: one thread calling `allow` on a token bucket that practically never
 //!   runs dry, vs governor's direct (un-keyed) limiter with the same quota; the `_cpu`
 //!   variants time by the thread's CPU time (see `thread_time`).
+//! * `wait_ready`: the ready path of a wait on the same never-dry bucket: the future of
+//!   `TokenBucket::wait_async` polled once (a no-op waker; it completes on that poll),
+//!   vs the blocking `TokenBucket::wait`, vs governor's `until_ready` future polled
+//!   once the same way; `_cpu` variants as above.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::Hash;
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Barrier, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -168,10 +174,57 @@ fn bucket_allow(c: &mut Criterion) {
     group.finish();
 }
 
+struct Noop;
+impl Wake for Noop {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// Polls `f` once; it must be ready (the bucket never runs dry).
+#[inline]
+fn ready<F: Future>(f: F, cx: &mut Context<'_>) {
+    let f = std::pin::pin!(f);
+    match f.poll(cx) {
+        Poll::Ready(v) => drop(black_box(v)),
+        Poll::Pending => panic!("the bucket ran dry"),
+    }
+}
+
+fn wait_ready(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ratelimit/wait_ready");
+    let gosync = TokenBucket::new(Limit::per_second(1_000_000_000), 1000).unwrap();
+    let quota = governor::Quota::per_second(NonZeroU32::new(1_000_000_000).unwrap())
+        .allow_burst(NonZeroU32::new(1000).unwrap());
+    let gov = governor::RateLimiter::direct(quota);
+    let waker = Waker::from(Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    group.bench_function("gosync_wait_async", |b| {
+        b.iter(|| ready(gosync.wait_async(), &mut cx))
+    });
+    group.bench_function("gosync_wait", |b| b.iter(|| black_box(gosync.wait())));
+    group.bench_function("governor_until_ready", |b| {
+        b.iter(|| ready(gov.until_ready(), &mut cx))
+    });
+    group.bench_function("gosync_wait_async_cpu", |b| {
+        b.iter_custom(|n| cpu_timed(n, || ready(gosync.wait_async(), &mut cx)))
+    });
+    group.bench_function("gosync_wait_cpu", |b| {
+        b.iter_custom(|n| {
+            cpu_timed(n, || {
+                black_box(gosync.wait()).unwrap();
+            })
+        })
+    });
+    group.bench_function("governor_until_ready_cpu", |b| {
+        b.iter_custom(|n| cpu_timed(n, || ready(gov.until_ready(), &mut cx)))
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     exp_when(c);
     exp_when_2t(c);
     bucket_allow(c);
+    wait_ready(c);
 }
 
 criterion_group! {

@@ -251,6 +251,37 @@ impl Clock {
         }
     }
 
+    /// A future that completes when this clock reaches `deadline`: the async twin of
+    /// [`sleep_until`](Clock::sleep_until), driven by the clock's timer thread, so it
+    /// runs under any executor and a [`FakeClock`] drives it. See
+    /// [`Sleep`](crate::timer::Sleep).
+    ///
+    /// Nothing happens until it is polled: a deadline already reached completes on the
+    /// first poll without registering anything.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::Clock;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let clock = Clock::real();
+    /// let deadline = Instant::now() + Duration::from_millis(1);
+    /// futures::executor::block_on(clock.sleep_until_async(deadline));
+    /// assert!(Instant::now() >= deadline);
+    /// ```
+    pub fn sleep_until_async(&self, deadline: Instant) -> crate::timer::Sleep {
+        crate::timer::Sleep::new(self.clone(), Some(deadline))
+    }
+
+    /// A future that completes `d` of this clock's time after this call: the async
+    /// twin of [`sleep`](Clock::sleep). The deadline is fixed now, not at the first
+    /// poll; a `d` beyond `Instant`'s range never completes. See
+    /// [`Sleep`](crate::timer::Sleep).
+    pub fn sleep_async(&self, d: Duration) -> crate::timer::Sleep {
+        crate::timer::Sleep::new(self.clone(), self.deadline_after(d))
+    }
+
     #[cold]
     fn sleep_forever(&self) -> ! {
         let (lock, cv) = (Mutex::new(()), Condvar::new());

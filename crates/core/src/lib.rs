@@ -11,6 +11,9 @@
 //!   registers a deadline and a callback; one thread per clock (one process-wide thread
 //!   for the real clock, one per fake clock, sleeping on it) runs the callbacks of every
 //!   entry of that clock, so a thousand delaying work queues share one thread.
+//!   [`Sleep`](timer::Sleep) ([`Clock::sleep_until_async`], [`Clock::sleep_async`]) is
+//!   the async twin of [`Clock::sleep_until`] built on it: a future the timer thread
+//!   wakes, under any executor, that a `FakeClock` drives in tests.
 //! * `sync` (hidden, not public API): the switch between the real synchronization
 //!   primitives (std atomics, `parking_lot` locks, std threads) and [loom]'s
 //!   model-checked ones, selected by `RUSTFLAGS="--cfg loom"`. See "API stability".
@@ -76,6 +79,12 @@
 //!   and the thread goes on with the next deadline: other entries of the clock still
 //!   fire. The panicking entry is idle (its deadline fired) until scheduled again; a
 //!   `cancel` waiting for that call returns.
+//! * **Wakers of a [`Sleep`](timer::Sleep)**: the task's waker is cloned in `poll` (on
+//!   the polling task, under the sleep's own small lock, before anything is changed: a
+//!   panic leaves the slot as it was) and woken by the sleep's timer callback on the
+//!   timer thread, with no lock held, after the sleep was marked fired: a panicking
+//!   `wake` is caught as any callback's panic, and the sleep still completes on its next
+//!   poll.
 //!
 //! Otherwise the crate calls no user closure, hook or trait method. Where a panic can
 //! still start:

@@ -21,6 +21,10 @@
 //! thread, not 1,000. An idle thread waits in real time, not on the clock: it is not
 //! one of the fake clock's [`waiters`](crate::FakeClock::waiters).
 //!
+//! [`Sleep`] (made by [`Clock::sleep_until_async`] and [`Clock::sleep_async`]) is the
+//! async twin of [`Clock::sleep_until`] built on an entry: a future whose entry wakes
+//! the task that polled it, under any executor.
+//!
 //! An entry is one-shot: when its deadline comes the thread removes it from the map and
 //! calls the callback with the time it read; the callback (or anyone) schedules the entry
 //! again if it needs another call. [`TimerEntry::cancel`] (and dropping the entry)
@@ -53,6 +57,10 @@ use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
 use crate::sync::{thread, Arc, Condvar, Mutex};
+
+mod sleep;
+
+pub use sleep::Sleep;
 
 type Callback = Arc<dyn Fn(Instant) + Send + Sync>;
 

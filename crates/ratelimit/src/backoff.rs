@@ -1,14 +1,16 @@
-//! [`Backoff`]: a retry-delay iterator with a builder, and the blocking
-//! [`retry`](Backoff::retry) helper.
+//! [`Backoff`]: a retry-delay iterator with a builder, the blocking
+//! [`retry`](Backoff::retry) helper and its async twin
+//! [`retry_async`](Backoff::retry_async).
 
 use std::fmt;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use gosync_core::clock::Clock;
 
 use crate::exponential::nanos_to_duration;
 use crate::rng::SplitMix64;
-use crate::{ConfigError, Jitter};
+use crate::{ConfigError, Jitter, Sleeper};
 
 /// Fixed-point shift of the factor (32.32).
 const FACTOR_SHIFT: u32 = 32;
@@ -240,6 +242,130 @@ impl Backoff {
                     Some(d) => self.clock.sleep(d),
                     None => return Err(e),
                 },
+            }
+        }
+    }
+}
+
+/// The async retry loops: the twins of [`Backoff::retry`] and [`Backoff::retry_if`].
+impl Backoff {
+    /// The async twin of [`retry`](Backoff::retry): awaits `op()` until it succeeds,
+    /// sleeping between attempts on the backoff's [`Clock`] (woken by the clock's timer
+    /// thread, under any executor; a fake clock drives it); returns the last error once
+    /// the backoff gives up.
+    ///
+    /// Each attempt calls `op` for a new future and awaits it; after a failure the next
+    /// delay is taken from the backoff and slept from then on. The future is `Send`
+    /// when `op`, its futures, `T` and `E` are (the error is dropped before the sleep,
+    /// so it is never held across one).
+    ///
+    /// Dropping the future (cancelling the retry loop) at any point loses nothing: the
+    /// attempt in flight or the sleep is dropped (the sleep's timer registration
+    /// removed), and the backoff stays as after the last delay it handed out, ready to
+    /// go on or to be [`reset`](Backoff::reset), as after a panic in `op`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::FakeClock;
+    /// use gosync_ratelimit::Backoff;
+    /// use std::time::Duration;
+    ///
+    /// let mut backoff = Backoff::builder().initial(Duration::from_millis(1)).max_steps(5).build().unwrap();
+    /// let mut attempts = 0;
+    /// let result = futures::executor::block_on(backoff.retry_async(|| {
+    ///     attempts += 1;
+    ///     let n = attempts;
+    ///     async move { if n < 3 { Err("not yet") } else { Ok(n) } }
+    /// }));
+    /// assert_eq!(result, Ok(3));
+    /// ```
+    pub async fn retry_async<T, E, F, Fut>(&mut self, op: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let clock = self.clock.clone();
+        self.retry_if_async_with(&clock, op, |_| true).await
+    }
+
+    /// The async twin of [`retry_if`](Backoff::retry_if): like
+    /// [`retry_async`](Backoff::retry_async), but an error for which `transient`
+    /// returns `false` is returned at once, without retrying.
+    pub async fn retry_if_async<T, E, F, Fut>(
+        &mut self,
+        op: F,
+        transient: impl FnMut(&E) -> bool,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let clock = self.clock.clone();
+        self.retry_if_async_with(&clock, op, transient).await
+    }
+
+    /// [`retry_async`](Backoff::retry_async) sleeping with `sleeper` instead of the
+    /// backoff's clock (for example `TokioSleeper`, feature `tokio`). The deadlines
+    /// handed to it are the backoff's clock's `now()` plus each delay, so the sleeper
+    /// must measure the same time (any runtime timer does for the default real clock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::clock::Clock;
+    /// use gosync_ratelimit::Backoff;
+    /// use std::time::Duration;
+    ///
+    /// let mut backoff = Backoff::builder().initial(Duration::from_millis(1)).max_steps(2).build().unwrap();
+    /// let sleeper = Clock::real(); // any `Sleeper`
+    /// let result: Result<(), &str> =
+    ///     futures::executor::block_on(backoff.retry_async_with(&sleeper, || async { Err("down") }));
+    /// assert_eq!(result, Err("down")); // three attempts, two delays
+    /// assert_eq!(backoff.steps(), 2);
+    /// ```
+    pub async fn retry_async_with<T, E, F, Fut>(
+        &mut self,
+        sleeper: impl Sleeper,
+        op: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.retry_if_async_with(sleeper, op, |_| true).await
+    }
+
+    /// [`retry_if_async`](Backoff::retry_if_async) sleeping with `sleeper` instead of
+    /// the backoff's clock; see [`retry_async_with`](Backoff::retry_async_with).
+    pub async fn retry_if_async_with<T, E, F, Fut>(
+        &mut self,
+        sleeper: impl Sleeper,
+        mut op: F,
+        mut transient: impl FnMut(&E) -> bool,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        loop {
+            // User code (`op`, its future, `transient`): a panic leaves the backoff as
+            // after the last delay it handed out; no sleep is alive meanwhile.
+            let e = match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if !transient(&e) {
+                return Err(e);
+            }
+            let Some(d) = self.next() else {
+                return Err(e);
+            };
+            drop(e);
+            match self.clock.now().checked_add(d) {
+                Some(deadline) => sleeper.sleep_until(deadline).await,
+                // Beyond `Instant`: the blocking `retry` sleeps as long.
+                None => std::future::pending::<()>().await,
             }
         }
     }

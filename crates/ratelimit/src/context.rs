@@ -112,6 +112,20 @@ impl TokenBucket {
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "context")))]
     pub fn wait_context(&self, ctx: &Context, n: u32) -> Result<(), WaitContextError> {
+        match self.reserve_for_context(ctx, n)? {
+            None => Ok(()),
+            Some(r) => self.sleep_or_give_up(ctx, r),
+        }
+    }
+
+    /// x/time's `WaitN(ctx, n)` up to its sleep: the checks in order, then the
+    /// reservation; `None` if the tokens are due now (taken), otherwise the held
+    /// reservation to sleep on. Shared by `wait_context` and `wait_context_async`.
+    pub(crate) fn reserve_for_context(
+        &self,
+        ctx: &Context,
+        n: u32,
+    ) -> Result<Option<Reservation<'_>>, WaitContextError> {
         if let Some(burst) = self.exceeded_burst(n) {
             return Err(WaitContextError::ExceedsBurst { n, burst });
         }
@@ -143,10 +157,8 @@ impl TokenBucket {
             limit: out.limit,
             counted: out.counted,
         };
-        if act <= now {
-            return Ok(());
-        }
-        self.sleep_or_give_up(ctx, r)
+        // Due now: done; the drop keeps the tokens.
+        Ok((act > now).then_some(r))
     }
 
     #[cold]

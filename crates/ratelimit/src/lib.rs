@@ -32,8 +32,10 @@
 //! * [`ExponentialLimiter`]: `min(base · 2ⁿ, max)` per item.
 //! * [`FastSlowLimiter`]: a fast delay for the first attempts of an item, then a slow one.
 //! * [`TokenBucket`]: an overall rate (every `when` reserves a token), also usable
-//!   directly: `allow`, `reserve`, `wait`, and `wait_context` (feature `context`);
-//!   its limit and burst can change while it is in use (`set_limit`, `set_burst`).
+//!   directly: `allow`, `reserve`, `wait`, `wait_context` (feature `context`), and
+//!   the futures `wait_async`, `wait_n_async`, `wait_n_timeout_async` (see "Async
+//!   waits" below); its limit and burst can change while it is in use (`set_limit`,
+//!   `set_burst`).
 //! * [`MaxOf`] / [`max_of`]: the longest wait of several limiters.
 //! * [`WithMaxWait`] / [`with_max_wait`]: caps another limiter's delay.
 //! * [`Jittered`]: randomizes another limiter's delay ([`Jitter::Full`] or
@@ -47,7 +49,58 @@
 //!
 //! For plain retry loops, [`Backoff`] is an iterator of delays (initial, factor, cap,
 //! jitter, max steps, max elapsed time) with a blocking [`Backoff::retry`] that sleeps
-//! through the injected clock.
+//! through the injected clock, and its async twin [`Backoff::retry_async`].
+//!
+//! # Async waits
+//!
+//! Every blocking wait has a future twin that works under any executor and brings no
+//! runtime of its own:
+//!
+//! | blocking | async |
+//! |---|---|
+//! | [`TokenBucket::wait`] | [`TokenBucket::wait_async`] |
+//! | [`TokenBucket::wait_n`] | [`TokenBucket::wait_n_async`] |
+//! | [`TokenBucket::wait_n_timeout`] | [`TokenBucket::wait_n_timeout_async`] |
+//! | `TokenBucket::wait_context` (feature `context`) | `TokenBucket::wait_context_async` → `WaitContext` |
+//! | [`Backoff::retry`] / [`Backoff::retry_if`] | [`Backoff::retry_async`] / [`Backoff::retry_if_async`] (and `_with` a [`Sleeper`]) |
+//!
+//! * The delay is slept by a [`Sleeper`]. By default it is the limiter's gosync
+//!   [`Clock`](gosync_core::clock::Clock): the clock's timer thread wakes the task, and
+//!   with a [`FakeClock`](gosync_core::clock::FakeClock) a test advances time and the
+//!   futures complete exactly then. [`Wait::with_sleeper`] and
+//!   [`Backoff::retry_async_with`] take another timer: `TokioSleeper` (feature `tokio`)
+//!   or `SmolSleeper` (feature `smol`) use the runtime's own.
+//! * A [`Wait`] reserves its tokens at its first poll, as x/time's `WaitN` does when
+//!   called, and fails then, taking nothing, where the blocking wait fails.
+//! * Cancel-safe: dropping a [`Wait`] before it completed gives its tokens back exactly
+//!   as [`Reservation::cancel`] at that moment (x/time: `r.Cancel()` when `WaitN`'s
+//!   context is done); dropping a `retry_async` future drops the attempt or the sleep
+//!   in flight and leaves the backoff as after its last delay. Nothing stays
+//!   registered with a timer.
+//! * The futures are `Send` (with the default sleeper, the adapters here, and `Send`
+//!   user closures and futures); a [`Wait`] is also `Unpin`.
+//!
+//! ```
+//! use gosync_core::clock::FakeClock;
+//! use gosync_ratelimit::{Limit, TokenBucket};
+//! use std::time::Duration;
+//!
+//! let fake = FakeClock::new();
+//! let bucket = TokenBucket::with_clock(Limit::per_second(10), 1, fake.clock()).unwrap();
+//! let t0 = fake.now();
+//! std::thread::scope(|s| {
+//!     let task = s.spawn(|| {
+//!         futures::executor::block_on(async {
+//!             bucket.wait_async().await.unwrap(); // the burst: at once
+//!             bucket.wait_async().await.unwrap(); // 100 ms of the fake clock
+//!         })
+//!     });
+//!     // The clock's timer thread sleeps until the second token is due.
+//!     assert!(fake.block_until_waiter_at(t0 + Duration::from_millis(100), Duration::from_secs(10)));
+//!     fake.advance(Duration::from_millis(100));
+//!     task.join().unwrap();
+//! });
+//! ```
 //!
 //! # Panic safety
 //!
@@ -84,8 +137,20 @@
 //!   backoff is the caller's, borrowed mutably, and a panic leaves it as it was after
 //!   the last delay it handed out (its steps and next delay), ready to go on or to be
 //!   [`reset`](Backoff::reset).
-//! * [`TokenBucket`] runs no user code: its clock is gosync's, and its `when` ignores
-//!   the item. `wait_context` registers an `on_cancel` hook of its own (it only
+//! * **[`Backoff::retry_async`] and its siblings**: the closure, the futures it returns
+//!   and `transient` run in the caller's task, with no lock held and no sleep alive; a
+//!   panic (in the closure or inside its future's poll) unwinds out of the retry
+//!   future's poll and leaves the backoff as after the last delay it handed out, as for
+//!   `retry`.
+//! * **Sleepers and wakers of the async waits**: a [`Sleeper`]'s `sleep_until`, its
+//!   sleep's `poll` and the task's waker clone run in the waiting task's poll; a
+//!   [`Wait`] holding a reservation then unwinds, and its drop gives the tokens back
+//!   (the cancel runs before the sleep is dropped, so a panicking sleep `Drop` cannot
+//!   skip it). With the default (clock) sleeper, the waker's `wake` runs on the clock's
+//!   timer thread, which catches a panic and goes on serving the clock; the sleep was
+//!   marked fired first, so the wait completes on its next poll.
+//! * [`TokenBucket`] otherwise runs no user code: its clock is gosync's, and its `when`
+//!   ignores the item. `wait_context` registers an `on_cancel` hook of its own (it only
 //!   notifies the waiter); the context runs each hook in `catch_unwind`, so a panicking
 //!   hook of someone else's cannot keep it from waking the waiter.
 //!
@@ -152,6 +217,15 @@
 //!   `select` picks at random). A waiter that gives up cancels its reservation as of
 //!   the instant it saw the context done (x/time: the instant `Cancel` reads the clock),
 //!   so the tokens come back even if their time to act passes meanwhile.
+//! * Go has no futures; the async twins keep x/time's semantics with these choices:
+//!   a [`Wait`] reserves at its first poll (not when made: an unpolled future takes
+//!   nothing); dropping it is the context's cancellation, and gives the tokens back as
+//!   `Reservation::cancel` at the instant of the drop, so a wait whose time to act has
+//!   been reached but which was dropped before the poll that would have completed it
+//!   gives its tokens back (x/time's `Cancel` at exactly `timeToAct` does too, and later
+//!   gives nothing back); `wait_n_timeout_async`'s timeout counts from the first poll.
+//!   A wait completes when its sleeper's sleep does: the clock's never early, tokio's
+//!   rounded up to its millisecond tick.
 //! * [`Backoff`] keeps returning `cap` after reaching it until `max_steps` (k8s
 //!   `wait.Backoff.Step` zeroes its remaining steps when it hits the cap), and its
 //!   jitter never exceeds the delay (k8s `wait.Jitter` adds up to `factor · d` on top).
@@ -165,6 +239,20 @@
 //!   for a constant delay with factor 1. A [`cap`](BackoffBuilder::cap) of zero caps
 //!   every delay at zero (k8s `Cap: 0` means no cap; ours defaults to no cap).
 //!
+//! # Feature `tokio`
+//!
+//! Off by default. With it, `TokioSleeper` (and its sleep, `TokioSleep`) is a
+//! [`Sleeper`] on `tokio::time::sleep_until`, for [`Wait::with_sleeper`] and
+//! [`Backoff::retry_async_with`]; tokio is built with its `time` feature only. A wait
+//! that sleeps on it must be polled inside a tokio runtime with the time driver.
+//!
+//! # Feature `smol`
+//!
+//! Off by default. With it, `SmolSleeper` (and `SmolSleep`) is a [`Sleeper`] on
+//! `async_io::Timer`, the timer smol re-exports; the feature depends on `async-io`
+//! alone, not on the whole of smol. It works under any executor (`async-io` drives its
+//! timers from `block_on` or from a thread of its own).
+//!
 //! # Feature `context`
 //!
 //! Off by default. With it, `TokenBucket::wait_context(&ctx, n)` is x/time's
@@ -172,7 +260,10 @@
 //! it fails at once if `n` exceeds the burst, if the context is already done, or if the
 //! tokens would come after the context's deadline; otherwise it sleeps on the bucket's
 //! clock until they are due, or until the context is done, which wakes it at once and
-//! gives the tokens back (`WaitContextError::Done`).
+//! gives the tokens back (`WaitContextError::Done`). Its async twin,
+//! `TokenBucket::wait_context_async(&ctx, n)`, returns a `WaitContext` future: the same
+//! checks at its first poll, then a sleep that a cancel of `ctx` ends at once (waking
+//! the task), giving the tokens back; tokens due by then win.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -193,12 +284,16 @@ mod limit;
 mod max_of;
 mod rate_limiter;
 mod rng;
+mod sleeper;
 mod token_bucket;
+mod wait_async;
 mod wide;
 mod with_max_wait;
 
 #[cfg(feature = "context")]
 mod context;
+#[cfg(feature = "context")]
+mod wait_context_async;
 
 pub use backoff::{Backoff, BackoffBuilder};
 pub use default_controller::{
@@ -212,11 +307,19 @@ pub use jitter::{Jitter, Jittered};
 pub use limit::Limit;
 pub use max_of::{max_of, MaxOf};
 pub use rate_limiter::{Borrowed, KeyRef, RateLimiter};
+pub use sleeper::Sleeper;
+#[cfg(all(feature = "smol", not(loom)))]
+pub use sleeper::{SmolSleep, SmolSleeper};
+#[cfg(all(feature = "tokio", not(loom)))]
+pub use sleeper::{TokioSleep, TokioSleeper};
 pub use token_bucket::{Reservation, TokenBucket, WaitError};
+pub use wait_async::Wait;
 pub use with_max_wait::{with_max_wait, WithMaxWait};
 
 #[cfg(feature = "context")]
 pub use context::WaitContextError;
+#[cfg(feature = "context")]
+pub use wait_context_async::WaitContext;
 
 /// The README (the crates.io page): its example is compiled and run as a doctest.
 #[cfg(doctest)]
