@@ -5,7 +5,7 @@
 //! parking) and async tasks at once keeps one [`WakerList`] inside the data its mutex
 //! protects. A task registers under that lock at the same moment it registers in the
 //! primitive's state, so a release that holds the lock sees threads and tasks alike and
-//! wakes both: [`notify_all`](WakerList::notify_all) marks every waiting entry notified
+//! wakes both: [`notify_all`](WakerList::notify_all) (or [`notify_one`](WakerList::notify_one)) marks every (or one) waiting entry notified
 //! **by name** (a later registration cannot take it over) and hands back a [`WakeBatch`]
 //! to run once the lock is released.
 //!
@@ -72,6 +72,9 @@ pub struct WakerList {
     len: usize,
     /// Waiting and abandoned slots: the registrations a release must account for.
     waiting: usize,
+    /// Where [`notify_one`](WakerList::notify_one) starts looking: just past the entry
+    /// it notified last, so that the waiting entries are served in turn.
+    cursor: usize,
 }
 
 enum Slot {
@@ -106,6 +109,7 @@ impl WakerList {
             free: usize::MAX,
             len: 0,
             waiting: 0,
+            cursor: 0,
         }
     }
 
@@ -228,6 +232,54 @@ impl WakerList {
         }
         self.waiting = 0;
         WakeBatch { wakers }
+    }
+
+    /// Releases one waiting entry: marks it notified (by name, as
+    /// [`notify_all`](WakerList::notify_all) does) and returns its waker, to wake once
+    /// the lock is released. `None` if no entry is waiting. For a primitive that hands
+    /// out one unit per release (an item, a permit): one wake-up per unit, where
+    /// `notify_all` would wake every task to let one win.
+    ///
+    /// Entries are served in turn: the search starts just past the entry notified last
+    /// and wraps around, so no waiting entry is passed over twice while another is
+    /// notified twice. Abandoned entries are skipped (left for `notify_all` to free).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_core::waiters::{Removed, WakerList};
+    /// use std::task::Waker;
+    /// # use std::sync::Arc;
+    /// # struct Task;
+    /// # impl std::task::Wake for Task { fn wake(self: Arc<Self>) {} }
+    /// # fn waker() -> Waker { Waker::from(Arc::new(Task)) }
+    ///
+    /// let mut list = WakerList::new();
+    /// let a = list.insert(waker());
+    /// let b = list.insert(waker());
+    /// list.notify_one().expect("a is waiting").wake(); // after unlocking, in real code
+    /// assert!(list.is_notified(&a) && !list.is_notified(&b));
+    /// assert_eq!(list.waiting(), 1);
+    /// assert!(matches!(list.remove(a), Removed::Notified));
+    /// assert!(matches!(list.remove(b), Removed::Waiting(_)));
+    /// ```
+    pub fn notify_one(&mut self) -> Option<Waker> {
+        if self.waiting == 0 {
+            return None;
+        }
+        let n = self.slots.len();
+        let start = if self.cursor < n { self.cursor } else { 0 };
+        for i in (start..n).chain(0..start) {
+            if matches!(self.slots[i], Slot::Waiting(_)) {
+                let Slot::Waiting(w) = std::mem::replace(&mut self.slots[i], Slot::Notified) else {
+                    unreachable!("matched above")
+                };
+                self.waiting -= 1;
+                self.cursor = i + 1;
+                return Some(w);
+            }
+        }
+        None
     }
 
     /// Frees slot `i` (occupied) and returns what it held.
@@ -375,6 +427,46 @@ mod tests {
         assert!(matches!(list.remove(a), Removed::Notified));
         assert!(matches!(list.remove(c), Removed::Waiting(_)));
         assert!(list.is_empty() && list.waiting() == 0);
+    }
+
+    #[test]
+    fn notify_one_serves_entries_in_turn_and_skips_abandoned() {
+        let mut list = WakerList::new();
+        let (ca, wa) = waker(false);
+        let (cb, wb) = waker(false);
+        let (cc, wc) = waker(false);
+        let a = list.insert(wa);
+        let b = list.insert(wb);
+        let c = list.insert(wc);
+        assert!(list.abandon(b).is_some());
+        list.notify_one().expect("a waits").wake();
+        assert!(list.is_notified(&a));
+        // a re-registers (a new entry at the front): c is served before it again.
+        assert!(matches!(list.remove(a), Removed::Notified));
+        let (ca2, wa2) = waker(false);
+        let a = list.insert(wa2);
+        list.notify_one().expect("c waits").wake();
+        assert!(list.is_notified(&c) && !list.is_notified(&a));
+        list.notify_one().expect("a waits").wake();
+        assert!(list.is_notified(&a));
+        assert!(
+            list.notify_one().is_none(),
+            "only the abandoned entry is left"
+        );
+        assert_eq!(list.waiting(), 1);
+        assert_eq!(
+            (
+                ca.0.load(Relaxed),
+                cb.0.load(Relaxed),
+                cc.0.load(Relaxed),
+                ca2.0.load(Relaxed)
+            ),
+            (1, 0, 1, 1)
+        );
+        drop(list.notify_all()); // frees the abandoned entry
+        assert!(matches!(list.remove(a), Removed::Notified));
+        assert!(matches!(list.remove(c), Removed::Notified));
+        assert!(list.is_empty());
     }
 
     #[test]

@@ -50,6 +50,39 @@
 //! assert_eq!(keys, [1, 2, 3]);
 //! ```
 //!
+//! # Async
+//!
+//! [`Queue::get_async`] (and [`Queue::get_async_owned`], whose future is `'static`) is
+//! the `get` of a task: a runtime-agnostic future (tokio, `futures::executor`, smol,
+//! ...: it only uses the task's `Waker`), `Send` and cancel-safe, that resolves to an
+//! [`OwnedGuard`], or `None` once the queue is shut down and drained.
+//! [`Queue::wait_idle_async`] is the async `wait_idle`, and `Queue::stream` (feature
+//! `stream`) the items as a `Stream`. Threads and tasks wait on the same queue, under
+//! its one lock: a thread in `get` and a task in `get_async` are both served.
+//!
+//! ```
+//! use gosync_workqueue::Queue;
+//!
+//! let q = Queue::new();
+//! let worker = {
+//!     let q = q.clone();
+//!     std::thread::spawn(move || {
+//!         futures::executor::block_on(async {
+//!             let mut n = 0;
+//!             while let Some(key) = q.get_async().await {
+//!                 let _ = *key; // the guard is `'static`: it may move into a spawned task
+//!                 n += 1;
+//!             }
+//!             n
+//!         })
+//!     })
+//! };
+//! q.add("a");
+//! q.add("b");
+//! q.shut_down_with_drain();
+//! assert_eq!(worker.join().unwrap(), 2);
+//! ```
+//!
 //! # Cargo features
 //!
 //! * `metrics`: `FacadeMetricsProvider`, reporting to
@@ -57,6 +90,8 @@
 //! * `context`: `Queue::get_context`, a `get` that also ends when a `gosync_context`
 //!   `Context` is cancelled or reaches its deadline (no thread is left blocked, unlike
 //!   Go's `select` around `Get`).
+//! * `stream`: `Queue::stream`, the items as a `futures_core::Stream` of
+//!   [`OwnedGuard`]s that ends once the queue is shut down and drained.
 //!
 //! # Differences from Go
 //!
@@ -111,6 +146,11 @@
 //!   recorder is installed.
 //! * The queue is one type for the plain, delaying and (through [`RateLimitingQueue`])
 //!   rate-limited interfaces; a delaying queue costs nothing until its first `add_after`.
+//! * Go has no futures (a goroutine blocks in `Get`): [`Queue::get_async`],
+//!   [`Queue::get_async_owned`], [`Queue::wait_idle_async`] and `Queue::stream`
+//!   (feature `stream`) are extras, for tasks on any async runtime. A task waits next
+//!   to the blocking getters; with threads and tasks waiting on one queue at once, an
+//!   item made ready wakes one of each (the other finds it taken and waits again).
 //! * A panic in user code leaves the queue consistent (see [Panic safety](#panic-safety));
 //!   on the timer thread it is caught and the thread goes on, where a panic in client-go's
 //!   waiting goroutine ends the process.
@@ -167,6 +207,20 @@
 //!   touched and outside its lock. The queue is as before the call; the limiter's own
 //!   state is the limiter's (the `ratelimit` limiters record the failure or not).
 //!
+//! * **Task wakers** (`get_async`, `wait_idle_async`, the stream): a waker's `clone`
+//!   runs in `poll`, under the lock, before anything changes (a panic leaves the queue
+//!   as it was); its `drop` after the unlock. Its `wake` runs after the unlock, once the
+//!   operation that woke it is complete: an `add` or `done` (after the thread
+//!   getter's wake-up too), a shutdown (after every getter was woken and every task's
+//!   `wake` ran: the first panic is then resumed, and the drain is not waited for), a
+//!   `done` that makes the queue idle (every idle task woken, then the first panic).
+//!   The panic propagates from that operation with the queue consistent; the item
+//!   stays ready for the next getter (the task whose waker panicked may not have been
+//!   scheduled). On the timer thread a panicking `wake` is caught and dropped, like the
+//!   timer's other user code. The last handle's drop wakes every task and drops their
+//!   panics. A dropped future that was woken passes the wake-up on; the waker it
+//!   passes it to runs in the drop.
+//!
 //! Operations that combine two are atomic one half at a time: a panic in the `get` half
 //! of [`Queue::done_and_get_detached`] or [`Guard::done_and_get`] leaves the `done` made.
 //! A guard cannot retry its `done`: if the item's `Hash` or `Eq` panics there, the queue
@@ -210,7 +264,9 @@ pub use metrics::{
 pub use metrics_facade::FacadeMetricsProvider;
 #[cfg(feature = "context")]
 pub use queue::GetContextError;
-pub use queue::{Guard, OwnedGuard, PriorityQueue, Queue};
+#[cfg(feature = "stream")]
+pub use queue::GetStream;
+pub use queue::{GetAsync, GetAsyncOwned, Guard, OwnedGuard, PriorityQueue, Queue, WaitIdleAsync};
 pub use rate_limiting_queue::RateLimitingQueue;
 pub use storage::{Fifo, Priority, Storage};
 

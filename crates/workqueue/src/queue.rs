@@ -1,29 +1,50 @@
 //! `Queue`: client-go's work queue (dedup, processing set, delays) behind one lock.
+//!
+//! The public [`Queue`] type and its methods live here; the rest is split by
+//! responsibility, one file each:
+//!
+//! * `queue/shared.rs`: [`Shared`], the state behind every handle — the lock and its
+//!   [`StateGuard`], the parking protocol (spin on the hint, then park), the item
+//!   table's prefetch, and the wake-ups owed on unwind;
+//! * `queue/guard.rs`: [`Guard`] and [`OwnedGuard`], the items handed out, which call
+//!   `done` when dropped;
+//! * `queue/delay.rs`: the link to the clock's timer thread (delayed adds, the metrics
+//!   tick);
+//! * `queue/get_async.rs`: `get_async` and `wait_idle_async`, the futures of tasks
+//!   that wait next to the blocking threads;
+//! * `queue/stream.rs` (feature `stream`): the `Stream` of items;
+//! * `queue/context.rs` (feature `context`): `get_context`.
 
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
-use std::ops::{Deref, DerefMut};
-use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
-use gosync_core::spin::Spin;
-use gosync_core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use gosync_core::sync::{hint, Arc, Condvar, Mutex, MutexGuard};
+use gosync_core::sync::atomic::Ordering::Relaxed;
+use gosync_core::sync::Arc;
 use gosync_core::Clock;
 
 #[cfg(feature = "context")]
 mod context;
 mod delay;
+mod get_async;
+mod guard;
+mod shared;
+#[cfg(feature = "stream")]
+mod stream;
 #[cfg(feature = "context")]
 pub use context::GetContextError;
+pub use get_async::{GetAsync, GetAsyncOwned, WaitIdleAsync};
+pub use guard::{Guard, OwnedGuard};
+use shared::{Shared, StateGuard};
+#[cfg(feature = "stream")]
+pub use stream::GetStream;
 
 use crate::builder::QueueBuilder;
 use crate::error::{GetTimeoutError, TryGetError};
 use crate::metrics::QueueMetrics;
-use crate::state::{ticks, Finished, ItemRef, State, Ticks, Wake};
+use crate::state::{ItemRef, Ticks, Wake};
 use crate::storage::{Fifo, Priority, Storage};
-use crate::table::{self, Hasher, Table};
 
 /// client-go's work queue: a deduplicating FIFO of keys, each processed by at most one worker
 /// at a time, with delayed adds.
@@ -109,197 +130,6 @@ pub struct Queue<T, S: Storage<T> = Fifo<T>> {
 /// A queue that hands out the highest priority first, FIFO within a priority
 /// (controller-runtime's priority queue). See [`Queue::add_with_opts`].
 pub type PriorityQueue<T> = Queue<T, Priority<T>>;
-
-/// Keeps a hot field on its own cache line (no false sharing with the lock word).
-#[repr(align(128))]
-struct Padded<T>(T);
-
-/// Spins for about `ns` nanoseconds of the real clock (never a fake one: this is a CPU
-/// wait, not queue time).
-#[cfg(not(loom))]
-fn spin_for(ns: u64) {
-    const REAL: Clock = Clock::real();
-    let start = REAL.nanos();
-    while REAL.nanos().wrapping_sub(start) < ns {
-        hint::spin_loop();
-    }
-}
-
-/// The item table's [`Table::layout`], written under the lock when the table moves, read
-/// without it to prefetch an item's slot before the lock is taken. Plain `std` atomics,
-/// also under loom, and `Relaxed` everywhere: the words are only a prefetch address,
-/// never a decision (a stale or torn pair prefetches a useless line, which is harmless).
-#[derive(Default)]
-struct TableLayout {
-    base: std::sync::atomic::AtomicUsize,
-    mask: std::sync::atomic::AtomicUsize,
-}
-
-impl TableLayout {
-    #[inline]
-    fn load(&self) -> (usize, usize) {
-        use std::sync::atomic::Ordering::Relaxed; // a prefetch address only (see above)
-        (self.base.load(Relaxed), self.mask.load(Relaxed))
-    }
-
-    /// Whether `layout` differs from the mirrored one. Compares the index's address only
-    /// (one load per unlock): a new index is allocated while the old one is still live, so
-    /// its address differs, and a stale mask could only misdirect a prefetch.
-    #[inline]
-    fn differs(&self, (base, _): (usize, usize)) -> bool {
-        use std::sync::atomic::Ordering::Relaxed; // a prefetch address only (see above)
-        self.base.load(Relaxed) != base
-    }
-
-    fn store(&self, (base, mask): (usize, usize)) {
-        use std::sync::atomic::Ordering::Relaxed; // a prefetch address only (see above)
-        self.base.store(base, Relaxed);
-        self.mask.store(mask, Relaxed);
-    }
-}
-
-/// How long a getter spins on [`Shared::hint`] before it parks, and after how much of
-/// that it yields its CPU between checks instead of pausing.
-///
-/// Why 3 + 3 µs: a park + wake-up costs tens of microseconds on a VM, far more than the
-/// gap between two adds under load (a few hundred nanoseconds to a few microseconds in
-/// the 5P/3C and 4x4 benches). The old budget was 124 `spin_loop()` hints, then 5 yields:
-/// about 3 µs of pausing on the AMD EPYC it was tuned on (~25 ns a hint) but 1.4 µs on
-/// an Intel Xeon (~11 ns); the pause phase keeps the EPYC's 3 µs on every CPU, and the
-/// yield phase (a yield takes ~0.5 µs when nothing else is runnable, so about the old 5
-/// yields) lets a descheduled producer run on this core before the getter parks.
-#[cfg(not(loom))]
-const GET_SPIN: Duration = Duration::from_micros(6);
-#[cfg(not(loom))]
-const GET_PAUSE: Duration = Duration::from_micros(3);
-/// Under loom a [`Spin`] spins once (a yield) whatever its budget: the model stays
-/// small while still covering the spin path.
-#[cfg(loom)]
-const GET_SPIN: Duration = Duration::ZERO;
-#[cfg(loom)]
-const GET_PAUSE: Duration = Duration::ZERO;
-
-/// From this many index slots (1 MiB of index), a new item's slot is likely not cached:
-/// `add` then lets the prefetch of it land before taking the lock (see
-/// [`Shared::let_prefetch_land`]). The index reaches this size above about 32k items.
-#[cfg(not(loom))]
-const PREFETCH_WAIT_SLOTS: usize = 1 << 17;
-
-/// How long `add` gives that prefetch, in nanoseconds of the real clock: most of a DRAM
-/// miss on the machine this was measured on.
-#[cfg(not(loom))]
-const PREFETCH_WAIT_NS: u64 = 50;
-
-/// # Parking protocol
-///
-/// 1. A getter that finds nothing ready unlocks, spins on `hint` for a few microseconds,
-///    then locks again and re-checks before it parks; `hint` is only advice, every decision
-///    is made under the lock.
-/// 2. A getter counts itself in `State::parked` under the lock, before `ready.wait`
-///    releases it atomically, and uncounts itself after it wakes.
-/// 3. Whoever makes an item ready reads `parked` under the same lock hold and notifies
-///    only if it is non-zero: a getter not counted there is not parked, and will see the
-///    item when it next checks under the lock (rule 1).
-pub(crate) struct Shared<T, S: Storage<T>> {
-    state: Mutex<State<T, S>>,
-    /// Mirror of "an item is ready or the queue is shut down", written under the lock
-    /// only when it changes, read by spinning getters.
-    hint: Padded<AtomicBool>,
-    /// Getters wait here for an item or shutdown.
-    ready: Condvar,
-    /// `shut_down_with_drain` waits here for the queue to drain (or a forced shutdown).
-    drained: Condvar,
-    clock: Clock,
-    /// The item table's hasher: items are hashed before the lock is taken.
-    hasher: Hasher,
-    /// Where the item table's slots are, mirrored for prefetching outside the lock (see
-    /// [`Shared::hash`]).
-    layout: Padded<TableLayout>,
-    /// Whether the queue keeps metrics (fixed at construction; the handles are in
-    /// [`State::metrics`]).
-    metrics_on: bool,
-    /// How often the timer callback sets the unfinished-work gauges (with metrics).
-    metrics_period: Duration,
-    /// Live `Queue` handles; the last one to drop shuts the queue down.
-    handles: AtomicUsize,
-}
-
-/// An item handed out by [`Queue::get`]: it stays *processing* until the guard is dropped
-/// (or [`done`](Guard::done)), which calls [`Queue::done`]. Dereferences to the item.
-///
-/// # Panics
-///
-/// As [`Queue::done`], except that a guard queues its own item again when it was re-added,
-/// so no `Clone` runs, and that nobody can retry: if the item's `Hash` or `Eq` panics in
-/// the guard's `done`, the queue cannot find the item, which stays processing (a
-/// [`shut_down_with_drain`](Queue::shut_down_with_drain) then waits for it until a
-/// [`shut_down`](Queue::shut_down)). Keys whose `Hash` or `Eq` may panic are safer handled
-/// detached ([`Queue::get_detached`], [`Queue::done`]).
-///
-/// # Bounds
-///
-/// Unlike [`Queue`], a guard's definition keeps the bounds of [`Queue::done`]: its `Drop`
-/// calls it, and a `Drop` impl must have exactly the struct's bounds.
-///
-/// # Examples
-///
-/// ```
-/// use gosync_workqueue::Queue;
-///
-/// let q = Queue::new();
-/// q.add(7);
-/// let item = q.get().unwrap();
-/// q.add(7); // processing: remembered, not queued
-/// assert_eq!(q.len(), 0);
-/// item.done(); // 7 is queued again now
-/// assert_eq!(q.len(), 1);
-/// ```
-#[must_use = "dropping the guard at once marks the item done"]
-pub struct Guard<
-    'a,
-    T: Hash + Eq + Clone + Send + 'static,
-    S: Storage<T> + Send + 'static = Fifo<T>,
-> {
-    queue: &'a Queue<T, S>,
-    item: Option<T>,
-}
-
-/// An item handed out by [`Queue::get_owned`]: a [`Guard`] that owns a handle to its
-/// queue instead of borrowing it, so it is `'static` and can move into
-/// `std::thread::spawn` or a task. The item stays *processing* until the guard is
-/// dropped (or [`done`](OwnedGuard::done)), which calls [`Queue::done`].
-///
-/// The handle counts as one of the queue's handles (a [`Queue::clone`]: two atomic
-/// increments when handed out, two decrements when dropped): while the guard lives, the
-/// queue is not shut down by the drop of its other handles.
-///
-/// # Bounds and panics
-///
-/// As [`Guard`].
-///
-/// # Examples
-///
-/// ```
-/// use gosync_workqueue::Queue;
-///
-/// let q = Queue::new();
-/// q.add("job");
-/// let item = q.get_owned().unwrap();
-/// let worker = std::thread::spawn(move || {
-///     assert_eq!(*item, "job");
-///     // `item` drops here: done.
-/// });
-/// worker.join().unwrap();
-/// q.shut_down_with_drain(); // nothing is processing any more
-/// ```
-#[must_use = "dropping the guard at once marks the item done"]
-pub struct OwnedGuard<
-    T: Hash + Eq + Clone + Send + 'static,
-    S: Storage<T> + Send + 'static = Fifo<T>,
-> {
-    queue: Queue<T, S>,
-    item: Option<T>,
-}
 
 impl<T: Hash + Eq + Clone + Send + 'static> Queue<T> {
     /// An unnamed FIFO queue on the real clock, without metrics.
@@ -388,20 +218,8 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
         metrics_period: Duration,
     ) -> Self {
         let with_metrics = metrics.is_some();
-        let hasher = Hasher::default();
         let queue = Queue {
-            shared: Arc::new(Shared {
-                state: Mutex::new(State::new(metrics)),
-                hasher,
-                layout: Padded(TableLayout::default()),
-                ready: Condvar::new(),
-                drained: Condvar::new(),
-                hint: Padded(AtomicBool::new(false)),
-                clock,
-                metrics_on: with_metrics,
-                metrics_period,
-                handles: AtomicUsize::new(1),
-            }),
+            shared: Arc::new(Shared::new(clock, metrics, metrics_period)),
         };
         if with_metrics {
             // client-go's `updateUnfinishedWorkLoop`, a timer callback (`queue/delay.rs`).
@@ -957,6 +775,16 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
         shared.sync_hint(&mut st);
         shared.ready.notify_all();
         shared.drained.notify_all();
+        let tasks = st.tasks.notify_all();
+        let idle_tasks = st.idle_tasks.notify_all();
+        if !(tasks.is_empty() && idle_tasks.is_empty()) {
+            // Tasks are woken with no lock held (their wakers are user code), before the
+            // drain: they may be the workers it waits for.
+            drop(st);
+            tasks.wake();
+            idle_tasks.wake();
+            st = shared.state.lock();
+        }
         while st.draining && !st.drained() {
             shared.drained.wait(&mut st);
         }
@@ -1085,289 +913,6 @@ impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Queu
     }
 }
 
-impl<T: Hash + Eq + Clone + Send, S: Storage<T>> Shared<T, S> {
-    /// An item became ready under `st`: publish the hint, then wake one parked getter, if
-    /// any (protocol rule 3). Unlocks.
-    #[inline]
-    fn wake_getter(&self, mut st: StateGuard<'_, T, S>) {
-        self.sync_hint(&mut st);
-        let parked = st.parked;
-        drop(st);
-        if parked > 0 {
-            self.ready.notify_one();
-        }
-    }
-
-    /// Spins, then yields, until `hint` says an item may be ready, for at most
-    /// [`GET_SPIN`] (protocol rule 1).
-    #[inline(never)]
-    fn spin(&self) {
-        let mut spin = Spin::new(GET_SPIN).yield_after(GET_PAUSE);
-        while !self.hint.0.load(Relaxed) {
-            if !spin.spin() {
-                return;
-            }
-        }
-    }
-}
-
-/// The state lock of the hot operations: a `MutexGuard` that, when dropped, also mirrors
-/// a moved item table into [`Shared::layout`] before unlocking.
-///
-/// Metric updates are made under this lock, at the state change they count, as client-go
-/// makes them. They used to be recorded under it and handed to the provider just after
-/// the unlock, so that a backend never lengthened the critical section; but the work
-/// after the unlock widened the gap before the same thread's next lock attempt, and the
-/// other side took the lock in that gap, moving the queue's cache lines between CPUs far
-/// more often. Measured with the benchmark's provider (scratch harness, 1M items, Go shape,
-/// interleaved rounds of 5 runs): metrics on went from 6.0–6.6 to 7.2–7.6 M items/s at
-/// 1x1 and from 6.9–7.0 to 7.9 at 4x4; the single-thread cycle from 69.5–70.8 to
-/// 67.2–68.2 ns.
-pub(crate) struct StateGuard<'a, T, S: Storage<T>> {
-    shared: &'a Shared<T, S>,
-    /// `Some` until dropped.
-    guard: Option<MutexGuard<'a, State<T, S>>>,
-}
-
-impl<'a, T, S: Storage<T>> StateGuard<'a, T, S> {
-    /// The mutex guard itself, for condition-variable waits.
-    #[inline]
-    fn raw(&mut self) -> &mut MutexGuard<'a, State<T, S>> {
-        self.guard.as_mut().expect("guard present until drop")
-    }
-}
-
-impl<T, S: Storage<T>> Deref for StateGuard<'_, T, S> {
-    type Target = State<T, S>;
-    #[inline]
-    fn deref(&self) -> &State<T, S> {
-        self.guard.as_ref().expect("guard present until drop")
-    }
-}
-
-impl<T, S: Storage<T>> DerefMut for StateGuard<'_, T, S> {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut State<T, S> {
-        self.guard.as_mut().expect("guard present until drop")
-    }
-}
-
-impl<T, S: Storage<T>> Drop for StateGuard<'_, T, S> {
-    #[inline]
-    fn drop(&mut self) {
-        let Some(guard) = self.guard.take() else {
-            return;
-        };
-        if self.shared.layout.0.differs(guard.items.layout()) {
-            self.shared.publish_layout(&guard);
-        }
-    }
-}
-
-impl<T, S: Storage<T>> Shared<T, S> {
-    /// Locks the state for a hot operation (see [`StateGuard`]).
-    #[inline]
-    fn lock(&self) -> StateGuard<'_, T, S> {
-        StateGuard {
-            shared: self,
-            guard: Some(self.state.lock()),
-        }
-    }
-
-    /// [`lock`](Shared::lock), plus the operation's metrics timestamp (0 without metrics).
-    ///
-    /// When the lock is free, the clock is read just after it is taken, before anything
-    /// else in the hold; when it is not, while waiting for it. Never just before the
-    /// attempt: the read (`rdtsc`, about 10 ns) then delayed every attempt and let the
-    /// other side take the lock in between. Measured with metrics on, Go shape, 1M items:
-    /// reading while waiting took 4x4 from 4.6–4.9 to 5.7–6.2 M items/s and 1x1 from
-    /// 3.9–4.2 to 5.4–5.7 (4 interleaved rounds of 5 runs). Reading first thing in the
-    /// hold, rather than once the hold has found an item to hand out, then took the medians
-    /// of 14–16 interleaved rounds from 7.12 to 7.42 at 1x1, 7.23 to 7.79 at 2x2 and 7.61
-    /// to 7.96 at 4x4 (a getter that finds the queue empty now reads the clock too: once
-    /// per lock attempt, at most twice before it parks).
-    #[inline]
-    fn lock_stamped(&self) -> (StateGuard<'_, T, S>, Ticks) {
-        if !self.metrics_on {
-            return (self.lock(), 0);
-        }
-        match self.state.try_lock() {
-            Some(guard) => {
-                let now = ticks(&self.clock);
-                let guard = StateGuard {
-                    shared: self,
-                    guard: Some(guard),
-                };
-                (guard, now)
-            }
-            None => {
-                let now = ticks(&self.clock);
-                (self.lock(), now)
-            }
-        }
-    }
-
-    /// [`State::take`] with the timestamp `now`, or, if that is 0 (not read yet), one read
-    /// now, and only if an item is ready (with metrics; without, every stamp is 0).
-    ///
-    /// If the item's `Eq` or the metrics panic, the item stays ready and another getter is
-    /// woken in this one's place: it may be the one the add woke.
-    #[inline]
-    fn take(&self, st: &mut State<T, S>, now: Ticks) -> Option<T>
-    where
-        T: Hash + Eq + Clone,
-    {
-        let now = if now == 0 && st.queued > 0 {
-            self.stamp()
-        } else {
-            now
-        };
-        let pass_on = WakeOnUnwind(&self.ready);
-        let item = st.take(now);
-        std::mem::forget(pass_on);
-        item
-    }
-
-    /// [`State::finish`] plus the wake-up a drain may be owed now (under the lock). The
-    /// caller then hands the result to [`finished`](Shared::finished).
-    #[inline]
-    fn finish<Q>(
-        &self,
-        st: &mut State<T, S>,
-        item: ItemRef<'_, T, Q>,
-        hash: u64,
-    ) -> Option<Finished<T>>
-    where
-        T: Hash + Eq + Clone + Borrow<Q>,
-        Q: Eq + ?Sized,
-    {
-        let finished = st.finish(item, hash)?;
-        if st.watch_done {
-            self.notify_drained(st);
-        }
-        Some(finished)
-    }
-
-    /// After a `done`, with a drain or an idle wait pending: wakes their waiters if the
-    /// queue is now drained (a drain) or idle (a `wait_idle`).
-    #[cold]
-    fn notify_drained(&self, st: &State<T, S>)
-    where
-        T: Hash + Eq + Clone,
-    {
-        let drain_over = st.draining && st.drained();
-        if drain_over || (st.idle_waiters != 0 && st.idle()) {
-            self.drained.notify_all();
-        }
-    }
-
-    /// After [`finish`](Shared::finish): the user code of a `done`, still under the lock
-    /// and before the caller's wake-up. Observes the work duration (after the table
-    /// update, so the provider's atomics do not hold it back); if that panics, a getter
-    /// is woken for the item `finish` may have queued again. Then drops the items the
-    /// queue let go of: there are some only if nothing was queued again, so no wake-up
-    /// is owed.
-    #[inline]
-    fn finished(&self, st: &mut State<T, S>, finished: Finished<T>, now: Ticks) {
-        let Finished { busy, spare, .. } = finished;
-        if st.metrics.is_some() {
-            let started = st.release_busy(busy);
-            let Some(m) = &st.metrics else {
-                unreachable!("checked")
-            };
-            if started != 0 {
-                let pass_on = WakeOnUnwind(&self.ready);
-                m.work_duration
-                    .observe(crate::state::secs(crate::state::since(started, now)));
-                std::mem::forget(pass_on);
-            }
-        }
-        drop(spare);
-    }
-
-    /// `item`'s hash in the item table, computed before the lock is taken; also starts
-    /// fetching the table slot it will be looked up at, so that in a deep queue the cache
-    /// miss overlaps the wait for the lock instead of lengthening the lock hold.
-    ///
-    /// `item` may be a borrowed form of `T` (`Borrow` guarantees the same hash).
-    #[inline(always)]
-    fn hash<Q: Hash + ?Sized>(&self, item: &Q) -> u64 {
-        let hash = std::hash::BuildHasher::hash_one(&self.hasher, item);
-        table::prefetch_at(
-            self.layout.0.load(),
-            Table::<T, crate::state::Entry<S::Prio, S::Tag>>::SLOT_SIZE,
-            hash,
-        );
-        hash
-    }
-
-    /// Before `add` takes the lock: in a big table, waits [`PREFETCH_WAIT_NS`] for the
-    /// prefetch [`hash`](Shared::hash) started, so that the cache miss on a new item's
-    /// index slot is taken here, not while holding the lock that every getter and producer
-    /// waits for. Measured at 1M items, 4x4 with metrics: 2.9–4.1 M items/s without the
-    /// wait, 4.7–4.9 with it; it also keeps producers from outrunning getters in a deep
-    /// queue. A no-op in a small table (its slots are cached) and under loom.
-    #[inline(always)]
-    fn let_prefetch_land(&self) {
-        #[cfg(not(loom))]
-        {
-            let (_, mask) = self.layout.0.load();
-            if mask != usize::MAX && mask >= PREFETCH_WAIT_SLOTS - 1 {
-                spin_for(PREFETCH_WAIT_NS);
-            }
-        }
-    }
-
-    /// Mirrors the item table's new layout into [`Shared::layout`] (under the lock).
-    #[cold]
-    fn publish_layout(&self, st: &State<T, S>) {
-        self.layout.0.store(st.items.layout());
-    }
-
-    /// The timestamp for this operation's metrics (0 without metrics: then the clock is
-    /// never read on the hot path). Hot operations read it through
-    /// [`lock_stamped`](Shared::lock_stamped).
-    #[inline]
-    fn stamp(&self) -> Ticks {
-        if self.metrics_on {
-            ticks(&self.clock)
-        } else {
-            0
-        }
-    }
-
-    /// Stores "ready or shut down" into `hint` if it changed (under the lock).
-    #[inline]
-    fn sync_hint(&self, st: &mut State<T, S>) {
-        let ready = st.queued > 0 || st.shutting_down;
-        if ready != st.hinted {
-            st.hinted = ready;
-            self.hint.0.store(ready, Relaxed);
-        }
-    }
-}
-
-/// Drops the payload of a panic the timer callback caught. A payload whose own `Drop` panics
-/// is leaked instead: nothing may unwind out of the loop.
-#[cold]
-fn discard(payload: Box<dyn std::any::Any + Send>) {
-    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(again);
-    }
-}
-
-/// Notifies one waiter of a condition variable if dropped while unwinding: a caller whose
-/// user code panicked passes on a wake-up it owes or may have consumed. On the normal
-/// path it is `mem::forget`-ten (no cost).
-struct WakeOnUnwind<'a>(&'a Condvar);
-
-impl Drop for WakeOnUnwind<'_> {
-    #[cold]
-    fn drop(&mut self) {
-        self.0.notify_one();
-    }
-}
-
 impl<T, S: Storage<T>> Clone for Queue<T, S> {
     fn clone(&self) -> Self {
         // Relaxed: the count only elects the last handle; the state lock orders the rest.
@@ -1389,10 +934,16 @@ impl<T, S: Storage<T>> Drop for Queue<T, S> {
             // Rule 4 of `queue/delay.rs`: cancelled after the unlock; this also breaks
             // the cycle through the timer callback's `Arc`.
             let timer = st.timer.take();
+            let tasks = st.tasks.notify_all();
+            let idle_tasks = st.idle_tasks.notify_all();
             drop(st);
             shared.ready.notify_all();
             shared.drained.notify_all();
             drop(timer);
+            // Dropped, not `wake`d: a panicking waker must not unwind out of a `drop`
+            // (the batches wake every waker and drop their panics).
+            drop(tasks);
+            drop(idle_tasks);
         }
     }
 }
@@ -1401,198 +952,26 @@ impl<T, S: Storage<T>> fmt::Debug for Queue<T, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Queue");
         match self.shared.state.try_lock() {
-            Some(st) => d
-                .field("len", &st.queued)
-                .field("dirty", &st.dirty)
-                .field("processing", &st.processing)
-                .field("waiting", &st.waiting_live)
-                .field("shutting_down", &st.shutting_down)
-                .finish(),
+            Some(st) => {
+                d.field("len", &st.queued)
+                    .field("dirty", &st.dirty)
+                    .field("processing", &st.processing)
+                    .field("waiting", &st.waiting_live)
+                    .field("shutting_down", &st.shutting_down);
+                // The waiters, only when there are some (a leak check for tests).
+                if st.parked != 0 {
+                    d.field("parked", &st.parked);
+                }
+                if !st.tasks.is_empty() {
+                    d.field("tasks", &st.tasks.len());
+                }
+                if st.idle_waiters != 0 {
+                    d.field("idle_waiters", &st.idle_waiters);
+                }
+                d.finish()
+            }
             None => d.finish_non_exhaustive(),
         }
-    }
-}
-
-impl<'a, T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Guard<'a, T, S> {
-    /// Marks the item done and gets the next one, in one acquisition of the queue's lock
-    /// (see [`Queue::done_and_get_detached`]): the cheapest worker loop. Blocks like
-    /// [`Queue::get`]; `None` once the queue is shut down and empty.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let q = gosync_workqueue::Queue::new();
-    /// for k in ["a", "b", "c"] {
-    ///     q.add(k);
-    /// }
-    /// q.shut_down();
-    /// let mut seen = Vec::new();
-    /// let mut next = q.get();
-    /// while let Some(item) = next {
-    ///     seen.push(*item);
-    ///     next = item.done_and_get();
-    /// }
-    /// assert_eq!(seen, ["a", "b", "c"]);
-    /// ```
-    pub fn done_and_get(self) -> Option<Guard<'a, T, S>> {
-        let queue = self.queue;
-        let item = self.into_inner();
-        queue
-            .done_then_get(ItemRef::Owned(item))
-            .map(|next| queue.guard(next))
-    }
-
-    /// The item.
-    pub fn item(&self) -> &T {
-        self.item
-            .as_ref()
-            .expect("guard holds its item until dropped")
-    }
-
-    /// Marks the item done now (the same as dropping the guard).
-    pub fn done(self) {
-        drop(self);
-    }
-
-    /// Detaches the item from the guard: it stays processing until the caller passes it to
-    /// [`Queue::done`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let q = gosync_workqueue::Queue::new();
-    /// q.add(5);
-    /// let five = q.get().unwrap().into_inner();
-    /// q.add(5);
-    /// assert_eq!(q.len(), 0); // still processing
-    /// q.done(&five);
-    /// assert_eq!(q.len(), 1);
-    /// ```
-    pub fn into_inner(mut self) -> T {
-        self.item
-            .take()
-            .expect("guard holds its item until dropped")
-    }
-}
-
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Deref
-    for Guard<'_, T, S>
-{
-    type Target = T;
-    fn deref(&self) -> &T {
-        self.item()
-    }
-}
-
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Drop
-    for Guard<'_, T, S>
-{
-    fn drop(&mut self) {
-        if let Some(item) = self.item.take() {
-            // The item itself is queued again if it was re-added: no clone.
-            self.queue.done_inner(ItemRef::Owned(item));
-        }
-    }
-}
-
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> fmt::Debug
-    for Guard<'_, T, S>
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Guard").finish_non_exhaustive()
-    }
-}
-
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> OwnedGuard<T, S> {
-    /// Marks the item done and gets the next one, in one acquisition of the queue's lock
-    /// (see [`Queue::done_and_get_detached`]). Blocks like [`Queue::get`]; `None` once the
-    /// queue is shut down and empty. The next guard takes over this one's queue handle.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let q = gosync_workqueue::Queue::new();
-    /// q.add(1);
-    /// q.add(2);
-    /// q.shut_down();
-    /// let mut seen = Vec::new();
-    /// let mut next = q.get_owned();
-    /// while let Some(item) = next {
-    ///     seen.push(*item);
-    ///     next = item.done_and_get();
-    /// }
-    /// assert_eq!(seen, [1, 2]);
-    /// ```
-    pub fn done_and_get(mut self) -> Option<OwnedGuard<T, S>> {
-        let item = self
-            .item
-            .take()
-            .expect("guard holds its item until dropped");
-        let next = self.queue.done_then_get(ItemRef::Owned(item))?;
-        self.item = Some(next);
-        Some(self)
-    }
-
-    /// The item.
-    pub fn item(&self) -> &T {
-        self.item
-            .as_ref()
-            .expect("guard holds its item until dropped")
-    }
-
-    /// The queue the item came from.
-    pub fn queue(&self) -> &Queue<T, S> {
-        &self.queue
-    }
-
-    /// Marks the item done now (the same as dropping the guard).
-    pub fn done(self) {
-        drop(self);
-    }
-
-    /// Detaches the item from the guard: it stays processing until the caller passes it to
-    /// [`Queue::done`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let q = gosync_workqueue::Queue::new();
-    /// q.add(5);
-    /// let five = q.get_owned().unwrap().into_inner();
-    /// assert!(q.done(&five));
-    /// ```
-    pub fn into_inner(mut self) -> T {
-        self.item
-            .take()
-            .expect("guard holds its item until dropped")
-    }
-}
-
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Deref
-    for OwnedGuard<T, S>
-{
-    type Target = T;
-    fn deref(&self) -> &T {
-        self.item()
-    }
-}
-
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> Drop
-    for OwnedGuard<T, S>
-{
-    fn drop(&mut self) {
-        if let Some(item) = self.item.take() {
-            // The item itself is queued again if it was re-added: no clone.
-            self.queue.done_inner(ItemRef::Owned(item));
-        }
-    }
-}
-
-impl<T: Hash + Eq + Clone + Send + 'static, S: Storage<T> + Send + 'static> fmt::Debug
-    for OwnedGuard<T, S>
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedGuard").finish_non_exhaustive()
     }
 }
 

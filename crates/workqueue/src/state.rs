@@ -28,6 +28,7 @@ use std::collections::BinaryHeap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
+use gosync_core::waiters::{WakeBatch, WakerList};
 use gosync_core::Clock;
 
 use crate::metrics::QueueMetrics;
@@ -151,7 +152,7 @@ pub(crate) struct State<T, S: Storage<T>> {
     // compiler, the fields spread over four.
     pub(crate) ready: S,
     /// The provider's metrics, updated under the lock as client-go does (see
-    /// `queue::StateGuard` for why); `None` without metrics.
+    /// `queue::shared::StateGuard` for why); `None` without metrics.
     pub(crate) metrics: Option<Box<QueueMetrics>>,
     /// Keyed by the item, with hashes computed by the caller (outside the lock).
     pub(crate) items: Table<T, Entry<S::Prio, S::Tag>>,
@@ -160,9 +161,10 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) queued: u32,
     pub(crate) dirty: u32,
     pub(crate) processing: u32,
-    /// Getters blocked on the `ready` condvar (see the parking protocol in `queue.rs`).
+    /// Getters blocked on the `ready` condvar (see the parking protocol in `queue/shared.rs`).
     pub(crate) parked: usize,
-    /// Callers blocked in `Queue::wait_idle*` on the `drained` condvar.
+    /// Callers blocked in `Queue::wait_idle*` on the `drained` condvar, and tasks in
+    /// `Queue::wait_idle_async` (registered in `idle_tasks`).
     pub(crate) idle_waiters: u32,
     pub(crate) shutting_down: bool,
     pub(crate) draining: bool,
@@ -171,6 +173,14 @@ pub(crate) struct State<T, S: Storage<T>> {
     pub(crate) watch_done: bool,
     /// The value last stored into `Shared::hint`.
     pub(crate) hinted: bool,
+    /// Tasks waiting in `Queue::get_async` (and the stream) for an item or shutdown:
+    /// the async side of `parked` (see the protocol in `queue/get_async.rs`).
+    pub(crate) tasks: WakerList,
+    /// Tasks waiting in `Queue::wait_idle_async` (also counted in `idle_waiters`).
+    pub(crate) idle_tasks: WakerList,
+    /// Task wake-ups owed by an operation that holds the lock, taken out and woken by
+    /// `StateGuard`'s drop once the lock is released (a waker is user code).
+    pub(crate) deferred: Option<WakeBatch>,
     pub(crate) waiting: BinaryHeap<Waiting<T>>,
     pub(crate) waiting_live: usize,
     wait_seq: u64,
@@ -209,6 +219,9 @@ impl<T: Hash + Eq + Clone, S: Storage<T>> State<T, S> {
             parked: 0,
             idle_waiters: 0,
             hinted: false,
+            tasks: WakerList::new(),
+            idle_tasks: WakerList::new(),
+            deferred: None,
         }
     }
 

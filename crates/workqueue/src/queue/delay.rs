@@ -34,7 +34,8 @@ use std::time::Instant;
 use gosync_core::sync::Arc;
 use gosync_core::timer::TimerEntry;
 
-use super::{discard, Queue, Shared};
+use super::shared::{discard, Shared};
+use super::Queue;
 use crate::state::State;
 use crate::storage::Storage;
 
@@ -73,9 +74,11 @@ impl<T: Hash + Eq + Clone + Send, S: Storage<T>> Shared<T, S> {
         let mut woke = 0;
         // The items fired before a panic are woken for; the next call fires the rest.
         let fired = panic::catch_unwind(AssertUnwindSafe(|| st.fire_due(now, stamp, &mut woke)));
+        // Tasks woken after the unlock (rule 4 of `queue/shared.rs`).
+        let mut tasks = Vec::new();
         if woke > 0 {
             self.sync_hint(&mut st);
-            // Protocol rule 3 of `queue.rs`: wake only getters that are parked.
+            // Protocol rule 3 of `queue/shared.rs`: wake only getters that are parked.
             match (st.parked, woke) {
                 (0, _) => {}
                 (1, _) | (_, 1) => {
@@ -83,6 +86,13 @@ impl<T: Hash + Eq + Clone + Send, S: Storage<T>> Shared<T, S> {
                 }
                 _ => {
                     self.ready.notify_all();
+                }
+            }
+            // And one waiting task per item (rule 4 of `queue/shared.rs`).
+            for _ in 0..woke {
+                match st.tasks.notify_one() {
+                    Some(waker) => tasks.push(waker),
+                    None => break,
                 }
             }
         }
@@ -111,6 +121,14 @@ impl<T: Hash + Eq + Clone + Send, S: Storage<T>> Shared<T, S> {
                 Some(next) => entry.schedule(next),
                 // Idle until the next delayed add; on the timer thread, so no wait.
                 None => entry.cancel(),
+            }
+        }
+        drop(st);
+        // User code, after the state change and the next registration: each waker in
+        // `catch_unwind`, so that one panicking waker does not keep the others asleep.
+        for waker in tasks {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                discard(payload);
             }
         }
     }
