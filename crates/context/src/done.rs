@@ -264,7 +264,11 @@ impl<F: Future> Future for RunUntilDone<F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: as above: `this.fut` stays where it is for as long as it is pinned.
         let mut fut = unsafe { Pin::new_unchecked(&mut this.fut) };
-        if fut.is_none() {
+        // Checked through `as_pin_mut`, not `is_none()`: `is_none` reads the whole
+        // `Option<F>` through a shared reference, which Miri (Stacked Borrows) reports
+        // as invalidating the references a suspended `async` block `F` holds into
+        // itself (it did, in `tokio_run_until_done_both_ways`).
+        if fut.as_mut().as_pin_mut().is_none() {
             panic!("`RunUntilDone` polled after completion");
         }
         // The context first, so work under a context that is already done does not start
