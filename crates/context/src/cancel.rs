@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use crate::context::{new_cancel, new_deadline, Context};
 use crate::error::Cause;
 
-/// Cancels its context (Go's `CancelFunc`), returned by [`with_cancel`](crate::with_cancel),
-/// [`with_deadline`](crate::with_deadline) and [`with_timeout`](crate::with_timeout).
+/// Cancels its context (Go's `CancelFunc`), returned by [`with_cancel`],
+/// [`with_deadline`] and [`with_timeout`].
 ///
 /// Calling [`cancel`](CancelFunc::cancel) cancels the context and all its descendants,
 /// wakes every waiter, runs the hooks, and releases the context's registration with its
@@ -142,7 +142,7 @@ impl fmt::Debug for CancelFunc {
 }
 
 /// Cancels its context and records a cause (Go's `CancelCauseFunc`), returned by
-/// [`with_cancel_cause`](crate::with_cancel_cause).
+/// [`with_cancel_cause`].
 ///
 /// # Examples
 ///

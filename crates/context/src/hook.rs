@@ -20,7 +20,7 @@ impl Context {
     /// wakes the parked thread (unpark it, or notify its condition variable), then park.
     /// `f` runs on the cancelling thread (or the timer thread, for a deadline) after
     /// the cancel has released every lock of the tree; keep it short and non-blocking
-    /// (use [`after_func`](crate::after_func) for real work). If the context is already
+    /// (use [`after_func`] for real work). If the context is already
     /// done, `f` runs at once on this thread. On a context that can never be cancelled,
     /// `f` is dropped without running.
     ///

@@ -1,5 +1,30 @@
 //! A slab: the registry of a core's waiters (pending futures' wakers, `on_cancel`
 //! hooks, `after_func`s), with stable indices for their owners to deregister by.
+//!
+//! # Why not `gosync_core::waiters::WakerList`
+//!
+//! The other crates keep their tasks' wakers in `WakerList`; the context keeps this
+//! slab, for three reasons (evaluated for issue 23):
+//!
+//! * A context is cancelled once. Its cancel drains and closes the registry in the
+//!   critical section that changes the state (invariant 4 in `tree.rs`), so a `done()`
+//!   future that sees the context done never touches the registry again. `WakerList`
+//!   serves primitives released many times: its entries stay *notified* until their
+//!   owners remove them, and may be *abandoned*; the context would use none of that.
+//! * Wakers and callbacks share one registry, so one cancel walk collects both, from the
+//!   whole subtree, into one `Deferred` run after every lock is released (wakers first,
+//!   each in `catch_unwind`, the first panic resumed). With `WakerList` the callbacks
+//!   would still need this slab, and each core's `notify_all` returns its own
+//!   `WakeBatch`, whose `wake` also swallows a waker's panic when the thread is already
+//!   unwinding (a `DropGuard` dropped in a panic), where the context resumes it today.
+//! * It is slower. A prototype (wakers in a `WakerList` per core, callbacks here, the
+//!   first core's `WakeBatch` kept inline in `Deferred`; branch `wt-ctx-proto`) measured
+//!   under callgrind with `benches/examples/hot_loop`: a wake round (`ctx_wake_round`:
+//!   `done()` polled pending, cancel, polled ready) 2,024 instructions against 1,729
+//!   (+17%), `with_cancel` + cancel without waiters (`ctx_cancel`) 925 against 825
+//!   (+12%, the larger `Deferred`); the same number of allocations. `done()` polled on
+//!   a done context (`ctx_done_ready`) is one atomic load in both (60 against 70
+//!   instructions, a code-layout difference).
 
 /// The capacity an emptied slab keeps.
 const SLAB_KEEP: usize = 16;
