@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 what="${1:-all}"
-read -r -a crates <<<"${CRATES:-gosync-pipe gosync-pool gosync-once gosync-context gosync-workqueue}"
+read -r -a crates <<<"${CRATES:-gosync-core gosync-pipe gosync-pool gosync-once gosync-context gosync-workqueue gosync-waitgroup gosync-cond}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 started=$SECONDS
 

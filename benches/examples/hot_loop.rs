@@ -15,7 +15,10 @@
 //! Operations: `bucket_allow`, `governor_check`, `pool_get_drop`, `pool_take_put`,
 //! `once_value_get`, `once_lock_get`, `once_lock_get_or_init`; and pool variants:
 //! `xp_noreset` (take + put of a `Vec`, cleared by hand), `xp_box` and `xp_box_guard`
-//! (take + put, and get + drop, of Go's object, a `Box<[u8; 4096]>`).
+//! (take + put, and get + drop, of Go's object, a `Box<[u8; 4096]>`); and contexts:
+//! `ctx_cancel` (`with_cancel` under a cancellable parent, cancel, drop), `ctx_is_done`,
+//! `ctx_done_ready` (one poll of `done()` on a cancelled context) and `ctx_wake_round`
+//! (a `done()` future polled pending, then the cancel that wakes it, then ready).
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
@@ -110,6 +113,54 @@ fn main() {
                 for _ in 0..n {
                     black_box(*black_box(&l).get_or_init(|| 7u64));
                 }
+            }
+        }
+        "ctx_cancel" => {
+            let (parent, _cancel) = gosync_context::with_cancel(&gosync_context::background());
+            for _ in 0..n {
+                let (ctx, cancel) = gosync_context::with_cancel(black_box(&parent));
+                cancel.cancel();
+                black_box(&ctx);
+            }
+        }
+        "ctx_is_done" => {
+            let (ctx, _cancel) = gosync_context::with_cancel(&gosync_context::background());
+            for _ in 0..n {
+                black_box(black_box(&ctx).is_done());
+            }
+        }
+        "ctx_done_ready" | "ctx_wake_round" => {
+            use std::future::Future;
+            use std::task::{Context as TaskContext, Poll, Wake, Waker};
+            struct Count(std::sync::atomic::AtomicU64);
+            impl Wake for Count {
+                fn wake(self: std::sync::Arc<Self>) {
+                    self.wake_by_ref();
+                }
+                fn wake_by_ref(self: &std::sync::Arc<Self>) {
+                    self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            let count = std::sync::Arc::new(Count(std::sync::atomic::AtomicU64::new(0)));
+            let waker = Waker::from(std::sync::Arc::clone(&count));
+            let mut cx = TaskContext::from_waker(&waker);
+            let (parent, _cancel) = gosync_context::with_cancel(&gosync_context::background());
+            if op == "ctx_done_ready" {
+                let (ctx, cancel) = gosync_context::with_cancel(&parent);
+                cancel.cancel();
+                for _ in 0..n {
+                    let mut done = std::pin::pin!(black_box(&ctx).done());
+                    assert!(done.as_mut().poll(&mut cx).is_ready());
+                }
+            } else {
+                for _ in 0..n {
+                    let (ctx, cancel) = gosync_context::with_cancel(black_box(&parent));
+                    let mut done = std::pin::pin!(ctx.done());
+                    assert_eq!(done.as_mut().poll(&mut cx), Poll::Pending);
+                    cancel.cancel();
+                    assert!(done.as_mut().poll(&mut cx).is_ready());
+                }
+                assert_eq!(count.0.load(std::sync::atomic::Ordering::Relaxed), n);
             }
         }
         _ => panic!("unknown operation {op}"),

@@ -83,6 +83,35 @@
 //!   to 100 µs before it parks, and is woken early when its predecessor is woken. This changes no
 //!   outcome, only how fast a signal is seen.
 //!
+//! # Async: deliberately no `wait_async`
+//!
+//! Every other blocking wait in gosync has a future twin (`WaitGroup::wait_async`,
+//! `Semaphore::acquire_async`, `Context::done`, ...); a `Cond` does not, on purpose. A
+//! wait is bound to the guard of a blocking `parking_lot::Mutex`: the mutex is unlocked
+//! while the waiter sleeps and locked again before the wait returns. As a future that
+//! cannot work: the guard (`&mut MutexGuard`) would live across the `.await`, and a
+//! `parking_lot` guard is not `Send` (so the future could not be spawned on a
+//! multi-threaded runtime); re-taking the mutex when the task wakes would block an
+//! executor thread for as long as another holder keeps the lock (or deadlock it, if
+//! that holder is a task suspended on the same thread). Go's `Cond` has the same
+//! limit and the same advice: use channels.
+//!
+//! What to use from async code instead:
+//!
+//! * the primitive that names the condition: a count reaching zero is
+//!   `gosync_waitgroup::WaitGroup::wait_async`, a value published once is
+//!   `gosync_once::OnceValue::get_async`, a bounded resource is
+//!   `gosync_errgroup::Semaphore::acquire_async`, items to process are the work queue's
+//!   `get_async`, cancellation is `gosync_context::Context::done`;
+//! * for any other predicate over mutex-protected state, an event next to the mutex
+//!   (`tokio::sync::Notify`, which runs on any executor, or the `event-listener`
+//!   crate): create the listener, lock and check the predicate, **unlock**, then await
+//!   the listener, and loop. The listener exists before the check, so a notification
+//!   between the unlock and the `.await` is not lost; the guard never crosses an
+//!   `.await`;
+//! * a thread that must wait on a `Cond` from async code runs the wait on a blocking
+//!   thread (`tokio::task::spawn_blocking`, `blocking::unblock`).
+//!
 //! # Panic safety
 //!
 //! A `Cond` runs no user code: it never touches the data the mutex protects, and it

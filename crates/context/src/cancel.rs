@@ -1,12 +1,15 @@
-//! `CancelFunc` and `CancelCauseFunc`: the cancel functions of `with_cancel` and friends.
+//! The cancellable constructors (`with_cancel`, `with_deadline`, `with_timeout` and
+//! their `_cause` forms) and what they return: `CancelFunc`, `CancelCauseFunc`, and
+//! `DropGuard`. A thin layer over `context.rs`, which makes the nodes.
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
-use crate::context::Context;
+use crate::context::{new_cancel, new_deadline, Context};
 use crate::error::Cause;
 
-/// Cancels its context (Go's `CancelFunc`), returned by [`with_cancel`](crate::with_cancel),
-/// [`with_deadline`](crate::with_deadline) and [`with_timeout`](crate::with_timeout).
+/// Cancels its context (Go's `CancelFunc`), returned by [`with_cancel`],
+/// [`with_deadline`] and [`with_timeout`].
 ///
 /// Calling [`cancel`](CancelFunc::cancel) cancels the context and all its descendants,
 /// wakes every waiter, runs the hooks, and releases the context's registration with its
@@ -139,7 +142,7 @@ impl fmt::Debug for CancelFunc {
 }
 
 /// Cancels its context and records a cause (Go's `CancelCauseFunc`), returned by
-/// [`with_cancel_cause`](crate::with_cancel_cause).
+/// [`with_cancel_cause`].
 ///
 /// # Examples
 ///
@@ -209,5 +212,157 @@ impl CancelCauseFunc {
 impl fmt::Debug for CancelCauseFunc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("CancelCauseFunc").field(&self.ctx).finish()
+    }
+}
+
+/// A child of `parent` that is cancelled when the returned [`CancelFunc`] is called or
+/// when `parent` is cancelled, whichever happens first (Go's `WithCancel`).
+///
+/// If `parent` is already cancelled, the child is born cancelled with the parent's error
+/// and cause.
+///
+/// # Panics
+///
+/// If the nearest cancellable ancestor already has 4,294,967,294 live cancellable
+/// children (every constructor of a cancellable context shares this bound).
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_cancel};
+///
+/// let (parent, cancel_parent) = with_cancel(&background());
+/// let (child, cancel_child) = with_cancel(&parent);
+/// cancel_child.cancel();
+/// assert!(child.is_done() && !parent.is_done()); // the parent is untouched
+/// let (child2, _cancel2) = with_cancel(&parent);
+/// cancel_parent.cancel();
+/// assert!(child2.is_done()); // cancelling the parent reaches every descendant
+/// ```
+pub fn with_cancel(parent: &Context) -> (Context, CancelFunc) {
+    let ctx = new_cancel(parent, None);
+    (ctx.clone(), CancelFunc::new(ctx))
+}
+
+/// Like [`with_cancel`], but the cancel function records a cause, which
+/// [`Context::cause`] returns (Go's `WithCancelCause`).
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_cancel_cause, Error};
+/// use std::io;
+///
+/// let (ctx, cancel) = with_cancel_cause(&background());
+/// cancel.cancel(io::Error::other("upstream went away"));
+/// assert_eq!(ctx.err(), Some(Error::Canceled));
+/// assert_eq!(ctx.cause().unwrap().to_string(), "upstream went away");
+/// ```
+pub fn with_cancel_cause(parent: &Context) -> (Context, CancelCauseFunc) {
+    let ctx = new_cancel(parent, None);
+    (ctx.clone(), CancelCauseFunc::new(ctx))
+}
+
+/// A child of `parent` that is also cancelled, with
+/// [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded), when the clock of the
+/// tree reaches `deadline` (Go's `WithDeadline`).
+///
+/// The child's deadline never extends its parent's: if `parent`'s deadline is earlier,
+/// this is [`with_cancel`] and the child reports the parent's deadline. A deadline that
+/// has already passed cancels the child at once.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_deadline, Error};
+/// use std::time::{Duration, Instant};
+///
+/// let (ctx, _cancel) = with_deadline(&background(), Instant::now());
+/// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded)); // already past
+///
+/// let far = Instant::now() + Duration::from_secs(3600);
+/// let (parent, _c1) = with_deadline(&background(), far);
+/// let (child, _c2) = with_deadline(&parent, far + Duration::from_secs(60));
+/// assert_eq!(child.deadline(), Some(far)); // the earlier parent deadline wins
+/// ```
+pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFunc) {
+    let ctx = new_deadline(parent, deadline, None);
+    (ctx.clone(), CancelFunc::new(ctx))
+}
+
+/// Like [`with_deadline`], but when the deadline passes, [`Context::cause`] returns
+/// `cause` (the error is still [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded)).
+/// The cancel function does not set a cause (Go's `WithDeadlineCause`).
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_deadline_cause, Error};
+/// use std::io;
+/// use std::time::Instant;
+///
+/// let (ctx, _cancel) =
+///     with_deadline_cause(&background(), Instant::now(), io::Error::other("too slow"));
+/// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
+/// assert_eq!(ctx.cause().unwrap().to_string(), "too slow");
+/// ```
+pub fn with_deadline_cause<E>(
+    parent: &Context,
+    deadline: Instant,
+    cause: E,
+) -> (Context, CancelFunc)
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let ctx = new_deadline(parent, deadline, Some(std::sync::Arc::new(cause)));
+    (ctx.clone(), CancelFunc::new(ctx))
+}
+
+/// `with_deadline(parent, now + timeout)`, where `now` is the tree's clock (Go's
+/// `WithTimeout`).
+///
+/// A timeout too large to represent as an `Instant` (such as `Duration::MAX`) means no
+/// deadline: the result is [`with_cancel`]`(parent)` and its [`deadline`](Context::deadline)
+/// is the parent's (`None` under `background()`). Go saturates instead and reports a
+/// deadline about 292 years from now; both never fire in practice.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_timeout};
+/// use std::time::Duration;
+///
+/// let (ctx, cancel) = with_timeout(&background(), Duration::from_secs(5));
+/// assert!(ctx.deadline().is_some());
+/// cancel.cancel(); // releases the timer entry early
+/// assert!(ctx.is_done());
+/// ```
+pub fn with_timeout(parent: &Context, timeout: Duration) -> (Context, CancelFunc) {
+    match parent.clock().deadline_after(timeout) {
+        Some(deadline) => with_deadline(parent, deadline),
+        None => with_cancel(parent),
+    }
+}
+
+/// `with_deadline_cause(parent, now + timeout, cause)` (Go's `WithTimeoutCause`).
+///
+/// # Examples
+///
+/// ```
+/// use gosync_context::{background, with_timeout_cause};
+/// use std::io;
+/// use std::time::Duration;
+///
+/// let (ctx, _cancel) =
+///     with_timeout_cause(&background(), Duration::ZERO, io::Error::other("budget spent"));
+/// assert_eq!(ctx.cause().unwrap().to_string(), "budget spent");
+/// ```
+pub fn with_timeout_cause<E>(parent: &Context, timeout: Duration, cause: E) -> (Context, CancelFunc)
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match parent.clock().deadline_after(timeout) {
+        Some(deadline) => with_deadline_cause(parent, deadline, cause),
+        None => with_cancel(parent),
     }
 }

@@ -1,4 +1,11 @@
-//! `Context`: a handle to one node of the cancellation tree, and the constructors.
+//! `Context`: the public handle to one node of the tree (a thin `Arc<Node>`), the roots,
+//! the constructors that return no cancel function (`with_value`, `without_cancel`),
+//! and the observing and blocking methods.
+//!
+//! The layers below do the work: `node.rs` (the node a handle points to), `timer.rs`
+//! (deadlines) and `tree.rs` (cancellation). The public adapters on top add the rest of
+//! the API: `cancel.rs` (the cancellable constructors and their cancel functions),
+//! `done.rs` (the `done()` futures), `hook.rs` (`on_cancel`, `after_func`).
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -6,20 +13,19 @@ use std::time::{Duration, Instant};
 use gosync_core::clock::Clock;
 use gosync_core::sync::{Arc, Condvar, Mutex};
 
-use crate::cancel::{CancelCauseFunc, CancelFunc};
-use crate::done::{Done, OwnedDone, RunUntilDone};
 use crate::error::{Cause, Error};
-use crate::hook::OnCancel;
 use crate::key::Key;
+use crate::node::{Kind, Links, Node};
 use crate::timer::TimerHandle;
-use crate::tree::{state_error, Core, CorePtr, Deferred, Entry, Kind, Links, Node, CANCELED};
+use crate::tree::{state_error, Core, Deferred, CANCELED, DEADLINE_EXCEEDED};
 
 /// A cancellation signal, a deadline and request-scoped values, carried across API
 /// boundaries and threads: Go's `context.Context`.
 ///
 /// A `Context` is a cheap handle (cloning is one reference-count increment) to a node of
 /// a tree. Make a root with [`background`] (or [`background_with_clock`] in tests), and
-/// derive children with [`with_cancel`], [`with_deadline`], [`with_timeout`],
+/// derive children with [`with_cancel`](crate::with_cancel),
+/// [`with_deadline`](crate::with_deadline), [`with_timeout`](crate::with_timeout),
 /// [`with_value`] and [`without_cancel`]. Cancelling a context cancels every descendant,
 /// at any depth, and nothing else.
 ///
@@ -145,157 +151,6 @@ fn root(name: &'static str, timer: TimerHandle) -> Context {
     }))
 }
 
-/// A child of `parent` that is cancelled when the returned [`CancelFunc`] is called or
-/// when `parent` is cancelled, whichever happens first (Go's `WithCancel`).
-///
-/// If `parent` is already cancelled, the child is born cancelled with the parent's error
-/// and cause.
-///
-/// # Panics
-///
-/// If the nearest cancellable ancestor already has 4,294,967,294 live cancellable
-/// children (every constructor of a cancellable context shares this bound).
-///
-/// # Examples
-///
-/// ```
-/// use gosync_context::{background, with_cancel};
-///
-/// let (parent, cancel_parent) = with_cancel(&background());
-/// let (child, cancel_child) = with_cancel(&parent);
-/// cancel_child.cancel();
-/// assert!(child.is_done() && !parent.is_done()); // the parent is untouched
-/// let (child2, _cancel2) = with_cancel(&parent);
-/// cancel_parent.cancel();
-/// assert!(child2.is_done()); // cancelling the parent reaches every descendant
-/// ```
-pub fn with_cancel(parent: &Context) -> (Context, CancelFunc) {
-    let ctx = new_cancel(parent, None);
-    (ctx.clone(), CancelFunc::new(ctx))
-}
-
-/// Like [`with_cancel`], but the cancel function records a cause, which
-/// [`Context::cause`] returns (Go's `WithCancelCause`).
-///
-/// # Examples
-///
-/// ```
-/// use gosync_context::{background, with_cancel_cause, Error};
-/// use std::io;
-///
-/// let (ctx, cancel) = with_cancel_cause(&background());
-/// cancel.cancel(io::Error::other("upstream went away"));
-/// assert_eq!(ctx.err(), Some(Error::Canceled));
-/// assert_eq!(ctx.cause().unwrap().to_string(), "upstream went away");
-/// ```
-pub fn with_cancel_cause(parent: &Context) -> (Context, CancelCauseFunc) {
-    let ctx = new_cancel(parent, None);
-    (ctx.clone(), CancelCauseFunc::new(ctx))
-}
-
-/// A child of `parent` that is also cancelled, with [`Error::DeadlineExceeded`], when
-/// the clock of the tree reaches `deadline` (Go's `WithDeadline`).
-///
-/// The child's deadline never extends its parent's: if `parent`'s deadline is earlier,
-/// this is [`with_cancel`] and the child reports the parent's deadline. A deadline that
-/// has already passed cancels the child at once.
-///
-/// # Examples
-///
-/// ```
-/// use gosync_context::{background, with_deadline, Error};
-/// use std::time::{Duration, Instant};
-///
-/// let (ctx, _cancel) = with_deadline(&background(), Instant::now());
-/// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded)); // already past
-///
-/// let far = Instant::now() + Duration::from_secs(3600);
-/// let (parent, _c1) = with_deadline(&background(), far);
-/// let (child, _c2) = with_deadline(&parent, far + Duration::from_secs(60));
-/// assert_eq!(child.deadline(), Some(far)); // the earlier parent deadline wins
-/// ```
-pub fn with_deadline(parent: &Context, deadline: Instant) -> (Context, CancelFunc) {
-    let ctx = new_deadline(parent, deadline, None);
-    (ctx.clone(), CancelFunc::new(ctx))
-}
-
-/// Like [`with_deadline`], but when the deadline passes, [`Context::cause`] returns
-/// `cause` (the error is still [`Error::DeadlineExceeded`]). The cancel function does not
-/// set a cause (Go's `WithDeadlineCause`).
-///
-/// # Examples
-///
-/// ```
-/// use gosync_context::{background, with_deadline_cause, Error};
-/// use std::io;
-/// use std::time::Instant;
-///
-/// let (ctx, _cancel) =
-///     with_deadline_cause(&background(), Instant::now(), io::Error::other("too slow"));
-/// assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
-/// assert_eq!(ctx.cause().unwrap().to_string(), "too slow");
-/// ```
-pub fn with_deadline_cause<E>(
-    parent: &Context,
-    deadline: Instant,
-    cause: E,
-) -> (Context, CancelFunc)
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    let ctx = new_deadline(parent, deadline, Some(std::sync::Arc::new(cause)));
-    (ctx.clone(), CancelFunc::new(ctx))
-}
-
-/// `with_deadline(parent, now + timeout)`, where `now` is the tree's clock (Go's
-/// `WithTimeout`).
-///
-/// A timeout too large to represent as an `Instant` (such as `Duration::MAX`) means no
-/// deadline: the result is [`with_cancel`]`(parent)` and its [`deadline`](Context::deadline)
-/// is the parent's (`None` under `background()`). Go saturates instead and reports a
-/// deadline about 292 years from now; both never fire in practice.
-///
-/// # Examples
-///
-/// ```
-/// use gosync_context::{background, with_timeout};
-/// use std::time::Duration;
-///
-/// let (ctx, cancel) = with_timeout(&background(), Duration::from_secs(5));
-/// assert!(ctx.deadline().is_some());
-/// cancel.cancel(); // releases the timer entry early
-/// assert!(ctx.is_done());
-/// ```
-pub fn with_timeout(parent: &Context, timeout: Duration) -> (Context, CancelFunc) {
-    match parent.clock().deadline_after(timeout) {
-        Some(deadline) => with_deadline(parent, deadline),
-        None => with_cancel(parent),
-    }
-}
-
-/// `with_deadline_cause(parent, now + timeout, cause)` (Go's `WithTimeoutCause`).
-///
-/// # Examples
-///
-/// ```
-/// use gosync_context::{background, with_timeout_cause};
-/// use std::io;
-/// use std::time::Duration;
-///
-/// let (ctx, _cancel) =
-///     with_timeout_cause(&background(), Duration::ZERO, io::Error::other("budget spent"));
-/// assert_eq!(ctx.cause().unwrap().to_string(), "budget spent");
-/// ```
-pub fn with_timeout_cause<E>(parent: &Context, timeout: Duration, cause: E) -> (Context, CancelFunc)
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    match parent.clock().deadline_after(timeout) {
-        Some(deadline) => with_deadline_cause(parent, deadline, cause),
-        None => with_cancel(parent),
-    }
-}
-
 /// A child of `parent` that carries `value` under `key`; everything else (cancellation,
 /// deadline, other values) comes from `parent` (Go's `WithValue`). A value set here
 /// shadows the same key's value in ancestors.
@@ -318,11 +173,11 @@ pub fn with_value<T: Send + Sync + 'static>(
     value: T,
 ) -> Context {
     Context(Arc::new(Node {
-        parent: Some(parent.clone()),
+        parent: Some(Arc::clone(&parent.0)),
         kind: Kind::Value {
             key: key.id(),
             value: Box::new(value),
-            core: parent.core_ptr(),
+            core: parent.0.core_ptr(),
         },
         links: Links::child_of(&parent.0, true),
     }))
@@ -347,7 +202,7 @@ pub fn with_value<T: Send + Sync + 'static>(
 /// ```
 pub fn without_cancel(parent: &Context) -> Context {
     Context(Arc::new(Node {
-        parent: Some(parent.clone()),
+        parent: Some(Arc::clone(&parent.0)),
         kind: Kind::WithoutCancel,
         links: Links::child_of(&parent.0, false),
     }))
@@ -370,15 +225,15 @@ pub fn cause(ctx: &Context) -> Option<Cause> {
 }
 
 /// A new cancellable child of `parent`, registered (or born cancelled).
-fn new_cancel(parent: &Context, own: Option<(Instant, Option<Cause>)>) -> Context {
+pub(crate) fn new_cancel(parent: &Context, own: Option<(Instant, Option<Cause>)>) -> Context {
     // The core is boxed (invariant 7 in `tree.rs`) before the link to its deadline is
     // taken: moving a `Core` by value would reborrow its deadline box uniquely and
     // invalidate the link. The deadline is boxed too, so its address survives the
     // move of `core` into the node.
-    let core = Box::new(Core::new(parent.core_ptr(), own));
+    let core = Box::new(Core::new(parent.0.core_ptr(), own));
     let links = Links::with_own(&parent.0, core.own.as_deref());
     let ctx = Context(Arc::new(Node {
-        parent: Some(parent.clone()),
+        parent: Some(Arc::clone(&parent.0)),
         kind: Kind::Cancel(core),
         links,
     }));
@@ -386,7 +241,10 @@ fn new_cancel(parent: &Context, own: Option<(Instant, Option<Cause>)>) -> Contex
     ctx
 }
 
-fn new_deadline(parent: &Context, deadline: Instant, cause: Option<Cause>) -> Context {
+/// A new cancellable child of `parent` that is also cancelled at `deadline`: in its
+/// tree's timer, or cancelled at once if `deadline` has passed; a plain cancellable
+/// child if `parent`'s deadline is earlier.
+pub(crate) fn new_deadline(parent: &Context, deadline: Instant, cause: Option<Cause>) -> Context {
     if parent.deadline().is_some_and(|cur| cur < deadline) {
         // The parent's deadline is earlier: it will cancel the child in time.
         return new_cancel(parent, None);
@@ -398,7 +256,7 @@ fn new_deadline(parent: &Context, deadline: Instant, cause: Option<Cause>) -> Co
         if timer.clock().now() >= deadline {
             let mut d = Deferred::default();
             let cause = core.own.as_ref().and_then(|o| o.cause.clone());
-            if core.cancel(crate::tree::DEADLINE_EXCEEDED, cause, &mut d) {
+            if core.cancel(DEADLINE_EXCEEDED, cause, &mut d) {
                 core.detach(parent.core());
             }
             d.run();
@@ -413,20 +271,7 @@ impl Context {
     /// The nearest cancellable node's core: this one's, or an ancestor's, or none.
     #[inline]
     pub(crate) fn core(&self) -> Option<&Core> {
-        match &self.0.kind {
-            Kind::Cancel(core) => Some(core),
-            // SAFETY: the pointer is an ancestor's core (or null), alive while `self`
-            // is (invariant 1).
-            Kind::Value { core, .. } => unsafe { core.0.as_ref() },
-            _ => None,
-        }
-    }
-
-    fn core_ptr(&self) -> CorePtr {
-        match self.core() {
-            Some(core) => CorePtr(core),
-            None => CorePtr::NULL,
-        }
+        self.0.core()
     }
 
     /// The core of a node made by `new_cancel`.
@@ -447,7 +292,7 @@ impl Context {
     /// registration and timer entry.
     pub(crate) fn cancel_own(&self, cause: Option<Cause>) {
         let core = self.own_core();
-        let parent_core = self.0.parent.as_ref().and_then(Context::core);
+        let parent_core = self.0.parent.as_deref().and_then(Node::core);
         let mut d = Deferred::default();
         if core.cancel(CANCELED, cause, &mut d) {
             core.detach(parent_core);
@@ -502,8 +347,9 @@ impl Context {
     }
 
     /// The cause of the cancellation (Go's `context.Cause`): the error given to
-    /// [`CancelCauseFunc::cancel`] or [`with_deadline_cause`], inherited from the
-    /// ancestor whose cancel reached this context; otherwise the [`Error`] itself.
+    /// [`CancelCauseFunc::cancel`](crate::CancelCauseFunc::cancel) or
+    /// [`with_deadline_cause`](crate::with_deadline_cause), inherited from the ancestor
+    /// whose cancel reached this context; otherwise the [`Error`] itself.
     /// `None` while the context is live, and always for a [`without_cancel`] context
     /// and its value children.
     ///
@@ -567,7 +413,7 @@ impl Context {
                     return value.downcast_ref::<T>();
                 }
             }
-            node = &node.parent.as_ref()?.0;
+            node = node.parent.as_deref()?;
         }
     }
 
@@ -673,152 +519,6 @@ impl Context {
         }
     }
 
-    /// A future that completes when the context is done. Runtime-agnostic: it stores the
-    /// task's [`Waker`](std::task::Waker) and the cancel wakes it, under any executor.
-    /// Dropping it deregisters the waker.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use gosync_context::{background, with_cancel};
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    /// #     struct Noop; // (`Waker::noop` needs Rust 1.85; the MSRV is older)
-    /// #     impl std::task::Wake for Noop { fn wake(self: std::sync::Arc<Self>) {} }
-    /// #     let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
-    /// #     let mut cx = std::task::Context::from_waker(&waker);
-    /// #     let mut f = std::pin::pin!(f);
-    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-    /// # }
-    ///
-    /// let (ctx, cancel) = with_cancel(&background());
-    /// cancel.cancel();
-    /// block_on(async { ctx.done().await }); // any executor, e.g. tokio's
-    /// ```
-    #[must_use = "futures do nothing unless awaited"]
-    pub fn done(&self) -> Done<'_> {
-        Done::new(self)
-    }
-
-    /// [`done`](Context::done) as a future that owns a handle to the context (one
-    /// reference-count increment): `'static`, so it can move into a spawned task, be
-    /// stored in a struct, or outlive this handle.
-    ///
-    /// Like `done`, it is runtime-agnostic, `Send` and `Unpin`, and cancel-safe:
-    /// dropping it at any point deregisters its waker and leaves nothing behind. On a
-    /// context that can never be cancelled (`background()`) it never completes.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use gosync_context::{background, with_cancel};
-    ///
-    /// let (ctx, cancel) = with_cancel(&background());
-    /// let done = ctx.done_owned(); // no borrow of `ctx`
-    /// drop(ctx);
-    /// let waiter = std::thread::spawn(move || futures::executor::block_on(done));
-    /// cancel.cancel();
-    /// waiter.join().unwrap();
-    /// ```
-    #[must_use = "futures do nothing unless awaited"]
-    pub fn done_owned(&self) -> OwnedDone {
-        OwnedDone::new(self.clone())
-    }
-
-    /// Runs `fut` until it completes (`Ok` with its output) or the context is done
-    /// (`Err` with [`err()`](Context::err)), whichever comes first: Go's
-    /// `select { case <-ctx.Done(): ...; case r := <-work: ... }` for a future.
-    ///
-    /// When the context is done first, `fut` is dropped at once, at its current await
-    /// point (as any cancelled future is): it is not polled again. The context is
-    /// checked before each poll of `fut`, so a context that is already done returns
-    /// `Err` without polling `fut` at all, and a context done at the same time as `fut`
-    /// becomes ready wins. The returned future owns a handle to the context, so it is
-    /// `'static` (and can be spawned) whenever `fut` is; it is `Send` when `fut` is.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the returned future drops `fut` and deregisters from the context; what
-    /// dropping `fut` loses is `fut`'s own cancel safety.
-    ///
-    /// # Panics
-    ///
-    /// If polled again after it completed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use gosync_context::{background, with_cancel, Error};
-    ///
-    /// let (ctx, cancel) = with_cancel(&background());
-    /// let work = async { 42 };
-    /// assert_eq!(futures::executor::block_on(ctx.run_until_done(work)), Ok(42));
-    ///
-    /// cancel.cancel();
-    /// let never = std::future::pending::<()>();
-    /// assert_eq!(futures::executor::block_on(ctx.run_until_done(never)), Err(Error::Canceled));
-    /// ```
-    pub fn run_until_done<F: std::future::Future>(&self, fut: F) -> RunUntilDone<F> {
-        RunUntilDone::new(self.clone(), fut)
-    }
-
-    /// Registers `f` to run once when the context is done, and returns a guard that
-    /// deregisters it when dropped (if it has not run yet).
-    ///
-    /// This is the hook other blocking primitives build on: register a callback that
-    /// wakes the parked thread (unpark it, or notify its condition variable), then park.
-    /// `f` runs on the cancelling thread (or the timer thread, for a deadline) after
-    /// the cancel has released every lock of the tree; keep it short and non-blocking
-    /// (use [`after_func`](crate::after_func) for real work). If the context is already
-    /// done, `f` runs at once on this thread. On a context that can never be cancelled,
-    /// `f` is dropped without running.
-    ///
-    /// # Panics
-    ///
-    /// A panic in `f` never stops the other callbacks and wakers of the same cancel:
-    /// each runs in `catch_unwind`. Where the first panic then goes depends on who
-    /// cancelled: a cancel function ([`CancelFunc::cancel`]) or `on_cancel` on an
-    /// already done context resumes it on the calling thread, after the cancel is
-    /// complete; a deadline fired by the timer thread reports it through the panic
-    /// hook (as any panic is reported) and swallows it, so the thread keeps serving
-    /// every other deadline of the clock.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use gosync_context::{background, with_cancel};
-    /// use std::sync::atomic::{AtomicBool, Ordering};
-    /// use std::sync::Arc;
-    ///
-    /// let (ctx, cancel) = with_cancel(&background());
-    /// let woken = Arc::new(AtomicBool::new(false));
-    /// let hook = {
-    ///     let (woken, me) = (Arc::clone(&woken), std::thread::current());
-    ///     ctx.on_cancel(move || {
-    ///         woken.store(true, Ordering::Release);
-    ///         me.unpark();
-    ///     })
-    /// };
-    /// std::thread::spawn(move || cancel.cancel());
-    /// while !woken.load(Ordering::Acquire) {
-    ///     std::thread::park();
-    /// }
-    /// drop(hook);
-    /// ```
-    #[must_use = "dropping the guard deregisters the callback"]
-    pub fn on_cancel<F: FnOnce() + Send + 'static>(&self, f: F) -> OnCancel<'_> {
-        let Some(core) = self.core() else {
-            return OnCancel::new(None);
-        };
-        match core.register(Entry::Callback(Box::new(f))) {
-            Ok(slot) => OnCancel::new(Some((core, slot))),
-            Err(Entry::Callback(f)) => {
-                f();
-                OnCancel::new(None)
-            }
-            Err(_) => unreachable!(),
-        }
-    }
-
     /// A channel receiver that disconnects when the context is done: Go's `Done()`
     /// channel, for `crossbeam_channel::select!`. Nothing is ever sent on it; a receive
     /// returns `Err(RecvError)` once the context is done. For a context that can never
@@ -863,8 +563,8 @@ impl Context {
 
     /// How many registrations the context's cancellable node holds: live cancellable
     /// children, pending [`done`](Context::done) futures, `on_cancel` hooks and
-    /// `after_func`s (for diagnostics and leak tests). A value or `without_cancel` context reports its
-    /// nearest cancellable ancestor's; a root reports 0.
+    /// `after_func`s (for diagnostics and leak tests). A value or `without_cancel`
+    /// context reports its nearest cancellable ancestor's; a root reports 0.
     ///
     /// # Examples
     ///
@@ -909,7 +609,7 @@ impl fmt::Debug for Context {
                 Kind::Value { .. } => "WithValue",
                 Kind::WithoutCancel => "WithoutCancel",
             });
-            node = n.parent.as_ref().map(|p| &*p.0);
+            node = n.parent.as_deref();
         }
         for (i, name) in names.iter().rev().enumerate() {
             if i > 0 {

@@ -1,5 +1,7 @@
-//! `Done` and `OwnedDone`: the futures of `Context::done` and `Context::done_owned`;
-//! `RunUntilDone`: the future of `Context::run_until_done`.
+//! The async waits: `Context::done`, `Context::done_owned` and
+//! `Context::run_until_done`, and their futures `Done`, `OwnedDone` and `RunUntilDone`.
+//! A public adapter on top of `context.rs`: its waker registrations go into the core's
+//! waiter registry (`tree.rs`).
 
 use std::fmt;
 use std::future::Future;
@@ -9,6 +11,98 @@ use std::task::{Context as TaskContext, Poll};
 use crate::context::Context;
 use crate::error::Error;
 use crate::tree::Entry;
+
+/// The async waits (here, next to their futures; the rest of `Context` is in
+/// `context.rs`).
+impl Context {
+    /// A future that completes when the context is done. Runtime-agnostic: it stores the
+    /// task's [`Waker`](std::task::Waker) and the cancel wakes it, under any executor.
+    /// Dropping it deregisters the waker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel};
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     struct Noop; // (`Waker::noop` needs Rust 1.85; the MSRV is older)
+    /// #     impl std::task::Wake for Noop { fn wake(self: std::sync::Arc<Self>) {} }
+    /// #     let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// cancel.cancel();
+    /// block_on(async { ctx.done().await }); // any executor, e.g. tokio's
+    /// ```
+    #[must_use = "futures do nothing unless awaited"]
+    pub fn done(&self) -> Done<'_> {
+        Done::new(self)
+    }
+
+    /// [`done`](Context::done) as a future that owns a handle to the context (one
+    /// reference-count increment): `'static`, so it can move into a spawned task, be
+    /// stored in a struct, or outlive this handle.
+    ///
+    /// Like `done`, it is runtime-agnostic, `Send` and `Unpin`, and cancel-safe:
+    /// dropping it at any point deregisters its waker and leaves nothing behind. On a
+    /// context that can never be cancelled (`background()`) it never completes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel};
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// let done = ctx.done_owned(); // no borrow of `ctx`
+    /// drop(ctx);
+    /// let waiter = std::thread::spawn(move || futures::executor::block_on(done));
+    /// cancel.cancel();
+    /// waiter.join().unwrap();
+    /// ```
+    #[must_use = "futures do nothing unless awaited"]
+    pub fn done_owned(&self) -> OwnedDone {
+        OwnedDone::new(self.clone())
+    }
+
+    /// Runs `fut` until it completes (`Ok` with its output) or the context is done
+    /// (`Err` with [`err()`](Context::err)), whichever comes first: Go's
+    /// `select { case <-ctx.Done(): ...; case r := <-work: ... }` for a future.
+    ///
+    /// When the context is done first, `fut` is dropped at once, at its current await
+    /// point (as any cancelled future is): it is not polled again. The context is
+    /// checked before each poll of `fut`, so a context that is already done returns
+    /// `Err` without polling `fut` at all, and a context done at the same time as `fut`
+    /// becomes ready wins. The returned future owns a handle to the context, so it is
+    /// `'static` (and can be spawned) whenever `fut` is; it is `Send` when `fut` is.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future drops `fut` and deregisters from the context; what
+    /// dropping `fut` loses is `fut`'s own cancel safety.
+    ///
+    /// # Panics
+    ///
+    /// If polled again after it completed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel, Error};
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// let work = async { 42 };
+    /// assert_eq!(futures::executor::block_on(ctx.run_until_done(work)), Ok(42));
+    ///
+    /// cancel.cancel();
+    /// let never = std::future::pending::<()>();
+    /// assert_eq!(futures::executor::block_on(ctx.run_until_done(never)), Err(Error::Canceled));
+    /// ```
+    pub fn run_until_done<F: std::future::Future>(&self, fut: F) -> RunUntilDone<F> {
+        RunUntilDone::new(self.clone(), fut)
+    }
+}
 
 /// A future that completes when its context is done; see [`Context::done`].
 ///
@@ -23,7 +117,7 @@ pub struct Done<'a> {
 }
 
 impl<'a> Done<'a> {
-    pub(crate) fn new(ctx: &'a Context) -> Done<'a> {
+    fn new(ctx: &'a Context) -> Done<'a> {
         Done { ctx, slot: None }
     }
 }
@@ -104,7 +198,7 @@ pub struct OwnedDone {
 }
 
 impl OwnedDone {
-    pub(crate) fn new(ctx: Context) -> OwnedDone {
+    fn new(ctx: Context) -> OwnedDone {
         OwnedDone { ctx, slot: None }
     }
 
@@ -151,7 +245,7 @@ pub struct RunUntilDone<F> {
 }
 
 impl<F> RunUntilDone<F> {
-    pub(crate) fn new(ctx: Context, fut: F) -> RunUntilDone<F> {
+    fn new(ctx: Context, fut: F) -> RunUntilDone<F> {
         RunUntilDone {
             done: OwnedDone::new(ctx),
             fut: Some(fut),
@@ -170,7 +264,11 @@ impl<F: Future> Future for RunUntilDone<F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: as above: `this.fut` stays where it is for as long as it is pinned.
         let mut fut = unsafe { Pin::new_unchecked(&mut this.fut) };
-        if fut.is_none() {
+        // Checked through `as_pin_mut`, not `is_none()`: `is_none` reads the whole
+        // `Option<F>` through a shared reference, which Miri (Stacked Borrows) reports
+        // as invalidating the references a suspended `async` block `F` holds into
+        // itself (it did, in `tokio_run_until_done_both_ways`).
+        if fut.as_mut().as_pin_mut().is_none() {
             panic!("`RunUntilDone` polled after completion");
         }
         // The context first, so work under a context that is already done does not start

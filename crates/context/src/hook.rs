@@ -1,4 +1,6 @@
-//! `OnCancel` (the guard of `Context::on_cancel`), `after_func` and its `AfterFuncStop`.
+//! The callbacks: `Context::on_cancel` and its guard `OnCancel`, `after_func` and its
+//! `AfterFuncStop`. A public adapter on top of `context.rs`: the callbacks go into the
+//! core's waiter registry (`tree.rs`).
 
 use std::fmt;
 
@@ -8,6 +10,68 @@ use gosync_core::sync::thread;
 use crate::context::Context;
 use crate::tree::{Core, Entry};
 
+/// The callback hook (here, next to its guard; the rest of `Context` is in
+/// `context.rs`).
+impl Context {
+    /// Registers `f` to run once when the context is done, and returns a guard that
+    /// deregisters it when dropped (if it has not run yet).
+    ///
+    /// This is the hook other blocking primitives build on: register a callback that
+    /// wakes the parked thread (unpark it, or notify its condition variable), then park.
+    /// `f` runs on the cancelling thread (or the timer thread, for a deadline) after
+    /// the cancel has released every lock of the tree; keep it short and non-blocking
+    /// (use [`after_func`] for real work). If the context is already
+    /// done, `f` runs at once on this thread. On a context that can never be cancelled,
+    /// `f` is dropped without running.
+    ///
+    /// # Panics
+    ///
+    /// A panic in `f` never stops the other callbacks and wakers of the same cancel:
+    /// each runs in `catch_unwind`. Where the first panic then goes depends on who
+    /// cancelled: a cancel function ([`CancelFunc::cancel`](crate::CancelFunc::cancel))
+    /// or `on_cancel` on an already done context resumes it on the calling thread,
+    /// after the cancel is complete; a deadline fired by the timer thread reports it
+    /// through the panic hook (as any panic is reported) and swallows it, so the thread
+    /// keeps serving every other deadline of the clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_context::{background, with_cancel};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let (ctx, cancel) = with_cancel(&background());
+    /// let woken = Arc::new(AtomicBool::new(false));
+    /// let hook = {
+    ///     let (woken, me) = (Arc::clone(&woken), std::thread::current());
+    ///     ctx.on_cancel(move || {
+    ///         woken.store(true, Ordering::Release);
+    ///         me.unpark();
+    ///     })
+    /// };
+    /// std::thread::spawn(move || cancel.cancel());
+    /// while !woken.load(Ordering::Acquire) {
+    ///     std::thread::park();
+    /// }
+    /// drop(hook);
+    /// ```
+    #[must_use = "dropping the guard deregisters the callback"]
+    pub fn on_cancel<F: FnOnce() + Send + 'static>(&self, f: F) -> OnCancel<'_> {
+        let Some(core) = self.core() else {
+            return OnCancel::new(None);
+        };
+        match core.register(Entry::Callback(Box::new(f))) {
+            Ok(slot) => OnCancel::new(Some((core, slot))),
+            Err(Entry::Callback(f)) => {
+                f();
+                OnCancel::new(None)
+            }
+            Err(_) => unreachable!(),
+        }
+    }
+}
+
 /// Deregisters an [`on_cancel`](Context::on_cancel) callback when dropped, if it has not
 /// run yet.
 #[must_use = "dropping the guard deregisters the callback"]
@@ -16,7 +80,7 @@ pub struct OnCancel<'a> {
 }
 
 impl<'a> OnCancel<'a> {
-    pub(crate) fn new(reg: Option<(&'a Core, usize)>) -> OnCancel<'a> {
+    fn new(reg: Option<(&'a Core, usize)>) -> OnCancel<'a> {
         OnCancel { reg }
     }
 

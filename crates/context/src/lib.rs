@@ -131,19 +131,55 @@
 #![deny(unsafe_op_in_unsafe_fn, unused_must_use)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// # Layout (internal)
+//
+// The modules form layers; each uses only modules of lower layers (and std,
+// gosync_core), never one of its own layer or above, so each can be read knowing only
+// what is below it. tokio-util's `CancellationToken` is the model: the tree
+// (`tree_node.rs` there, `tree.rs` here) knows nothing of the public handle, and the
+// handle is a thin layer on top. `tests/layers.rs` parses the numbered lines below and
+// fails if a module names (`crate::m`, or a re-export of m's) a module not below it.
+//
+//   5  cancel, done, hook: the public adapters. `cancel`: `with_cancel`,
+//      `with_deadline`, `with_timeout` (and `_cause` forms), `CancelFunc`,
+//      `CancelCauseFunc`, `DropGuard`. `done`: `Context::done`/`done_owned`/
+//      `run_until_done` and their futures. `hook`: `Context::on_cancel` and `OnCancel`,
+//      `after_func` and `AfterFuncStop`. Each adds an `impl Context` block next to its
+//      types.
+//        |
+//   4  context: the public handle `Context` (an `Arc<Node>`), the roots, `with_value`,
+//      `without_cancel`, the observers (`is_done`, `err`, `cause`, `deadline`,
+//      `value`) and the blocking waits; `new_cancel`/`new_deadline` for layer 5.
+//        |
+//   3  node: `Node` (what a handle points to: its parent, its kind, links to the tree's
+//      timer and nearest deadline) and its release on drop (parent registry, timer
+//      entry), iterative over a chain.
+//        |
+//   2  timer: one thread per clock; fires each due deadline into its core
+//      (`Core::cancel` + `detach`), the core's `OwnDeadline` being its entry.
+//        |
+//   1  tree: `Core` (state, registered children, waiters, cause), the cancel walk,
+//      `Deferred` wake-ups; the crate's invariants and lock order are stated here.
+//        |
+//   0  error, key, slab: leaves (`Error`/`Cause`, `Key`, the waiter slab).
+
 mod cancel;
 mod context;
 mod done;
 mod error;
 mod hook;
 mod key;
+mod node;
+mod slab;
 mod timer;
 mod tree;
 
-pub use cancel::{CancelCauseFunc, CancelFunc, DropGuard};
+pub use cancel::{
+    with_cancel, with_cancel_cause, with_deadline, with_deadline_cause, with_timeout,
+    with_timeout_cause, CancelCauseFunc, CancelFunc, DropGuard,
+};
 pub use context::{
-    background, background_with_clock, cause, todo, with_cancel, with_cancel_cause, with_deadline,
-    with_deadline_cause, with_timeout, with_timeout_cause, with_value, without_cancel, Context,
+    background, background_with_clock, cause, todo, with_value, without_cancel, Context,
 };
 pub use done::{Done, OwnedDone, RunUntilDone};
 pub use error::{Cause, Error};

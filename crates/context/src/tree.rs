@@ -1,14 +1,22 @@
-//! The cancellation tree: the nodes behind [`Context`](crate::Context) handles, the
-//! per-node registry of children, wakers and callbacks, and the cancel walk.
+//! The cancellation tree: the [`Core`] of every cancellable node (its state, its
+//! registry of cancellable children, its waiters and callbacks), the cancel walk that
+//! propagates a cancel down the registered subtree, and the [`Deferred`] wake-ups it
+//! collects. The equivalent of tokio-util's `cancellation_token/tree_node.rs`.
 //!
-//! Both the cancel walk and the drop of a chain are loops, not recursions: a chain of
-//! any depth is cancelled and dropped on a small stack.
+//! This is the lowest layer of the crate above the leaves (see `lib.rs`): it knows
+//! nothing of the public handle, of the nodes that own the cores (`node.rs`) or of the
+//! timer (`timer.rs`). The layers above drive it through [`Core`]'s methods: `attach`,
+//! `cancel`, `detach`, `register`, `deregister`, `lock`. The invariants below are stated
+//! for the whole crate, since the layers above keep some of them (1, 6, 7).
+//!
+//! Both the cancel walk and the drop of a chain (`node.rs`) are loops, not recursions:
+//! a chain of any depth is cancelled and dropped on a small stack.
 //!
 //! # Invariants
 //!
-//! 1. Every `Context` handle is an `Arc<Node>`; a node holds a strong handle of its
-//!    parent. So while a node is alive, its whole ancestor chain is alive, and every
-//!    `CorePtr` a node keeps to an ancestor's [`Core`] is valid.
+//! 1. Every `Context` handle is an `Arc<Node>` (`node.rs`); a node holds a strong
+//!    reference to its parent. So while a node is alive, its whole ancestor chain is
+//!    alive, and every `CorePtr` a node keeps to an ancestor's [`Core`] is valid.
 //! 2. A cancellable node (a [`Core`]) is registered in the child list of its nearest
 //!    cancellable ancestor (its `parent` core), unless it was born cancelled or that
 //!    ancestor does not exist (a root or a `without_cancel` in between). The entry is
@@ -60,9 +68,8 @@ use std::time::Instant;
 use gosync_core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::*};
 use gosync_core::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::context::Context;
 use crate::error::{Cause, Error};
-use crate::timer::TimerHandle;
+use crate::slab::Slab;
 
 /// `Core::state`: not cancelled.
 pub(crate) const LIVE: u8 = 0;
@@ -85,109 +92,6 @@ pub(crate) fn state_error(state: u8) -> Option<Error> {
         CANCELED => Some(Error::Canceled),
         _ => Some(Error::DeadlineExceeded),
     }
-}
-
-/// One node of the tree; a [`Context`] is an `Arc` of it.
-pub(crate) struct Node {
-    /// The parent handle (invariant 1); `None` for a root (and, during an iterative
-    /// drop, for a node whose parent has been taken over by the dropping loop).
-    pub(crate) parent: Option<Context>,
-    pub(crate) kind: Kind,
-    /// Where this node finds its tree's timer and its deadline in one step, at any
-    /// depth (Go's `WithDeadline` is O(1) per node too).
-    pub(crate) links: Links,
-}
-
-/// Pointers from a node into its ancestors (valid by invariant 1: the ancestors, and so
-/// the root's timer and their boxed deadlines, live at least as long as the node).
-#[derive(Clone, Copy)]
-pub(crate) struct Links {
-    /// The timer in the root's `Kind::Root`; null in a root itself.
-    timer: *const TimerHandle,
-    /// The nearest own deadline of this node or an ancestor, stopping at a
-    /// `without_cancel`; null if none.
-    deadline: *const OwnDeadline,
-}
-
-// SAFETY: the pointees (a `TimerHandle` and an `OwnDeadline`) are `Sync` and are only
-// read, while alive (invariant 1), from any thread.
-unsafe impl Send for Links {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for Links {}
-
-impl Links {
-    /// The links of a root.
-    pub(crate) const ROOT: Links = Links {
-        timer: std::ptr::null(),
-        deadline: std::ptr::null(),
-    };
-
-    /// The links of a child of `parent` that has no deadline of its own
-    /// (`inherit: false`: a `without_cancel`, which has none at all).
-    pub(crate) fn child_of(parent: &Node, inherit: bool) -> Links {
-        Links {
-            timer: parent.timer(),
-            deadline: if inherit {
-                parent.links.deadline
-            } else {
-                std::ptr::null()
-            },
-        }
-    }
-
-    /// The links of a child of `parent` with its own deadline `own`, whose box the
-    /// child keeps for its whole life.
-    pub(crate) fn with_own(parent: &Node, own: Option<&OwnDeadline>) -> Links {
-        let mut links = Links::child_of(parent, true);
-        if let Some(own) = own {
-            links.deadline = own;
-        }
-        links
-    }
-}
-
-impl Node {
-    /// The timer of the node's tree, found in one step.
-    #[inline]
-    pub(crate) fn timer(&self) -> &TimerHandle {
-        match &self.kind {
-            Kind::Root { timer, .. } => timer,
-            // SAFETY: a non-root node's `timer` link points into its root, which is
-            // alive while this node is (invariant 1).
-            _ => unsafe { &*self.links.timer },
-        }
-    }
-
-    /// The deadline this node is cancelled by (its own or an ancestor's), if any.
-    #[inline]
-    pub(crate) fn deadline(&self) -> Option<Instant> {
-        // SAFETY: the link is null or points to the boxed deadline of this node or of
-        // an ancestor, alive while this node is (invariant 1).
-        unsafe { self.links.deadline.as_ref() }.map(|own| own.at)
-    }
-}
-
-pub(crate) enum Kind {
-    /// `background()` / `todo()`: never cancelled, no deadline, no values.
-    Root {
-        name: &'static str,
-        timer: TimerHandle,
-    },
-    /// `with_cancel` / `with_deadline` and friends.
-    ///
-    /// The core has its own allocation (invariant 7): other threads reach it by a
-    /// [`CorePtr`] until the node's drop has synchronized with them, and by then
-    /// `Arc`'s drop already holds a `&mut Node`, which must not cover the core.
-    Cancel(Box<Core>),
-    /// `with_value`: reports the cancellation of `core`, its nearest cancellable
-    /// ancestor (null if none).
-    Value {
-        key: usize,
-        value: Box<dyn Any + Send + Sync>,
-        core: CorePtr,
-    },
-    /// `without_cancel`: values of the parent, nothing else.
-    WithoutCancel,
 }
 
 /// A pointer to the [`Core`] of an ancestor (valid by invariant 1) or of a registered
@@ -279,7 +183,7 @@ impl Inner {
 
 /// What a core's waiter list holds.
 pub(crate) enum Entry {
-    /// A pending [`Done`](crate::Done) future.
+    /// The waker of a pending `done()` future.
     Waker(Waker),
     /// An `on_cancel` hook or an `after_func`.
     Callback(Box<dyn FnOnce() + Send>),
@@ -562,145 +466,6 @@ impl Core {
     }
 }
 
-impl Node {
-    /// Releases what the node holds in the tree: its timer entry, its registration
-    /// with its parent, or (a root) its timer thread. Needs `parent` still set;
-    /// idempotent.
-    fn release(&self) {
-        match &self.kind {
-            Kind::Cancel(core) => {
-                if let Some(own) = &core.own {
-                    // Acquire pairs with the timer thread's Release store of 0 after
-                    // firing (invariant 6).
-                    if own.timer_id.load(Acquire) != 0 {
-                        self.timer().remove(core);
-                    }
-                }
-                core.detach(self.parent.as_ref().and_then(Context::core));
-            }
-            Kind::Root { timer, .. } => timer.release_root(),
-            _ => {}
-        }
-    }
-}
-
-impl Drop for Node {
-    /// Releases the node, then drops the chain of ancestors this was the last handle
-    /// of in a loop (not recursively), so a chain of any depth drops without deep
-    /// recursion.
-    fn drop(&mut self) {
-        self.release();
-        let mut next = self.parent.take();
-        while let Some(mut ctx) = next {
-            // Released in place, never moved out of its `Arc`: registered children,
-            // the cancel walk and the timer hold raw pointers to its core.
-            let Some(node) = Arc::get_mut(&mut ctx.0) else {
-                // Someone else holds it (or is dropping it concurrently: then one
-                // level of recursion happens there, no more).
-                break;
-            };
-            node.release();
-            next = node.parent.take();
-            // `ctx` drops `node` here: `release` again (a no-op), no parent to recurse
-            // into.
-        }
-    }
-}
-
-/// The capacity an emptied slab keeps.
-const SLAB_KEEP: usize = 16;
-
-/// A slab: stable indices, a free list threaded through the vacant slots, and the
-/// storage released when it empties beyond a small buffer (so a long-lived parent
-/// returns to empty).
-pub(crate) struct Slab<T> {
-    slots: Vec<Slot<T>>,
-    /// Head of the free list, or `usize::MAX`.
-    free: usize,
-    len: usize,
-}
-
-enum Slot<T> {
-    Full(T),
-    Vacant(usize),
-}
-
-impl<T> Default for Slab<T> {
-    fn default() -> Slab<T> {
-        Slab::new()
-    }
-}
-
-impl<T> Slab<T> {
-    pub(crate) const fn new() -> Slab<T> {
-        Slab {
-            slots: Vec::new(),
-            free: usize::MAX,
-            len: 0,
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    pub(crate) fn insert(&mut self, value: T) -> usize {
-        self.len += 1;
-        if self.free != usize::MAX {
-            let i = self.free;
-            match std::mem::replace(&mut self.slots[i], Slot::Full(value)) {
-                Slot::Vacant(next) => self.free = next,
-                Slot::Full(_) => unreachable!("free list points at a full slot"),
-            }
-            i
-        } else {
-            self.slots.push(Slot::Full(value));
-            self.slots.len() - 1
-        }
-    }
-
-    pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut T> {
-        match self.slots.get_mut(i) {
-            Some(Slot::Full(v)) => Some(v),
-            _ => None,
-        }
-    }
-
-    /// # Panics
-    ///
-    /// If `i` is not a full slot (a broken invariant).
-    pub(crate) fn remove(&mut self, i: usize) -> T {
-        let value = match std::mem::replace(&mut self.slots[i], Slot::Vacant(self.free)) {
-            Slot::Full(v) => v,
-            Slot::Vacant(_) => panic!("gosync-context: registry slot {i} is vacant"),
-        };
-        self.len -= 1;
-        self.free = i;
-        if self.len == 0 {
-            // Empty again: forget the free list; keep a small buffer for the next
-            // child (create + cancel in a loop would otherwise allocate each time),
-            // release a large one.
-            self.slots.clear();
-            if self.slots.capacity() > SLAB_KEEP {
-                self.slots = Vec::new();
-            }
-            self.free = usize::MAX;
-        }
-        value
-    }
-
-    /// Empties the slab, returning the full slots' values.
-    pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> {
-        let slots = std::mem::take(&mut self.slots);
-        self.free = usize::MAX;
-        self.len = 0;
-        slots.into_iter().filter_map(|s| match s {
-            Slot::Full(v) => Some(v),
-            Slot::Vacant(_) => None,
-        })
-    }
-}
-
 impl fmt::Debug for Core {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("Core");
@@ -713,37 +478,5 @@ impl fmt::Debug for Core {
             None => s.field("registrations", &format_args!("<locked>")),
         };
         s.finish()
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::Slab;
-
-    #[test]
-    fn slab_reuses_and_empties() {
-        let mut s = Slab::new();
-        let a = s.insert('a');
-        let b = s.insert('b');
-        let c = s.insert('c');
-        assert_eq!(s.remove(b), 'b');
-        assert_eq!(s.insert('d'), b);
-        assert_eq!(s.len(), 3);
-        s.remove(a);
-        s.remove(b);
-        s.remove(c);
-        assert_eq!(s.len(), 0);
-        assert!(s.slots.is_empty() && s.slots.capacity() <= super::SLAB_KEEP);
-        for i in 0..100 {
-            assert_eq!(s.insert('x'), i);
-        }
-        for i in 0..100 {
-            s.remove(i);
-        }
-        assert_eq!(s.slots.capacity(), 0, "a large buffer is released");
-        s.insert('e');
-        s.insert('f');
-        assert_eq!(s.drain().collect::<Vec<_>>(), ['e', 'f']);
-        assert_eq!(s.len(), 0);
     }
 }

@@ -484,7 +484,11 @@ mod tests {
         let (_, w1) = waker(false);
         let (_, w2) = waker(false);
         let a = list.insert(w1.clone());
-        assert!(list.update(&a, &w1).is_none());
+        // Miri does not deduplicate vtables, so `will_wake` may say no to a clone of the
+        // same waker there: the skipped replacement is an optimisation, not a guarantee.
+        if !cfg!(miri) {
+            assert!(list.update(&a, &w1).is_none());
+        }
         assert!(list.update(&a, &w2).is_some());
         drop(list.remove(a));
     }

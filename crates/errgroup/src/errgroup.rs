@@ -7,11 +7,15 @@
 
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 
 use gosync_context::{with_cancel_cause, CancelCauseFunc, Cause, Context};
 use gosync_core::sync::{Arc, Condvar, Mutex};
-use gosync_waitgroup::WaitGroup;
+use gosync_core::waiters::{WaiterKey, WakerList};
+use gosync_waitgroup::{WaitAsync, WaitGroup};
 
 use crate::panic::{message, TaskPanicked};
 
@@ -101,6 +105,9 @@ struct State<E> {
     err: Option<E>,
     /// The first panic of the current round; `wait` resumes it.
     panic: Option<Box<dyn Any + Send>>,
+    /// Tasks in `go_async` waiting for a slot (the async side of `slot_freed`): every
+    /// freed slot and limit change notifies them all, and each re-checks.
+    slot_tasks: WakerList,
 }
 
 const LIMIT_ZERO: &str =
@@ -157,6 +164,7 @@ impl<E> Group<E> {
                     err_claimed: false,
                     err: None,
                     panic: None,
+                    slot_tasks: WakerList::new(),
                 }),
                 slot_freed: Condvar::new(),
                 cancel,
@@ -205,9 +213,11 @@ impl<E> Group<E> {
         st.limit = usize::try_from(n).ok();
         st.active = 0;
         st.generation = st.generation.wrapping_add(1);
+        let tasks = st.slot_tasks.notify_all();
         drop(st);
-        // Blocked `go` calls re-check against the new limit.
+        // Blocked `go` calls and waiting `go_async` tasks re-check against the new limit.
         self.inner.slot_freed.notify_all();
+        tasks.wake();
     }
 
     /// Takes a slot of the limit: `Some(None)` without a limit, `Some(Some(gen))` for a
@@ -283,6 +293,168 @@ impl<E> Group<E> {
     pub fn wait(&self) -> Result<(), E> {
         self.inner.wg.wait();
         self.finish_round()
+    }
+
+    /// Waits, as a future, until every task has returned, then returns the first error
+    /// and cancels the group's context: the async twin of [`wait`](Group::wait), with the
+    /// same first-error semantics (the error is handed over; the next round starts).
+    ///
+    /// The future waits on the group's [`WaitGroup`] through
+    /// [`WaitGroup::wait_async`]: threads in `wait` and tasks in `wait_async` are released
+    /// by the same last task. It is runtime-agnostic, `Unpin`, and `Send` when `E` is. It
+    /// borrows the group; since a `Group` is a handle, move a clone into a spawned task
+    /// (`let g = g.clone(); spawn(async move { g.wait_async().await })`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes loses nothing: its registration in the
+    /// `WaitGroup` is withdrawn, and the round's error (and panic) stay in the group for
+    /// the next `wait` or `wait_async`. The round is finished (error taken, context
+    /// cancelled) only in the poll that returns `Ready`.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Group::wait): the first task panic is resumed out of the poll that
+    /// completes the wait. Polling again after completion panics (the round's outcome was
+    /// handed out).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Group;
+    ///
+    /// let g = Group::<&str>::new();
+    /// g.go(|| Ok(()));
+    /// g.go(|| Err("failed"));
+    /// // Any executor: here the `futures` crate's `block_on`.
+    /// assert_eq!(futures::executor::block_on(g.wait_async()), Err("failed"));
+    /// assert_eq!(futures::executor::block_on(g.wait_async()), Ok(())); // handed over
+    /// ```
+    pub fn wait_async(&self) -> GroupWaitAsync<'_, E> {
+        GroupWaitAsync {
+            group: self,
+            wait: Some(self.inner.wg.wait_async()),
+        }
+    }
+}
+
+/// The future of [`Group::go_async`]: completes once `f` is running on its thread.
+///
+/// `Unpin` (the closure is never pinned), `Send` when `E` and `F` are, and cancel-safe
+/// (see [`Group::go_async`]).
+#[must_use = "futures do nothing unless polled: the task is not started"]
+pub struct GoAsync<'a, E, F> {
+    group: &'a Group<E>,
+    /// Taken when the task starts.
+    f: Option<F>,
+    /// The task's entry in the group's `slot_tasks`, while it waits for a slot.
+    key: Option<WaiterKey>,
+}
+
+// The closure is only moved out by value, never pinned in place.
+impl<E, F> Unpin for GoAsync<'_, E, F> {}
+
+impl<E, F> Future for GoAsync<'_, E, F>
+where
+    E: Send + 'static,
+    F: FnOnce() -> Result<(), E> + Send + 'static,
+{
+    type Output = ();
+
+    #[track_caller]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = &mut *self;
+        assert!(
+            this.f.is_some(),
+            "errgroup: go_async polled after it started its task"
+        );
+        // User code, before the lock: a panicking clone leaves the group as it was.
+        let waker = cx.waker().clone();
+        let mut st = this.group.inner.state.lock();
+        // Each poll re-checks and re-registers: a wake-up is a hint, not a slot.
+        let old = this.key.take().map(|key| st.slot_tasks.remove(key));
+        let slot = match st.limit {
+            None => Some(None),
+            Some(limit) if st.active < limit => {
+                st.active += 1;
+                Some(Some(st.generation))
+            }
+            Some(0) => {
+                drop(st);
+                panic!("{LIMIT_ZERO}");
+            }
+            Some(_) => None,
+        };
+        let Some(slot) = slot else {
+            // In the critical section that found no slot: a release after it sees us.
+            this.key = Some(st.slot_tasks.insert(waker));
+            drop(st);
+            drop(old); // user code: dropped with no lock held
+            return Poll::Pending;
+        };
+        drop(st);
+        drop((old, waker));
+        let f = this.f.take().expect("checked above");
+        this.group.spawn(slot, f);
+        Poll::Ready(())
+    }
+}
+
+impl<E, F> Drop for GoAsync<'_, E, F> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let removed = self.group.inner.state.lock().slot_tasks.remove(key);
+            drop(removed); // user code: dropped with no lock held
+        }
+    }
+}
+
+impl<E, F> fmt::Debug for GoAsync<'_, E, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GoAsync")
+            .field("group", self.group)
+            .field("started", &self.f.is_none())
+            .field("waiting_for_a_slot", &self.key.is_some())
+            .finish()
+    }
+}
+
+/// The future of [`Group::wait_async`]: completes with the round's first error once
+/// every task has returned.
+///
+/// `Unpin`, `Send` when `E` is, and cancel-safe (see [`Group::wait_async`]).
+#[must_use = "futures do nothing unless polled"]
+pub struct GroupWaitAsync<'a, E> {
+    group: &'a Group<E>,
+    /// `None` once completed.
+    wait: Option<WaitAsync<'a>>,
+}
+
+impl<E> Future for GroupWaitAsync<'_, E> {
+    type Output = Result<(), E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Result<(), E>> {
+        let this = &mut *self;
+        let wait = this
+            .wait
+            .as_mut()
+            .expect("errgroup: wait_async polled after it completed");
+        if Pin::new(wait).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        this.wait = None;
+        // The WaitGroup's release happened-before (every task's `done`, after it recorded
+        // its error or panic): the round is over, exactly as after a blocking `wait`.
+        Poll::Ready(this.group.finish_round())
+    }
+}
+
+impl<E> fmt::Debug for GroupWaitAsync<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupWaitAsync")
+            .field("group", self.group)
+            .field("completed", &self.wait.is_none())
+            .finish()
     }
 }
 
@@ -403,6 +575,56 @@ impl<E: Send + 'static> Group<E> {
                 true
             }
             None => false,
+        }
+    }
+
+    /// [`go`](Group::go) as a future: waits, without blocking the thread, for a slot of
+    /// the limit, then runs `f` on a new thread and completes. Without a limit (or with a
+    /// free slot) it completes on its first poll.
+    ///
+    /// Threads blocked in `go` and tasks waiting in `go_async` compete for freed slots:
+    /// each freed slot wakes one thread and every waiting task, and whoever comes first
+    /// takes it (the others wait again); neither kind is starved of a wake-up.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it completes drops `f` unrun and leaves no
+    /// registration: the slot is taken and the thread spawned in the poll that
+    /// completes, never before.
+    ///
+    /// # Panics
+    ///
+    /// When polled with a limit of 0 (it could never proceed), as `go` does; if the OS
+    /// refuses to spawn a thread; and if polled again after it completed. As with `go`,
+    /// starting a task from outside the group's tasks while a blocking
+    /// [`wait`](Group::wait) runs can hit the `WaitGroup`'s misuse panic. A waker that
+    /// panics in `clone` panics out of `poll` with the group unchanged; one that panics
+    /// in `wake` does so in the task end (or `set_limit`) that freed the slot, after the
+    /// slot was given back and every other waiter woken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Group;
+    ///
+    /// let g = Group::<u32>::new();
+    /// g.set_limit(2);
+    /// futures::executor::block_on(async {
+    ///     for i in 0..6 {
+    ///         // Waits for one of the two slots without blocking the executor's thread.
+    ///         g.go_async(move || if i == 4 { Err(i) } else { Ok(()) }).await;
+    ///     }
+    ///     assert_eq!(g.wait_async().await, Err(4));
+    /// });
+    /// ```
+    pub fn go_async<F>(&self, f: F) -> GoAsync<'_, E, F>
+    where
+        F: FnOnce() -> Result<(), E> + Send + 'static,
+    {
+        GoAsync {
+            group: self,
+            f: Some(f),
+            key: None,
         }
     }
 
@@ -594,6 +816,15 @@ impl<E> Inner<E> {
         let mut st = self.state.lock();
         if st.generation == generation {
             st.active -= 1;
+            if st.slot_tasks.waiting() != 0 {
+                // Every waiting task re-checks (a task's wake-up is not a permit: whoever
+                // polls first takes the slot, and a woken thread that loses sleeps again).
+                let tasks = st.slot_tasks.notify_all();
+                drop(st);
+                self.slot_freed.notify_one();
+                tasks.wake();
+                return;
+            }
             drop(st);
             self.slot_freed.notify_one();
         }
@@ -672,6 +903,9 @@ impl<E> fmt::Debug for Group<E> {
                     .field("active", &st.active)
                     .field("failed", &st.err.is_some())
                     .field("panicked", &st.panic.is_some());
+                if !st.slot_tasks.is_empty() {
+                    d.field("go_async_waiting", &st.slot_tasks.len());
+                }
             }
             None => {
                 d.field("state", &format_args!("<locked>"));

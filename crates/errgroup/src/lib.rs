@@ -52,10 +52,32 @@
 //!
 //! | item | Go |
 //! |---|---|
-//! | [`Group`] (`errgroup::Group`) | `errgroup.Group`: `new`, `with_context`, `go`, `try_go`, `set_limit`, `wait`; plus `go_scoped` / `try_go_scoped` for borrowing closures |
-//! | [`Semaphore`], [`SemaphoreGuard`] | `semaphore.Weighted`: `acquire`, `acquire_context`, `try_acquire`, `release`; guards that release on drop |
-//! | [`singleflight::Group`], [`singleflight::Handle`] | `singleflight.Group`: `run` (Go's `Do`), `spawn` (`DoChan`), `forget` |
+//! | [`Group`] (`errgroup::Group`) | `errgroup.Group`: `new`, `with_context`, `go`, `try_go`, `set_limit`, `wait`; plus `go_scoped` / `try_go_scoped` for borrowing closures, and `go_async` / `wait_async` |
+//! | [`Semaphore`], [`SemaphoreGuard`], [`OwnedSemaphoreGuard`] | `semaphore.Weighted`: `acquire`, `acquire_context`, `try_acquire`, `release`; guards that release on drop (borrowed, or owning an `Arc` for spawned threads and tasks); `acquire_async`, `acquire_guard_async`, `acquire_owned_async` |
+//! | [`singleflight::Group`], [`singleflight::Handle`] | `singleflight.Group`: `run` (Go's `Do`), `spawn` (`DoChan`), `forget`; a handle is waited on (`wait`) or awaited (it is a `Future`) |
 //! | [`TaskPanicked`] | the context cause of a group whose task panicked |
+//!
+//! # Async
+//!
+//! Every blocking wait has a future twin that runs on any executor (it only uses the
+//! task's `Waker`; tokio, `futures::executor`, smol, ...), is `Send`, and is cancel-safe
+//! (dropping it loses nothing and leaves nothing behind):
+//!
+//! | blocking | future |
+//! |---|---|
+//! | [`Group::wait`] | [`Group::wait_async`] |
+//! | [`Group::go`] (waiting for a slot of the limit) | [`Group::go_async`] |
+//! | [`Semaphore::acquire`] / [`acquire_guard`](Semaphore::acquire_guard) / [`acquire_owned`](Semaphore::acquire_owned) | [`Semaphore::acquire_async`] / [`acquire_guard_async`](Semaphore::acquire_guard_async) / [`acquire_owned_async`](Semaphore::acquire_owned_async) (`'static`, for spawned tasks) |
+//! | [`Semaphore::acquire_context`] | `ctx.run_until_done(sem.acquire_async(n))` ([`Context::run_until_done`](gosync_context::Context::run_until_done)) |
+//! | [`singleflight::Handle::wait`] | `handle.await` |
+//!
+//! Threads and tasks wait on the same primitive and are woken by the same event: a
+//! thread in `acquire` and a task in `acquire_async` queue in one FIFO line; a thread in
+//! `wait` and a task in `wait_async` are released by the same last task; a blocked
+//! `run` follower and an awaited handle get the same call's value; a thread in `go` and
+//! a task in `go_async` compete for the same slots of a limit. Not async: the closures
+//! themselves (a `Group` task and a singleflight leader run on threads), and
+//! [`Group::go_scoped`] (a thread scope blocks by nature).
 //!
 //! # Differences from Go
 //!
@@ -75,6 +97,12 @@
 //! * [`Group::with_context`] needs `E: Error + Clone + Send + Sync` (the context's cause is
 //!   a clone of the first error); [`Group::with_context_map`] takes a conversion for
 //!   other error types.
+//! * [`Group::go_async`] (no Go counterpart) is `go` waiting for a slot as a future; a
+//!   freed slot wakes one blocked `go` thread and every waiting `go_async` task, and the
+//!   first to come takes it (Go's channel serves blocked goroutines in order).
+//! * [`Group::wait_async`] (no Go counterpart) has `wait`'s semantics; it never panics
+//!   with the `WaitGroup`'s reuse message (a task is released by name; see
+//!   `WaitGroup::wait_async`).
 //! * `set_limit` while tasks started under an earlier limit still run: a task gives its
 //!   slot back to the limit it was started under, so a replaced limit is never
 //!   disturbed (in Go such a goroutine drains the new channel, which can block it
@@ -92,7 +120,13 @@
 //!   [`Semaphore::acquire_context`] with such a weight waits for the context, as Go's.
 //! * Releasing more than held panics with Go's message but leaves the semaphore as it was
 //!   (Go leaves its counter negative).
-//! * [`SemaphoreGuard`]s release on drop.
+//! * [`SemaphoreGuard`]s and [`OwnedSemaphoreGuard`]s release on drop.
+//! * [`Semaphore::acquire_async`] (and its guard forms) is Go's `Acquire` with the
+//!   context replaced by dropping the future: a dropped future that was queued leaves the
+//!   queue, waking the waiters behind a head that now fit (Go's `notifyWaiters` on
+//!   cancel); one granted but not yet polled puts the weight back, which is handed on
+//!   (Go's "pretend we didn't"). Like `acquire`, it panics (when called) for a weight
+//!   larger than the size, where Go's `Acquire` would wait for its context forever.
 //!
 //! **singleflight**
 //!
@@ -101,14 +135,18 @@
 //!   type (Go: `string`); values are cloned for each follower (`V: Clone`; Go shares one
 //!   `interface{}`). The leader gets its own value without a clone when nobody joined.
 //! * `DoChan` is [`singleflight::Group::spawn`], returning a [`singleflight::Handle`] to
-//!   wait on instead of a channel.
+//!   wait on (or await) instead of a channel. A handle of a caller that joined a call in
+//!   flight follows it, so a task can follow another's call without blocking a thread.
+//!   An async leader (a future as the call) is not offered: the leader's closure runs
+//!   on a thread.
 //! * A panic in the leader's closure: the leader's panic continues, each follower panics
 //!   with a message naming it (Go re-panics the same value in every caller); with
 //!   `spawn` the handles panic on `wait` (Go ends the process). `runtime.Goexit` has no
 //!   Rust counterpart.
 //!
 //! **Additions** (no Go counterpart): [`Semaphore::available`] and
-//! [`Semaphore::waiters`]; [`singleflight::Group::followers`],
+//! [`Semaphore::waiters`]; owned guards ([`Semaphore::acquire_owned`],
+//! [`Semaphore::try_acquire_owned`]); the futures of "Async"; [`singleflight::Group::followers`],
 //! [`singleflight::Group::in_flight`] and [`singleflight::Group::is_empty`] (snapshots
 //! for tests and metrics); `Clone` handles for both groups.
 //!
@@ -130,8 +168,20 @@
 //! * **Panics raised by the library**: `set_limit` while tasks run, `go` with a limit of
 //!   0, `Semaphore::release` of more than held, `Semaphore::acquire` of more than the
 //!   size: each panics before changing anything.
-//! * **Semaphore**: runs no user code (the context's hooks it registers are its own).
-//!   A thread that panics while holding a [`SemaphoreGuard`] releases its weight.
+//! * **Semaphore**: runs no user code but task wakers (the context's hooks it registers
+//!   are its own). A waker is cloned before anything changes (a panicking `clone`
+//!   panics out of `poll` with the semaphore unchanged) and dropped and woken only after
+//!   every lock is released: a panicking `wake` panics out of the `release` (or the
+//!   future's drop) that granted its task, after the semaphore is fully updated and
+//!   every other granted waiter, thread or task, woken. A thread or task that panics
+//!   while holding a guard releases its weight.
+//! * **Async waits** ([`Group::wait_async`], [`Group::go_async`], an awaited
+//!   [`singleflight::Handle`]): the same rule for wakers; a panicking `wake` surfaces in
+//!   the end of the task that released the waiter (errgroup: its `done`, see
+//!   `WaitGroup::wait_async`, or its slot's release, after the slot was given back; on a
+//!   task's thread, whose panic `wait` then resumes) or in the leader that published
+//!   (singleflight, after the key is removed and every other waiter woken). `wait_async` resumes a task's
+//!   panic as `wait` does.
 //! * **singleflight closures** run on the leader's thread inside `catch_unwind`; the
 //!   outcome is published and the key removed before the panic resumes, so followers
 //!   never hang and no key leaks. `Clone` of a value runs in the caller that receives
@@ -157,4 +207,4 @@ pub mod singleflight;
 
 pub use errgroup::Group;
 pub use panic::TaskPanicked;
-pub use semaphore::{Semaphore, SemaphoreGuard};
+pub use semaphore::{OwnedSemaphoreGuard, Semaphore, SemaphoreGuard};

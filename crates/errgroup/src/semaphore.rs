@@ -12,8 +12,12 @@
 //!    not fit (`size - cur < head.n`): `notify_waiters` restores it (Go's invariant;
 //!    a cancelled head must run it, since the waiters behind it may now fit).
 //!
-//! A waiter sleeps on its own lock and condition variable (per-waiter parking, no shared
-//! condition variable): a grant wakes exactly the threads it granted, in queue order.
+//! A waiter sleeps on its own lock (per-waiter parking, no shared condition variable): a
+//! grant wakes exactly the waiters it granted, in queue order. A blocked thread sleeps on
+//! the waiter's condition variable; a task ([`acquire_async`](Semaphore::acquire_async))
+//! keeps its waker in the waiter's [`WakerList`], under the same lock, so one grant
+//! (`Waiter::wake`) releases either kind the same way and the queue serves threads and
+//! tasks in one order. Task wakers are woken only after every lock is released.
 //! Lock order: the semaphore's lock before a waiter's.
 
 use std::collections::BTreeMap;
@@ -21,6 +25,10 @@ use std::fmt;
 
 use gosync_context::{Context, Error};
 use gosync_core::sync::{Arc, Condvar, Mutex};
+use gosync_core::waiters::{WakeBatch, WakerList};
+
+mod acquire_async;
+pub use acquire_async::{AcquireAsync, AcquireGuardAsync, AcquireOwnedAsync};
 
 /// A weighted semaphore (Go's `golang.org/x/sync/semaphore.Weighted`).
 ///
@@ -71,31 +79,81 @@ struct Entry {
     waiter: Arc<Waiter>,
 }
 
-/// One blocked acquirer: its own lock and condition variable, so a grant wakes exactly
-/// the threads it granted (per-waiter parking; no shared condition variable, no herd).
+/// One queued acquirer, a thread or a task: its own lock and condition variable, so a
+/// grant wakes exactly the waiters it granted (per-waiter parking; no herd).
 struct Waiter {
+    state: Mutex<WaiterState>,
+    /// A blocked thread sleeps here.
+    woken: Condvar,
+}
+
+struct WaiterState {
     /// `GRANTED` (set under the semaphore's lock) and `CANCELLED` (set by the context's
     /// hook) bits.
-    flags: Mutex<u8>,
-    woken: Condvar,
+    flags: u8,
+    /// The waker of a task waiting in `acquire_async` (one entry); empty for a thread.
+    tasks: WakerList,
 }
 
 const GRANTED: u8 = 1;
 const CANCELLED: u8 = 2;
 
 impl Waiter {
-    fn wake(&self, flag: u8) {
-        let mut flags = self.flags.lock();
-        *flags |= flag;
+    fn new(tasks: WakerList) -> Waiter {
+        Waiter {
+            state: Mutex::new(WaiterState { flags: 0, tasks }),
+            woken: Condvar::new(),
+        }
+    }
+
+    /// Sets `flag` and wakes the waiter: a thread at once, a task through the returned
+    /// batch, which the caller wakes once it holds no lock (a waker is user code).
+    #[must_use = "a task waiter is woken only when the batch is woken"]
+    fn wake(&self, flag: u8) -> WakeBatch {
+        let mut st = self.state.lock();
+        st.flags |= flag;
         // Notified under the waiter's lock: the waiter checks its flags under the same
-        // lock before it sleeps, so the wake-up cannot fall between its check and its
-        // sleep.
+        // lock before it sleeps (a thread) or stores its waker (a task), so the wake-up
+        // cannot fall between its check and its sleep.
         self.woken.notify_one();
-        drop(flags);
+        let batch = st.tasks.notify_all();
+        drop(st);
+        batch
     }
 
     fn flags(&self) -> u8 {
-        *self.flags.lock()
+        self.state.lock().flags
+    }
+}
+
+/// Task wake-ups collected under the semaphore's lock, woken after it is released.
+/// Allocates only when a task was granted.
+#[must_use = "the granted tasks are woken only when `Wakes::wake` runs (or on drop)"]
+#[derive(Default)]
+struct Wakes(Vec<WakeBatch>);
+
+impl Wakes {
+    fn push(&mut self, batch: WakeBatch) {
+        if !batch.is_empty() {
+            self.0.push(batch);
+        }
+    }
+
+    /// Wakes every batch. A panicking waker: every other batch is still woken (the rest
+    /// of the vector is dropped while unwinding, and a dropped `WakeBatch` wakes), then
+    /// the first panic continues.
+    #[inline]
+    fn wake(self) {
+        if !self.0.is_empty() {
+            wake_batches(self.0);
+        }
+    }
+}
+
+#[cold]
+fn wake_batches(batches: Vec<WakeBatch>) {
+    for batch in batches {
+        batch.wake();
     }
 }
 
@@ -265,10 +323,7 @@ impl Semaphore {
             ctx.wait();
             return Err(ctx.err().unwrap_or(Error::Canceled));
         }
-        let waiter = Arc::new(Waiter {
-            flags: Mutex::new(0),
-            woken: Condvar::new(),
-        });
+        let waiter = Arc::new(Waiter::new(WakerList::new()));
         let id = st.next_id;
         st.next_id += 1;
         st.waiters.insert(
@@ -292,14 +347,15 @@ impl Semaphore {
     ) -> Result<(), Error> {
         let hook = ctx.map(|ctx| {
             let waiter = Arc::clone(waiter);
-            ctx.on_cancel(move || waiter.wake(CANCELLED))
+            // A thread's waiter has no task to wake: the batch is empty.
+            ctx.on_cancel(move || drop(waiter.wake(CANCELLED)))
         });
         let flags = {
-            let mut flags = waiter.flags.lock();
-            while *flags == 0 {
-                waiter.woken.wait(&mut flags);
+            let mut st = waiter.state.lock();
+            while st.flags == 0 {
+                waiter.woken.wait(&mut st);
             }
-            *flags
+            st.flags
         };
         drop(hook);
         let ctx_err = ctx.and_then(Context::err);
@@ -317,21 +373,30 @@ impl Semaphore {
         // Cancelled before we saw a grant; a grant may still have raced in.
         let mut st = self.state.lock();
         // GRANTED is only set under the semaphore's lock, which we hold: this is exact.
-        if waiter.flags() & GRANTED != 0 {
-            // Granted after the cancellation: pretend it did not happen.
-            st.cur -= n;
-            self.notify_waiters(&mut st);
-        } else {
-            let was_head = st.waiters.keys().next() == Some(&id);
-            st.waiters.remove(&id);
-            if was_head && self.size > st.cur {
-                // The waiters behind the head may fit now (Go's fix for a cancelled
-                // large waiter starving small ones).
-                self.notify_waiters(&mut st);
-            }
-        }
+        let granted = waiter.flags() & GRANTED != 0;
+        let wakes = self.give_up(&mut st, id, n, granted);
         drop(st);
+        wakes.wake();
         Err(ctx_err.unwrap_or(Error::Canceled))
+    }
+
+    /// A queued waiter (`id`, weight `n`) gives up, under the semaphore's lock: if it was
+    /// `granted` (read under this lock, so exact) its weight is put back and handed on
+    /// (Go: "pretend we didn't"); otherwise it leaves the queue, and if it was the head,
+    /// the waiters behind it that now fit are served (Go's fix for a cancelled large
+    /// waiter starving small ones).
+    fn give_up(&self, st: &mut State, id: u64, n: u64, granted: bool) -> Wakes {
+        if granted {
+            st.cur -= n;
+            return self.notify_waiters(st);
+        }
+        let was_head = st.waiters.keys().next() == Some(&id);
+        st.waiters.remove(&id);
+        if was_head && self.size > st.cur {
+            self.notify_waiters(st)
+        } else {
+            Wakes::default()
+        }
     }
 
     /// Acquires weight `n` if it is free and nobody is waiting, without blocking (Go's
@@ -386,12 +451,20 @@ impl Semaphore {
             panic!("{RELEASED_MORE}");
         };
         st.cur = cur;
-        self.notify_waiters(&mut st);
+        if st.waiters.is_empty() {
+            return; // nobody to serve: the uncontended release, one lock and no more
+        }
+        let wakes = self.notify_waiters(&mut st);
+        drop(st);
+        wakes.wake();
     }
 
     /// Grants the queue's head while it fits (Go's `notifyWaiters`): a head that does not
-    /// fit blocks the rest, so a large waiter is never starved by small ones.
-    fn notify_waiters(&self, st: &mut State) {
+    /// fit blocks the rest, so a large waiter is never starved by small ones. Threads are
+    /// woken at once; granted tasks are returned, to wake once the lock is released.
+    #[inline]
+    fn notify_waiters(&self, st: &mut State) -> Wakes {
+        let mut wakes = Wakes::default();
         while let Some(entry) = st.waiters.first_entry() {
             let n = entry.get().n;
             if self.size - st.cur < n {
@@ -399,8 +472,9 @@ impl Semaphore {
             }
             let Entry { waiter, .. } = entry.remove();
             st.cur += n;
-            waiter.wake(GRANTED);
+            wakes.push(waiter.wake(GRANTED));
         }
+        wakes
     }
 
     /// [`acquire`](Semaphore::acquire), returning a guard that releases `n` when dropped.
@@ -468,6 +542,56 @@ impl Semaphore {
     pub fn try_acquire_guard(&self, n: u64) -> Option<SemaphoreGuard<'_>> {
         // Lazily: an eagerly built guard would release on drop when the acquire failed.
         self.try_acquire(n).then(|| SemaphoreGuard { sem: self, n })
+    }
+
+    /// [`acquire_guard`](Semaphore::acquire_guard) for an `Arc`-shared semaphore: the
+    /// guard owns a clone of the `Arc`, so it can move into a `'static` thread or task.
+    ///
+    /// # Panics
+    ///
+    /// As [`acquire`](Semaphore::acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Semaphore;
+    /// use std::sync::Arc;
+    ///
+    /// let sem = Arc::new(Semaphore::new(1));
+    /// let guard = sem.acquire_owned(1);
+    /// std::thread::spawn(move || drop(guard)).join().unwrap();
+    /// assert_eq!(sem.available(), 1);
+    /// ```
+    #[track_caller]
+    pub fn acquire_owned(self: &std::sync::Arc<Self>, n: u64) -> OwnedSemaphoreGuard {
+        self.acquire(n);
+        OwnedSemaphoreGuard {
+            sem: std::sync::Arc::clone(self),
+            n,
+        }
+    }
+
+    /// [`try_acquire_guard`](Semaphore::try_acquire_guard) for an `Arc`-shared
+    /// semaphore, returning an owned guard (see
+    /// [`acquire_owned`](Semaphore::acquire_owned)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Semaphore;
+    /// use std::sync::Arc;
+    ///
+    /// let sem = Arc::new(Semaphore::new(2));
+    /// let held = sem.try_acquire_owned(2).unwrap();
+    /// assert!(sem.try_acquire_owned(1).is_none());
+    /// drop(held);
+    /// assert!(sem.try_acquire_owned(1).is_some());
+    /// ```
+    pub fn try_acquire_owned(self: &std::sync::Arc<Self>, n: u64) -> Option<OwnedSemaphoreGuard> {
+        self.try_acquire(n).then(|| OwnedSemaphoreGuard {
+            sem: std::sync::Arc::clone(self),
+            n,
+        })
     }
 }
 
@@ -559,6 +683,102 @@ impl fmt::Debug for SemaphoreGuard<'_> {
         f.debug_struct("SemaphoreGuard")
             .field("weight", &self.n)
             .field("sem", self.sem)
+            .finish()
+    }
+}
+
+/// Weight held on an `Arc`-shared [`Semaphore`], released when dropped (also during
+/// unwinding): the owned form of [`SemaphoreGuard`], `'static`, so it can move into a
+/// spawned thread or task.
+///
+/// Made by [`Semaphore::acquire_owned`], [`Semaphore::try_acquire_owned`] and
+/// [`Semaphore::acquire_owned_async`].
+///
+/// # Examples
+///
+/// ```
+/// use gosync_errgroup::Semaphore;
+/// use std::sync::Arc;
+///
+/// let sem = Arc::new(Semaphore::new(3));
+/// let guard = sem.acquire_owned(2);
+/// assert_eq!(guard.weight(), 2);
+/// assert!(Arc::ptr_eq(guard.semaphore(), &sem));
+/// assert_eq!(guard.forget(), 2); // keep the weight; release it by hand
+/// sem.release(2);
+/// ```
+#[must_use = "the weight is released when the guard is dropped; dropping it at once releases it"]
+pub struct OwnedSemaphoreGuard {
+    sem: std::sync::Arc<Semaphore>,
+    n: u64,
+}
+
+impl OwnedSemaphoreGuard {
+    /// The weight this guard holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Semaphore;
+    /// use std::sync::Arc;
+    ///
+    /// let sem = Arc::new(Semaphore::new(4));
+    /// assert_eq!(sem.acquire_owned(3).weight(), 3);
+    /// ```
+    pub fn weight(&self) -> u64 {
+        self.n
+    }
+
+    /// The semaphore this guard holds weight on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Semaphore;
+    /// use std::sync::Arc;
+    ///
+    /// let sem = Arc::new(Semaphore::new(2));
+    /// let guard = sem.acquire_owned(1);
+    /// assert_eq!(guard.semaphore().available(), 1);
+    /// ```
+    pub fn semaphore(&self) -> &std::sync::Arc<Semaphore> {
+        &self.sem
+    }
+
+    /// Keeps the weight acquired without releasing it, and returns it; release it later
+    /// with [`Semaphore::release`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gosync_errgroup::Semaphore;
+    /// use std::sync::Arc;
+    ///
+    /// let sem = Arc::new(Semaphore::new(2));
+    /// let held = sem.acquire_owned(2).forget();
+    /// assert_eq!(sem.available(), 0); // still held
+    /// sem.release(held);
+    /// ```
+    pub fn forget(mut self) -> u64 {
+        // The guard drops (and with it the `Arc`) holding no weight.
+        std::mem::take(&mut self.n)
+    }
+}
+
+impl Drop for OwnedSemaphoreGuard {
+    fn drop(&mut self) {
+        // A release of 0 changes nothing (the queue's head does not fit, invariant 3).
+        if self.n != 0 {
+            self.sem.release(self.n);
+        }
+    }
+}
+
+impl fmt::Debug for OwnedSemaphoreGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedSemaphoreGuard")
+            .field("weight", &self.n)
+            .field("sem", &*self.sem)
             .finish()
     }
 }

@@ -13,11 +13,15 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::hash::Hash;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use gosync_core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use gosync_core::sync::{Arc, Condvar, Mutex};
+use gosync_core::waiters::{WaiterKey, WakeBatch, WakerList};
 
 use crate::panic::message;
 
@@ -79,8 +83,16 @@ pub struct Group<K, V> {
 struct Call<V> {
     /// Followers that joined (Go's `dups`); written under the group's map lock.
     dups: AtomicUsize,
-    slot: Mutex<Option<Outcome<V>>>,
+    slot: Mutex<Slot<V>>,
+    /// Blocked threads ([`Handle::wait`], followers in `run`) sleep here.
     finished: Condvar,
+}
+
+/// A call's outcome, and the tasks awaiting a [`Handle`] for it (woken, by name, by the
+/// `publish` that sets the outcome, under this same lock).
+struct Slot<V> {
+    outcome: Option<Outcome<V>>,
+    tasks: WakerList,
 }
 
 /// What a finished call hands its followers. The value is behind a std `Arc` in every
@@ -109,22 +121,30 @@ impl<V> Call<V> {
     fn new() -> Call<V> {
         Call {
             dups: AtomicUsize::new(0),
-            slot: Mutex::new(None),
+            slot: Mutex::new(Slot {
+                outcome: None,
+                tasks: WakerList::new(),
+            }),
             finished: Condvar::new(),
         }
     }
 
-    fn publish(&self, outcome: Outcome<V>) {
+    /// Sets the outcome and wakes the threads; returns the tasks' wakers, to wake once
+    /// the caller holds no lock (a waker is user code).
+    #[must_use = "the tasks awaiting the call are woken only when the batch is woken"]
+    fn publish(&self, outcome: Outcome<V>) -> WakeBatch {
         let mut slot = self.slot.lock();
-        *slot = Some(outcome);
+        slot.outcome = Some(outcome);
+        let tasks = slot.tasks.notify_all();
         drop(slot);
         self.finished.notify_all();
+        tasks
     }
 
     fn wait(&self) -> Outcome<V> {
         let mut slot = self.slot.lock();
         loop {
-            if let Some(outcome) = &*slot {
+            if let Some(outcome) = &slot.outcome {
                 return outcome.clone();
             }
             self.finished.wait(&mut slot);
@@ -215,14 +235,15 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
     ) -> Option<V> {
         let mut calls = self.calls.lock();
         let shared = call.dups.load(Relaxed) > 0; // Relaxed: the map lock orders it
+        let mut tasks = None;
         let kept = if shared || always_publish {
-            call.publish(match result {
+            tasks = Some(call.publish(match result {
                 Ok(value) => Outcome::Value {
                     value: std::sync::Arc::new(value),
                     shared,
                 },
                 Err(msg) => Outcome::Panicked(msg),
-            });
+            }));
             None
         } else {
             Some(result)
@@ -243,6 +264,12 @@ impl<K: Hash + Eq + Clone, V: Clone> Group<K, V> {
         }
         std::mem::forget(guard);
         drop(calls);
+        // Every lock released: wake the tasks awaiting a handle. A waker that panics does
+        // so here, after the call is published, the key removed and every other task
+        // woken (if this unwinds first, the batch's drop still wakes them all).
+        if let Some(tasks) = tasks {
+            tasks.wake();
+        }
         kept.and_then(Result::ok)
     }
 
@@ -356,6 +383,7 @@ where
             call.dups.fetch_add(1, Relaxed); // Relaxed: the map lock orders it (invariant 1)
             return Handle {
                 call: Arc::clone(call),
+                key: None,
             };
         }
         let call = Arc::new(Call::new());
@@ -383,7 +411,7 @@ where
         }
         #[cfg(loom)]
         drop(gosync_core::sync::thread::spawn(leader));
-        Handle { call }
+        Handle { call, key: None }
     }
 }
 
@@ -398,9 +426,11 @@ where
 /// let handle = group.spawn(1, || 42);
 /// assert_eq!(handle.wait(), (42, false));
 /// ```
-#[must_use = "a handle does nothing unless waited on"]
+#[must_use = "a handle does nothing unless waited on or awaited"]
 pub struct Handle<V> {
     call: Arc<Call<V>>,
+    /// The awaiting task's entry in the call's waker list, while registered.
+    key: Option<WaiterKey>,
 }
 
 impl<V: Clone> Handle<V> {
@@ -448,15 +478,97 @@ impl<V: Clone> Handle<V> {
     /// assert_eq!(handle.wait().0, 1);
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.call.slot.lock().is_some()
+        self.call.slot.lock().outcome.is_some()
+    }
+}
+
+/// Awaiting a handle is the async twin of [`Handle::wait`]: it completes with a clone of
+/// the call's value and Go's `Shared` flag once the call finishes. A thread blocked in
+/// `wait` and tasks awaiting handles of the same call are all released by the call's
+/// end. A handle of a caller that joined an in-flight call (a follower) waits for that
+/// call, so a task can follow another's call without blocking its thread.
+///
+/// Runtime-agnostic, `Unpin`, `Send` when `V: Send + Sync`.
+///
+/// # Cancel safety
+///
+/// Dropping the handle (awaited or not) never affects the call: the leader runs to the
+/// end, and other handles and followers get its value; a dropped handle only removes its
+/// own waker. Polling again after `Ready` returns another clone of the value.
+///
+/// # Panics
+///
+/// If the call's closure panicked, the poll that sees it panics as
+/// [`wait`](Handle::wait) does. A task waker that panics in `clone` panics out of `poll`
+/// with the call unchanged; one that panics in `wake` does so on the leader's thread
+/// after the call was published and every other waiter woken.
+///
+/// # Examples
+///
+/// ```
+/// use gosync_errgroup::singleflight::Group;
+///
+/// let group = Group::new();
+/// let (gate, opened) = std::sync::mpsc::channel::<()>();
+/// let leader = group.spawn("key", move || {
+///     opened.recv().unwrap();
+///     7
+/// });
+/// let follower = group.spawn("key", || unreachable!()); // joins the call in flight
+/// gate.send(()).unwrap();
+/// // Any executor: here the `futures` crate's `block_on`.
+/// assert_eq!(futures::executor::block_on(follower), (7, true));
+/// assert_eq!(futures::executor::block_on(leader), (7, true));
+/// ```
+impl<V: Clone> Future for Handle<V> {
+    type Output = (V, bool);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(V, bool)> {
+        let this = &mut *self;
+        // User code, before the lock (and only for the first poll): a panicking clone
+        // leaves the call as it was.
+        let waker = this.key.is_none().then(|| cx.waker().clone());
+        let mut slot = this.call.slot.lock();
+        if let Some(outcome) = &slot.outcome {
+            // Set under this lock by `publish`: the leader's value happened-before.
+            let outcome = outcome.clone();
+            let removed = this.key.take().map(|key| slot.tasks.remove(key));
+            drop(slot);
+            drop((removed, waker)); // user code: dropped with no lock held
+            return Poll::Ready(match outcome {
+                Outcome::Value { value, shared } => (V::clone(&value), shared),
+                Outcome::Panicked(msg) => follower_panic(&msg),
+            });
+        }
+        let old = match (&this.key, waker) {
+            (None, Some(waker)) => {
+                this.key = Some(slot.tasks.insert(waker));
+                None
+            }
+            (Some(key), _) => slot.tasks.update(key, cx.waker()),
+            (None, None) => unreachable!("a waker is cloned while unregistered"),
+        };
+        drop(slot);
+        drop(old); // user code: dropped with no lock held
+        Poll::Pending
+    }
+}
+
+impl<V> Drop for Handle<V> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let removed = self.call.slot.lock().tasks.remove(key);
+            drop(removed); // user code: dropped with no lock held
+        }
     }
 }
 
 impl<V> fmt::Debug for Handle<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let finished = self.call.slot.try_lock().map(|s| s.is_some());
+        let finished = self.call.slot.try_lock().map(|s| s.outcome.is_some());
         f.debug_struct("Handle")
             .field("finished", &finished)
+            .field("awaiting", &self.key.is_some())
             .finish()
     }
 }
@@ -482,9 +594,12 @@ struct PublishOnUnwind<'a, V> {
 impl<V> Drop for PublishOnUnwind<'_, V> {
     fn drop(&mut self) {
         if self.armed {
-            self.call.publish(Outcome::Panicked(std::sync::Arc::from(
+            // Unwinding: the batch is dropped at once, which wakes the awaiting tasks
+            // (there are none unless the call was shared, and then it was published
+            // before; kept for completeness).
+            drop(self.call.publish(Outcome::Panicked(std::sync::Arc::from(
                 "the key's Hash or Eq panicked while the leader removed it",
-            )));
+            ))));
         }
     }
 }

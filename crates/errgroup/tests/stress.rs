@@ -165,3 +165,108 @@ fn stress_singleflight_panics_and_forgets_leak_no_key() {
         assert!(runs.load(Ordering::Relaxed) > 0);
     });
 }
+
+/// Threads in `acquire` / `acquire_context` and tokio tasks in `acquire_owned_async`
+/// (a third of them raced against a yield in `select!`, so they are dropped at every
+/// point: queued, at the head, granted but not yet polled) on one semaphore: no weight
+/// leaked or lost, nobody left queued, nobody left asleep.
+#[test]
+#[ignore = "stress; run in release"]
+fn stress_semaphore_threads_and_cancelled_tasks() {
+    with_hang_guard("semaphore async", || {
+        const SIZE: u64 = 3;
+        const ROUNDS: u64 = 5_000;
+        let sem = Arc::new(Semaphore::new(SIZE));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let tasks: Vec<_> = (0..6u64)
+            .map(|t| {
+                let sem = Arc::clone(&sem);
+                rt.spawn(async move {
+                    for i in 0..ROUNDS {
+                        let n = 1 + (t + i) % SIZE;
+                        if i % 3 == 0 {
+                            tokio::select! {
+                                g = sem.acquire_owned_async(n) => drop(g),
+                                () = tokio::task::yield_now() => {}
+                            }
+                        } else {
+                            let g = sem.acquire_owned_async(n).await;
+                            tokio::task::yield_now().await;
+                            drop(g);
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::scope(|s| {
+            for t in 0..2u64 {
+                let sem = &sem;
+                s.spawn(move || {
+                    for i in 0..ROUNDS {
+                        let n = 1 + (t + i) % SIZE;
+                        let (ctx, cancel) = with_cancel(&background());
+                        if i % 4 == 0 {
+                            cancel.cancel();
+                        }
+                        if sem.acquire_context(&ctx, n).is_ok() {
+                            sem.release(n);
+                        }
+                        drop(sem.acquire_guard(n));
+                    }
+                });
+            }
+        });
+        rt.block_on(async {
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        assert_eq!(sem.available(), SIZE, "weight leaked");
+        assert_eq!(sem.waiters(), 0, "a waiter was left queued");
+    });
+}
+
+/// Tasks await `Group::wait_async` and singleflight handles while threads run the
+/// group's tasks and the calls: every round's first error reaches exactly one waiter,
+/// every handle gets its call's value, no key leaks.
+#[test]
+#[ignore = "stress; run in release"]
+fn stress_group_and_singleflight_awaited() {
+    with_hang_guard("errgroup and singleflight async", || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let flights = singleflight::Group::<u8, u64>::new();
+        rt.block_on(async {
+            for round in 0..300u64 {
+                let g = Group::<u64>::new();
+                for i in 0..4u64 {
+                    g.go(move || if i == 2 { Err(round) } else { Ok(()) });
+                }
+                let handles: Vec<_> = (0..4u8)
+                    .map(|k| flights.spawn(k % 2, move || round * 10 + u64::from(k % 2)))
+                    .collect();
+                let waiter = {
+                    let g = g.clone();
+                    tokio::spawn(async move { g.wait_async().await })
+                };
+                let (a, b) = (waiter.await.unwrap(), g.wait_async().await);
+                assert!(
+                    (a == Err(round) && b.is_ok()) || (b == Err(round) && a.is_ok()),
+                    "round {round}: {a:?} {b:?}"
+                );
+                for h in handles {
+                    let (v, _) = h.await;
+                    assert_eq!(v / 10, round);
+                }
+            }
+        });
+        while !flights.is_empty() {
+            std::thread::yield_now(); // a spawned leader removes its key after publishing
+        }
+    });
+}

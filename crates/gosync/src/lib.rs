@@ -68,6 +68,17 @@
 //! * `metrics` (off): the work queue's `FacadeMetricsProvider` for the `metrics` crate.
 //! * `crossbeam` (off): `Context::done_chan`, a `crossbeam_channel::Receiver` for
 //!   `select!`.
+//! * `stream` (off): `Queue::stream`, the work queue's items as a `futures_core::Stream`.
+//! * `futures-io` (off): `futures_io::AsyncRead` / `AsyncWrite` for the pipe's ends.
+//! * `tokio` (off): tokio's `AsyncRead` / `AsyncWrite` for the pipe's ends and
+//!   `TokioSleeper` for the rate limiters' async waits (in whichever of the two crates
+//!   are enabled).
+//! * `smol` (off): `SmolSleeper`, the rate limiters' async waits on smol's timer.
+//!
+//! Every blocking wait has a runtime-agnostic async twin in the default build (no
+//! feature needed): `WaitGroup::wait_async`, `Queue::get_async`, `Context::done`,
+//! `TokenBucket::wait_async`, `Semaphore::acquire_async`, and so on; the features above
+//! only add the ecosystem's traits and timers.
 //!
 //! For fewer crates: `default-features = false, features = ["workqueue", "context"]`.
 //!

@@ -6,8 +6,9 @@
 //!   runs once, its result is shared, and if it panicked every call panics again with the
 //!   same value (see [`OnceValue`]). The function is dropped after its run.
 //!
-//! * Async: [`Once::wait_async`] and [`OnceValue::get_async`] wait, as runtime-agnostic
-//!   futures, for another caller's `call_once`/`get` to finish (they never run the
+//! * Async: [`Once::wait_async`], [`OnceValue::get_async`], [`OnceFunc::wait_async`] and
+//!   [`OnceValues::get_async`] wait, as runtime-agnostic futures, for another caller's
+//!   `call_once`/`get`/`call` to finish (they never run the
 //!   function: there is no async initialiser).
 //!
 //! After completion, the fast path is one Acquire load, inlined; the first run and the
@@ -42,8 +43,8 @@
 //! * [`OnceValue::get`] returns `&T` instead of a copy; [`once_values`] takes a function
 //!   returning `Result<T, E>` (Go's `(T, error)` idiom) and returns `Result<&T, &E>`.
 //! * Extra: [`Once::is_done`], [`OnceValue::try_get`], [`OnceFunc::is_done`].
-//! * Async twins (Go has no futures): [`Once::wait_async`] ([`OnceWait`]) and
-//!   [`OnceValue::get_async`] wait for a run another caller started, from a task on any
+//! * Async twins (Go has no futures): [`Once::wait_async`] ([`OnceWait`]),
+//!   [`OnceValue::get_async`], [`OnceFunc::wait_async`] and [`OnceValues::get_async`] wait for a run another caller started, from a task on any
 //!   executor; `Send`, cancel-safe.
 //!
 //! # Panic safety

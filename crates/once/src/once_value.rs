@@ -333,6 +333,36 @@ impl<F: FnOnce()> OnceFunc<F> {
         self.inner.get();
     }
 
+    /// Waits, as a future, until another caller's [`call`](OnceFunc::call) has run the
+    /// function; never runs it itself (the async twin of a `call` that finds the
+    /// function running). As [`OnceValue::get_async`]: runtime-agnostic, cancel-safe
+    /// (dropping it removes its waker), `Send` when the `OnceFunc` may be shared.
+    ///
+    /// # Panics
+    ///
+    /// When polled to completion, as `call`: if the function panicked, with the same
+    /// panic value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// static READY: AtomicBool = AtomicBool::new(false);
+    /// let init = Arc::new(gosync_once::once_func(|| READY.store(true, Ordering::Relaxed)));
+    /// let starter = {
+    ///     let init = Arc::clone(&init);
+    ///     std::thread::spawn(move || init.call())
+    /// };
+    /// futures::executor::block_on(init.wait_async());
+    /// assert!(READY.load(Ordering::Relaxed)); // the run happens-before the wake-up
+    /// starter.join().unwrap();
+    /// ```
+    pub async fn wait_async(&self) {
+        self.inner.get_async().await;
+    }
+
     /// Whether the function has run (returned or panicked).
     pub fn is_done(&self) -> bool {
         self.inner.once.is_done()
@@ -396,6 +426,33 @@ impl<T, E, F: FnOnce() -> Result<T, E>> OnceValues<T, E, F> {
     /// If the function panicked, now or before, with the same value (see [`OnceValue`]).
     pub fn get(&self) -> Result<&T, &E> {
         self.inner.get().as_ref()
+    }
+
+    /// Waits, as a future, until another caller's [`get`](OnceValues::get) has run the
+    /// function, and returns its outcome; never runs the function itself. As
+    /// [`OnceValue::get_async`]: runtime-agnostic, cancel-safe (dropping it removes its
+    /// waker), `Send` when the `OnceValues` may be shared.
+    ///
+    /// # Panics
+    ///
+    /// When polled to completion, as `get`: if the function panicked, with the same
+    /// panic value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let port = Arc::new(gosync_once::once_values(|| "8080".parse::<u16>()));
+    /// let parser = {
+    ///     let port = Arc::clone(&port);
+    ///     std::thread::spawn(move || port.get().is_ok())
+    /// };
+    /// assert_eq!(futures::executor::block_on(port.get_async()), Ok(&8080));
+    /// assert!(parser.join().unwrap());
+    /// ```
+    pub async fn get_async(&self) -> Result<&T, &E> {
+        self.inner.get_async().await.as_ref()
     }
 }
 

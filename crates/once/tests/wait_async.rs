@@ -1,4 +1,5 @@
-//! `Once::wait_async` and `OnceValue::get_async`: under two executors (tokio,
+//! `Once::wait_async`, `OnceValue::get_async`, `OnceFunc::wait_async` and
+//! `OnceValues::get_async`: under two executors (tokio,
 //! `futures::executor`), cancelled at every poll point, next to blocking callers.
 #![cfg(not(loom))]
 
@@ -35,6 +36,10 @@ fn the_futures_are_send() {
     check::<OnceWait<'_>>(&once.wait_async());
     let v = once_value(|| 1u32);
     check(&v.get_async());
+    let f = gosync_once::once_func(|| ());
+    check(&f.wait_async());
+    let r = gosync_once::once_values(|| Ok::<u8, String>(1));
+    check(&r.get_async());
 }
 
 #[test]
@@ -218,4 +223,65 @@ fn a_task_waiting_for_a_value_whose_function_panics_is_woken_and_repanics() {
         r.is_err(),
         "the woken task must re-raise the function's panic"
     );
+}
+
+/// `OnceFunc::wait_async`: pending until a `call` runs the function (it never runs it),
+/// woken by that call, and completed by a later poll; a second future is ready at once.
+#[test]
+fn once_func_wait_async_waits_for_a_call() {
+    let runs = AtomicUsize::new(0);
+    let f = gosync_once::once_func(|| {
+        runs.fetch_add(1, SeqCst);
+    });
+    let (count, waker) = counting();
+    let mut fut = pin!(f.wait_async());
+    assert!(poll(fut.as_mut(), &waker).is_pending());
+    assert!(poll(fut.as_mut(), &waker).is_pending());
+    assert_eq!(runs.load(SeqCst), 0, "waiting must not run the function");
+    f.call();
+    assert_eq!(count.0.load(SeqCst), 1, "the call did not wake the task");
+    assert!(poll(fut.as_mut(), &waker).is_ready());
+    assert!(poll(pin!(f.wait_async()), &waker).is_ready());
+    assert_eq!(runs.load(SeqCst), 1);
+}
+
+/// `OnceFunc::wait_async` after a panicking function re-raises its panic, as `call` does.
+#[test]
+fn once_func_wait_async_after_a_panic_repanics() {
+    let f = gosync_once::once_func(|| panic!("boom"));
+    assert!(catch_unwind(AssertUnwindSafe(|| f.call())).is_err());
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        futures::executor::block_on(f.wait_async());
+    }));
+    assert!(r.is_err());
+}
+
+/// `OnceValues::get_async`: tokio tasks wait for a thread's `get` and all see the same
+/// outcome, success or error; dropping a registered future leaves nothing behind.
+#[test]
+fn once_values_get_async_on_tokio_sees_the_outcome() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    for input in ["8080", "port"] {
+        let parsed = Arc::new(gosync_once::once_values(move || input.parse::<u16>()));
+        let (_count, waker) = counting();
+        {
+            // Registered, then dropped before the outcome exists.
+            let mut dropped = Box::pin(parsed.get_async());
+            assert!(poll(dropped.as_mut(), &waker).is_pending());
+        }
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let parsed = Arc::clone(&parsed);
+                rt.spawn(async move { parsed.get_async().await.copied().map_err(|_| ()) })
+            })
+            .collect();
+        let expected = parsed.get().copied().map_err(|_| ());
+        assert_eq!(expected.is_ok(), input == "8080");
+        for t in tasks {
+            assert_eq!(rt.block_on(t).unwrap(), expected);
+        }
+    }
 }

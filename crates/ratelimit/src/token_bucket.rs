@@ -1118,6 +1118,13 @@ impl TokenBucket {
     }
 
     fn wait_inner(&self, n: u32, max_wait: Option<u128>) -> Result<(), WaitError> {
+        // Tokens available now: the lock-free grant of `allow_n` is exactly the
+        // reservation that acts at once (as `wait_async`'s ready path). Anything else
+        // (not enough tokens, n over the burst, an infinite or zero limit) goes to the
+        // reservation below, which decides how long to wait or why not.
+        if let Some(true) = self.allow_fast(n) {
+            return Ok(());
+        }
         let now = self.now_ns();
         let out = self.reserve_at(now, n, max_wait, false);
         let act = match out.result {

@@ -466,3 +466,75 @@ fn smol_sleeper() {
     // Under another executor: async-io's own thread drives the timer.
     real_clock_pair(SmolSleeper, |f| futures::executor::block_on(f));
 }
+
+/// Stress (release, `--ignored`): 100 tasks on a 2-worker tokio runtime each await 20
+/// waits on one real-clock bucket, a quarter of them cut short by a timeout (a dropped
+/// wait: its tokens go back). Every task finishes (no lost wake-up), and the waits
+/// that completed never exceed what the bucket can grant: `burst + rate · elapsed`.
+fn stress<S: Sleeper + Clone + Send + Sync + 'static>(sleeper: S)
+where
+    S::Sleep: Send,
+{
+    const RATE: u64 = 20_000;
+    const BURST: u32 = 10;
+    let t0 = Instant::now();
+    let b = Arc::new(TokenBucket::new(Limit::per_second(RATE), BURST).unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let completed: u64 = rt.block_on(async {
+        let tasks: Vec<_> = (0..100u64)
+            .map(|t| {
+                let (b, sleeper) = (Arc::clone(&b), sleeper.clone());
+                tokio::spawn(async move {
+                    let mut done = 0u64;
+                    for i in 0..20u64 {
+                        let wait = b.wait_async().with_sleeper(sleeper.clone());
+                        if (t + i) % 4 == 0 {
+                            let cut = Duration::from_micros(50 * (i % 3));
+                            if let Ok(r) = tokio::time::timeout(cut, wait).await {
+                                r.unwrap();
+                                done += 1;
+                            }
+                        } else {
+                            wait.await.unwrap();
+                            done += 1;
+                        }
+                    }
+                    done
+                })
+            })
+            .collect();
+        let mut sum = 0;
+        for t in tasks {
+            sum += t.await.unwrap();
+        }
+        sum
+    });
+    let elapsed = t0.elapsed();
+    // + 1: the bucket reads the TSC-based cheap clock, calibrated against `Instant`.
+    let cap = u64::from(BURST) + (elapsed.as_nanos() as u64 * RATE).div_ceil(1_000_000_000) + 1;
+    assert!(
+        completed <= cap,
+        "{completed} waits completed in {elapsed:?} (cap {cap})"
+    );
+    assert!(
+        completed >= 1500,
+        "{completed}: at least the uncut three quarters"
+    );
+}
+
+#[test]
+#[ignore = "stress: run in release by ci/test.sh"]
+fn stress_clock_sleeper() {
+    stress(Clock::real());
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+#[ignore = "stress: run in release by ci/test.sh"]
+fn stress_tokio_sleeper() {
+    stress(gosync_ratelimit::TokioSleeper);
+}

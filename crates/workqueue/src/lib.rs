@@ -60,6 +60,15 @@
 //! `stream`) the items as a `Stream`. Threads and tasks wait on the same queue, under
 //! its one lock: a thread in `get` and a task in `get_async` are both served.
 //!
+//! Two blocking calls have no future of their own, by choice:
+//! * `Guard::done_and_get` (finish an item and take the next in one lock round) is an
+//!   optimisation of `done` + `get`; a task drops its guard and awaits `get_async`.
+//! * [`Queue::shut_down_with_drain`] waits for workers that hold items. From a task,
+//!   stop the producers, `wait_idle_async().await` (which also waits out retries and
+//!   delays, as a drain does not), then [`Queue::shut_down`]: the workers' `get_async`
+//!   then returns `None` and the task joining them (e.g. `WaitGroup::wait_async`) sees
+//!   the end. The `async_controller` example stops this way.
+//!
 //! ```
 //! use gosync_workqueue::Queue;
 //!

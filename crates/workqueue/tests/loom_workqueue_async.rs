@@ -2,7 +2,8 @@
 //! `RUSTFLAGS="--cfg loom"`): a task registering while an item is added (next to a
 //! blocking getter), a notified task dropped while the item is added (the wake-up must
 //! pass on), shutdown racing a registration (also after a task gave up), and a
-//! `wait_idle_async` registering while the last item is done.
+//! `wait_idle_async` registering while the last item is done, and a task that gives up
+//! and waits again while another task waits and items are added.
 #![cfg(loom)]
 
 use std::future::Future;
@@ -149,6 +150,37 @@ fn loom_workqueue_async_wait_idle_vs_done() {
         block_on(q.wait_idle_async());
         worker.join().unwrap();
         assert_eq!(q.len(), 0);
+        assert_clean(&q);
+    });
+}
+
+/// Adversarial follow-up: a task gives up (its registered future is dropped) and waits
+/// again at once, while another task waits on another thread and two items are added.
+/// Each task gets one item, whichever of them the add notified before the drop.
+#[test]
+fn loom_workqueue_async_give_up_then_wait_again_vs_add() {
+    loom::model(|| {
+        let q: Queue<u8> = Queue::new();
+        let mut gave_up = q.get_async_owned();
+        assert!(poll_noop(&mut gave_up).is_pending());
+        let other = {
+            let q = q.clone();
+            thread::spawn(move || block_on(q.get_async()).map(|g| g.into_inner()))
+        };
+        let adder = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.add(1);
+                q.add(2);
+            })
+        };
+        drop(gave_up);
+        let mine = block_on(q.get_async()).map(|g| g.into_inner());
+        let theirs = other.join().unwrap();
+        adder.join().unwrap();
+        let mut got = [mine.unwrap(), theirs.unwrap()];
+        got.sort();
+        assert_eq!(got, [1, 2]);
         assert_clean(&q);
     });
 }
