@@ -29,6 +29,9 @@ if [[ $what == all || $what == miri ]]; then
     # Isolation off: the tests read clocks and sleep. Many seeds are too slow here; one
     # seed per run, varied by MIRI_SEED if given.
     export MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation -Zmiri-seed=${MIRI_SEED:-1}}"
+    # The tests catch many expected panics (misuse checks, panicking user code); an
+    # interpreted backtrace for each costs seconds.
+    export RUST_BACKTRACE=0
     for c in "${crates[@]}"; do
         echo "==> miri: $c"
         t=$SECONDS

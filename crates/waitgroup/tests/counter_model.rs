@@ -20,6 +20,9 @@ fn delta() -> impl Strategy<Value = isize> {
 }
 
 proptest! {
+    // Miri interprets every case: a few there (proptest's default elsewhere).
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 8 } else { 256 }))]
+
     #[test]
     fn add_matches_the_counter_model(deltas in proptest::collection::vec(delta(), 1..40)) {
         let wg = WaitGroup::new();
