@@ -6,30 +6,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use gosync_context::{
     background, background_with_clock, with_cancel, with_deadline, Error, OwnedDone, RunUntilDone,
 };
 use gosync_core::FakeClock;
-
-#[derive(Default)]
-struct Counting(AtomicUsize);
-impl Wake for Counting {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
-fn counting() -> (Arc<Counting>, Waker) {
-    let c = Arc::new(Counting::default());
-    (Arc::clone(&c), Waker::from(Arc::clone(&c)))
-}
-
-fn poll<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
-    Pin::new(fut).poll(&mut TaskContext::from_waker(waker))
-}
+use gosync_testkit::{counting, poll};
 
 /// A future that counts its polls, is pending until `ready` is set, and records its drop.
 struct Work {
@@ -94,7 +78,7 @@ fn done_owned_outlives_its_handle_and_is_woken_once() {
     assert_eq!(poll(&mut done, &waker), Poll::Pending);
     assert_eq!(done.context().registrations(), 1);
     cancel.cancel();
-    assert_eq!(c.0.load(SeqCst), 1);
+    assert_eq!(c.count(), 1);
     assert_eq!(poll(&mut done, &waker), Poll::Ready(()));
     assert_eq!(done.context().err(), Some(Error::Canceled));
 }
@@ -148,7 +132,7 @@ fn run_until_done_drops_the_work_when_the_context_wins() {
     assert_eq!(poll(&mut fut, &waker), Poll::Pending);
     assert_eq!(probe.polls.load(SeqCst), 1);
     cancel.cancel();
-    assert_eq!(c.0.load(SeqCst), 1, "the cancel wakes the task");
+    assert_eq!(c.count(), 1, "the cancel wakes the task");
     probe.ready.store(true, SeqCst); // a tie: the context wins
     assert_eq!(poll(&mut fut, &waker), Poll::Ready(Err(Error::Canceled)));
     assert_eq!(

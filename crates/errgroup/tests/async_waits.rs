@@ -5,34 +5,15 @@
 // Tasks written `move || Ok(gate.recv().unwrap())`: block, then succeed.
 #![allow(clippy::unit_arg)]
 
-use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 use std::time::Duration;
 
 use gosync_context::background;
 use gosync_errgroup::{singleflight, Group, TaskPanicked};
-
-#[derive(Default)]
-struct Counting(AtomicUsize);
-
-impl Wake for Counting {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
-fn counting() -> (Arc<Counting>, Waker) {
-    let c = Arc::new(Counting::default());
-    (Arc::clone(&c), Waker::from(Arc::clone(&c)))
-}
-
-fn poll<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
-    Pin::new(fut).poll(&mut Context::from_waker(waker))
-}
+use gosync_testkit::{counting, poll};
 
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -237,7 +218,7 @@ fn go_async_without_a_limit_starts_at_once() {
     assert!(catch_unwind(AssertUnwindSafe(|| poll(&mut fut, &waker))).is_err());
     drop(fut);
     assert_eq!(g.wait(), Err(Failed(3)));
-    assert_eq!(c.0.load(SeqCst), 0);
+    assert_eq!(c.count(), 0);
 }
 
 /// A full limit: the future waits (the closure is not run), is woken when the running
@@ -261,7 +242,7 @@ fn go_async_waits_for_a_slot() {
     assert!(poll(&mut fut, &waker).is_pending());
     assert!(format!("{g:?}").contains("go_async_waiting: 1"), "{g:?}");
     gate_tx.send(()).unwrap();
-    wait_until("the slot is freed", || c.0.load(SeqCst) >= 1);
+    wait_until("the slot is freed", || c.count() >= 1);
     assert_eq!(poll(&mut fut, &waker), Poll::Ready(()));
     drop(fut);
     g.wait().unwrap();
@@ -293,7 +274,7 @@ fn go_async_cancel_at_every_poll_point() {
         }
         if drop_at == 3 {
             gate_tx.send(()).unwrap();
-            wait_until("woken", || c.0.load(SeqCst) == 1);
+            wait_until("woken", || c.count() == 1);
         }
         drop(fut);
         assert!(
@@ -323,7 +304,7 @@ fn go_async_is_woken_by_set_limit() {
     let mut fut = g.go_async(|| Ok(()));
     assert!(poll(&mut fut, &waker).is_pending());
     g.set_limit(-1);
-    assert_eq!(c.0.load(SeqCst), 1);
+    assert_eq!(c.count(), 1);
     assert_eq!(poll(&mut fut, &waker), Poll::Ready(()));
     gate_tx.send(()).unwrap();
     g.wait().unwrap();
@@ -511,11 +492,11 @@ fn handle_cancel_at_every_poll_point() {
         if drop_at == 1 {
             drop(dropped);
             gate_tx.send(()).unwrap();
-            wait_until("the call ends", || cl.0.load(SeqCst) == 1);
-            assert_eq!(cd.0.load(SeqCst), 0, "the dropped handle's waker is gone");
+            wait_until("the call ends", || cl.count() == 1);
+            assert_eq!(cd.count(), 0, "the dropped handle's waker is gone");
         } else {
             gate_tx.send(()).unwrap();
-            wait_until("the call ends", || cl.0.load(SeqCst) == 1);
+            wait_until("the call ends", || cl.count() == 1);
             drop(dropped);
         }
         assert_eq!(poll(&mut leader, &wl), Poll::Ready(("v", true)));

@@ -3,31 +3,14 @@
 //! `futures::executor`), cancelled at every poll point, next to blocking callers.
 #![cfg(not(loom))]
 
-use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Poll, Wake, Waker};
 
 use gosync_once::{once_value, Once, OnceWait};
-
-#[derive(Default)]
-struct Counting(AtomicUsize);
-impl Wake for Counting {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
-fn counting() -> (Arc<Counting>, Waker) {
-    let c = Arc::new(Counting::default());
-    (Arc::clone(&c), Waker::from(Arc::clone(&c)))
-}
-
-fn poll<F: Future>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(waker))
-}
+use gosync_testkit::{counting, poll_pinned as poll};
 
 #[test]
 fn the_futures_are_send() {
@@ -48,7 +31,7 @@ fn done_once_is_ready_at_once() {
     once.call_once(|| {});
     let (c, waker) = counting();
     assert_eq!(poll(pin!(once.wait_async()), &waker), Poll::Ready(()));
-    assert_eq!(c.0.load(SeqCst), 0);
+    assert_eq!(c.count(), 0);
 }
 
 /// The waiting task does not run anything: it is woken by the `call_once` whose
@@ -63,7 +46,7 @@ fn woken_by_the_completing_call_once_and_never_runs_a_function() {
     assert!(!once.is_done(), "waiting runs nothing");
     let mut x = 0;
     once.call_once(|| x = 5);
-    assert_eq!(c.0.load(SeqCst), 1);
+    assert_eq!(c.count(), 1);
     assert_eq!(poll(fut, &waker), Poll::Ready(()));
     assert_eq!(x, 5);
 }
@@ -95,7 +78,7 @@ fn cancel_at_every_poll_point() {
         if !completed {
             once.call_once(|| {});
         }
-        assert_eq!(other_c.0.load(SeqCst), 1, "drop_at {drop_at}");
+        assert_eq!(other_c.count(), 1, "drop_at {drop_at}");
         assert_eq!(poll(other.as_mut(), &other_w), Poll::Ready(()));
         assert!(format!("{:?}", other).contains("registered: false"));
     }
@@ -112,7 +95,7 @@ fn a_panicking_function_still_releases_the_task() {
         once.call_once(|| panic!("init failed"))
     }));
     assert!(r.is_err());
-    assert_eq!(c.0.load(SeqCst), 1);
+    assert_eq!(c.count(), 1);
     assert_eq!(poll(fut, &waker), Poll::Ready(()));
 }
 
@@ -139,7 +122,7 @@ fn a_panicking_waker_leaves_the_once_done() {
         "the waker's panic reaches the completing call_once"
     );
     assert!(once.is_done());
-    assert_eq!(good_c.0.load(SeqCst), 1);
+    assert_eq!(good_c.count(), 1);
     assert_eq!(poll(f1.as_mut(), &bad), Poll::Ready(()));
     assert_eq!(poll(f2.as_mut(), &good_w), Poll::Ready(()));
     once.call_once(|| unreachable!());
@@ -217,7 +200,7 @@ fn a_task_waiting_for_a_value_whose_function_panics_is_woken_and_repanics() {
     let mut fut = pin!(value.get_async());
     assert!(poll(fut.as_mut(), &waker).is_pending());
     assert!(catch_unwind(AssertUnwindSafe(|| value.get())).is_err());
-    assert_eq!(count.0.load(SeqCst), 1, "the task was not woken");
+    assert_eq!(count.count(), 1, "the task was not woken");
     let r = catch_unwind(AssertUnwindSafe(|| poll(fut.as_mut(), &waker)));
     assert!(
         r.is_err(),
@@ -239,7 +222,7 @@ fn once_func_wait_async_waits_for_a_call() {
     assert!(poll(fut.as_mut(), &waker).is_pending());
     assert_eq!(runs.load(SeqCst), 0, "waiting must not run the function");
     f.call();
-    assert_eq!(count.0.load(SeqCst), 1, "the call did not wake the task");
+    assert_eq!(count.count(), 1, "the call did not wake the task");
     assert!(poll(fut.as_mut(), &waker).is_ready());
     assert!(poll(pin!(f.wait_async()), &waker).is_ready());
     assert_eq!(runs.load(SeqCst), 1);

@@ -2,42 +2,13 @@
 //! blocking waiters, cancelled at every poll point, and with wakers that panic.
 #![cfg(not(loom))]
 
-use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Poll, Waker};
 
+use gosync_testkit::{counting, poll};
 use gosync_waitgroup::{WaitAsync, WaitGroup};
-
-/// A waker that counts its wakes (and may panic when woken or cloned).
-#[derive(Default)]
-struct Counting {
-    wakes: AtomicUsize,
-    panic_on_wake: AtomicBool,
-}
-
-impl Wake for Counting {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wakes.fetch_add(1, SeqCst);
-        if self.panic_on_wake.load(SeqCst) {
-            panic!("waker panics on wake");
-        }
-    }
-}
-
-fn counting() -> (Arc<Counting>, Waker) {
-    let c = Arc::new(Counting::default());
-    (Arc::clone(&c), Waker::from(Arc::clone(&c)))
-}
-
-fn poll<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
-    Pin::new(fut).poll(&mut Context::from_waker(waker))
-}
 
 /// The group has no registered waiter and no task entry: as if nobody had waited.
 fn assert_clean(wg: &WaitGroup) {

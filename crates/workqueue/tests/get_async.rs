@@ -5,16 +5,15 @@
 #![cfg(not(loom))]
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Barrier, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use gosync_core::FakeClock;
+use gosync_testkit::{counting, poll, Counting};
 use gosync_workqueue::ratelimit::ExponentialLimiter;
 use gosync_workqueue::{
     GetAsync, GetAsyncOwned, OwnedGuard, Queue, RateLimitingQueue, WaitIdleAsync,
@@ -22,34 +21,6 @@ use gosync_workqueue::{
 
 /// A real-time hang guard: only reached when a wake-up is lost.
 const HANG: Duration = Duration::from_secs(20);
-
-/// A waker that counts its wakes (and may panic when woken).
-#[derive(Default)]
-struct Counting {
-    wakes: AtomicUsize,
-    panic_on_wake: AtomicBool,
-}
-
-impl Wake for Counting {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wakes.fetch_add(1, SeqCst);
-        if self.panic_on_wake.load(SeqCst) {
-            panic!("waker panics on wake");
-        }
-    }
-}
-
-fn counting() -> (Arc<Counting>, Waker) {
-    let c = Arc::new(Counting::default());
-    (Arc::clone(&c), Waker::from(Arc::clone(&c)))
-}
-
-fn poll<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
-    Pin::new(fut).poll(&mut Context::from_waker(waker))
-}
 
 fn item<T: std::hash::Hash + Eq + Clone + Send + 'static + Copy>(
     p: Poll<Option<OwnedGuard<T>>>,
