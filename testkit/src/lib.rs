@@ -1,6 +1,8 @@
 //! Test scaffolding shared by the gosync crates' async tests: a waker that counts its
-//! wake-ups (and can be told to panic in them), and a one-line `poll`. Not published: a
-//! dev-dependency by path only, which `cargo package` drops from the packaged crates.
+//! wake-ups (and can be told to panic in them), one-line polls, and a `block_on` that
+//! parks the (modelled) thread between polls, for the loom models of the waker paths.
+//! Not published: a dev-dependency by path only, which `cargo package` drops from the
+//! packaged crates.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -48,6 +50,43 @@ pub fn poll<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
     Pin::new(fut).poll(&mut Context::from_waker(waker))
 }
 
+/// Polls an `Unpin` future once with a waker that does nothing.
+pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    poll(fut, &Waker::from(Arc::new(Noop)))
+}
+
+/// Polls `fut` to completion on the current thread, parking between polls; the waker
+/// unparks it. Threads are `gosync_core::sync::thread`, so under `--cfg loom` this is a
+/// modelled thread, and a lost wake-up leaves it parked forever: loom reports a
+/// deadlock.
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let waker = unpark_waker();
+    loop {
+        if let Poll::Ready(v) = poll_pinned(fut.as_mut(), &waker) {
+            return v;
+        }
+        gosync_core::sync::thread::park();
+    }
+}
+
+/// A waker that unparks the current thread (a `gosync_core::sync::thread`: a modelled
+/// thread under `--cfg loom`).
+pub fn unpark_waker() -> Waker {
+    use gosync_core::sync::thread;
+    struct Unpark(thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    Waker::from(Arc::new(Unpark(thread::current())))
+}
+
 /// Polls a pinned future once with `waker`.
 pub fn poll_pinned<F: Future + ?Sized>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(waker))
@@ -68,5 +107,24 @@ mod tests {
         assert!(std::panic::catch_unwind(|| w.wake_by_ref()).is_err());
         assert_eq!(c.count(), 3);
         assert!(poll(&mut std::future::ready(7), &w).is_ready());
+        assert!(poll_once(&mut std::future::ready(7)).is_ready());
+    }
+
+    #[test]
+    fn block_on_parks_until_woken() {
+        let (tx, rx) = std::sync::mpsc::channel::<Waker>();
+        let mut first = true;
+        let fut = std::future::poll_fn(move |cx| {
+            if first {
+                first = false;
+                tx.send(cx.waker().clone()).unwrap();
+                Poll::Pending
+            } else {
+                Poll::Ready(5)
+            }
+        });
+        let waker = std::thread::spawn(move || rx.recv().unwrap().wake());
+        assert_eq!(block_on(fut), 5);
+        waker.join().unwrap();
     }
 }

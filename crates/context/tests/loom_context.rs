@@ -4,26 +4,7 @@
 use gosync_context::{after_func, background, with_cancel, with_cancel_cause, Error};
 use gosync_core::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use gosync_core::sync::{thread, Arc};
-
-struct Unpark(thread::Thread);
-impl std::task::Wake for Unpark {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Polls `f`, parking the modelled thread between polls.
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(thread::current())));
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        thread::park();
-    }
-}
+use gosync_testkit::block_on;
 
 /// A parent's cancel races a child's creation: the child ends cancelled either way
 /// (registered and reached by the walk, or born cancelled), and the parent's registry

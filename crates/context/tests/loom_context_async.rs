@@ -5,29 +5,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::task::{Context as TaskContext, Wake, Waker};
 
 use gosync_context::{background, with_cancel, Error};
 use gosync_core::sync::thread;
-
-struct Unpark(thread::Thread);
-impl Wake for Unpark {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Polls `f` to completion, parking the modelled thread between polls: a lost wake-up
-/// leaves it parked, which loom reports as a deadlock.
-fn block_on<F: Future + Unpin>(mut f: F) -> F::Output {
-    let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
-    loop {
-        if let Poll::Ready(v) = Pin::new(&mut f).poll(&mut TaskContext::from_waker(&waker)) {
-            return v;
-        }
-        thread::park();
-    }
-}
+use gosync_testkit::block_on;
 
 struct Noop;
 impl Wake for Noop {

@@ -12,32 +12,8 @@
 //! it too.
 #![cfg(loom)]
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Wake, Waker};
-
-use gosync_core::sync::thread;
 use gosync_errgroup::Group;
-
-/// Wakes a modelled thread parked in [`block_on`].
-struct Unpark(thread::Thread);
-impl Wake for Unpark {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Polls `fut` to completion on the current modelled thread, parking between polls: a
-/// lost wake-up leaves it parked forever, which loom reports as a deadlock.
-fn block_on<F: Future + Unpin>(mut fut: F) -> F::Output {
-    let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
-    loop {
-        if let Poll::Ready(v) = Pin::new(&mut fut).poll(&mut Context::from_waker(&waker)) {
-            return v;
-        }
-        thread::park();
-    }
-}
+use gosync_testkit::block_on;
 
 /// A limit of 1 held by a running task: `go_async` waits for the slot while the task
 /// ends and gives it back. The future starts its task (a lost wake-up is a deadlock);

@@ -21,13 +21,12 @@
 //! `loom_singleflight_handle_register_vs_publish`.
 #![cfg(loom)]
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 
 use gosync_core::sync::{thread, Arc, UnsafeCell};
 use gosync_errgroup::singleflight;
 use gosync_errgroup::Semaphore;
+use gosync_testkit::{block_on, poll_once};
 
 /// Written by the releaser before its release: loom reports a data race if the task
 /// completed its acquire without a happens-before edge from that release.
@@ -35,36 +34,6 @@ struct Slot(UnsafeCell<usize>);
 // SAFETY: the releaser writes before `release`, the task reads after acquiring; loom
 // checks that this really is race free.
 unsafe impl Sync for Slot {}
-
-struct Noop;
-impl Wake for Noop {
-    fn wake(self: std::sync::Arc<Self>) {}
-}
-
-/// Wakes a modelled thread parked in [`block_on`].
-struct Unpark(thread::Thread);
-impl Wake for Unpark {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Polls `fut` to completion on the current modelled thread, parking between polls: a
-/// lost wake-up leaves it parked forever, which loom reports as a deadlock.
-fn block_on<F: Future + Unpin>(mut fut: F) -> F::Output {
-    let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
-    loop {
-        if let Poll::Ready(v) = Pin::new(&mut fut).poll(&mut Context::from_waker(&waker)) {
-            return v;
-        }
-        thread::park();
-    }
-}
-
-fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
-    let waker = Waker::from(std::sync::Arc::new(Noop));
-    Pin::new(fut).poll(&mut Context::from_waker(&waker))
-}
 
 /// A task acquires (fast path or queued) while another thread releases the only unit:
 /// it completes (a lost wake-up leaves `block_on` parked: a deadlock) and sees the

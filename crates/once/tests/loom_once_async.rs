@@ -4,10 +4,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Wake, Waker};
 
 use gosync_core::sync::{thread, Arc, UnsafeCell};
 use gosync_once::Once;
+use gosync_testkit::block_on;
 
 /// Written by the function: loom reports a data race if the task completed without a
 /// happens-before edge from the function's end.
@@ -15,25 +16,6 @@ struct Slot(UnsafeCell<usize>);
 // SAFETY: written once inside `call_once`'s function, read after the wait completed;
 // loom checks that this really is race free.
 unsafe impl Sync for Slot {}
-
-struct Unpark(thread::Thread);
-impl Wake for Unpark {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Polls `fut` to completion, parking between polls: a lost wake-up leaves the modelled
-/// thread parked, which loom reports as a deadlock.
-fn block_on<F: Future + Unpin>(mut fut: F) -> F::Output {
-    let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
-    loop {
-        if let Poll::Ready(v) = Pin::new(&mut fut).poll(&mut Context::from_waker(&waker)) {
-            return v;
-        }
-        thread::park();
-    }
-}
 
 struct Noop;
 impl Wake for Noop {

@@ -4,35 +4,15 @@
 //! wake-up shows as a deadlock (loom's `block_on` parks the thread until woken).
 #![cfg(all(loom, feature = "futures-io"))]
 
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io::{Read, Write};
 use std::pin::Pin;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 use gosync_core::sync::thread;
 use gosync_pipe::{pipe, ClosedPipe, PipeReader, PipeWriter};
-
-/// Wakes a modelled thread parked in [`block_on`].
-struct Unpark(thread::Thread);
-impl Wake for Unpark {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Polls `fut` to completion on the current modelled thread, parking between polls:
-/// a lost wake-up leaves it parked forever, which loom reports as a deadlock.
-fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut Context::from_waker(&waker)) {
-            return v;
-        }
-        thread::park();
-    }
-}
+use gosync_testkit::block_on;
 
 fn async_read(r: &mut PipeReader, buf: &mut [u8]) -> std::io::Result<usize> {
     block_on(poll_fn(|cx| Pin::new(&mut *r).poll_read(cx, buf)))

@@ -14,45 +14,14 @@
 //! with the context), `loom_ratelimit_async_context_cancel_vs_poll` deadlocks.
 #![cfg(loom)]
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use gosync_core::clock::FakeClock;
 use gosync_core::sync::thread;
 use gosync_ratelimit::{Limit, TokenBucket};
+use gosync_testkit::{block_on, poll_once};
 
 const D: Duration = Duration::from_millis(100);
-
-struct Unpark(thread::Thread);
-impl Wake for Unpark {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Polls `f` to completion, parking the modelled thread between polls: a lost wake-up
-/// leaves it parked, which loom reports as a deadlock.
-fn block_on<F: Future + Unpin>(f: &mut F) -> F::Output {
-    let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
-    loop {
-        if let Poll::Ready(v) = Pin::new(&mut *f).poll(&mut Context::from_waker(&waker)) {
-            return v;
-        }
-        thread::park();
-    }
-}
-
-struct Noop;
-impl Wake for Noop {
-    fn wake(self: std::sync::Arc<Self>) {}
-}
-
-fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
-    let waker = Waker::from(std::sync::Arc::new(Noop));
-    Pin::new(f).poll(&mut Context::from_waker(&waker))
-}
 
 /// A bucket of one token, spent: the next token is due at `t0 + D`.
 fn spent_bucket(fake: &FakeClock) -> TokenBucket {

@@ -3,11 +3,10 @@
 //! and a woken task dropped while a waiter of the next round registers.
 #![cfg(loom)]
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 
 use gosync_core::sync::{thread, Arc, UnsafeCell};
+use gosync_testkit::{block_on, poll_once};
 use gosync_waitgroup::WaitGroup;
 
 /// Written by the worker before `done`: loom reports a data race if the task completed
@@ -16,36 +15,6 @@ struct Slot(UnsafeCell<usize>);
 // SAFETY: the worker writes before `done`, the task reads after completing; loom checks
 // that this really is race free.
 unsafe impl Sync for Slot {}
-
-struct Noop;
-impl Wake for Noop {
-    fn wake(self: std::sync::Arc<Self>) {}
-}
-
-/// Wakes a modelled thread parked in [`block_on`].
-struct Unpark(thread::Thread);
-impl Wake for Unpark {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Polls `fut` to completion on the current modelled thread, parking between polls:
-/// a lost wake-up leaves it parked forever, which loom reports as a deadlock.
-fn block_on<F: Future + Unpin>(mut fut: F) -> F::Output {
-    let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
-    loop {
-        if let Poll::Ready(v) = Pin::new(&mut fut).poll(&mut Context::from_waker(&waker)) {
-            return v;
-        }
-        thread::park();
-    }
-}
-
-fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
-    let waker = Waker::from(std::sync::Arc::new(Noop));
-    Pin::new(fut).poll(&mut Context::from_waker(&waker))
-}
 
 /// No registration left behind: no waiter counted, no task entry.
 fn assert_clean(wg: &WaitGroup) {

@@ -166,7 +166,7 @@ fn loom_workqueue_requeue_on_done_wakes_parked_getter() {
             .collect();
         assert!(q.done(&item));
         // One getter receives 1; wait for that before shutting down the other.
-        while q.len() > 0 {
+        while !q.is_empty() {
             thread::yield_now();
         }
         q.shut_down();

@@ -6,49 +6,9 @@
 //! and waits again while another task waits and items are added.
 #![cfg(loom)]
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Wake, Waker};
-
 use gosync_core::sync::thread;
+use gosync_testkit::{block_on, poll as poll_with, poll_once as poll_noop, unpark_waker};
 use gosync_workqueue::Queue;
-
-struct Noop;
-impl Wake for Noop {
-    fn wake(self: std::sync::Arc<Self>) {}
-}
-
-/// Wakes a modelled thread parked in [`block_on`].
-struct Unpark(thread::Thread);
-impl Wake for Unpark {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-fn unpark_waker() -> Waker {
-    Waker::from(std::sync::Arc::new(Unpark(thread::current())))
-}
-
-/// Polls `fut` to completion on the current modelled thread, parking between polls:
-/// a lost wake-up leaves it parked forever, which loom reports as a deadlock.
-fn block_on<F: Future + Unpin>(mut fut: F) -> F::Output {
-    let waker = unpark_waker();
-    loop {
-        if let Poll::Ready(v) = Pin::new(&mut fut).poll(&mut Context::from_waker(&waker)) {
-            return v;
-        }
-        thread::park();
-    }
-}
-
-fn poll_with<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
-    Pin::new(fut).poll(&mut Context::from_waker(waker))
-}
-
-fn poll_noop<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
-    poll_with(fut, &Waker::from(std::sync::Arc::new(Noop)))
-}
 
 /// No getter left registered or parked.
 fn assert_clean(q: &Queue<u8>) {
