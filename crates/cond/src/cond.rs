@@ -193,34 +193,49 @@ impl Node {
 
     /// Wakes the waiter. Called by a popper, under the queue lock, on a node it has just
     /// removed from the queue. Returns the thread to unpark once the lock is released.
-    fn notify(&self) -> Option<thread::Thread> {
+    ///
+    /// Takes a raw pointer, not `&self`: once the waiter can see `NOTIFIED` it may return
+    /// and free the node (its stack frame) while this function is still running, and a
+    /// `&Node` argument would be a reference that must stay valid until the function
+    /// returns (Miri's Stacked Borrows reported exactly that for a timed waiter leaving
+    /// as soon as `m` was released). The references below are locals, none used after
+    /// the store or the unlock that lets the waiter go.
+    ///
+    /// # Safety
+    ///
+    /// `node` is a queued node just removed from the queue by the caller, who holds the
+    /// queue lock (invariants 2-4 of the module docs): it is alive on entry.
+    unsafe fn notify(node: *const Node) -> Option<thread::Thread> {
+        // SAFETY: alive on entry (the caller's contract); an atomic, whose memory the
+        // waiter may free only after it observes NOTIFIED.
+        let state = unsafe { &(*node).state };
         // Release pairs with the waiter's Acquire loads (`notified`, the failing CAS in
         // the park paths): our reads of the node happen-before it frees it.
-        match self
-            .state
-            .compare_exchange(WAITING, NOTIFIED, Release, Relaxed)
-        {
+        match state.compare_exchange(WAITING, NOTIFIED, Release, Relaxed) {
             // Still spinning (or about to park): its CAS to PARKED will fail.
             Ok(_) => None,
             // PARKED, and it stays PARKED: the waiter only moves WAITING to PARKED, and
             // `wake_next` (PARKED to WAITING) needs the queue lock, which we hold. The
             // waiter stays until it observes NOTIFIED, so the node is alive here.
-            Err(_) => match &self.wake {
+            // SAFETY: as above: alive until the store below.
+            Err(_) => match unsafe { &(*node).wake } {
                 Wake::Thread(t) => {
                     // Clone before the store: once NOTIFIED is visible, the waiter may
                     // wake spuriously, see it, and free the node.
                     let t = t.clone();
                     // Release: as above.
-                    self.state.store(NOTIFIED, Release);
+                    state.store(NOTIFIED, Release);
                     Some(t)
                 }
                 Wake::Timed(m, cv) => {
                     // The waiter reads the state only under `m` once it is PARKED, so it
-                    // cannot leave before we release `m`.
-                    let _g = m.lock();
+                    // cannot leave before we release `m`: the store and the notify come
+                    // first, the unlock (the guard's drop) last.
+                    let g = m.lock();
                     // Release: as above (the mutex also orders it).
-                    self.state.store(NOTIFIED, Release);
+                    state.store(NOTIFIED, Release);
                     cv.notify_one();
+                    drop(g);
                     None
                 }
             },
@@ -549,7 +564,7 @@ impl Cond {
             // SAFETY: the node was queued until this critical section, so its waiter is
             // still inside its wait and stays there until `notify` lets it go
             // (invariants 2-4).
-            unsafe { (*node.0).notify() }
+            unsafe { Node::notify(node.0) }
         };
         if let Some(t) = unpark {
             t.unpark();
@@ -591,7 +606,7 @@ impl Cond {
             self.waiters.store(0, Relaxed);
             for node in q.nodes.drain(..) {
                 // SAFETY: as in `signal_slow`: each node was queued until now.
-                if let Some(t) = unsafe { (*node.0).notify() } {
+                if let Some(t) = unsafe { Node::notify(node.0) } {
                     unpark.push(t);
                 }
             }
