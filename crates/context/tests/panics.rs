@@ -65,10 +65,27 @@ fn a_panicking_hook_on_a_deadline_does_not_stop_the_timer() {
     ignore = "starts the process-wide timer thread, which never ends: Miri fails a run that leaves a thread at exit unless -Zmiri-ignore-leaks also turns its leak check off (rust-lang/miri#1371)"
 )]
 fn a_panicking_hook_on_a_real_deadline_does_not_stop_the_global_timer() {
-    let (first, _c1) = with_timeout(&background(), Duration::from_millis(1));
-    first
-        .on_cancel(|| panic!("hook panics on the global timer thread"))
-        .forget();
+    // The hook must be registered before the deadline passes, or `on_cancel` runs it at
+    // once on this thread (a 1 ms deadline can pass first on a loaded machine: CI saw
+    // it). Retry with a longer deadline when that happens, so that the panic is the
+    // timer thread's.
+    let mut keep = Vec::new();
+    let mut registered = None;
+    for ms in [1, 10, 100, 1000, 10_000] {
+        let (first, cancel) = with_timeout(&background(), Duration::from_millis(ms));
+        let ran_here = catch_unwind(AssertUnwindSafe(|| {
+            first
+                .on_cancel(|| panic!("hook panics on the global timer thread"))
+                .forget();
+        }))
+        .is_err();
+        keep.push(cancel);
+        if !ran_here {
+            registered = Some(first);
+            break;
+        }
+    }
+    let first = registered.expect("a 10 s deadline passed before its hook was registered");
     assert!(fired(&first));
     let (second, _c2) = with_timeout(&background(), Duration::from_millis(1));
     assert!(
