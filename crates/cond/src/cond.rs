@@ -22,16 +22,14 @@
 //!    the popper holds while storing), or taken the queue lock after the popper's
 //!    critical section (a withdrawal that finds its node gone), or withdrawn the node
 //!    itself. So no popper ever touches a freed node.
-//! 5. **Early wake-up.** Every waiter spins (busy for a microsecond, then yielding
+//! 5. **Spinning.** Every waiter spins (busy for half a microsecond, then yielding
 //!    the CPU) before it parks. Only the oldest can be chosen by the next signal, but
 //!    on a machine with more threads than CPUs the yields are what let the signaller
 //!    run, and a waiter that is still spinning when its signal comes needs no system
-//!    call on either side. A waiter chosen by a signal calls [`Cond::wake_next`] before it re-locks the
-//!    mutex: under the queue lock, it moves the new front node from `PARKED` back to
-//!    `WAITING` and unparks its thread, which spins for its signal and parks again if
-//!    none comes. Only the state changes, never the queue, so the order and every
-//!    outcome are unchanged; the next signal finds a spinning waiter and needs no
-//!    system call while its caller holds the mutex.
+//!    call on either side. A waiter chosen by a signal then waits (briefly, bounded in
+//!    time) until it sees the caller's mutex unlocked before it locks it: the signaller
+//!    usually still holds it (see the `relock` module). Neither changes any state the protocol
+//!    reads: they only decide when the waiter parks or locks.
 //! 6. **Give-up.** A waiter that times out or whose context is done withdraws under the
 //!    queue lock. If its node is still queued, it removes it: no signal was meant for
 //!    it, so none is lost. If the node is gone, a signal already chose this waiter, and
@@ -58,6 +56,11 @@
 //!   the other processes; on an idle machine every waiter spinning measured better
 //!   (see `Node::park`), and an idle machine is what the bench and a dedicated service
 //!   see. Adopted: every waiter spins.
+//! * **Waking the next waiter early** (a waiter chosen by a signal moved the new front
+//!   node from parked back to spinning, so that the next signal would find it
+//!   spinning): once woken waiters wait for the mutex to be free before locking it
+//!   (`relock`), it cost more than it saved (same bench, capacity 3: 2.57 vs 2.87 M
+//!   items/s with and without it, one run each). Removed.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -68,6 +71,8 @@ use gosync_core::clock::Clock;
 use gosync_core::spin::Spin;
 use gosync_core::sync::atomic::{AtomicU8, AtomicUsize, Ordering::*};
 use gosync_core::sync::{thread, Condvar, Mutex, MutexGuard};
+
+use crate::relock;
 
 /// Go's `sync.Cond`: a rendezvous point for threads waiting for a condition guarded by
 /// a mutex.
@@ -123,6 +128,16 @@ use gosync_core::sync::{thread, Condvar, Mutex, MutexGuard};
 ///     }
 /// });
 /// ```
+///
+/// # Size
+///
+/// A `Cond` is aligned to 128 bytes (crossbeam's `CachePadded` choice: x86_64's
+/// adjacent-line prefetcher pairs 64-byte lines), so it shares no cache line with the
+/// mutex and data it usually sits next to: waiters registering and leaving write its
+/// lines, and those writes would otherwise slow down whoever holds the mutex. Measured on
+/// the bounded-buffer bench (capacity 1024, 2-CPU Xeon, three runs each): 12.0-13.7 vs
+/// 10.1-12.3 M items/s padded and unpadded.
+#[repr(align(128))]
 pub struct Cond {
     /// How many nodes `queue` holds, mirrored under its lock so that `signal` and
     /// `broadcast` can return without locking when nobody waits (Go's `wait == notify`
@@ -151,16 +166,16 @@ unsafe impl Send for NodePtr {}
 
 /// The waiter has registered and may be spinning; it has not parked.
 const WAITING: u8 = 0;
-/// The waiter is parked (or about to park) and must be woken by its [`Wake`].
+/// The waiter is parked (or about to park) and must be woken by its [`Wake`]. Only a
+/// popper moves a node on from here.
 const PARKED: u8 = 1;
 /// A signal or broadcast chose this waiter. Terminal.
 const NOTIFIED: u8 = 2;
 
 /// One waiter's registration, on its stack.
 pub(crate) struct Node {
-    /// `WAITING` -> `PARKED` (waiter only), `PARKED` -> `WAITING` (`Cond::wake_next`,
-    /// under the queue lock), `WAITING`/`PARKED` -> `NOTIFIED` (popper only, under the
-    /// queue lock).
+    /// `WAITING` -> `PARKED` (waiter only), `WAITING`/`PARKED` -> `NOTIFIED` (popper
+    /// only, under the queue lock).
     state: AtomicU8,
     wake: Wake,
 }
@@ -214,9 +229,9 @@ impl Node {
         match state.compare_exchange(WAITING, NOTIFIED, Release, Relaxed) {
             // Still spinning (or about to park): its CAS to PARKED will fail.
             Ok(_) => None,
-            // PARKED, and it stays PARKED: the waiter only moves WAITING to PARKED, and
-            // `wake_next` (PARKED to WAITING) needs the queue lock, which we hold. The
-            // waiter stays until it observes NOTIFIED, so the node is alive here.
+            // PARKED, and it stays PARKED: only a popper moves a node on from PARKED,
+            // and we hold the queue lock. The waiter stays until it observes NOTIFIED,
+            // so the node is alive here.
             // SAFETY: as above: alive until the store below.
             Err(_) => match unsafe { &(*node).wake } {
                 Wake::Thread(t) => {
@@ -253,45 +268,31 @@ impl Node {
         // to 0.78-0.81 M items/s, capacity 1024 from 17.0-18.1 to 19.4-21.8. On a
         // loaded machine the yields hand the CPU to other processes instead, and only
         // the oldest spinning did better there.
-        let mut spin = true;
+        let done = spin_until(|| self.notified() || stop());
+        if done && self.notified() {
+            return Parked::Notified;
+        }
+        // Relaxed on success: nothing to publish (the `Thread` was published by the
+        // queue lock at registration). Acquire on failure: it read NOTIFIED (see
+        // `notified`).
+        if self
+            .state
+            .compare_exchange(WAITING, PARKED, Relaxed, Acquire)
+            .is_err()
+        {
+            return Parked::Notified;
+        }
         loop {
-            let done = if spin {
-                spin_until(|| self.notified() || stop())
-            } else {
-                self.notified() || stop()
-            };
-            if done && self.notified() {
+            if self.notified() {
                 return Parked::Notified;
             }
-            // Relaxed on success: nothing to publish (the `Thread` was published by the
-            // queue lock at registration). Acquire on failure: it read NOTIFIED (see
-            // `notified`).
-            if self
-                .state
-                .compare_exchange(WAITING, PARKED, Relaxed, Acquire)
-                .is_err()
-            {
-                return Parked::Notified;
+            if stop() {
+                return Parked::Stopped;
             }
-            loop {
-                if self.notified() {
-                    return Parked::Notified;
-                }
-                if stop() {
-                    return Parked::Stopped;
-                }
-                // `notify` stores NOTIFIED before it unparks, and an unpark that comes
-                // before this park makes it return at once: no lost wake-up. A stray
-                // unpark (one meant for an earlier wait of this thread) only loops once
-                // more.
-                thread::park();
-                // Relaxed: only the choice between spinning and parking again depends
-                // on it; NOTIFIED is read with Acquire above.
-                if self.state.load(Relaxed) == WAITING {
-                    spin = true;
-                    break; // woken early by `Cond::wake_next`: spin again, then park
-                }
-            }
+            // `notify` stores NOTIFIED before it unparks, and an unpark that comes
+            // before this park makes it return at once: no lost wake-up. A stray unpark
+            // (one meant for an earlier wait of this thread) only loops once more.
+            thread::park();
         }
     }
 
@@ -457,11 +458,10 @@ impl Cond {
     pub fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
         let node = Node::new(Wake::Thread(thread::current()));
         let reg = self.register(&node, mutex_id(guard));
+        let mutex = relock::Mutex::of(guard);
         let parked = MutexGuard::unlocked(guard, || {
             let parked = node.park(|| false);
-            if let Parked::Notified = parked {
-                self.wake_next();
-            }
+            mutex.await_unlocked();
             parked
         });
         debug_assert!(matches!(parked, Parked::Notified));
@@ -521,9 +521,13 @@ impl Cond {
         }
         let node = Node::new(Wake::Timed(Mutex::new(()), Condvar::new()));
         let reg = self.register(&node, mutex_id(guard));
+        let mutex = relock::Mutex::of(guard);
         MutexGuard::unlocked(guard, || {
-            let notified = node.park_until(&self.clock, deadline);
-            reg.finish(notified)
+            let notified = reg.finish(node.park_until(&self.clock, deadline));
+            if notified {
+                mutex.await_unlocked();
+            }
+            notified
         })
     }
 
@@ -654,50 +658,6 @@ impl Cond {
         Registration { cond: self, node }
     }
 
-    /// Called by a waiter that a signal chose, before it re-locks the mutex: if the
-    /// waiter now at the front of the queue (the next one a signal will choose) is
-    /// asleep, wake it early, so that it spins for its signal instead of sleeping
-    /// through it. The signaller, who usually holds the caller's mutex, then finds a
-    /// spinning waiter and needs no system call; this wake-up's system call is made
-    /// here, outside the mutex, by a thread that is waiting for the mutex anyway.
-    ///
-    /// Only the state changes (PARKED back to WAITING), never the queue: FIFO order and
-    /// every outcome stay as they were. A front waiter that gets no signal within its
-    /// spin budget parks again.
-    pub(crate) fn wake_next(&self) {
-        // Relaxed: a hint; the queue is read under its lock.
-        if self.waiters.load(Relaxed) == 0 {
-            return;
-        }
-        let unpark = {
-            let q = self.queue.lock();
-            let Some(front) = q.nodes.front() else {
-                return;
-            };
-            // SAFETY: the node is queued and we hold the queue lock (invariants 2-4).
-            let node = unsafe { &*front.0 };
-            match &node.wake {
-                // Relaxed: the waiter reads WAITING only to decide to spin again, and
-                // the popper and this function change a queued node's state only under
-                // the queue lock. The waiter cannot leave while we hold that lock (it
-                // needs a popper, or the lock to withdraw): cloning after the CAS is
-                // safe.
-                Wake::Thread(t)
-                    if node
-                        .state
-                        .compare_exchange(PARKED, WAITING, Relaxed, Relaxed)
-                        .is_ok() =>
-                {
-                    Some(t.clone())
-                }
-                _ => None,
-            }
-        };
-        if let Some(t) = unpark {
-            t.unpark();
-        }
-    }
-
     /// Removes `node` from the queue if it is still there; returns whether it was (if
     /// not, a signal or broadcast popped it and has finished notifying it).
     fn withdraw(&self, node: &Node) -> bool {
@@ -746,22 +706,26 @@ impl fmt::Debug for Cond {
     }
 }
 
-/// How long the waiter next in line keeps checking for its wake-up before it parks: a
-/// park and unpark costs a system call on each side and a trip through the scheduler
-/// (several microseconds, far more on a loaded machine), and the signaller usually makes
-/// its call while holding the caller's mutex. Only the waiter next in line spins (one per
-/// `Cond`), so a generous budget costs little. A budget in time
-/// ([`gosync_core::spin`]), so it means the same on every CPU; the spin also ends, and
-/// the waiter parks, as soon as it finds its CPU contended (a yield ran another thread
-/// for a while), when spinning on would only take turns with the threads it waits for.
-/// (Bounded buffer, 5 producers, 3 consumers, capacity 3, on a 2-CPU Xeon: 100 us beat
-/// 20 us and 400 us.)
+/// How long a waiter keeps checking for its wake-up before it parks: a park and unpark
+/// costs a system call on each side and a trip through the scheduler (several
+/// microseconds, far more on a loaded machine), and the signaller usually makes its call
+/// while holding the caller's mutex. A budget in time ([`gosync_core::spin`]), so it
+/// means the same on every CPU; the spin also ends, and the waiter parks, as soon as it
+/// finds its CPU contended (a yield ran another thread for a while), when spinning on
+/// would only take turns with the threads it waits for. Not a sharp optimum: on the
+/// bounded-buffer bench (5 producers, 3 consumers, capacity 3, 2-CPU Xeon, woken waiters
+/// waiting for the unlock as in `relock`), 10, 100 and 1,000 us gave 3.45, 3.06 and 3.23
+/// M items/s.
 #[cfg(not(loom))]
 const SPIN: Duration = Duration::from_micros(100);
-/// The first part of the spin busy-waits with `spin_loop`; the rest yields the CPU,
-/// which on a machine with fewer cores than threads is what lets the signaller run.
+/// The first part of the spin busy-waits with `spin_loop`, the rest yields the CPU. The
+/// busy part covers a signal from a thread running on another CPU, which comes within
+/// hundreds of nanoseconds when producer and consumer run side by side; the yields are
+/// what let the signaller run on a machine with fewer CPUs than threads. Same bench:
+/// 0 (yield at once), 250 ns, 500 ns, 1 us, 2 us and 5 us gave 1.07, 3.19, 3.30,
+/// 3.06-3.45, 2.35 and 2.37 M items/s; 500 ns is the middle of the plateau.
 #[cfg(not(loom))]
-const BUSY: Duration = Duration::from_micros(1);
+const BUSY: Duration = Duration::from_nanos(500);
 
 /// Spins until `done()` or the time budget is spent; returns `done()`'s last answer.
 #[cfg(not(loom))]

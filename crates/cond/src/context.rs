@@ -18,6 +18,7 @@ use gosync_core::sync::atomic::{AtomicBool, Ordering::*};
 use gosync_core::sync::{thread, Arc, MutexGuard};
 
 use crate::cond::{mutex_id, Node, Parked, Wake};
+use crate::relock;
 use crate::Cond;
 
 impl Cond {
@@ -70,6 +71,7 @@ impl Cond {
         }
         let node = Node::new(Wake::Thread(thread::current()));
         let reg = self.register(&node, mutex_id(guard));
+        let mutex = relock::Mutex::of(guard);
         let notified = MutexGuard::unlocked(guard, || {
             let cancelled = Arc::new(AtomicBool::new(false));
             let hook = {
@@ -82,11 +84,11 @@ impl Cond {
             };
             // Acquire: pairs with the hook's Release store.
             let parked = node.park(|| cancelled.load(Acquire));
-            if let Parked::Notified = parked {
-                self.wake_next();
-            }
             let notified = reg.finish(matches!(parked, Parked::Notified));
             drop(hook);
+            if notified {
+                mutex.await_unlocked();
+            }
             notified
         });
         if notified {

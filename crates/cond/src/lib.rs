@@ -12,10 +12,10 @@
 //! (so a `FakeClock` drives them in tests), and `Cond::wait_context` (feature `context`).
 //!
 //! Each waiter parks on its own (no shared condition variable, no thundering herd on
-//! `signal`). The waiter next in line spins briefly for its wake-up first (a budget
-//! measured in time, not iterations); the others park at once, and a woken waiter
-//! wakes its successor early, so that the next signal usually finds it spinning
-//! and costs the signaller no system call.
+//! `signal`). A waiter spins briefly for its wake-up first (a budget measured in time,
+//! not iterations: half a microsecond busy, then yielding the CPU), and a woken waiter
+//! waits to see the mutex unlocked before it locks it (the signaller usually still
+//! holds it), so a signal under the mutex rarely costs either side a system call.
 //!
 //! # Examples
 //!
@@ -79,9 +79,10 @@
 //!   mutex (std's and parking_lot's `Condvar` move them to the mutex's queue instead).
 //! * **No copy check.** Go panics at run time with `sync.Cond is copied`; a Rust `Cond`
 //!   cannot be moved while a wait borrows it, so there is nothing to check.
-//! * **Spinning.** The waiter next in line spins (briefly busy, then yielding) for up
-//!   to 100 µs before it parks, and is woken early when its predecessor is woken. This changes no
-//!   outcome, only how fast a signal is seen.
+//! * **Spinning.** A waiter spins (briefly busy, then yielding) for up to 100 µs before
+//!   it parks, and a woken waiter waits (up to 2 µs, reading without writing) for the
+//!   mutex to be unlocked before it locks it. This changes no outcome, only how fast a
+//!   signal is seen.
 //!
 //! # Async: deliberately no `wait_async`
 //!
@@ -150,5 +151,6 @@
 mod cond;
 #[cfg(feature = "context")]
 mod context;
+mod relock;
 
 pub use cond::Cond;

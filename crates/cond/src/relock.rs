@@ -1,0 +1,145 @@
+//! What a woken waiter does before it re-locks the caller's mutex.
+//!
+//! A signaller usually holds the mutex while it signals (the bounded buffer's
+//! `push; not_empty.signal()` under the lock), and the waiter it chose, if it is spinning
+//! on another CPU, learns of its signal from a store the signaller made inside that
+//! critical section. Locking at once finds the mutex held, and `parking_lot`'s `lock`
+//! then spins a little, yields its CPU and parks, and the signaller's unlock has to wake
+//! it again: a system call on each side and trips through the scheduler, the costs the
+//! waiter's spin was there to save. Even reading the lock at once hurts: it takes the
+//! lock's cache line from the signaller just before its unlock needs it back.
+//!
+//! So a woken waiter first waits for the mutex to be free, reading the lock without
+//! writing it, with exponential backoff between the reads (test and test-and-set with
+//! backoff: 1, 2, 4, ... up to [`MAX_PAUSES`] `spin_loop` hints before each read, the
+//! backoff crossbeam's `Backoff` uses), for at most [`BUDGET`], and then locks as before.
+//! Only *when* the waiter calls `lock` changes: no state of the `Cond` protocol, and no
+//! outcome. Under loom it does nothing (loom explores the `lock` interleavings
+//! themselves, and has no time to spin for).
+//!
+//! Measured on the bounded-buffer bench (5 producers, 3 consumers, one `parking_lot`
+//! mutex, 2-CPU Xeon), capacity 3, M items/s, three runs each:
+//!
+//! | before `lock` | |
+//! |---|---|
+//! | nothing (as before) | 1.38 |
+//! | read the lock at once, then poll it | 1.64-1.93 |
+//! | backoff before each read, up to 1 hint | 2.52-2.96 |
+//! | backoff before each read, up to 8 hints | 3.12-3.29 |
+//! | backoff before each read, up to 64 hints | 3.19-3.32 |
+//!
+//! Context switches for 1.6 M items fell from 840,000 to about 9,000: the woken waiter
+//! no longer yields or parks in `lock`. Capacity 1024 measured alike with and without
+//! (11.4-12.8): there a wait is rare.
+
+#[cfg(not(loom))]
+use std::time::Duration;
+
+#[cfg(not(loom))]
+use gosync_core::spin::Spin;
+use gosync_core::sync::MutexGuard;
+
+/// The most `spin_loop` hints between two reads of the lock (the backoff doubles up to
+/// this): 2^6, crossbeam's `Backoff` spin limit.
+#[cfg(not(loom))]
+pub(crate) const MAX_PAUSES: u32 = 64;
+
+/// The longest a woken waiter waits to see the mutex unlocked before it calls `lock`
+/// anyway (which then spins, yields and parks as `parking_lot` does). A signaller's
+/// critical section after its signal is a few hundred nanoseconds at most; a mutex still
+/// held after 2 us is held by a thread that was descheduled or is doing long work, and
+/// waiting on is `lock`'s job.
+#[cfg(not(loom))]
+pub(crate) const BUDGET: Duration = Duration::from_micros(2);
+
+/// The mutex a wait re-locks, taken from the guard before the wait unlocks it.
+pub(crate) struct Mutex<'a, T> {
+    #[cfg(not(loom))]
+    mutex: &'a gosync_core::sync::Mutex<T>,
+    #[cfg(loom)]
+    _mutex: std::marker::PhantomData<&'a T>,
+}
+
+impl<'a, T> Mutex<'a, T> {
+    /// The mutex `guard` locks.
+    #[inline]
+    pub(crate) fn of(guard: &MutexGuard<'a, T>) -> Self {
+        #[cfg(not(loom))]
+        {
+            Mutex {
+                mutex: MutexGuard::mutex(guard),
+            }
+        }
+        #[cfg(loom)]
+        {
+            let _ = guard;
+            Mutex {
+                _mutex: std::marker::PhantomData,
+            }
+        }
+    }
+
+    /// Called by a waiter a signal chose, while it does not hold the mutex: returns once
+    /// the mutex looks unlocked, or after [`BUDGET`] (see the module docs).
+    #[inline]
+    pub(crate) fn await_unlocked(&self) {
+        #[cfg(not(loom))]
+        {
+            let mut spin = Spin::new(BUDGET);
+            let mut pauses = 1;
+            loop {
+                // Back off *before* the first read too: the signaller is about to unlock.
+                for _ in 0..pauses {
+                    std::hint::spin_loop();
+                }
+                // `is_locked` is a Relaxed load: only the moment of the `lock` call
+                // depends on it, and `lock` itself synchronizes.
+                if !self.mutex.is_locked() || !spin.spin() {
+                    return;
+                }
+                pauses = (pauses * 2).min(MAX_PAUSES);
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Mutex;
+    use gosync_core::sync::Mutex as PlMutex;
+    use std::sync::mpsc;
+    use std::thread;
+
+    #[test]
+    fn returns_at_once_when_the_mutex_is_free() {
+        let m = PlMutex::new(0u32);
+        let g = m.lock();
+        let relock = Mutex::of(&g);
+        drop(g);
+        relock.await_unlocked();
+        assert!(!m.is_locked());
+    }
+
+    #[test]
+    fn gives_up_on_a_mutex_held_past_the_budget() {
+        // The mutex stays locked by another thread until this thread has returned from
+        // `await_unlocked`: the wait must end on its budget, not on the unlock.
+        let m = PlMutex::new(0u32);
+        let (locked_tx, locked_rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        thread::scope(|s| {
+            let m = &m;
+            s.spawn(move || {
+                let _g = m.lock();
+                locked_tx.send(()).unwrap();
+                done_rx.recv().unwrap();
+            });
+            locked_rx.recv().unwrap();
+            // What `Mutex::of` keeps of a waiter's guard (the holder has the only one).
+            let relock = Mutex { mutex: m };
+            relock.await_unlocked();
+            assert!(m.is_locked(), "the holder has not unlocked yet");
+            done_tx.send(()).unwrap();
+        });
+    }
+}
