@@ -14,21 +14,13 @@
 //! with the context), `loom_ratelimit_async_context_cancel_vs_poll` deadlocks.
 #![cfg(loom)]
 
-use std::time::Duration;
-
 use gosync_core::clock::FakeClock;
 use gosync_core::sync::thread;
-use gosync_ratelimit::{Limit, TokenBucket};
+
 use gosync_testkit::{block_on, poll_once};
 
-const D: Duration = Duration::from_millis(100);
-
-/// A bucket of one token, spent: the next token is due at `t0 + D`.
-fn spent_bucket(fake: &FakeClock) -> TokenBucket {
-    let bucket = TokenBucket::with_clock(Limit::every(D), 1, fake.clock()).unwrap();
-    assert!(bucket.allow());
-    bucket
-}
+mod loom_common;
+use loom_common::{spent_bucket, D};
 
 /// Register vs fire through the wait: reserved and first polled by another task's
 /// waker, then awaited here while another thread advances the clock to the time to act

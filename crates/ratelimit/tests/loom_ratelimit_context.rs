@@ -9,21 +9,13 @@
 //! cancelling its reservation, the first two models report the token missing.
 #![cfg(all(loom, feature = "context"))]
 
-use std::time::Duration;
-
 use gosync_context::{background, with_cancel, Error};
 use gosync_core::clock::FakeClock;
 use gosync_core::sync::{thread, Arc};
-use gosync_ratelimit::{Limit, TokenBucket, WaitContextError};
+use gosync_ratelimit::WaitContextError;
 
-const D: Duration = Duration::from_millis(100);
-
-/// A bucket of one token, spent: the next token is due at `t0 + D`.
-fn spent_bucket(fake: &FakeClock) -> TokenBucket {
-    let bucket = TokenBucket::with_clock(Limit::every(D), 1, fake.clock()).unwrap();
-    assert!(bucket.allow());
-    bucket
-}
+mod loom_common;
+use loom_common::{spent_bucket, D};
 
 /// A waiter whose token never comes due (time stands still) races the cancel: the
 /// cancel's hook always wakes it (loom reports a deadlock on a lost wake-up), it
