@@ -178,11 +178,16 @@ fn mixed_timed_and_untimed_waiters() {
         let short = s.spawn(|| wg.wait_timeout(Duration::from_millis(5)));
         // An hour: never reached, even interpreted by Miri (whose clock is real time
         // while the test runs a thousand times slower: 30 s timed out there).
-        let long = s.spawn(|| wg.wait_timeout(Duration::from_secs(3600)));
+        let long = s.spawn(|| {
+            let t = std::time::Instant::now();
+            let r = wg.wait_timeout(Duration::from_secs(3600));
+            (r, t.elapsed())
+        });
         assert!(!short.join().unwrap());
         wg.done();
         untimed.join().unwrap();
-        assert!(long.join().unwrap());
+        let (r, el) = long.join().unwrap();
+        assert!(r, "the hour-long wait reported a time-out after {el:?}");
     });
 }
 
