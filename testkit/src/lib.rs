@@ -92,6 +92,17 @@ pub fn poll_pinned<F: Future + ?Sized>(fut: Pin<&mut F>, waker: &Waker) -> Poll<
     fut.poll(&mut Context::from_waker(waker))
 }
 
+/// Waits until `cond` holds, yielding the CPU between checks. No timing assumption: the
+/// only limit is a generous hang guard (60 s), which fails the test with `hang: {what}`.
+#[track_caller]
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "hang: {what}");
+        std::thread::yield_now();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,19 +9,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::task::Poll;
-use std::time::Duration;
 
 use gosync_context::background;
 use gosync_errgroup::{singleflight, Group, TaskPanicked};
-use gosync_testkit::{counting, poll};
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(std::time::Instant::now() < deadline, "hang: {what}");
-        std::thread::yield_now();
-    }
-}
+use gosync_testkit::{counting, poll, wait_until};
 
 fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

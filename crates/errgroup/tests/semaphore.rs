@@ -11,16 +11,8 @@ use std::time::Duration;
 
 use gosync_context::{background, with_cancel, with_timeout, CancelFunc, Error};
 use gosync_errgroup::{Group, Semaphore};
+use gosync_testkit::wait_until;
 use proptest::prelude::*;
-
-/// Waits (without a timing assumption: only a generous hang guard) until `cond` holds.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(std::time::Instant::now() < deadline, "hang: {what}");
-        std::thread::yield_now();
-    }
-}
 
 fn hammer_weighted(sem: &Semaphore, n: u64, loops: usize) {
     for i in 0..loops {

@@ -11,24 +11,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use gosync_errgroup::semaphore::{AcquireAsync, AcquireGuardAsync, AcquireOwnedAsync};
 use gosync_errgroup::{OwnedSemaphoreGuard, Semaphore};
-use gosync_testkit::{counting, poll, Counting};
+use gosync_testkit::{counting, poll, wait_until, Counting};
 use proptest::prelude::*;
 
 fn wakes(c: &Counting) -> usize {
     c.wakes.load(SeqCst)
-}
-
-/// Waits (without a timing assumption: only a generous hang guard) until `cond` holds.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(std::time::Instant::now() < deadline, "hang: {what}");
-        std::thread::yield_now();
-    }
 }
 
 fn tokio_rt() -> tokio::runtime::Runtime {

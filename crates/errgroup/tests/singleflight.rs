@@ -5,17 +5,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Barrier};
-use std::time::Duration;
 
 use gosync_errgroup::singleflight::Group;
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(std::time::Instant::now() < deadline, "hang: {what}");
-        std::thread::yield_now();
-    }
-}
+use gosync_testkit::wait_until;
 
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     payload
