@@ -16,6 +16,14 @@
 # toolchain gets with cargo >= 1.84 (or with `cargo update --precise` on older cargo).
 # That needs the crates.io index (network), as installing the toolchain does.
 #
+# The old toolchain's cargo runs with its own CARGO_HOME (target/msrv/cargo-home), whose
+# index cache is emptied on every run; downloaded packages are kept. Its sparse-index
+# cache is not the one cargo >= 1.85 uses, and when a stale entry there lacked a version
+# published since, cargo 1.80 rejected the lock file the current cargo had just resolved
+# ("failed to select a version for the requirement `pin-project-lite = "^0.2.9"` (locked
+# to 0.2.19)"). Vendoring instead does not work: a directory source makes cargo 1.80
+# parse every vendored manifest, including target-specific ones for edition 2024.
+#
 # Fails loudly (non-zero exit, "MSRV FAILED") when the MSRV build or a test breaks.
 # Usage: ci/msrv.sh
 set -euo pipefail
@@ -58,6 +66,10 @@ done | xargs -0 cp -p --parents -t "$copy"
 cd "$copy"
 CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback cargo generate-lockfile ||
     fail "cannot resolve the dependencies for Rust $msrv"
+msrv_home=$root/target/msrv/cargo-home
+rm -rf "$msrv_home/registry/index"
+mkdir -p "$msrv_home"
+old_cargo() { CARGO_HOME=$msrv_home rustup run "$msrv" cargo "$@"; }
 
 export CARGO_TARGET_DIR=$root/target/msrv/target
 mapfile -t crates < <(cargo metadata --no-deps --format-version 1 |
@@ -73,12 +85,12 @@ for c in "${crates[@]}"; do pkgs+=(-p "$c"); done
 
 for c in "${crates[@]}"; do
     echo "--> cargo +$msrv check -p $c --lib (default features, then all)"
-    cargo "+$msrv" check --locked -p "$c" --lib || fail "cargo check -p $c --lib"
-    cargo "+$msrv" check --locked -p "$c" --lib --all-features ||
+    old_cargo check --locked -p "$c" --lib || fail "cargo check -p $c --lib"
+    old_cargo check --locked -p "$c" --lib --all-features ||
         fail "cargo check -p $c --lib --all-features"
 done
 echo "--> cargo +$msrv test ${pkgs[*]} --all-features"
-cargo "+$msrv" test --locked "${pkgs[@]}" --all-features --no-fail-fast ||
+old_cargo test --locked "${pkgs[@]}" --all-features --no-fail-fast ||
     fail "cargo test --all-features of the crates"
 
 echo
