@@ -294,7 +294,9 @@ pub fn calibration() -> Option<Calibration> {
 pub fn hints_for(d: Duration) -> u32 {
     #[cfg(not(any(loom, miri)))]
     {
-        let hint_ns = real::calibration().hint_ns.max(f64::MIN_POSITIVE);
+        // The floor of the calibration's own use (`hints_per_check`): a hint cannot be
+        // cheaper than a tenth of a nanosecond, and the count stays finite.
+        let hint_ns = real::calibration().hint_ns.max(HINT_NS_FLOOR);
         // `as` saturates: a huge `d` gives u32::MAX.
         ((d.as_nanos() as f64 / hint_ns) as u32).max(1)
     }
@@ -304,6 +306,12 @@ pub fn hints_for(d: Duration) -> u32 {
         1
     }
 }
+
+/// The least a `spin_loop()` hint is taken to cost, in ns, whatever the calibration
+/// measured: [`hints_for`] and the hints between a [`Spin`]'s clock reads are finite even
+/// where a hint compiles to nothing.
+#[cfg(not(any(loom, miri)))]
+const HINT_NS_FLOOR: f64 = 0.1;
 
 /// The result of the one-time calibration; see [`calibration`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -319,7 +327,7 @@ pub struct Calibration {
 
 #[cfg(not(any(loom, miri)))]
 mod real {
-    use super::{Calibration, CHECK_EVERY, CONTENDED};
+    use super::{Calibration, CHECK_EVERY, CONTENDED, HINT_NS_FLOOR};
     use crate::nanos::{now, saturating_nanos};
     use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
     use std::sync::OnceLock;
@@ -354,38 +362,66 @@ mod real {
     /// Times runs of hints and of clock reads, keeping the fastest of each (a run that
     /// was preempted or interrupted only ever looks slower). About 30 µs where a hint
     /// costs 10 ns, 200 µs where it costs 140 ns; once per process.
+    ///
+    /// A run of hints that reads no time at all (a coarse clock, or a thread moved
+    /// between CPUs whose clocks are skewed mid-run) says nothing and is not kept: taken
+    /// as 0 ns a hint, it would turn every backoff measured in time into `u32::MAX`
+    /// hints. If no run read any time, runs twice as long are timed until one does.
     #[cold]
     fn calibrate() -> Calibration {
         const HINTS: u32 = 256;
         const READS: u32 = 64;
         const RUNS: usize = 5;
-        let mut hint_ns = f64::INFINITY;
-        let mut clock_ns = f64::INFINITY;
-        now(); // the clock's own one-time calibration, outside the timed runs
-        for _ in 0..RUNS {
+        /// 2^20 hints: 10 ms where a hint costs 10 ns.
+        const MAX_HINTS: u32 = 1 << 20;
+        fn time_hints(n: u32) -> u64 {
             let t0 = now();
-            for _ in 0..HINTS {
+            for _ in 0..n {
                 std::hint::spin_loop();
             }
+            now().saturating_sub(t0)
+        }
+        let mut hint_runs = [0u64; RUNS];
+        let mut clock_ns = f64::INFINITY;
+        now(); // the clock's own one-time calibration, outside the timed runs
+        for run in &mut hint_runs {
+            *run = time_hints(HINTS);
             let t1 = now();
             for _ in 0..READS {
                 std::hint::black_box(now());
             }
             let t2 = now();
-            hint_ns = hint_ns.min(t1.saturating_sub(t0) as f64 / f64::from(HINTS));
             clock_ns = clock_ns.min(t2.saturating_sub(t1) as f64 / f64::from(READS));
         }
+        let mut hint_ns = fastest_per_item(&hint_runs, HINTS);
+        let mut n = HINTS;
+        while hint_ns.is_none() && n < MAX_HINTS {
+            n *= 2;
+            hint_ns = fastest_per_item(&[time_hints(n)], n);
+        }
+        // A clock that read no time over 2^20 hints: take the floor; every gosync spin
+        // still ends on its clock reads.
+        let hint_ns = hint_ns.unwrap_or(HINT_NS_FLOOR).max(HINT_NS_FLOOR);
         // Read the clock about every CHECK_EVERY of hints, but spend at most a fifth of
         // the spin reading it (where reads are slow, e.g. no vDSO clock), and at least one
         // hint per read. The cap keeps the overshoot bounded on a CPU whose hint is
         // nearly free.
         let interval = (CHECK_EVERY.as_nanos() as f64).max(4.0 * clock_ns);
-        let hints = (interval / hint_ns.max(0.1)).round().clamp(1.0, 4096.0) as u32;
+        let hints = (interval / hint_ns).round().clamp(1.0, 4096.0) as u32;
         Calibration {
             hint_ns,
             clock_ns,
             hints_per_check: hints,
         }
+    }
+
+    /// The fastest of `runs` (nanoseconds each, for `items` items), per item, ignoring
+    /// runs that read no time; `None` if every run read none.
+    pub(super) fn fastest_per_item(runs: &[u64], items: u32) -> Option<f64> {
+        runs.iter()
+            .filter(|&&ns| ns > 0)
+            .min()
+            .map(|&ns| ns as f64 / f64::from(items))
     }
 
     #[derive(Debug)]
@@ -482,9 +518,18 @@ mod tests {
     #[test]
     fn calibration_is_sane() {
         let c = calibration().unwrap();
-        assert!(c.hint_ns > 0.0 && c.hint_ns.is_finite(), "{c:?}");
+        assert!(c.hint_ns >= HINT_NS_FLOOR && c.hint_ns.is_finite(), "{c:?}");
         assert!(c.clock_ns >= 0.0 && c.clock_ns.is_finite(), "{c:?}");
         assert!((1..=4096).contains(&c.hints_per_check), "{c:?}");
+    }
+
+    #[test]
+    fn calibration_ignores_runs_that_read_no_time() {
+        // A run that read 0 ns (coarse clock, skew between CPUs) would make a hint free
+        // and every backoff in time u32::MAX hints long.
+        assert_eq!(real::fastest_per_item(&[0, 2560, 0, 5120], 256), Some(10.0));
+        assert_eq!(real::fastest_per_item(&[0, 0, 0], 256), None);
+        assert_eq!(real::fastest_per_item(&[], 256), None);
     }
 
     #[test]
