@@ -303,8 +303,15 @@ impl Node {
         let Wake::Timed(m, cv) = &self.wake else {
             unreachable!("park_until on a thread node")
         };
-        // As in `park`, every waiter spins first.
-        if spin_until(|| self.notified()) {
+        // As in `park`, every waiter spins first, but on the real clock not past its
+        // deadline: `wait_timeout(g, 1us)` returns about then, not a whole spin later.
+        // (A fake clock's deadline is not a real time: the whole spin.)
+        let budget = if clock.is_fake() {
+            Duration::MAX
+        } else {
+            deadline.saturating_duration_since(clock.now())
+        };
+        if spin_until_within(budget, || self.notified()) {
             return true;
         }
         let mut g = m.lock();
@@ -455,6 +462,7 @@ impl Cond {
     ///     }
     /// });
     /// ```
+    #[track_caller]
     pub fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
         let node = Node::new(Wake::Thread(thread::current()));
         let reg = self.register(&node, mutex_id(guard));
@@ -492,6 +500,7 @@ impl Cond {
     /// let mut g = m.lock();
     /// assert!(!cond.wait_timeout(&mut g, Duration::from_millis(1))); // nobody signals
     /// ```
+    #[track_caller]
     #[must_use = "false means the wait timed out without a signal"]
     pub fn wait_timeout<T>(&self, guard: &mut MutexGuard<'_, T>, timeout: Duration) -> bool {
         match self.clock.deadline_after(timeout) {
@@ -514,6 +523,7 @@ impl Cond {
     /// # Panics
     ///
     /// As [`wait`](Cond::wait).
+    #[track_caller]
     #[must_use = "false means the wait timed out without a signal"]
     pub fn wait_deadline<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
         if self.clock.now() >= deadline {
@@ -644,6 +654,7 @@ impl Cond {
     }
 
     /// Queues `node` (its waiter holds the mutex identified by `mutex`).
+    #[track_caller]
     pub(crate) fn register<'a>(&'a self, node: &'a Node, mutex: usize) -> Registration<'a> {
         let mut q = self.queue.lock();
         if q.nodes.is_empty() {
@@ -727,17 +738,25 @@ const SPIN: Duration = Duration::from_micros(100);
 #[cfg(not(loom))]
 const BUSY: Duration = Duration::from_nanos(500);
 
-/// Spins until `done()` or the time budget is spent; returns `done()`'s last answer.
+/// Spins until `done()` or [`SPIN`] is spent; returns `done()`'s last answer.
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn spin_until(done: impl Fn() -> bool) -> bool {
-    done() || spin_slow(&done)
+    done() || spin_slow(SPIN, &done)
+}
+
+/// [`spin_until`], but for at most `budget` (a timed wait spins no longer than its
+/// time-out).
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn spin_until_within(budget: Duration, done: impl Fn() -> bool) -> bool {
+    done() || spin_slow(budget.min(SPIN), &done)
 }
 
 #[cfg(not(loom))]
 #[inline(never)]
-fn spin_slow(done: &dyn Fn() -> bool) -> bool {
-    let mut spin = Spin::new(SPIN).yield_after(BUSY);
+fn spin_slow(budget: Duration, done: &dyn Fn() -> bool) -> bool {
+    let mut spin = Spin::new(budget).yield_after(BUSY);
     loop {
         let more = spin.spin();
         if done() {
@@ -754,5 +773,12 @@ fn spin_slow(done: &dyn Fn() -> bool) -> bool {
 #[cfg(loom)]
 #[inline]
 pub(crate) fn spin_until(_done: impl Fn() -> bool) -> bool {
+    false
+}
+
+/// Under loom: as [`spin_until`].
+#[cfg(loom)]
+#[inline]
+pub(crate) fn spin_until_within(_budget: Duration, _done: impl Fn() -> bool) -> bool {
     false
 }

@@ -61,6 +61,7 @@ impl Cond {
     /// });
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "context")))]
+    #[track_caller]
     pub fn wait_context<T>(
         &self,
         ctx: &Context,

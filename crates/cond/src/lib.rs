@@ -77,11 +77,26 @@
 //!   the wake-ups, not a promise about who runs next under the mutex: re-check the
 //!   condition in a loop. `broadcast` wakes every waiter and they then contend for the
 //!   mutex (std's and parking_lot's `Condvar` move them to the mutex's queue instead).
-//! * **No copy check.** Go panics at run time with `sync.Cond is copied`; a Rust `Cond`
-//!   cannot be moved while a wait borrows it, so there is nothing to check.
+//! * **No copy check.** Go panics at run time with `sync.Cond is copied` (its
+//!   `TestCondCopy`); a Rust `Cond` cannot be moved while a wait borrows it, so there is
+//!   nothing to check at run time. The compiler refuses it:
+//!
+//!   ```compile_fail,E0505
+//!   use gosync_cond::Cond;
+//!   use parking_lot::Mutex;
+//!
+//!   let (m, cond) = (Mutex::new(()), Cond::new());
+//!   let waiting = &cond;
+//!   std::thread::scope(|s| {
+//!       s.spawn(|| waiting.wait(&mut m.lock()));
+//!       let copy = cond; // error[E0505]: cannot move out of `cond` because it is borrowed
+//!       copy.signal();
+//!   });
+//!   ```
 //! * **Spinning.** A waiter spins (briefly busy, then yielding) for up to 100 µs before
-//!   it parks, and a woken waiter waits (up to 2 µs, reading without writing) for the
-//!   mutex to be unlocked before it locks it. This changes no outcome, only how fast a
+//!   it parks (a timed wait on the real clock no longer than its time-out), and a woken
+//!   waiter waits (about 2 µs at most, reading without writing) for the mutex to be
+//!   unlocked before it locks it. This changes no outcome, only how fast a
 //!   signal is seen.
 //!
 //! # Async: deliberately no `wait_async`

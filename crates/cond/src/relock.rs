@@ -43,9 +43,9 @@
 #[cfg(not(loom))]
 use std::time::Duration;
 
-#[cfg(not(loom))]
-use gosync_core::spin::Spin;
 use gosync_core::sync::MutexGuard;
+#[cfg(not(loom))]
+use gosync_core::Clock;
 
 /// The backoff before the first read of the lock: the middle of the plateau measured
 /// above (64-128 ns), about one cache-line round trip between two CPUs.
@@ -117,12 +117,17 @@ impl<'a, T> Mutex<'a, T> {
     #[cfg(not(loom))]
     #[inline(never)]
     fn await_slow(&self, first: u32, max: u32) {
-        let mut spin = Spin::new(BUDGET);
+        // The clock is read after every round, not every so many hints as a `Spin`
+        // does: a round is 200 ns to `MAX_ROUND` of pausing, and the wait must end
+        // within one round past `BUDGET` whatever a hint or a clock read costs here.
+        let clock = Clock::real();
+        let start = clock.nanos();
+        let budget = BUDGET.as_nanos() as u64;
         let mut pauses = first.saturating_mul(2).min(max);
-        while spin.spin() {
+        loop {
             pause(pauses);
             // Relaxed: as in `await_unlocked`.
-            if !self.mutex.is_locked() {
+            if !self.mutex.is_locked() || clock.nanos().saturating_sub(start) >= budget {
                 return;
             }
             pauses = pauses.saturating_mul(2).min(max);
@@ -163,6 +168,19 @@ mod tests {
         drop(g);
         relock.await_unlocked();
         assert!(!m.is_locked());
+    }
+
+    #[test]
+    fn backoff_rounds_last_about_their_time() {
+        // FIRST and MAX_ROUND in hints: at least one hint, and (with the calibration's
+        // floor of 0.1 ns a hint) never the u32::MAX a calibration that read no time
+        // would give.
+        let (first, max) = super::backoff_hints();
+        assert!(first >= 1 && max >= first, "{first} {max}");
+        assert!(
+            max <= 10_000,
+            "1 us is at most 10,000 hints of 0.1 ns: {max}"
+        );
     }
 
     #[test]

@@ -210,11 +210,13 @@ fn wait_timeout_edge_values() {
         let c = c.clone();
         spawn_queued(&m, move |g| c.wait_timeout(g, Duration::MAX))
     };
-    assert_eq!(
-        fake.waiters(),
-        0,
+    // The waiter spins (real time, about 100 us) before it would register a deadline
+    // with the fake clock; 200 ms of real time is far past that.
+    assert!(
+        !fake.block_until_waiters(1, Duration::from_millis(200)),
         "Duration::MAX must not register a deadline"
     );
+    assert_eq!(c.waiters(), 1);
     c.signal();
     assert!(t.join().unwrap());
 }
