@@ -69,6 +69,14 @@ CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback cargo generate-lockfile ||
 msrv_home=$root/target/msrv/cargo-home
 rm -rf "$msrv_home/registry/index"
 mkdir -p "$msrv_home"
+# The user's cargo configuration (a registry mirror, proxy settings) applies here too.
+for f in config.toml config; do
+    if [[ -f ${CARGO_HOME:-$HOME/.cargo}/$f ]]; then
+        cp "${CARGO_HOME:-$HOME/.cargo}/$f" "$msrv_home/$f"
+    else
+        rm -f "$msrv_home/$f"
+    fi
+done
 old_cargo() { CARGO_HOME=$msrv_home rustup run "$msrv" cargo "$@"; }
 
 export CARGO_TARGET_DIR=$root/target/msrv/target
