@@ -742,7 +742,7 @@ const BUSY: Duration = Duration::from_nanos(500);
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn spin_until(done: impl Fn() -> bool) -> bool {
-    done() || spin_slow(SPIN, &done)
+    spin_until_within(SPIN, done)
 }
 
 /// [`spin_until`], but for at most `budget` (a timed wait spins no longer than its

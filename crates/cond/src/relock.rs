@@ -171,7 +171,7 @@ mod tests {
     }
 
     #[test]
-    fn backoff_rounds_last_about_their_time() {
+    fn backoff_hint_counts_are_bounded() {
         // FIRST and MAX_ROUND in hints: at least one hint, and (with the calibration's
         // floor of 0.1 ns a hint) never the u32::MAX a calibration that read no time
         // would give.
