@@ -57,17 +57,25 @@ fn metric_values() {
     assert!(close(rec.obs("latency")[1], 35e-6));
 
     // Unfinished work: the loop ticks every 500 ms of the queue clock.
+    // The update sets two gauges, one after the other: wait for both `set` calls (waiting
+    // for the first gauge's value alone raced the second's).
     assert!(fake.block_until_waiters(1, HANG));
+    let sets = rec.sets();
     fake.advance(Duration::from_millis(500));
     let deadline = std::time::Instant::now() + HANG;
-    while !close(rec.gauge("unfinished"), 0.5) {
+    while rec.sets() < sets + 2 {
         assert!(
             std::time::Instant::now() < deadline,
             "no unfinished-work tick"
         );
         std::thread::yield_now();
     }
-    assert!(close(rec.gauge("longest"), 0.5));
+    assert!(
+        close(rec.gauge("unfinished"), 0.5),
+        "{}",
+        rec.gauge("unfinished")
+    );
+    assert!(close(rec.gauge("longest"), 0.5), "{}", rec.gauge("longest"));
     q.done(&foo);
     assert!(close(rec.obs("work")[1], 0.5));
 
