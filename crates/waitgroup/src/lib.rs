@@ -44,7 +44,10 @@
 //!   cancel-safe, on any executor). It never panics with Go's "reused before previous
 //!   Wait has returned": a task is released by name when the counter reaches zero, so a
 //!   round started before the task is polled again cannot take its release (the blocking
-//!   `wait` keeps Go's check).
+//!   `wait` keeps Go's check). Dropping the future unfinished is a wait that has returned:
+//!   the group is left as if the task had never waited, even when the counter has just
+//!   reached zero and that round's release has not run yet, so an `add` right after the
+//!   drop starts the next round without the misuse panic.
 //! * Extra: `WaitGroup::wait_context` (feature `context`, below),
 //!   [`WaitGroup::wait_timeout`], [`WaitGroup::wait_deadline`] (on an injectable `Clock`,
 //!   so tests can drive it with a `FakeClock`), [`WaitGroup::guard`], [`WaitGroup::guard_owned`],

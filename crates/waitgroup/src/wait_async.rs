@@ -15,9 +15,12 @@
 //! 3. **Poll**: under the lock, a notified entry is removed and the future is ready;
 //!    otherwise the stored waker is updated if the task moved.
 //! 4. **Drop** (cancel): under the lock, a notified entry is removed; a waiting one
-//!    withdraws from the state word if the counter is not zero (the group is left as if
-//!    the task had never waited), and otherwise, with a release already under way that
-//!    counts it, is abandoned for that release to free.
+//!    withdraws from the state word and the list, leaving the group as if the task had
+//!    never waited. That holds even when the counter is already zero and the release
+//!    that would count the task has not run yet: the release needs the lock, so it then
+//!    finds one waiter fewer. A dropped future is a wait that has returned: a `wait` and
+//!    an `add` that follow the drop start the next round without the misuse panic,
+//!    however late the previous round's release runs.
 
 use std::fmt;
 use std::future::Future;
@@ -168,16 +171,17 @@ impl Drop for WaitAsync<'_> {
             // Released: nothing to give back.
             drop(parked.tasks.remove(key));
             None
-        } else if self.wg.withdraw() {
-            // The counter is not zero: leave as if this task had never waited.
+        } else {
+            // Not released, so no release has run since this task registered (a release
+            // notifies every task under this lock): withdraw from the state word and the
+            // list together, leaving the group as if this task had never waited, even if
+            // the counter is already zero and the release that would count this task is
+            // still to come (it then finds one waiter fewer, perhaps none).
+            self.wg.withdraw_task();
             match parked.tasks.remove(key) {
                 Removed::Waiting(w) => Some(w),
                 Removed::Notified => None,
             }
-        } else {
-            // The counter is zero and the release that counts this task is under way
-            // (it needs this lock): leave the entry for it to free.
-            parked.tasks.abandon(key)
         };
         drop(parked);
         drop(waker); // user code: dropped with no lock held

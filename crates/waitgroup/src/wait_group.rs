@@ -510,6 +510,23 @@ impl WaitGroup {
         }
     }
 
+    /// Withdraws the registration of a task whose future is dropped before its release,
+    /// whatever the counter. The caller holds the `permits` lock and removes the task's
+    /// waiting entry in the same critical section, which keeps the invariant on
+    /// [`Parked`]: a release (which resets the state word under that lock) has not run
+    /// since the task registered, so the task is still counted, and a release still to
+    /// come counts the waiters that remain.
+    ///
+    /// Unlike a blocking waiter (see [`withdraw`](WaitGroup::withdraw)), a task may
+    /// withdraw at a zero counter: it takes no anonymous permit, so it cannot consume
+    /// another waiter's.
+    pub(crate) fn withdraw_task(&self) {
+        // Relaxed: the `permits` lock orders this against the releaser's reset, and a
+        // task that goes away publishes nothing. The waiter field is at least one (this
+        // task), so the subtraction stays in the low half.
+        self.state.fetch_sub(1, Relaxed);
+    }
+
     /// The `permits` lock, for the async waiters ([`WaitAsync`](crate::WaitAsync)).
     pub(crate) fn parked(&self) -> MutexGuard<'_, Parked> {
         self.permits.lock()
@@ -712,8 +729,8 @@ impl fmt::Debug for WaitGroup {
         let mut d = f.debug_struct("WaitGroup");
         d.field("count", &counter(state))
             .field("waiters", &waiters(state));
-        // The async waiters' entries (waiting, released but not yet polled, or
-        // abandoned), when there are any; never blocks.
+        // The async waiters' entries (waiting, or released but not yet polled), when
+        // there are any; never blocks.
         if let Some(tasks) = self.permits.try_lock().map(|p| p.tasks.len()) {
             if tasks != 0 {
                 d.field("tasks", &tasks);
@@ -860,11 +877,12 @@ mod tests {
         std::task::Waker::from(Arc::new(Noop))
     }
 
-    /// A task dropped after the counter reached zero but before the release ran cannot
-    /// withdraw (the release counts it): it leaves its entry abandoned, and the release
-    /// frees it without granting a stray permit.
+    /// A task dropped after the counter reached zero but before the release ran withdraws
+    /// (it is still counted, and the release needs the lock it holds): the next round
+    /// starts at once without the misuse panic, and the late release grants no stray
+    /// permit and leaves the new round alone.
     #[test]
-    fn task_dropped_during_a_pending_release_is_abandoned() {
+    fn task_dropped_during_a_pending_release_withdraws() {
         use std::future::Future;
         use std::task::{Context, Poll};
         let wg = WaitGroup::new();
@@ -877,14 +895,20 @@ mod tests {
         // The last `done`'s state change, its release not yet run.
         wg.state.fetch_add(delta_bits(-1), AcqRel);
         drop(fut);
+        assert_eq!(wg.state.load(Relaxed), 0);
         {
             let parked = wg.permits.lock();
-            assert_eq!((parked.tasks.len(), parked.tasks.waiting()), (1, 1));
+            assert_eq!((parked.tasks.len(), parked.tasks.waiting()), (0, 0));
         }
+        // The dropped future was the round's only wait: the next round may start.
+        wg.wait();
+        wg.add(1);
+        // The late release of the previous round.
         wg.release_waiters();
-        assert_eq!(wg.state.load(Relaxed), 0);
-        let parked = wg.permits.lock();
-        assert_eq!((parked.count, parked.tasks.len()), (0, 0));
+        assert_eq!(wg.state.load(Relaxed), 1 << 32);
+        assert_eq!(wg.permits.lock().count, 0);
+        wg.done();
+        wg.wait();
     }
 
     /// The release finds the counter raised again after it had reached zero (a misused

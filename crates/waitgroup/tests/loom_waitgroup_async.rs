@@ -1,6 +1,7 @@
 //! Loom models of `WaitGroup::wait_async` (run with `RUSTFLAGS="--cfg loom"`): a task
 //! registering while the last `done` releases, a task dropped while the release runs,
-//! and a woken task dropped while a waiter of the next round registers.
+//! the next round started right after such a drop, and a woken task dropped while a
+//! waiter of the next round registers.
 #![cfg(loom)]
 
 use std::task::Poll;
@@ -55,8 +56,8 @@ fn loom_waitgroup_async_register_vs_notify() {
     });
 }
 
-/// A registered task is dropped while the last `done` releases: whether it withdrew,
-/// was released, or was abandoned to the release under way, the group ends clean and
+/// A registered task is dropped while the last `done` releases: whether it withdrew
+/// before or after the counter reached zero, or was released, the group ends clean and
 /// grants no stray permit: the next round's blocking `wait` is not released early
 /// (it would take a stray permit and panic with the reuse message) and returns.
 #[test]
@@ -80,6 +81,35 @@ fn loom_waitgroup_async_drop_vs_notify() {
             thread::spawn(move || wg.done())
         };
         wg.wait();
+        worker.join().unwrap();
+        assert_clean(&wg);
+    });
+}
+
+/// A dropped future is a wait that has returned: after dropping the round's only
+/// waiter, a `wait` (which may return on the zero counter before the last `done` has
+/// run its release) and an `add` start the next round while that release races them. The
+/// `add` must not take the pending release for a concurrent `wait` (Go's misuse panic),
+/// and the late release must leave the new round alone.
+///
+/// Shown able to fail: with the drop leaving its entry to the pending release (the
+/// earlier protocol), the `add` panics "Add called concurrently with Wait".
+#[test]
+fn loom_waitgroup_async_drop_then_next_round_vs_release() {
+    loom::model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let mut fut = wg.wait_async();
+        assert_eq!(poll_once(&mut fut), Poll::Pending);
+        let worker = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || wg.done())
+        };
+        drop(fut);
+        wg.wait();
+        wg.add(1);
+        assert_eq!(wg.count(), 1);
+        wg.done();
         worker.join().unwrap();
         assert_clean(&wg);
     });
