@@ -7,7 +7,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gosync_context::{background, Error as CtxError};
@@ -86,18 +86,11 @@ fn zero_group() {
 
     // Within one round, the first error wins and later ones are dropped.
     let g = Group::new();
-    let first_returned = Arc::new(Barrier::new(2));
-    {
-        let b = Arc::clone(&first_returned);
-        g.go(move || {
-            let _later = b; // the second task starts once this one has recorded ERR1
-            Err(ERR1)
-        });
-    }
-    // Wait until the first task has finished (its Barrier clone dropped).
-    while Arc::strong_count(&first_returned) > 1 {
-        std::thread::yield_now();
-    }
+    g.go(|| Err(ERR1));
+    // The second task starts once the first has recorded ERR1: its `done` runs after the
+    // error is recorded. (Waiting for the closure to return, as this test once did, raced
+    // the recording, which follows the return.)
+    gosync_testkit::wait_until("ERR1 recorded", || format!("{g:?}").contains("tasks: 0"));
     g.go(|| Err(ERR2));
     assert_eq!(g.wait(), Err(ERR1));
 }

@@ -73,23 +73,27 @@ fn weighted_try_acquire() {
 }
 
 /// Go's TestWeightedAcquire: an acquire with a 10 ms timeout succeeds at once when the
-/// weight is free and fails (after the timeout) when it is not.
+/// weight is free and fails (after the timeout) when it is not. The acquires expected to
+/// succeed get a long time-out (a hang guard): an acquire checks its context before
+/// taking free weight (Go's rule), so a 10 ms one could expire while this thread is
+/// descheduled on a loaded machine and fail although the weight is free.
 #[test]
 fn weighted_acquire() {
     let ctx = background();
     let sem = Semaphore::new(2);
-    let try_acquire = |n| {
-        let (ctx, _cancel) = with_timeout(&ctx, Duration::from_millis(10));
+    let try_acquire = |n, timeout| {
+        let (ctx, _cancel) = with_timeout(&ctx, timeout);
         sem.acquire_context(&ctx, n).is_ok()
     };
+    let (free, busy) = (Duration::from_secs(60), Duration::from_millis(10));
     let mut tries = vec![];
     sem.acquire_context(&ctx, 1).unwrap();
-    tries.push(try_acquire(1));
-    tries.push(try_acquire(1));
+    tries.push(try_acquire(1, free));
+    tries.push(try_acquire(1, busy));
     sem.release(2);
-    tries.push(try_acquire(1));
+    tries.push(try_acquire(1, free));
     sem.acquire_context(&ctx, 1).unwrap();
-    tries.push(try_acquire(1));
+    tries.push(try_acquire(1, busy));
     assert_eq!(tries, [true, false, true, false]);
 }
 
