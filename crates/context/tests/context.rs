@@ -210,8 +210,10 @@ fn deadline_ordering_with_fake_clock() {
     assert!(!parent.is_done() && !late.is_done());
 
     fake.advance(Duration::from_secs(5));
-    wait_done(&parent);
+    // Each context is waited for: the parent is done before its cancel walk reaches the
+    // children (as in Go, where `Done` closes before the children are cancelled).
     for c in [&parent, &late, &plain] {
+        wait_done(c);
         assert_eq!(c.err(), Some(Error::DeadlineExceeded));
         assert_eq!(msg(c).as_deref(), Some("p"), "{c:?}");
     }
