@@ -878,7 +878,11 @@ impl TokenBucket {
         if self.clock.is_fake() {
             return t.saturating_duration_since(self.epoch).as_nanos();
         }
-        let (i, n) = (Instant::now(), self.now_ns());
+        // Bucket time first, `Instant` second: a stall between the two reads makes `i`
+        // late, so `t` maps to an earlier bucket time (fewer tokens, a longer delay),
+        // never to a later one.
+        let n = self.now_ns();
+        let i = Instant::now();
         if t >= i {
             n.saturating_add((t - i).as_nanos())
         } else {
@@ -904,7 +908,11 @@ impl TokenBucket {
         if self.clock.is_fake() {
             return self.epoch.checked_add(nanos_to_duration(ns));
         }
-        let (i, n) = (Instant::now(), self.now_ns());
+        // Bucket time first, `Instant` second: a stall between the two reads makes `i`
+        // late, so the instant comes out late by the stall, never early (a sleep to it
+        // cannot end before the tokens are due).
+        let n = self.now_ns();
+        let i = Instant::now();
         if ns >= n {
             i.checked_add(nanos_to_duration(ns - n))
         } else {
