@@ -161,7 +161,10 @@ fn pipeline_hashes_and_cuts_a_slow_reader() {
         &[
             "--mib=2",
             "--chunk-kib=16",
-            "--slow-kib=256",
+            // 256 chunks at 5 ms each: the 30 ms deadline cuts the stream even if its
+            // timer thread is scheduled a second late (with 16 chunks, 45 ms late was
+            // enough for the reader to take the whole stream).
+            "--slow-kib=4096",
             "--slow=5ms",
             "--timeout=30ms",
         ],
@@ -197,7 +200,7 @@ fn fake_clock_drives_a_controller() {
 }
 
 /// Runs `name` for up to ten minutes, sends it one Ctrl-C (SIGINT) once a status line
-/// shows it producing, and returns its exit status, stdout and stderr: the first Ctrl-C
+/// shows it producing at a non-zero rate, and returns its exit status, stdout and stderr: the first Ctrl-C
 /// must stop the informer and drain the queue gracefully.
 #[cfg(unix)]
 fn interrupted(name: &str) -> (std::process::ExitStatus, String, String) {
@@ -227,15 +230,29 @@ fn interrupted(name: &str) -> (std::process::ExitStatus, String, String) {
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     // The header is printed after the handler is installed; a status line then shows
     // the run under way, so the Ctrl-C comes with work queued or in flight.
+    // Only a line with a non-zero rate shows work done (a status line may come before
+    // the informer's first event, and a Ctrl-C then would leave nothing to drain).
     let mut out = String::new();
     assert_ne!(stdout.read_line(&mut out).unwrap(), 0, "{name}: no header");
     assert!(out.starts_with(&format!("{name}: ")), "{out}");
-    while !out.contains("] producing ") {
+    let producing = |line: &str| {
+        line.split("] producing ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|rate| rate.parse::<f64>().ok())
+            .is_some_and(|rate| rate > 0.0)
+    };
+    loop {
+        let mut line = String::new();
         assert_ne!(
-            stdout.read_line(&mut out).unwrap(),
+            stdout.read_line(&mut line).unwrap(),
             0,
-            "no status line:\n{out}"
+            "no status line with work done:\n{out}"
         );
+        out.push_str(&line);
+        if producing(&line) {
+            break;
+        }
     }
     // SAFETY: sends SIGINT to the child we spawned (still running: it waits 600 s).
     assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
