@@ -56,6 +56,24 @@ fn loom_waitgroup_async_register_vs_notify() {
     });
 }
 
+/// A thread that calls `done` once.
+fn spawn_done(wg: &Arc<WaitGroup>) -> thread::JoinHandle<()> {
+    let wg = Arc::clone(wg);
+    thread::spawn(move || wg.done())
+}
+
+/// A round of one task, whose future registers and is then dropped while a worker's
+/// `done` ends the round; returns the group and the worker.
+fn drop_a_registered_task_racing_done() -> (Arc<WaitGroup>, thread::JoinHandle<()>) {
+    let wg = Arc::new(WaitGroup::new());
+    wg.add(1);
+    let mut fut = wg.wait_async();
+    assert_eq!(poll_once(&mut fut), Poll::Pending);
+    let worker = spawn_done(&wg);
+    drop(fut);
+    (wg, worker)
+}
+
 /// A registered task is dropped while the last `done` releases: whether it withdrew
 /// before or after the counter reached zero, or was released, the group ends clean and
 /// grants no stray permit: the next round's blocking `wait` is not released early
@@ -63,23 +81,12 @@ fn loom_waitgroup_async_register_vs_notify() {
 #[test]
 fn loom_waitgroup_async_drop_vs_notify() {
     loom::model(|| {
-        let wg = Arc::new(WaitGroup::new());
-        wg.add(1);
-        let mut fut = wg.wait_async();
-        assert_eq!(poll_once(&mut fut), Poll::Pending);
-        let worker = {
-            let wg = Arc::clone(&wg);
-            thread::spawn(move || wg.done())
-        };
-        drop(fut);
+        let (wg, worker) = drop_a_registered_task_racing_done();
         worker.join().unwrap();
         assert_clean(&wg);
         // The next round.
         wg.add(1);
-        let worker = {
-            let wg = Arc::clone(&wg);
-            thread::spawn(move || wg.done())
-        };
+        let worker = spawn_done(&wg);
         wg.wait();
         worker.join().unwrap();
         assert_clean(&wg);
@@ -97,15 +104,7 @@ fn loom_waitgroup_async_drop_vs_notify() {
 #[test]
 fn loom_waitgroup_async_drop_then_next_round_vs_release() {
     loom::model(|| {
-        let wg = Arc::new(WaitGroup::new());
-        wg.add(1);
-        let mut fut = wg.wait_async();
-        assert_eq!(poll_once(&mut fut), Poll::Pending);
-        let worker = {
-            let wg = Arc::clone(&wg);
-            thread::spawn(move || wg.done())
-        };
-        drop(fut);
+        let (wg, worker) = drop_a_registered_task_racing_done();
         wg.wait();
         wg.add(1);
         assert_eq!(wg.count(), 1);
