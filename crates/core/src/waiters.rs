@@ -15,15 +15,17 @@
 //!
 //! # Entries
 //!
-//! Each entry is in one of three states, owned by the future that holds its
+//! Each entry is in one of two states, owned by the future that holds its
 //! [`WaiterKey`]:
 //!
 //! * **waiting**: registered, with the waker to call;
-//! * **notified**: released by [`notify_all`](WakerList::notify_all); the owner sees it
-//!   on its next poll (or its drop) and [`remove`](WakerList::remove)s it;
-//! * **abandoned**: the owner was dropped while still counted as a waiter by a release
-//!   already under way (see [`abandon`](WakerList::abandon)); the next `notify_all`
-//!   frees it without a wake.
+//! * **notified**: released by [`notify_all`](WakerList::notify_all) or
+//!   [`notify_one`](WakerList::notify_one); the owner sees it on its next poll (or its
+//!   drop) and [`remove`](WakerList::remove)s it.
+//!
+//! An owner dropped while its entry is waiting removes the entry and withdraws its
+//! registration from the primitive's state in the same critical section, so a release
+//! never counts an entry that is gone.
 //!
 //! # Panic safety
 //!
@@ -68,9 +70,9 @@ pub struct WakerList {
     slots: Vec<Slot>,
     /// Head of the free list threaded through the vacant slots, or `usize::MAX`.
     free: usize,
-    /// Occupied slots (waiting, notified or abandoned).
+    /// Occupied slots (waiting or notified).
     len: usize,
-    /// Waiting and abandoned slots: the registrations a release must account for.
+    /// Waiting slots: the registrations a release must account for.
     waiting: usize,
     /// Where [`notify_one`](WakerList::notify_one) starts looking: just past the entry
     /// it notified last, so that the waiting entries are served in turn.
@@ -80,16 +82,15 @@ pub struct WakerList {
 enum Slot {
     Waiting(Waker),
     Notified,
-    Abandoned,
     Vacant(usize),
 }
 
 /// The handle to one entry of a [`WakerList`]; owned by the future that registered.
 ///
-/// It is neither `Clone` nor `Copy`: [`remove`](WakerList::remove) and
-/// [`abandon`](WakerList::abandon) consume it, so an entry is given up exactly once.
+/// It is neither `Clone` nor `Copy`: [`remove`](WakerList::remove) consumes it, so an
+/// entry is given up exactly once.
 #[derive(Debug)]
-#[must_use = "an entry stays in the list until its key is removed or abandoned"]
+#[must_use = "an entry stays in the list until its key is removed"]
 pub struct WaiterKey(usize);
 
 /// What [`WakerList::remove`] found.
@@ -118,13 +119,13 @@ impl WakerList {
         self.len == 0
     }
 
-    /// The number of entries (waiting, notified not yet removed, or abandoned).
+    /// The number of entries (waiting, or notified and not yet removed).
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// The number of registrations the next [`notify_all`](WakerList::notify_all) will
-    /// release: waiting and abandoned entries.
+    /// release: the waiting entries.
     pub fn waiting(&self) -> usize {
         self.waiting
     }
@@ -172,8 +173,8 @@ impl WakerList {
     ///
     /// # Panics
     ///
-    /// If the entry was abandoned or is vacant (a key used after its entry was given up:
-    /// impossible through the public API, since giving up consumes the key).
+    /// If the entry is vacant (a key used after its entry was removed: impossible
+    /// through the public API, since removing consumes the key).
     pub fn remove(&mut self, key: WaiterKey) -> Removed {
         let removed = match self.vacate(key.0) {
             Slot::Waiting(w) => {
@@ -181,34 +182,15 @@ impl WakerList {
                 Removed::Waiting(w)
             }
             Slot::Notified => Removed::Notified,
-            Slot::Abandoned | Slot::Vacant(_) => {
+            Slot::Vacant(_) => {
                 panic!("gosync: waker list entry {} is not owned", key.0)
             }
         };
         removed
     }
 
-    /// Gives up `key`'s entry when its owner goes away while a release that counts it
-    /// is already under way (so the owner can no longer withdraw its registration): a
-    /// waiting entry becomes abandoned (still [`waiting`](WakerList::waiting), freed by
-    /// the next `notify_all` without a wake); a notified one is removed. Returns the
-    /// waker to drop after unlocking.
-    pub fn abandon(&mut self, key: WaiterKey) -> Option<Waker> {
-        match self.slots.get_mut(key.0) {
-            Some(slot @ Slot::Waiting(_)) => match std::mem::replace(slot, Slot::Abandoned) {
-                Slot::Waiting(w) => Some(w),
-                _ => unreachable!(),
-            },
-            Some(Slot::Notified) => {
-                self.vacate(key.0);
-                None
-            }
-            _ => panic!("gosync: waker list entry {} is not owned", key.0),
-        }
-    }
-
     /// Releases every registration: waiting entries become notified (their wakers go
-    /// into the returned batch), abandoned ones are freed. Call under the lock, then
+    /// into the returned batch). Call under the lock, then
     /// [`wake`](WakeBatch::wake) the batch after unlocking.
     pub fn notify_all(&mut self) -> WakeBatch {
         let mut wakers = Vec::new();
@@ -216,18 +198,11 @@ impl WakerList {
             return WakeBatch { wakers };
         }
         wakers.reserve(self.waiting);
-        for i in 0..self.slots.len() {
-            match &self.slots[i] {
-                Slot::Waiting(_) => {
-                    if let Slot::Waiting(w) = std::mem::replace(&mut self.slots[i], Slot::Notified)
-                    {
-                        wakers.push(w);
-                    }
+        for slot in &mut self.slots {
+            if matches!(slot, Slot::Waiting(_)) {
+                if let Slot::Waiting(w) = std::mem::replace(slot, Slot::Notified) {
+                    wakers.push(w);
                 }
-                Slot::Abandoned => {
-                    self.vacate(i);
-                }
-                Slot::Notified | Slot::Vacant(_) => {}
             }
         }
         self.waiting = 0;
@@ -242,7 +217,7 @@ impl WakerList {
     ///
     /// Entries are served in turn: the search starts just past the entry notified last
     /// and wraps around, so no waiting entry is passed over twice while another is
-    /// notified twice. Abandoned entries are skipped (left for `notify_all` to free).
+    /// notified twice.
     ///
     /// # Examples
     ///
@@ -289,9 +264,6 @@ impl WakerList {
             // Put it back as it was: the caller's key was stale.
             self.slots[i] = old;
             panic!("gosync: waker list entry {i} is not owned");
-        }
-        if matches!(old, Slot::Abandoned) {
-            self.waiting -= 1;
         }
         self.len -= 1;
         self.free = i;
@@ -409,14 +381,14 @@ mod tests {
     }
 
     #[test]
-    fn notify_marks_by_name_and_frees_abandoned() {
+    fn notify_marks_by_name() {
         let mut list = WakerList::new();
         let (ca, wa) = waker(false);
         let (cb, wb) = waker(false);
         let a = list.insert(wa);
         let b = list.insert(wb);
-        assert!(list.abandon(b).is_some());
-        assert_eq!((list.len(), list.waiting()), (2, 2));
+        assert!(matches!(list.remove(b), Removed::Waiting(_)));
+        assert_eq!((list.len(), list.waiting()), (1, 1));
         list.notify_all().wake();
         assert_eq!((list.len(), list.waiting()), (1, 0));
         assert_eq!((ca.0.load(Relaxed), cb.0.load(Relaxed)), (1, 0));
@@ -430,15 +402,12 @@ mod tests {
     }
 
     #[test]
-    fn notify_one_serves_entries_in_turn_and_skips_abandoned() {
+    fn notify_one_serves_entries_in_turn() {
         let mut list = WakerList::new();
         let (ca, wa) = waker(false);
-        let (cb, wb) = waker(false);
         let (cc, wc) = waker(false);
         let a = list.insert(wa);
-        let b = list.insert(wb);
         let c = list.insert(wc);
-        assert!(list.abandon(b).is_some());
         list.notify_one().expect("a waits").wake();
         assert!(list.is_notified(&a));
         // a re-registers (a new entry at the front): c is served before it again.
@@ -449,32 +418,14 @@ mod tests {
         assert!(list.is_notified(&c) && !list.is_notified(&a));
         list.notify_one().expect("a waits").wake();
         assert!(list.is_notified(&a));
-        assert!(
-            list.notify_one().is_none(),
-            "only the abandoned entry is left"
-        );
-        assert_eq!(list.waiting(), 1);
+        assert!(list.notify_one().is_none(), "no entry is left waiting");
+        assert_eq!(list.waiting(), 0);
         assert_eq!(
-            (
-                ca.0.load(Relaxed),
-                cb.0.load(Relaxed),
-                cc.0.load(Relaxed),
-                ca2.0.load(Relaxed)
-            ),
-            (1, 0, 1, 1)
+            (ca.0.load(Relaxed), cc.0.load(Relaxed), ca2.0.load(Relaxed)),
+            (1, 1, 1)
         );
-        drop(list.notify_all()); // frees the abandoned entry
         assert!(matches!(list.remove(a), Removed::Notified));
         assert!(matches!(list.remove(c), Removed::Notified));
-        assert!(list.is_empty());
-    }
-
-    #[test]
-    fn abandon_after_notify_frees() {
-        let mut list = WakerList::new();
-        let a = list.insert(waker(false).1);
-        list.notify_all().wake();
-        assert!(list.abandon(a).is_none());
         assert!(list.is_empty());
     }
 
